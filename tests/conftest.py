@@ -1,0 +1,53 @@
+"""Fixtures: real websockets servers and clients on 127.0.0.1, ephemeral ports."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, serve
+
+
+@asynccontextmanager
+async def ws_pair(
+    server_options: dict[str, Any] | None = None,
+    client_options: dict[str, Any] | None = None,
+) -> AsyncIterator[tuple[ClientConnection, ServerConnection]]:
+    """Yield a connected (client, server) pair of websockets connections on loopback.
+
+    The server side's handler stays alive until the block exits; compression is off.
+    """
+    server_conn: asyncio.Future[ServerConnection] = asyncio.get_running_loop().create_future()
+    release = asyncio.Event()
+
+    async def handler(conn: ServerConnection) -> None:
+        server_conn.set_result(conn)
+        await release.wait()
+
+    options = {"compression": None, **(server_options or {})}
+    async with serve(handler, "127.0.0.1", 0, **options) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        client = await connect(
+            f"ws://127.0.0.1:{port}", **{"compression": None, **(client_options or {})}
+        )
+        try:
+            yield client, await asyncio.wait_for(server_conn, 5)
+        finally:
+            release.set()
+            await client.close()
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``predicate`` on the event loop until it holds (bounded)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.005)
+
+
+async def gather_bounded(*aws: Awaitable[Any], timeout: float = 10.0) -> list[Any]:
+    """asyncio.gather with a time bound."""
+    async with asyncio.timeout(timeout):
+        return list(await asyncio.gather(*aws))

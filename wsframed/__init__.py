@@ -1,0 +1,37 @@
+"""wsframed: a WebSocket connection as an asyncio byte stream, framed by codecs.
+
+Layers, bottom up: :class:`WsStream` (messages in, one byte stream out, and back),
+the sans-I/O codecs in :mod:`wsframed.codecs`, and :class:`Framed` (a codec over any
+byte stream).
+"""
+
+from . import events
+from .errors import (
+    ClosedStreamError,
+    ConnectionClosed,
+    DecodeError,
+    EndOfStream,
+    FrameTooLarge,
+    IncompleteFrame,
+    ProtocolError,
+    WsFramedError,
+)
+from .stream import EventSubscription, TextPolicy, WsStream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ClosedStreamError",
+    "ConnectionClosed",
+    "DecodeError",
+    "EndOfStream",
+    "EventSubscription",
+    "FrameTooLarge",
+    "IncompleteFrame",
+    "ProtocolError",
+    "TextPolicy",
+    "WsFramedError",
+    "WsStream",
+    "__version__",
+    "events",
+]

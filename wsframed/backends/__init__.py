@@ -1,0 +1,88 @@
+"""Adapters from WebSocket libraries to the small interface :class:`WsStream` drives.
+
+A backend turns one library's connection object into :class:`Backend`: whole messages
+in and out, a close frame sent without waiting, an abort, pings, and a callback for
+the control frames the peer sends. :func:`backend_for` picks the adapter from the
+connection's type, so ``WsStream(connection)`` accepts any supported library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..events import Event
+
+__all__ = ["Backend", "BackendClosed", "EventSink", "backend_for"]
+
+EventSink = Callable[[Event], None]
+"""Receives the control-frame events (Ping, Pong, CloseFrame) as they arrive."""
+
+
+class BackendClosed(Exception):
+    """The connection is over: raised by :meth:`Backend.receive` and :meth:`Backend.send`.
+
+    ``clean`` is true when the close handshake completed normally: close frames went
+    both ways and either this side started it or the peer's code was 1000, 1001 or 1005.
+    """
+
+    def __init__(self, code: int, reason: str, *, clean: bool):
+        super().__init__(code, reason, clean)
+        self.code = code
+        self.reason = reason
+        self.clean = clean
+
+
+class Backend(Protocol):
+    """What :class:`WsStream` needs from a WebSocket connection."""
+
+    async def receive(self) -> bytes | str:
+        """Return the next whole message; raise :class:`BackendClosed` at the end."""
+        ...
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Send one binary message and wait for transport backpressure."""
+        ...
+
+    async def close(self, code: int, reason: str) -> None:
+        """Send a close frame, then wait until the connection is closed."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once."""
+        ...
+
+    async def wait_closed(self) -> None:
+        """Wait until the TCP connection is closed."""
+        ...
+
+    async def ping(self, data: bytes) -> float:
+        """Send a ping and return the round-trip time in seconds."""
+        ...
+
+    def closed_with(self) -> tuple[int, str] | None:
+        """``(code, reason)`` the peer closed with (1006 if none), or None while open."""
+        ...
+
+    def extra_info(self, name: str, default: Any) -> Any:
+        """Answer ``get_extra_info`` for this connection."""
+        ...
+
+
+def backend_for(connection: object, on_event: EventSink) -> Backend:
+    """Return the backend adapter for ``connection``.
+
+    Raises ``TypeError`` naming the accepted types when the connection is of no
+    supported library.
+    """
+    module = type(connection).__module__
+    if module.startswith("websockets."):
+        from .websockets import WebsocketsBackend, is_websockets_connection
+
+        if is_websockets_connection(connection):
+            return WebsocketsBackend(connection, on_event)
+    raise TypeError(
+        "WsStream wraps an open WebSocket connection: a websockets.asyncio "
+        "ClientConnection or ServerConnection (websockets 14 or later); got "
+        f"{type(connection).__module__}.{type(connection).__qualname__}"
+    )

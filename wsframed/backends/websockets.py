@@ -1,0 +1,123 @@
+"""The websockets backend: ``websockets.asyncio`` client and server connections.
+
+Everything here uses websockets' documented API except one thing: websockets does not
+report the ping, pong and close frames it receives. :func:`_observe_control_frames`
+wraps the connection's ``process_event`` method, the one place every received frame
+passes through. It is checked when a stream is created and covered by a test, so a
+websockets release that changes it fails loudly instead of silently losing events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from websockets.asyncio.connection import Connection
+from websockets.exceptions import ConnectionClosed as WsConnectionClosed
+from websockets.frames import Close, Frame, Opcode
+
+from ..events import CloseFrame, Ping, Pong
+from . import BackendClosed, EventSink
+
+__all__ = ["WebsocketsBackend", "is_websockets_connection"]
+
+# Codes after which a peer-initiated close counts as a normal end of stream. 1005
+# means the close frame carried no code, which RFC 6455 section 7.1.5 treats as normal.
+_NORMAL_CODES = frozenset({1000, 1001, 1005})
+
+
+def is_websockets_connection(connection: object) -> bool:
+    """Return whether ``connection`` is a ``websockets.asyncio`` connection."""
+    return isinstance(connection, Connection)
+
+
+def _closed_from(exc: WsConnectionClosed) -> BackendClosed:
+    rcvd, sent = exc.rcvd, exc.sent
+    if rcvd is None:
+        return BackendClosed(1006, "", clean=False)
+    started_here = exc.rcvd_then_sent is False
+    clean = sent is not None and (started_here or rcvd.code in _NORMAL_CODES)
+    return BackendClosed(rcvd.code, rcvd.reason, clean=clean)
+
+
+def _observe_control_frames(connection: Connection, on_event: EventSink) -> None:
+    original = connection.process_event
+    if not callable(original) or "process_event" not in vars(Connection):
+        raise RuntimeError(
+            "this websockets release has no Connection.process_event; wsframed "
+            "cannot observe control frames (see wsframed/backends/websockets.py)"
+        )
+
+    def process_event(event: Any) -> None:
+        original(event)
+        if not isinstance(event, Frame):
+            return
+        opcode = event.opcode
+        if opcode is Opcode.PING:
+            on_event(Ping(bytes(event.data)))
+        elif opcode is Opcode.PONG:
+            on_event(Pong(bytes(event.data)))
+        elif opcode is Opcode.CLOSE:
+            try:
+                close = Close.parse(bytes(event.data))
+            except Exception:  # websockets already failed the connection for it
+                return
+            on_event(CloseFrame(close.code, close.reason))
+
+    # An instance attribute shadows the method: data_received() calls
+    # self.process_event(event) for every frame the protocol parsed.
+    connection.process_event = process_event  # type: ignore[method-assign]
+
+
+class WebsocketsBackend:
+    """Adapts a ``websockets.asyncio`` connection to :class:`~wsframed.backends.Backend`."""
+
+    def __init__(self, connection: Connection, on_event: EventSink):
+        self.connection = connection
+        _observe_control_frames(connection, on_event)
+
+    async def receive(self) -> bytes | str:
+        try:
+            return await self.connection.recv()
+        except WsConnectionClosed as exc:
+            raise _closed_from(exc) from exc
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        try:
+            await self.connection.send(data)
+        except WsConnectionClosed as exc:
+            raise _closed_from(exc) from exc
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.connection.close(code, reason)
+
+    def abort(self) -> None:
+        transport = getattr(self.connection, "transport", None)
+        if transport is not None:
+            transport.abort()
+
+    async def wait_closed(self) -> None:
+        await self.connection.wait_closed()
+
+    async def ping(self, data: bytes) -> float:
+        try:
+            waiter = await self.connection.ping(data or None)
+            return await waiter
+        except WsConnectionClosed as exc:
+            raise _closed_from(exc) from exc
+
+    def closed_with(self) -> tuple[int, str] | None:
+        code = self.connection.close_code
+        if code is None:
+            return None
+        return code, self.connection.close_reason or ""
+
+    def extra_info(self, name: str, default: Any) -> Any:
+        connection = self.connection
+        if name == "connection":
+            return connection
+        if name == "subprotocol":
+            return connection.subprotocol
+        transport = getattr(connection, "transport", None)
+        if transport is None:
+            return default
+        return transport.get_extra_info(name, default)

@@ -1,0 +1,666 @@
+"""WsStream: a WebSocket connection as one continuous byte stream.
+
+How it works
+------------
+Reading is pull-based. :class:`WsStream` keeps one read buffer and takes the next
+message from the connection only when a read needs more bytes than the buffer holds.
+An unread message therefore stays in the WebSocket library's bounded queue, which
+pauses the socket when full: a slow reader slows the peer's TCP sender, and memory is
+bounded by the read buffer plus that queue. Message boundaries carry no meaning: empty
+messages are skipped, a read may span messages and a message may serve many reads.
+When the buffer is empty and a message fits the read, the message's own ``bytes`` are
+returned without a copy.
+
+Writing is buffered. ``write()`` appends to a list of chunks; ``drain()`` sends them as
+binary messages of at most ``write_chunk_size`` bytes, so many small writes leave as
+one message. Each message is removed from the buffer before it is handed to the
+connection, so a cancelled ``drain()`` never sends a byte twice or loses one.
+
+Closing follows RFC 6455 section 7. ``send_eof()`` flushes and sends a close frame in
+a background task while the read side stays open: the peer's remaining bytes are read
+normally and the end of stream comes with its close reply. A clean end (the handshake
+completed after a close this side started, or the peer closed with 1000, 1001 or 1005)
+reads as ``b""``; anything else raises :class:`~wsframed.errors.ConnectionClosed` once
+every byte received before it was read.
+
+Control frames and text messages cannot travel in a byte stream; they are reported to
+observers (:meth:`WsStream.events`), each with its own bounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import deque
+from collections.abc import AsyncIterator, Coroutine, Iterable
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from .backends import Backend, BackendClosed, backend_for
+from .errors import ClosedStreamError, ConnectionClosed, EndOfStream, ProtocolError
+from .events import Closed, Error, Event, TextMessage
+
+__all__ = ["EventSubscription", "TextPolicy", "WsStream"]
+
+TextPolicy = Literal["reject", "bytes", "ignore"]
+"""What a :class:`WsStream` does with text messages; see :class:`WsStream`."""
+
+_TEXT_POLICIES = ("reject", "bytes", "ignore")
+_UNSUPPORTED_DATA = 1003  # RFC 6455 section 7.4.1: "a type of data it cannot accept"
+
+
+class EventSubscription:
+    """One observer of a stream's events: an async iterator with a bounded queue.
+
+    The stream never waits for an observer. When the queue is full the oldest event
+    is dropped and counted in :attr:`dropped`, so the newest events, and the final
+    :class:`~wsframed.events.Closed`, always arrive. Iteration ends after ``Closed``.
+    """
+
+    def __init__(self, maxlen: int, on_close: Any):
+        self._queue: deque[Event] = deque()
+        self._maxlen = maxlen
+        self._waiter: asyncio.Future[None] | None = None
+        self._finished = False
+        self._on_close = on_close
+        self.dropped = 0
+        """How many events were dropped because this observer fell behind."""
+
+    def _push(self, event: Event) -> None:
+        if self._finished:
+            return
+        queue = self._queue
+        if len(queue) >= self._maxlen:
+            queue.popleft()
+            self.dropped += 1
+        queue.append(event)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def pending(self) -> int:
+        """Return how many events are queued and not yet read."""
+        return len(self._queue)
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Event:
+        while not self._queue:
+            if self._finished:
+                raise StopAsyncIteration
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        event = self._queue.popleft()
+        if isinstance(event, Closed):
+            self.close()
+        return event
+
+    def close(self) -> None:
+        """Unsubscribe: no further events are queued; queued ones can still be read."""
+        if not self._finished:
+            self._finished = True
+            self._on_close(self)
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+
+class WsStream:
+    """A WebSocket connection read and written as one continuous byte stream.
+
+    ``connection`` is an open ``websockets.asyncio`` ``ClientConnection`` or
+    ``ServerConnection``; anything else is a ``TypeError``.
+
+    Args:
+        text: what to do with a text message. ``"reject"`` (default): close the
+            connection with 1003, emit :class:`~wsframed.events.TextMessage`, and
+            raise :class:`~wsframed.errors.ProtocolError` to the reader after the bytes
+            received before it. ``"bytes"``: its UTF-8 bytes join the stream.
+            ``"ignore"``: drop it and emit the event.
+        write_chunk_size: the largest binary message ``drain()`` sends. Keep it at or
+            below the peer's maximum message size (websockets: ``max_size``, 1 MiB).
+        limit: the most bytes ``readuntil()``/``readline()`` buffer while looking for
+            the separator.
+        event_queue_size: the queue length of each :meth:`events` observer.
+        close_timeout: the default time ``aclose()`` waits for the close handshake.
+
+    The reading methods are the ``asyncio.StreamReader`` ones, the writing methods
+    the ``asyncio.StreamWriter`` ones, and ``receive``/``send``/``send_eof``/``aclose``
+    make it an anyio ``ByteStream``. One task may read while another writes; two
+    concurrent readers are a ``RuntimeError``.
+    """
+
+    def __init__(
+        self,
+        connection: object,
+        *,
+        text: TextPolicy = "reject",
+        write_chunk_size: int = 64 * 1024,
+        limit: int = 64 * 1024,
+        event_queue_size: int = 256,
+        close_timeout: float = 10.0,
+    ):
+        if text not in _TEXT_POLICIES:
+            raise ValueError(f"text must be one of {_TEXT_POLICIES}, not {text!r}")
+        for name, value in (
+            ("write_chunk_size", write_chunk_size),
+            ("limit", limit),
+            ("event_queue_size", event_queue_size),
+        ):
+            if value <= 0:
+                raise ValueError(f"{name} must be a positive number of bytes, not {value}")
+        self._loop = asyncio.get_running_loop()
+        self._subscribers: list[EventSubscription] = []
+        self._backend: Backend = backend_for(connection, self._emit)
+        self._text: TextPolicy = text
+        self._write_chunk_size = write_chunk_size
+        self._limit = limit
+        self._event_queue_size = event_queue_size
+        self._close_timeout = close_timeout
+
+        # Read side.
+        self._buffer = bytearray()
+        self._scanned = 0  # readuntil(): bytes of _buffer already searched
+        self._eof = False  # the connection delivered its last message
+        self._read_error: BaseException | None = None  # raised once _buffer is empty
+        self._reader_active = False
+
+        # Write side.
+        self._pending: deque[bytes | bytearray | memoryview] = deque()
+        self._pending_size = 0
+        self._write_lock = asyncio.Lock()
+        self._write_closed = False
+        self._close_task: asyncio.Task[None] | None = None
+        self._aclose_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._discarding = False
+        self._discard_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+        self._closed_event: Closed | None = None
+        self._watcher = self._spawn(self._watch_connection())
+
+    # Events -------------------------------------------------------------------
+
+    def events(self) -> EventSubscription:
+        """Subscribe a new observer of this stream's events.
+
+        Returns an async iterator of :mod:`wsframed.events` dataclasses, in order, that
+        ends after :class:`~wsframed.events.Closed`. Subscribe before the events of
+        interest happen; ``close()`` the subscription to stop observing.
+        """
+        subscription = EventSubscription(self._event_queue_size, self._subscribers.remove)
+        self._subscribers.append(subscription)
+        if self._closed_event is not None:
+            subscription._push(self._closed_event)
+        return subscription
+
+    def _emit(self, event: Event) -> None:
+        for subscription in tuple(self._subscribers):
+            subscription._push(event)
+
+    async def _watch_connection(self) -> None:
+        await self._backend.wait_closed()
+        code, reason = self._backend.closed_with() or (1006, "")
+        self._closed_event = Closed(code, reason)
+        self._emit(self._closed_event)
+
+    # Reading ------------------------------------------------------------------
+
+    async def _next_message(self) -> bytes | None:
+        """Take the next non-empty message from the connection; None at the end."""
+        while True:
+            if self._read_error is not None:
+                raise self._read_error
+            if self._eof:
+                return None
+            try:
+                message = await self._backend.receive()
+            except BackendClosed as closed:
+                if closed.clean:
+                    self._eof = True
+                    return None
+                self._fail_reading(ConnectionClosed(closed.code, closed.reason))
+                continue
+            if isinstance(message, str):
+                data = self._on_text(message)
+                if data is None:
+                    continue
+                message = data
+            if message:
+                return message
+
+    def _on_text(self, message: str) -> bytes | None:
+        data = message.encode()
+        self._emit(TextMessage(len(data)))
+        if self._text == "bytes":
+            return data
+        if self._text == "reject":
+            self._fail_reading(
+                ProtocolError(
+                    f"received a text message of {len(data)} bytes; this stream "
+                    "carries binary messages only (text='reject'), closed with 1003"
+                )
+            )
+            self._start_close(_UNSUPPORTED_DATA, "text messages are not accepted")
+            self._start_discarding()
+        return None
+
+    def _fail_reading(self, exc: BaseException) -> None:
+        if self._read_error is None:
+            self._read_error = exc
+            self._emit(Error(exc))
+
+    def _enter_read(self) -> None:
+        if self._reader_active:
+            raise RuntimeError("another coroutine is already waiting to read this stream")
+        if self._discarding:
+            # aclose() or a rejected text message took the read side: only what was
+            # buffered before is left, then the end (or the error) of the stream.
+            self._eof = True
+        self._reader_active = True
+
+    def _leave_read(self) -> None:
+        self._reader_active = False
+        if self._discarding and self._discard_task is None:
+            self._discard_task = self._spawn(self._discard())
+
+    async def _fill(self) -> bool:
+        """Append one more message to the buffer; False at the clean end of stream."""
+        message = await self._next_message()
+        if message is None:
+            return False
+        self._buffer += message
+        return True
+
+    async def read(self, n: int = -1) -> bytes:
+        """Read up to ``n`` bytes; ``b""`` at the end of the stream.
+
+        With ``n < 0``, read until the end of the stream. Returns as soon as any bytes
+        are available; never waits for ``n`` of them (use :meth:`readexactly`).
+        Cancelling it loses no bytes.
+        """
+        if n == 0:
+            return b""
+        self._enter_read()
+        try:
+            if n < 0:
+                while await self._fill():
+                    pass
+                data = bytes(self._buffer)
+                self._buffer.clear()
+                self._scanned = 0
+                return data
+            buffer = self._buffer
+            if not buffer:
+                message = await self._next_message()
+                if message is None:
+                    return b""
+                if len(message) <= n:
+                    return message
+                buffer += message
+            data = bytes(buffer[:n])
+            del buffer[:n]
+            self._scanned = 0
+            return data
+        finally:
+            self._leave_read()
+
+    async def readexactly(self, n: int) -> bytes:
+        """Read exactly ``n`` bytes.
+
+        Raises ``asyncio.IncompleteReadError`` (with the bytes read in ``partial``) when
+        the stream ends first. Cancelling it loses no bytes: they stay buffered.
+        """
+        if n < 0:
+            raise ValueError("readexactly size can not be less than zero")
+        if n == 0:
+            return b""
+        self._enter_read()
+        try:
+            buffer = self._buffer
+            if not buffer:
+                message = await self._next_message()
+                if message is None:
+                    raise asyncio.IncompleteReadError(b"", n)
+                if len(message) == n:
+                    return message
+                buffer += message
+            while len(buffer) < n:
+                if not await self._fill():
+                    partial = bytes(buffer)
+                    buffer.clear()
+                    self._scanned = 0
+                    raise asyncio.IncompleteReadError(partial, n)
+            data = bytes(buffer[:n])
+            del buffer[:n]
+            self._scanned = 0
+            return data
+        finally:
+            self._leave_read()
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        """Read up to and including ``separator``.
+
+        Raises ``asyncio.LimitOverrunError`` when ``limit`` bytes were buffered without
+        finding it, or when it is found past ``limit``; the bytes stay buffered (read
+        them with :meth:`read`). Raises ``asyncio.IncompleteReadError`` with the
+        remaining bytes when the stream ends first. Bytes already searched are not
+        searched again.
+        """
+        seplen = len(separator)
+        if seplen == 0:
+            raise ValueError("separator should be at least one-byte string")
+        self._enter_read()
+        try:
+            buffer = self._buffer
+            limit = self._limit
+            while True:
+                start = max(0, self._scanned - seplen + 1)
+                index = buffer.find(separator, start)
+                if index >= 0:
+                    if index > limit:
+                        raise asyncio.LimitOverrunError(
+                            f"separator found {index} bytes in, past the limit of {limit}",
+                            index,
+                        )
+                    end = index + seplen
+                    data = bytes(buffer[:end])
+                    del buffer[:end]
+                    self._scanned = 0
+                    return data
+                self._scanned = len(buffer)
+                if len(buffer) > limit:
+                    raise asyncio.LimitOverrunError(
+                        f"{len(buffer)} bytes buffered without a separator, over the "
+                        f"limit of {limit}",
+                        len(buffer),
+                    )
+                if not await self._fill():
+                    partial = bytes(buffer)
+                    buffer.clear()
+                    self._scanned = 0
+                    raise asyncio.IncompleteReadError(partial, None)
+        finally:
+            self._leave_read()
+
+    async def readline(self) -> bytes:
+        """Read one ``\\n``-terminated line, or the last bytes before the end of stream.
+
+        Unlike ``asyncio.StreamReader.readline`` (which discards the buffer and raises
+        ``ValueError``), a line over ``limit`` raises ``asyncio.LimitOverrunError`` and
+        leaves every byte buffered: no data is lost.
+        """
+        try:
+            return await self.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            return exc.partial
+
+    def at_eof(self) -> bool:
+        """Return True when the buffer is empty and the stream has ended."""
+        return not self._buffer and (self._eof or self._discarding)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iter_lines()
+
+    async def _iter_lines(self) -> AsyncIterator[bytes]:
+        while line := await self.readline():
+            yield line
+
+    # Writing ------------------------------------------------------------------
+
+    def _check_writable(self) -> None:
+        if self._write_closed:
+            raise ClosedStreamError("cannot write: this stream's write side is closed")
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Buffer ``data`` for sending; call :meth:`drain` to send it.
+
+        Raises :class:`~wsframed.errors.ClosedStreamError` after ``send_eof()`` or a
+        close. The buffer is not bounded: drain regularly.
+        """
+        self._check_writable()
+        if data:
+            if isinstance(data, bytearray):
+                data = bytes(data)  # the caller may reuse its bytearray
+            self._pending.append(data)
+            self._pending_size += len(data)
+
+    def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+        """Buffer every chunk in ``chunks``, as :meth:`write` does."""
+        for chunk in chunks:
+            self.write(chunk)
+
+    @property
+    def write_buffer_size(self) -> int:
+        """Bytes written and not yet sent."""
+        return self._pending_size
+
+    def _take_message(self) -> bytes | bytearray | memoryview:
+        """Remove and return the next message of at most write_chunk_size bytes."""
+        pending = self._pending
+        size = self._write_chunk_size
+        first = pending[0]
+        if len(first) >= size:
+            if len(first) == size:
+                pending.popleft()
+                message = first
+            else:
+                view = memoryview(first)
+                message, pending[0] = view[:size], view[size:]
+        else:
+            parts = []
+            total = 0
+            while pending and total + len(pending[0]) <= size:
+                chunk = pending.popleft()
+                parts.append(chunk)
+                total += len(chunk)
+            if pending and total < size:
+                view = memoryview(pending[0])
+                cut = size - total
+                parts.append(view[:cut])
+                pending[0] = view[cut:]
+                total = size
+            message = parts[0] if len(parts) == 1 else b"".join(parts)
+        self._pending_size -= len(message)
+        return message
+
+    async def drain(self) -> None:
+        """Send every buffered byte as binary messages, then wait for backpressure.
+
+        Raises :class:`~wsframed.errors.ConnectionClosed` when the connection is gone.
+        Safe to cancel: bytes are sent in order and exactly once; what was not sent
+        stays buffered for the next ``drain()``.
+        """
+        async with self._write_lock:
+            while self._pending:
+                message = self._take_message()
+                try:
+                    await self._backend.send(message)
+                except BackendClosed as closed:
+                    raise ConnectionClosed(closed.code, closed.reason) from None
+
+    def can_write_eof(self) -> bool:
+        """Return True: a WebSocket can close its write side (the close frame)."""
+        return True
+
+    def write_eof(self) -> None:
+        """Start :meth:`send_eof` in the background (``StreamWriter`` compatibility)."""
+        if not self._write_closed:
+            self._write_closed = True
+            self._close_task = self._spawn(self._flush_and_close(1000, ""))
+
+    async def send_eof(self, code: int = 1000, reason: str = "") -> None:
+        """Flush, then send a close frame; the read side stays open.
+
+        Every byte the peer sends before its close reply is still delivered; then
+        reads see the end of stream. If nobody reads, the close reply can sit behind
+        unread messages: keep reading, or use :meth:`aclose`. Idempotent.
+        """
+        if self._write_closed:
+            return
+        self._write_closed = True
+        try:
+            await self.drain()
+        finally:
+            self._start_close(code, reason)
+
+    def _start_close(self, code: int, reason: str) -> None:
+        self._write_closed = True
+        if self._close_task is None:
+            self._close_task = self._spawn(self._backend.close(code, reason))
+
+    async def _flush_and_close(self, code: int, reason: str) -> None:
+        try:
+            await self.drain()
+        finally:
+            await self._backend.close(code, reason)
+
+    def _start_discarding(self) -> None:
+        """Keep reading and dropping messages so the close handshake can complete.
+
+        A close reply can sit behind unread messages in the library's queue; reading
+        and dropping them lets it through, so a slow or hostile peer cannot hold the
+        close up until the timeout. A read in progress finishes first.
+        """
+        self._discarding = True
+        if not self._reader_active and self._discard_task is None:
+            self._discard_task = self._spawn(self._discard())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: failures surface through the stream instead
+
+    async def _discard(self) -> None:
+        while True:
+            try:
+                await self._backend.receive()
+            except BackendClosed:
+                return
+            except Exception:  # the connection failed; the watcher reports it
+                return
+
+    async def aclose(
+        self, code: int = 1000, reason: str = "", timeout: float | None = None
+    ) -> None:
+        """Close the stream: flush, send a close frame, wait for the handshake.
+
+        Messages arriving meanwhile are discarded (what was buffered before stays
+        readable). When the peer has not completed the handshake within ``timeout``
+        seconds (default: the stream's ``close_timeout``), the TCP connection is
+        dropped. Idempotent; never raises for a connection that is already gone.
+        """
+        if timeout is None:
+            timeout = self._close_timeout
+        if self._aclose_task is None:
+            self._closing = True
+            self._aclose_task = self._spawn(self._aclose(code, reason, timeout))
+        await asyncio.shield(self._aclose_task)
+
+    async def _aclose(self, code: int, reason: str, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                if not self._write_closed:
+                    self._write_closed = True
+                    with contextlib.suppress(ConnectionClosed):
+                        await self.drain()
+                self._start_close(code, reason)
+                self._start_discarding()
+                await self._backend.wait_closed()
+        except TimeoutError:
+            self._backend.abort()
+            await self._backend.wait_closed()
+        await asyncio.sleep(0)  # let the watcher emit Closed
+
+    def close(self) -> None:
+        """Start :meth:`aclose` in the background (``StreamWriter`` compatibility)."""
+        if self._aclose_task is None:
+            self._closing = True
+            self._aclose_task = self._spawn(self._aclose(1000, "", self._close_timeout))
+
+    def is_closing(self) -> bool:
+        """Return True once this side closed its write side or the connection ended."""
+        return self._closing or self._write_closed or self._backend.closed_with() is not None
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed."""
+        if self._aclose_task is not None:
+            await asyncio.shield(self._aclose_task)
+        await self._backend.wait_closed()
+
+    # anyio ByteStream ---------------------------------------------------------
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        """Read up to ``max_bytes``; raise :class:`~wsframed.errors.EndOfStream` at the end."""
+        data = await self.read(max_bytes)
+        if not data:
+            raise EndOfStream
+        return data
+
+    async def send(self, item: bytes | bytearray | memoryview) -> None:
+        """Write ``item`` and drain."""
+        self.write(item)
+        await self.drain()
+
+    @property
+    def extra_attributes(self) -> dict[Any, Any]:
+        """anyio typed attributes; none are provided (use :meth:`get_extra_info`)."""
+        return {}
+
+    # Connection ---------------------------------------------------------------
+
+    async def ping(self, data: bytes = b"") -> float:
+        """Send a ping and return the round-trip time in seconds.
+
+        An empty ``data`` sends a unique random 4-byte payload, so concurrent pings
+        do not collide. Raises :class:`~wsframed.errors.ConnectionClosed` when the
+        connection ends first.
+        """
+        try:
+            return await self._backend.ping(data or os.urandom(4))
+        except BackendClosed as closed:
+            raise ConnectionClosed(closed.code, closed.reason) from None
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code the peer sent (1006 if none); None while open."""
+        closed = self._backend.closed_with()
+        return None if closed is None else closed[0]
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason the peer sent; None while open."""
+        closed = self._backend.closed_with()
+        return None if closed is None else closed[1]
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """Return transport information, as ``StreamWriter.get_extra_info`` does.
+
+        Answers ``"peername"``, ``"sockname"``, ``"subprotocol"``, ``"connection"``
+        (the wrapped object) and whatever the underlying transport answers
+        (``"socket"``, ``"ssl_object"``, ...).
+        """
+        return self._backend.extra_info(name, default)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose(1000 if exc is None else 1011)
