@@ -51,3 +51,41 @@ async def gather_bounded(*aws: Awaitable[Any], timeout: float = 10.0) -> list[An
     """asyncio.gather with a time bound."""
     async with asyncio.timeout(timeout):
         return list(await asyncio.gather(*aws))
+
+
+@asynccontextmanager
+async def tcp_pair() -> AsyncIterator[
+    tuple[tuple[asyncio.StreamReader, asyncio.StreamWriter], tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+]:
+    """Yield connected asyncio stream pairs ((reader, writer) client, server) on loopback."""
+    accepted: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+        asyncio.get_running_loop().create_future()
+    )
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set_result((reader, writer))
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        yield client, await asyncio.wait_for(accepted, 5)
+    finally:
+        for _, writer in (client, accepted.result()):
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+@asynccontextmanager
+async def framed_pair(transport: str, codec: Any, peer_codec: Any = None) -> AsyncIterator[Any]:
+    """Yield two connected Framed objects over "ws" (websockets) or "tcp" (asyncio)."""
+    from wsframed import Framed, WsStream
+
+    peer_codec = codec if peer_codec is None else peer_codec
+    if transport == "ws":
+        async with ws_pair() as (client, server):
+            yield Framed(WsStream(client), codec), Framed(WsStream(server), peer_codec)
+    else:
+        async with tcp_pair() as (client, server):
+            yield Framed.from_streams(*client, codec), Framed.from_streams(*server, peer_codec)

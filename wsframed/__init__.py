@@ -16,6 +16,9 @@ from .errors import (
     ProtocolError,
     WsFramedError,
 )
+from .client import connect
+from .framed import Framed, FramedSink, FramedStream
+from .server import FramedServer, serve
 from .stream import EventSubscription, TextPolicy, WsStream
 
 __version__ = "0.1.0"
@@ -27,11 +30,17 @@ __all__ = [
     "EndOfStream",
     "EventSubscription",
     "FrameTooLarge",
+    "Framed",
+    "FramedServer",
+    "FramedSink",
+    "FramedStream",
     "IncompleteFrame",
     "ProtocolError",
     "TextPolicy",
     "WsFramedError",
     "WsStream",
     "__version__",
+    "connect",
     "events",
+    "serve",
 ]

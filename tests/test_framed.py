@@ -1,0 +1,205 @@
+"""Framed over real websockets connections and real asyncio TCP connections."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from wsframed import (
+    ClosedStreamError,
+    EndOfStream,
+    Framed,
+    FrameTooLarge,
+    IncompleteFrame,
+    WsStream,
+)
+from wsframed.codecs import LengthPrefixedCodec, LinesCodec, MsgpackCodec
+
+from .conftest import framed_pair, tcp_pair, ws_pair
+
+TRANSPORTS = ["ws", "tcp"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_split_halves_echo_in_two_tasks(transport: str) -> None:
+    async with framed_pair(transport, MsgpackCodec()) as (client, server):
+
+        async def echo() -> None:
+            sink, stream = server.split()
+            async for item in stream:
+                await sink.send({"echo": item})
+
+        echo_task = asyncio.create_task(echo())
+        sink, stream = client.split()
+        received = []
+
+        async def read_replies() -> None:
+            async for reply in stream:
+                received.append(reply)
+                if len(received) == 100:
+                    return
+
+        reader = asyncio.create_task(read_replies())
+        for i in range(100):
+            await sink.send([i, "x" * i])
+        await asyncio.wait_for(reader, 10)
+        assert received == [{"echo": [i, "x" * i]} for i in range(100)]
+        await sink.close()
+        await asyncio.wait_for(echo_task, 5)  # the server's stream half ended
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_concurrent_senders_never_interleave_frames(transport: str) -> None:
+    codec = LengthPrefixedCodec(max_frame_size=256 * 1024)
+    async with framed_pair(transport, codec) as (client, server):
+
+        async def sender(tag: int) -> None:
+            for n in range(200):
+                size = (n * 7919 + tag * 104729) % (150 * 1024) + 1
+                await client.send(struct.pack(">BH", tag, n) + bytes([tag]) * size)
+                if n % 10 == 0:
+                    await asyncio.sleep(0)
+
+        senders = [asyncio.create_task(sender(tag)) for tag in range(4)]
+        last = dict.fromkeys(range(4), -1)
+        async with asyncio.timeout(30):
+            for _ in range(800):
+                frame = await server.recv()
+                tag, n = struct.unpack_from(">BH", frame)
+                assert frame[3:] == bytes([tag]) * (len(frame) - 3)
+                assert n == last[tag] + 1
+                last[tag] = n
+        await asyncio.gather(*senders)
+        assert last == dict.fromkeys(range(4), 199)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_send_all_of_100k_items_arrives_complete_and_in_order(transport: str) -> None:
+    async with framed_pair(transport, MsgpackCodec()) as (client, server):
+        count = 100_000
+
+        async def items() -> AsyncIterator[dict[str, Any]]:
+            for i in range(count):
+                yield {"id": i, "method": "add", "params": [1, 2]}
+
+        sending = asyncio.create_task(client.send_all(items()))
+        expected = 0
+        async with asyncio.timeout(60):
+            while expected < count:
+                for item in await server.recv_many():
+                    assert item["id"] == expected
+                    expected += 1
+        await sending
+        assert expected == count
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_sink_close_then_the_stream_half_drains_to_its_end(transport: str) -> None:
+    async with framed_pair(transport, LinesCodec()) as (client, server):
+        client_sink, client_stream = client.split()
+        server_sink, server_stream = server.split()
+        await client_sink.send_all(f"line {i}" for i in range(500))
+        await server_sink.send_all(f"reply {i}" for i in range(300))
+        await client_sink.close()
+        with pytest.raises(ClosedStreamError):
+            await client_sink.send("late")
+        async with asyncio.timeout(10):
+            got = [line async for line in server_stream]
+        assert got == [f"line {i}" for i in range(500)]
+        # Over a WebSocket the server's reply to our close frame already ended its
+        # side; over TCP, its own half-close does. Either way this is harmless.
+        await server_sink.close()
+        async with asyncio.timeout(10):
+            replies = [line async for line in client_stream]
+        assert replies == [f"reply {i}" for i in range(300)]
+        with pytest.raises(EndOfStream):
+            await client_stream.recv()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_after_a_decode_error_every_recv_raises_the_same_error(transport: str) -> None:
+    codec = LengthPrefixedCodec(max_frame_size=1000)
+    async with framed_pair(transport, codec) as (client, server):
+        raw = codec.encode(b"one") + codec.encode(b"two") + b"\xff\xff\xff\xff" + b"junk"
+        client._io.write(raw)  # bytes no honest encoder would produce
+        await client.flush()
+        assert await server.recv() == b"one"
+        assert await server.recv() == b"two"
+        with pytest.raises(FrameTooLarge) as first:
+            await server.recv()
+        assert first.value.size == 0xFFFFFFFF
+        assert not first.value.local
+        for _ in range(3):
+            with pytest.raises(FrameTooLarge) as again:
+                await asyncio.wait_for(server.recv(), 1)
+            assert again.value is first.value
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_too_large_on_encode_buffers_nothing_and_the_stream_stays_usable(
+    transport: str,
+) -> None:
+    codec = LengthPrefixedCodec(max_frame_size=100)
+    async with framed_pair(transport, codec) as (client, server):
+        with pytest.raises(FrameTooLarge) as info:
+            client.feed(b"x" * 101)
+        assert info.value.local
+        await client.send(b"fits")
+        assert await server.recv() == b"fits"
+
+
+async def test_end_of_stream_inside_a_frame_is_incomplete_frame() -> None:
+    codec = LengthPrefixedCodec()
+    async with ws_pair() as (client, server):
+        writer = WsStream(server)
+        reader = Framed(WsStream(client), codec)
+        writer.write(codec.encode(b"whole") + b"\x00\x00\x00\x10half")
+        await writer.aclose()
+        assert await reader.recv() == b"whole"
+        with pytest.raises(IncompleteFrame) as info:
+            await reader.recv()
+        assert info.value.pending >= 4
+        with pytest.raises(IncompleteFrame):
+            await reader.recv()
+
+
+async def test_lines_discard_mode_resumes_after_an_overlong_line() -> None:
+    codec = LinesCodec(max_frame_size=10, on_overflow="discard")
+    async with framed_pair("ws", codec) as (client, server):
+        client._io.write(b"short\n" + b"y" * 50 + b"\nafter\n")
+        await client.flush()
+        assert await server.recv() == "short"
+        with pytest.raises(FrameTooLarge):
+            await server.recv()
+        assert await server.recv() == "after"
+
+
+async def test_many_frames_in_one_flush_leave_as_one_message() -> None:
+    codec = LinesCodec()
+    async with ws_pair() as (client, server):
+        framed = Framed(WsStream(client), codec)
+        for i in range(50):
+            framed.feed(f"frame {i}")
+        await framed.flush()
+        message = await server.recv()
+        assert message == "".join(f"frame {i}\n" for i in range(50)).encode()
+
+
+async def test_from_streams_and_async_with_close_tcp() -> None:
+    async with tcp_pair() as (client, server):
+        async with Framed.from_streams(*client, MsgpackCodec()) as framed:
+            await framed.send({"hello": "tcp"})
+            assert framed.get_extra_info("peername") == server[1].get_extra_info("sockname")
+        peer = Framed.from_streams(*server, MsgpackCodec())
+        assert await peer.recv() == {"hello": "tcp"}
+        with pytest.raises(EndOfStream):
+            await peer.recv()
+
+
+async def test_framed_refuses_what_is_not_a_byte_stream() -> None:
+    with pytest.raises(TypeError, match="needs a byte stream"):
+        Framed(object(), LinesCodec())

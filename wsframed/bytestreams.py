@@ -1,0 +1,149 @@
+"""The byte streams :class:`~wsframed.Framed` runs over, behind one small interface.
+
+Three shapes are accepted, so one codec and one protocol function serve WebSockets,
+TCP, pipes and TLS alike:
+
+- asyncio ``StreamReader``/``StreamWriter`` style: an object with ``read``, ``write``
+  and ``drain`` (a :class:`~wsframed.WsStream` is one), or a ``(reader, writer)`` pair;
+- anyio ``ByteStream`` style: an object with ``receive``, ``send`` and ``aclose``.
+
+:func:`byte_stream` wraps any of them in a :class:`ByteStream`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Protocol
+
+from .errors import EndOfStream
+
+__all__ = ["AnyioByteStream", "ByteStream", "ReaderWriterByteStream", "byte_stream"]
+
+READ_SIZE = 64 * 1024
+
+
+class ByteStream(Protocol):
+    """What :class:`~wsframed.Framed` needs from a byte stream."""
+
+    async def read_some(self) -> bytes:
+        """Return the next bytes available (at most 64 KiB), ``b""`` at the end."""
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Buffer ``data`` for sending."""
+        ...
+
+    async def drain(self) -> None:
+        """Send what was buffered and wait for backpressure."""
+        ...
+
+    async def send_eof(self) -> None:
+        """Flush and close the write side; reading goes on to the end of stream."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the stream."""
+        ...
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """Transport information, as ``StreamWriter.get_extra_info``."""
+        ...
+
+
+class ReaderWriterByteStream:
+    """An asyncio-style reader and writer (possibly the same object, as a WsStream)."""
+
+    def __init__(self, reader: Any, writer: Any):
+        self.reader = reader
+        self.writer = writer
+        self._read = reader.read
+        self.write = writer.write
+        self.drain = writer.drain
+
+    async def read_some(self) -> bytes:
+        data: bytes = await self._read(READ_SIZE)
+        return data
+
+    async def send_eof(self) -> None:
+        writer = self.writer
+        send_eof = getattr(writer, "send_eof", None)
+        if send_eof is not None:  # a WsStream: close frame, read side stays open
+            await send_eof()
+            return
+        await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+        else:
+            writer.close()
+
+    async def aclose(self) -> None:
+        writer = self.writer
+        aclose = getattr(writer, "aclose", None)
+        if aclose is not None:
+            await aclose()
+            return
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        getter = getattr(self.writer, "get_extra_info", None)
+        return default if getter is None else getter(name, default)
+
+
+class AnyioByteStream:
+    """An anyio ``ByteStream`` (``receive``/``send``/``send_eof``/``aclose``)."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+        self._pending: list[bytes] = []
+
+    async def read_some(self) -> bytes:
+        try:
+            data: bytes = await self.stream.receive(READ_SIZE)
+        except EndOfStream:
+            return b""
+        except Exception as exc:
+            # anyio.EndOfStream without importing anyio (it is optional).
+            if type(exc).__name__ == "EndOfStream":
+                return b""
+            raise
+        return data
+
+    def write(self, data: bytes) -> None:
+        self._pending.append(data)
+
+    async def drain(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            await self.stream.send(data)
+
+    async def send_eof(self) -> None:
+        await self.drain()
+        await self.stream.send_eof()
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        getter = getattr(self.stream, "get_extra_info", None)
+        return default if getter is None else getter(name, default)
+
+
+def byte_stream(stream: Any) -> ByteStream:
+    """Wrap ``stream`` (any accepted shape) as a :class:`ByteStream`.
+
+    Raises ``TypeError`` naming the accepted shapes otherwise.
+    """
+    if isinstance(stream, tuple) and len(stream) == 2:
+        return ReaderWriterByteStream(*stream)
+    if all(hasattr(stream, name) for name in ("read", "write", "drain")):
+        return ReaderWriterByteStream(stream, stream)
+    if all(hasattr(stream, name) for name in ("receive", "send", "aclose")):
+        return AnyioByteStream(stream)
+    raise TypeError(
+        "Framed needs a byte stream: a WsStream, an asyncio (StreamReader, "
+        "StreamWriter) pair, or an anyio ByteStream; got "
+        f"{type(stream).__module__}.{type(stream).__qualname__}"
+    )

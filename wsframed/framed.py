@@ -1,0 +1,296 @@
+"""Framed: a codec over a byte stream, giving typed frames in both directions.
+
+How it works
+------------
+Receiving: :meth:`Framed.recv` reads whatever bytes are available (at most 64 KiB,
+often one whole WebSocket message), feeds them to the codec's decoder and queues every
+complete frame the decoder yields, so one read serves many frames and no coroutine is
+awaited per frame while frames are queued. When the decoder fails part-way through a
+chunk, the frames before the failure are delivered first, then the error. Codecs that
+cannot resynchronise (length-prefixed, msgpack, CBOR) keep failing with the same error;
+``LinesCodec(on_overflow="discard")`` and JSON Lines resume at the next line.
+
+Sending: :meth:`Framed.feed` encodes synchronously and hands the whole frame to the
+stream in one ``write()``, so a frame that is too large raises there with nothing
+buffered, and concurrent senders never interleave the bytes of two frames.
+:meth:`Framed.flush` drains; over a :class:`~wsframed.WsStream` everything fed since the
+last flush leaves as one message (up to ``write_chunk_size``). :meth:`Framed.send` is
+feed plus flush; :meth:`Framed.send_all` flushes whenever ``high_water`` bytes are
+waiting, and at the end.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+from .bytestreams import ByteStream, ReaderWriterByteStream, byte_stream
+from .codecs.base import Codec, Decoder
+from .errors import ClosedStreamError, EndOfStream
+
+__all__ = ["Framed", "FramedSink", "FramedStream"]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+T_contra = TypeVar("T_contra", contravariant=True)
+
+DEFAULT_HIGH_WATER = 64 * 1024
+
+
+class Framed(Generic[T]):
+    """Frames of type ``T`` over a byte stream, encoded and decoded by ``codec``.
+
+    ``stream`` is a :class:`~wsframed.WsStream`, any object with asyncio
+    ``read``/``write``/``drain``, an asyncio ``(reader, writer)`` pair, or an anyio
+    ``ByteStream``. ``high_water`` is how many encoded bytes :meth:`send_all` buffers
+    before it flushes.
+
+    Receiving and sending are independent: one task may receive while others send.
+    Use :meth:`split` to hand the halves to different owners.
+    """
+
+    def __init__(self, stream: Any, codec: Codec[T], *, high_water: int = DEFAULT_HIGH_WATER):
+        if high_water <= 0:
+            raise ValueError(f"high_water must be a positive number of bytes, not {high_water}")
+        self.stream = stream
+        """The byte stream this Framed runs over, as given."""
+        self.codec = codec
+        """The codec (shared, immutable configuration)."""
+        self._io: ByteStream = byte_stream(stream)
+        self._decoder: Decoder[T] = codec.decoder()
+        self._items: deque[T] = deque()
+        self._error: BaseException | None = None  # raised once _items is empty
+        self._eof = False
+        self._eof_error: BaseException | None = None
+        self._recheck = False
+        self._high_water = high_water
+        self._unflushed = 0
+        self._send_closed = False
+        self._closed = False
+        self._encode = codec.encode
+        self._write = self._io.write
+
+    @classmethod
+    def from_streams(
+        cls, reader: Any, writer: Any, codec: Codec[T], *, high_water: int = DEFAULT_HIGH_WATER
+    ) -> Framed[T]:
+        """Frame an asyncio ``StreamReader``/``StreamWriter`` pair (TCP, Unix, pipes)."""
+        framed = cls((reader, writer), codec, high_water=high_water)
+        assert isinstance(framed._io, ReaderWriterByteStream)
+        return framed
+
+    # Sending ------------------------------------------------------------------
+
+    def feed(self, item: T) -> None:
+        """Encode ``item`` and buffer it; :meth:`flush` sends it.
+
+        Raises :class:`~wsframed.errors.FrameTooLarge` (or the codec's ``ValueError``/
+        ``TypeError``) with nothing buffered, so the stream stays usable.
+        """
+        if self._send_closed:
+            raise ClosedStreamError("cannot send: this Framed's sending side is closed")
+        data = self._encode(item)
+        self._write(data)
+        self._unflushed += len(data)
+
+    async def flush(self) -> None:
+        """Send everything fed so far and wait for transport backpressure."""
+        self._unflushed = 0
+        await self._io.drain()
+
+    async def send(self, item: T) -> None:
+        """Encode, write and flush one item."""
+        self.feed(item)
+        self._unflushed = 0
+        await self._io.drain()
+
+    async def send_all(self, items: Iterable[T] | AsyncIterable[T]) -> None:
+        """Send every item, flushing whenever ``high_water`` bytes wait, and at the end.
+
+        Accepts a plain or an async iterable. A frame that fails to encode raises with
+        the frames before it already fed (flush to send them).
+        """
+        high_water = self._high_water
+        feed = self.feed
+        if isinstance(items, AsyncIterable):
+            async for item in items:
+                feed(item)
+                if self._unflushed >= high_water:
+                    await self.flush()
+        else:
+            for item in items:
+                feed(item)
+                if self._unflushed >= high_water:
+                    await self.flush()
+        await self.flush()
+
+    async def send_eof(self) -> None:
+        """Flush and close the sending side; receiving goes on to the end of stream.
+
+        Over a WsStream this sends the close frame (the peer can send no more once it
+        gets it); over TCP it half-closes.
+        """
+        if self._send_closed:
+            return
+        self._send_closed = True
+        await self._io.send_eof()
+
+    # Receiving ----------------------------------------------------------------
+
+    async def _fill(self) -> None:
+        """Read until at least one frame is queued, or raise the stream's end/error."""
+        items = self._items
+        decoder = self._decoder
+        while not items:
+            error = self._error
+            if error is not None:
+                self._error = None
+                self._recheck = True
+                raise error
+            if self._recheck:
+                # After an error, ask the decoder again before reading: a failed
+                # decoder re-raises at once, a resyncing one yields what it holds.
+                self._recheck = False
+                try:
+                    items.extend(decoder)
+                except Exception as exc:
+                    self._error = exc
+                continue
+            if self._eof:
+                raise self._eof_error or EndOfStream
+            data = await self._io.read_some()
+            try:
+                if data:
+                    decoder.feed(data)
+                    items.extend(decoder)
+                else:
+                    self._eof = True
+                    items.extend(decoder)
+                    decoder.feed_eof()
+            except Exception as exc:
+                # The frames decoded before the failure are queued: they go first.
+                # An error at the end of stream stays for good.
+                if self._eof:
+                    self._eof_error = exc
+                self._error = exc
+
+    async def recv(self) -> T:
+        """Return the next frame.
+
+        Raises :class:`~wsframed.errors.EndOfStream` at a clean end of stream,
+        :class:`~wsframed.errors.IncompleteFrame` if it ended inside a frame,
+        :class:`~wsframed.errors.DecodeError` / ``FrameTooLarge`` for bad input (after
+        the frames before it), and ``ConnectionClosed`` for an abnormal end.
+        Cancelling it loses no frame.
+        """
+        items = self._items
+        if not items:
+            await self._fill()
+        return items.popleft()
+
+    async def recv_many(self, max_items: int | None = None) -> list[T]:
+        """Return every frame already decoded (at least one, at most ``max_items``).
+
+        Waits only when none is queued. Same errors as :meth:`recv`.
+        """
+        items = self._items
+        if not items:
+            await self._fill()
+        if max_items is None or max_items >= len(items):
+            batch = list(items)
+            items.clear()
+        else:
+            batch = [items.popleft() for _ in range(max_items)]
+        return batch
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T:
+        items = self._items
+        if items:
+            return items.popleft()
+        try:
+            await self._fill()
+        except EndOfStream:
+            raise StopAsyncIteration from None
+        return items.popleft()
+
+    # Halves and closing -------------------------------------------------------
+
+    def split(self) -> tuple[FramedSink[T], FramedStream[T]]:
+        """Return the sending half and the receiving half, for use by two tasks."""
+        return FramedSink(self), FramedStream(self)
+
+    async def aclose(self) -> None:
+        """Close the underlying stream (over a WsStream: the close handshake). Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._send_closed = True
+            await self._io.aclose()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """Transport information from the underlying stream (``"peername"``, ...)."""
+        return self._io.get_extra_info(name, default)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class FramedSink(Generic[T_contra]):
+    """The sending half of a :class:`Framed`: ``send``, ``feed``, ``flush``, ``send_all``."""
+
+    def __init__(self, framed: Framed[Any]):
+        self._framed = framed
+
+    def feed(self, item: T_contra) -> None:
+        """Encode and buffer ``item`` (see :meth:`Framed.feed`)."""
+        self._framed.feed(item)
+
+    async def flush(self) -> None:
+        """Send what was fed (see :meth:`Framed.flush`)."""
+        await self._framed.flush()
+
+    async def send(self, item: T_contra) -> None:
+        """Encode, write and flush one item."""
+        await self._framed.send(item)
+
+    async def send_all(self, items: Iterable[T_contra] | AsyncIterable[T_contra]) -> None:
+        """Send every item, batched (see :meth:`Framed.send_all`)."""
+        await self._framed.send_all(items)
+
+    async def close(self) -> None:
+        """Flush and close the sending side (over a WsStream, the close frame).
+
+        The receiving half keeps reading until the peer's end of stream.
+        """
+        await self._framed.send_eof()
+
+
+class FramedStream(Generic[T_co]):
+    """The receiving half of a :class:`Framed`: an async iterator of frames."""
+
+    def __init__(self, framed: Framed[Any]):
+        self._framed = framed
+
+    async def recv(self) -> T_co:
+        """Return the next frame (see :meth:`Framed.recv`)."""
+        item: T_co = await self._framed.recv()
+        return item
+
+    async def recv_many(self, max_items: int | None = None) -> list[T_co]:
+        """Return the frames already decoded (see :meth:`Framed.recv_many`)."""
+        return await self._framed.recv_many(max_items)
+
+    def __aiter__(self) -> AsyncIterator[T_co]:
+        return self._framed
