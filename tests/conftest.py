@@ -53,10 +53,11 @@ async def gather_bounded(*aws: Awaitable[Any], timeout: float = 10.0) -> list[An
         return list(await asyncio.gather(*aws))
 
 
+StreamPair = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
 @asynccontextmanager
-async def tcp_pair() -> AsyncIterator[
-    tuple[tuple[asyncio.StreamReader, asyncio.StreamWriter], tuple[asyncio.StreamReader, asyncio.StreamWriter]]
-]:
+async def tcp_pair() -> AsyncIterator[tuple[StreamPair, StreamPair]]:
     """Yield connected asyncio stream pairs ((reader, writer) client, server) on loopback."""
     accepted: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
         asyncio.get_running_loop().create_future()

@@ -26,7 +26,7 @@ def byte_stream_defaults(options: dict[str, Any]) -> dict[str, Any]:
     return {"compression": None, **options}
 
 
-class connect(Generic[T]):  # noqa: N801 - a function-like class, as websockets' connect
+class connect(Generic[T]):  # lower case: a function-like class, as websockets' connect
     """Connect to ``uri`` and return a :class:`~wsframed.Framed` using ``codec``.
 
     Use either way::

@@ -74,7 +74,7 @@ class FramedServer:
         await self.wait_closed()
 
 
-class serve(Generic[T]):  # noqa: N801 - a function-like class, as websockets' serve
+class serve(Generic[T]):  # lower case: a function-like class, as websockets' serve
     """Serve WebSocket connections on ``host:port``, handing each a ``Framed``.
 
     Use as ``async with serve(handler, host, port, codec=...) as server`` or

@@ -9,7 +9,7 @@ websockets release that changes it fails loudly instead of silently losing event
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
@@ -25,7 +25,7 @@ __all__ = ["WebsocketsBackend", "is_websockets_connection"]
 _NORMAL_CODES = frozenset({1000, 1001, 1005})
 
 
-def is_websockets_connection(connection: object) -> bool:
+def is_websockets_connection(connection: object) -> TypeGuard[Connection]:
     """Return whether ``connection`` is a ``websockets.asyncio`` connection."""
     return isinstance(connection, Connection)
 
