@@ -6,10 +6,10 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from wsframed.codecs import Codec
+from wsframed.codecs import Buffer, Codec
 
 
-def decode_chunks(codec: Codec[Any], chunks: Iterable[bytes], *, eof: bool = True) -> list[Any]:
+def decode_chunks(codec: Codec[Any], chunks: Iterable[Buffer], *, eof: bool = True) -> list[Any]:
     """Feed ``chunks`` one by one into a fresh decoder, collecting every frame."""
     decoder = codec.decoder()
     items: list[Any] = []

@@ -11,6 +11,9 @@ Every exception derives from :class:`WsFramedError`::
     ├── ClosedStreamError    this side already closed what it is using (RuntimeError too)
     └── EndOfStream          the peer finished cleanly (anyio.EndOfStream too)
 
+A failed decoder raises the *same* exception object again on every later use, so
+``except`` clauses can compare identity; its traceback grows with each raise.
+
 Errors say who was wrong. ``FrameTooLarge.local`` is true when *this* side tried to
 encode an oversized frame (nothing was written, the connection is still usable) and
 false when the peer sent one (the decoder is failed where the codec cannot resync).
@@ -49,26 +52,44 @@ class FrameTooLarge(WsFramedError, ValueError):
 
     ``size`` is the frame's payload size in bytes, or the smallest size it is known to
     have when the frame was refused before its end arrived (``at_least``). ``limit`` is
-    the ``max_frame_size`` in force. ``local`` tells who was wrong: ``True`` when this
+    the ``max_frame_size`` in force; ``offset`` is where the frame starts in the
+    decoded stream, when known. ``local`` tells who was wrong: ``True`` when this
     side tried to encode the frame (nothing was buffered or written, send smaller
     frames or raise the limit), ``False`` when the peer sent it.
     """
 
-    def __init__(self, size: int, limit: int, *, local: bool = False, at_least: bool = False):
+    def __init__(
+        self,
+        size: int,
+        limit: int,
+        *,
+        local: bool = False,
+        at_least: bool = False,
+        offset: int | None = None,
+    ):
         self.size = size
         self.limit = limit
         self.local = local
         self.at_least = at_least
+        self.offset = offset
         who = "frame to encode" if local else "received frame"
         qualifier = "at least " if at_least else ""
-        super().__init__(f"{who} of {qualifier}{size} bytes exceeds the limit of {limit} bytes")
+        message = f"{who} of {qualifier}{size} bytes exceeds the limit of {limit} bytes"
+        if offset is not None:
+            message += f" (frame starting at stream offset {offset})"
+        super().__init__(message)
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_too_large, (self.size, self.limit, self.local, self.at_least))
+        return (
+            _rebuild_too_large,
+            (self.size, self.limit, self.local, self.at_least, self.offset),
+        )
 
 
-def _rebuild_too_large(size: int, limit: int, local: bool, at_least: bool) -> FrameTooLarge:
-    return FrameTooLarge(size, limit, local=local, at_least=at_least)
+def _rebuild_too_large(
+    size: int, limit: int, local: bool, at_least: bool, offset: int | None
+) -> FrameTooLarge:
+    return FrameTooLarge(size, limit, local=local, at_least=at_least, offset=offset)
 
 
 class DecodeError(WsFramedError, ValueError):

@@ -1,0 +1,209 @@
+"""JsonLinesCodec: one JSON value per line, resynchronising after bad lines."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wsframed.codecs.base import Codec
+from wsframed.codecs.jsonl import JsonLinesCodec, JsonLinesDecoder
+from wsframed.errors import DecodeError, FrameTooLarge, IncompleteFrame
+
+from .codec_checks import assert_chunk_invariant, decode_chunks, split_at
+from .codec_strategies import decode_events, draw_chunks
+
+text = st.text(st.characters(exclude_categories=["Cs"]))  # UTF-8 cannot carry surrogates
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | text,
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(text, children, max_size=4),
+    max_leaves=12,
+)
+
+
+def test_defaults() -> None:
+    codec: Codec[Any] = JsonLinesCodec()
+    assert codec.max_frame_size == 64 * 1024
+    assert isinstance(codec.decoder(), JsonLinesDecoder)
+    assert repr(JsonLinesCodec(100)) == "JsonLinesCodec(max_frame_size=100)"
+    with pytest.raises(AttributeError):
+        JsonLinesCodec().max_frame_size = 1  # type: ignore[misc]
+
+
+def test_encode_golden() -> None:
+    codec = JsonLinesCodec()
+    assert codec.encode({"id": 1, "tags": ["\u00e9", None]}) == (
+        '{"id":1,"tags":["\u00e9",null]}\n'.encode()
+    )
+    assert codec.encode("line\nbreak") == b'"line\\nbreak"\n'
+    assert codec.encode([]) == b"[]\n"
+
+
+def test_decode_golden_skips_blank_lines() -> None:
+    data = b'1\n\n"two"\r\n   \n\r\n{"x":null, "y": [true]}\n'
+    assert decode_chunks(JsonLinesCodec(), [data]) == [1, "two", {"x": None, "y": [True]}]
+
+
+def test_chunk_invariant_short() -> None:
+    data = b'{"a":1}\n\n[1,2]\r\n"\xc3\xa9"\n'
+    assert_chunk_invariant(JsonLinesCodec(), data, [{"a": 1}, [1, 2], "\u00e9"])
+
+
+def test_chunk_invariant_long() -> None:
+    values: list[Any] = [{"i": i, "s": "x" * (i % 50), "l": [0] * (i % 7)} for i in range(300)]
+    values.append("y" * 50_000)
+    codec = JsonLinesCodec()
+    data = b"".join(codec.encode(value) for value in values)
+    assert_chunk_invariant(codec, data, values, rounds=10)
+
+
+def test_encode_errors() -> None:
+    codec = JsonLinesCodec(max_frame_size=8)
+    assert codec.encode([1, 2, 3]) == b"[1,2,3]\n"  # 7 bytes
+    with pytest.raises(FrameTooLarge) as info:
+        codec.encode([1, 2, 3, 4])
+    assert (info.value.size, info.value.limit, info.value.local) == (9, 8, True)
+    with pytest.raises(TypeError):
+        codec.encode({1, 2})
+    circular: list[Any] = []
+    circular.append(circular)
+    with pytest.raises(ValueError, match=r"[Cc]ircular"):
+        codec.encode(circular)
+    assert codec.encode("ok") == b'"ok"\n'  # still usable
+
+
+def test_custom_dumps_and_loads() -> None:
+    codec = JsonLinesCodec(dumps=lambda v: json.dumps(v).encode(), loads=lambda s: ("L", s))
+    assert codec.encode({"a": 1}) == b'{"a": 1}\n'
+    assert decode_chunks(codec, [b"anything\n"]) == [("L", "anything")]
+    with pytest.raises(ValueError, match="must not contain"):
+        JsonLinesCodec(dumps=lambda v: "1\n2").encode(None)
+    with pytest.raises(ValueError, match="must not contain"):
+        JsonLinesCodec(dumps=lambda v: b"1\n2").encode(None)
+    with pytest.raises(FrameTooLarge):
+        JsonLinesCodec(4, dumps=lambda v: b"12345").encode(None)
+
+
+def test_invalid_json_is_a_decode_error_and_decoding_continues() -> None:
+    decoder = JsonLinesCodec().decoder()
+    decoder.feed(b'1\n{"broken": \r\n2\n')
+    items: list[Any] = []
+    with pytest.raises(DecodeError) as info:
+        items.extend(decoder)
+    assert items == [1]
+    assert isinstance(info.value.__cause__, json.JSONDecodeError)
+    assert info.value.offset == 2
+    assert list(decoder) == [2]
+    decoder.feed_eof()
+
+
+def test_decode_error_offsets_are_exact_and_chunk_invariant() -> None:
+    data = '[1]\r\n"\u00e9"\nnope\r\n\n\u00e9\n\xff\n'.encode() + b"\xff\n7\n"
+    expected = [
+        [1],
+        "\u00e9",
+        ("error", "DecodeError", 10),  # nope
+        ("error", "DecodeError", 17),  # a bare é (two bytes)
+        ("error", "DecodeError", 20),  # ÿ encoded in UTF-8
+        ("error", "DecodeError", 23),  # invalid UTF-8
+        7,
+    ]
+    for i in range(len(data) + 1):
+        assert decode_events(JsonLinesCodec(), split_at(data, [i])) == expected
+
+
+def test_invalid_utf8_is_a_decode_error_with_its_cause() -> None:
+    decoder = JsonLinesCodec().decoder()
+    decoder.feed(b'"\xff"\n3\n')
+    with pytest.raises(DecodeError) as info:
+        list(decoder)
+    assert isinstance(info.value.__cause__, UnicodeDecodeError)
+    assert list(decoder) == [3]
+
+
+def test_nesting_too_deep_for_the_parser_is_a_decode_error() -> None:
+    decoder = JsonLinesCodec(max_frame_size=200_000).decoder()
+    decoder.feed(b"[" * 100_000 + b"]" * 100_000 + b"\n1\n")
+    with pytest.raises(DecodeError) as info:
+        list(decoder)
+    assert isinstance(info.value.__cause__, RecursionError)
+    assert list(decoder) == [1]
+
+
+def test_too_large_on_decode_fails_the_decoder() -> None:
+    decoder = JsonLinesCodec(max_frame_size=16).decoder()
+    decoder.feed(b"1\n" + b'"' + b"x" * 16)
+    items: list[Any] = []
+    with pytest.raises(FrameTooLarge) as info:
+        items.extend(decoder)
+    assert items == [1]
+    assert info.value.at_least
+    with pytest.raises(FrameTooLarge) as again:
+        decoder.feed(b'"\n')
+    assert again.value is info.value
+
+
+def test_memory_is_bounded_by_the_limit() -> None:
+    decoder = JsonLinesCodec().decoder()
+    chunk = b"[" + b"1," * 32 * 1024
+    peak = 0
+    errors = 0
+    for _ in range(160):  # 10 MiB of a line that never ends
+        try:
+            decoder.feed(chunk)
+            peak = max(peak, len(decoder._lines._buf))
+            list(decoder)
+        except FrameTooLarge:
+            errors += 1
+            break
+    assert errors == 1
+    assert peak <= 64 * 1024 + len(chunk)
+
+
+def test_feed_eof() -> None:
+    decoder = JsonLinesCodec().decoder()
+    decoder.feed(b'{"a": 1}\n{"b"')
+    assert list(decoder) == [{"a": 1}]
+    with pytest.raises(IncompleteFrame) as info:
+        decoder.feed_eof()
+    assert (info.value.pending, info.value.offset) == (4, 9)
+    decoder = JsonLinesCodec().decoder()
+    decoder.feed(b'{"a": 1}\n')
+    assert list(decoder) == [{"a": 1}]
+    decoder.feed_eof()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(json_values, max_size=8), st.data())
+def test_round_trip(values: list[Any], data: st.DataObject) -> None:
+    codec = JsonLinesCodec()
+    blob = b"".join(codec.encode(value) for value in values)
+    assert decode_chunks(codec, [blob]) == values
+    assert decode_events(codec, draw_chunks(data, blob)) == values
+
+
+noisy = st.lists(
+    st.sampled_from(
+        [b"\n", b"\r\n", b"{", b"}", b"[", b"]", b'"', b"1", b",", b":", b"\xff", b" "]
+    ),
+    max_size=40,
+).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=80), noisy), st.integers(0, 12), st.data())
+def test_arbitrary_bytes_raise_only_codec_errors_and_are_chunk_invariant(
+    blob: bytes, limit: int, data: st.DataObject
+) -> None:
+    codec = JsonLinesCodec(limit)
+    whole = decode_events(codec, [blob])
+    assert decode_events(codec, draw_chunks(data, blob)) == whole
+    assert decode_events(codec, [blob[i : i + 1] for i in range(len(blob))]) == whole

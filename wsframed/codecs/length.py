@@ -1,0 +1,300 @@
+"""Length-prefixed frames: a fixed-size unsigned length header, then the payload.
+
+Wire format
+-----------
+With the defaults (``length_size=4``, ``byteorder="big"``, the length counts the
+payload only)::
+
+    +----- u32 length ----+-------- payload --------+
+    |  00 00 00 0b  (11)  |  h e l l o   w o r l d  |
+    +---------------------+-------------------------+
+
+    encode(b"hello world")  ->  b"\\x00\\x00\\x00\\x0bhello world"
+
+This is the default format of tokio-util's ``LengthDelimitedCodec``, of Netty's
+``LengthFieldPrepender(4)`` / ``LengthFieldBasedFrameDecoder(max, 0, 4, 0, 4)`` and of
+Twisted's ``Int32StringReceiver``, so those peers interoperate unchanged. The header
+may be 1, 2, 4 or 8 bytes (``length_size``), big- or little-endian (``byteorder``), and
+may count itself (``length_includes_header=True``, as Netty's
+``LengthFieldPrepender(4, true)``). Items are ``bytes``; :meth:`encode` accepts any
+bytes-like object.
+
+Limits
+------
+``max_frame_size`` (default 1 MiB) counts the payload, without the header. A header can
+declare up to 4 GiB (``length_size=4``) or 16 EiB (8): trusting it lets a peer make
+the reader reserve or wait for that much memory with a few bytes. The decoder checks
+the declared length as soon as the header is complete and refuses an oversized frame
+before a single byte of its body is buffered. ``max_frame_size`` larger than the
+header can express is clamped to that maximum (255 bytes for ``length_size=1``, 65535
+for 2, less the header with ``length_includes_header``), so the defaults work with any
+header size; the :attr:`~LengthPrefixedCodec.max_frame_size` property reports the
+clamped value.
+
+Errors
+------
+A length-prefixed stream cannot resynchronise: once a header is wrong, no later byte
+can be trusted to start a frame. So after :class:`~wsframed.FrameTooLarge` (declared
+length over the limit) or :class:`~wsframed.DecodeError` (with
+``length_includes_header=True``, a declared length smaller than the header itself) the
+decoder is failed for good: every later :meth:`~LengthPrefixedDecoder.feed`, iteration
+and :meth:`~LengthPrefixedDecoder.feed_eof` raises the same error object. End of stream
+inside a header or a body raises :class:`~wsframed.IncompleteFrame`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import Literal, NoReturn
+
+from ..errors import DecodeError, FrameTooLarge, IncompleteFrame, WsFramedError
+from .base import Buffer
+
+__all__ = ["ByteOrder", "LengthPrefixedCodec", "LengthPrefixedDecoder"]
+
+ByteOrder = Literal["big", "little"]
+"""Byte order of the length header."""
+
+_DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
+_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_HEAD = -1  # decoder state: waiting for a header (otherwise: body of that many bytes)
+# Frames at least this long are copied out of the buffer through a memoryview (one
+# copy instead of two); below it, slicing the bytearray is cheaper.
+_VIEW_MIN = 8192
+
+
+class _Config:
+    """Validated settings shared by a codec and its decoders."""
+
+    __slots__ = ("byteorder", "header", "includes_header", "length_size", "max_frame_size")
+
+    def __init__(
+        self,
+        length_size: int,
+        byteorder: ByteOrder,
+        max_frame_size: int,
+        includes_header: bool,
+    ) -> None:
+        if isinstance(length_size, bool) or length_size not in _FORMATS:
+            raise ValueError(f"length_size must be 1, 2, 4 or 8, not {length_size!r}")
+        if byteorder not in ("big", "little"):
+            raise ValueError(f"byteorder must be 'big' or 'little', not {byteorder!r}")
+        if isinstance(max_frame_size, bool) or not isinstance(max_frame_size, int):
+            raise TypeError(f"max_frame_size must be an int, not {type(max_frame_size).__name__}")
+        if max_frame_size < 0:
+            raise ValueError(f"max_frame_size must not be negative, got {max_frame_size}")
+        expressible = (1 << (8 * length_size)) - 1
+        if includes_header:
+            expressible -= length_size
+        self.length_size = length_size
+        self.byteorder: ByteOrder = byteorder
+        self.max_frame_size = min(max_frame_size, expressible)
+        self.includes_header = bool(includes_header)
+        self.header = struct.Struct((">" if byteorder == "big" else "<") + _FORMATS[length_size])
+
+
+class LengthPrefixedCodec:
+    """Frames are a length header followed by that many payload bytes; see the module docs.
+
+    Args:
+        length_size: Size of the header in bytes: 1, 2, 4 or 8, else :class:`ValueError`.
+        byteorder: ``"big"`` (network order, the default) or ``"little"``.
+        max_frame_size: The largest payload in bytes, header excluded, on encode and on
+            decode; clamped to what the header can express.
+        length_includes_header: Whether the declared length counts the header too.
+
+    The codec is immutable and may serve any number of connections.
+    """
+
+    __slots__ = ("_config",)
+
+    def __init__(
+        self,
+        length_size: int = 4,
+        byteorder: ByteOrder = "big",
+        max_frame_size: int = _DEFAULT_MAX_FRAME_SIZE,
+        *,
+        length_includes_header: bool = False,
+    ) -> None:
+        self._config = _Config(length_size, byteorder, max_frame_size, length_includes_header)
+
+    @property
+    def length_size(self) -> int:
+        """Size of the length header in bytes (read-only)."""
+        return self._config.length_size
+
+    @property
+    def byteorder(self) -> ByteOrder:
+        """Byte order of the length header (read-only)."""
+        return self._config.byteorder
+
+    @property
+    def max_frame_size(self) -> int:
+        """The largest payload in bytes, after clamping (read-only)."""
+        return self._config.max_frame_size
+
+    @property
+    def length_includes_header(self) -> bool:
+        """Whether the declared length counts the header (read-only)."""
+        return self._config.includes_header
+
+    def __repr__(self) -> str:
+        c = self._config
+        return (
+            f"LengthPrefixedCodec(length_size={c.length_size}, byteorder={c.byteorder!r},"
+            f" max_frame_size={c.max_frame_size},"
+            f" length_includes_header={c.includes_header})"
+        )
+
+    def encode(self, item: Buffer) -> bytes:
+        """Return the header followed by ``item``.
+
+        Accepts ``bytes``, ``bytearray`` or a C-contiguous ``memoryview``.
+
+        Raises:
+            FrameTooLarge: ``item`` exceeds ``max_frame_size`` (``local=True``).
+            TypeError: ``item`` is not a bytes-like object.
+        """
+        c = self._config
+        if type(item) is not bytes:
+            item = memoryview(item).cast("B")
+        size = len(item)
+        if size > c.max_frame_size:
+            raise FrameTooLarge(size, c.max_frame_size, local=True)
+        if c.includes_header:
+            return c.header.pack(size + c.length_size) + item
+        return c.header.pack(size) + item
+
+    def decoder(self) -> LengthPrefixedDecoder:
+        """Return a fresh :class:`LengthPrefixedDecoder`."""
+        return LengthPrefixedDecoder(_config=self._config)
+
+
+class LengthPrefixedDecoder:
+    """Decoding state of a :class:`LengthPrefixedCodec` for one connection.
+
+    States, as in tokio-util's ``DecodeState``: *head* (waiting for a complete header),
+    *body(n)* (the header said ``n`` payload bytes; the body is awaited without
+    rescanning anything) and *failed* (a stored error, raised by every later call).
+    Bytes are appended to one ``bytearray``; consumed frames are dropped once per
+    iteration pass, not per frame.
+
+    Iterate it in one pass at a time: do not start a new pass while an earlier one is
+    suspended.
+    """
+
+    __slots__ = ("_base", "_buf", "_config", "_error", "_need", "_pos")
+
+    def __init__(
+        self,
+        length_size: int = 4,
+        byteorder: ByteOrder = "big",
+        max_frame_size: int = _DEFAULT_MAX_FRAME_SIZE,
+        *,
+        length_includes_header: bool = False,
+        _config: _Config | None = None,
+    ) -> None:
+        if _config is None:
+            _config = _Config(length_size, byteorder, max_frame_size, length_includes_header)
+        self._config = _config
+        self._buf = bytearray()
+        self._pos = 0  # start of the next header, or of the body in state body(n)
+        self._need = _HEAD  # _HEAD, or n in state body(n)
+        self._base = 0  # stream offset of _buf[0]
+        self._error: WsFramedError | None = None
+
+    def feed(self, data: Buffer) -> None:
+        """Append received bytes; raises the stored error of a failed decoder."""
+        if self._error is not None:
+            raise self._error
+        self._buf += data
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Yield every complete frame buffered so far; stop when more bytes are needed.
+
+        Raises:
+            FrameTooLarge: A header declares more than ``max_frame_size`` (the decoder
+                is failed).
+            DecodeError: A header declares less than itself, with
+                ``length_includes_header=True`` (the decoder is failed).
+        """
+        if self._error is not None:
+            raise self._error
+        buf = self._buf
+        pos = self._pos
+        if pos:
+            self._compact(pos)
+            pos = 0
+        c = self._config
+        hsize = c.length_size
+        unpack_from = c.header.unpack_from
+        limit = c.max_frame_size
+        adjust = hsize if c.includes_header else 0
+        end = len(buf)
+        need = self._need
+        self._need = _HEAD  # as it will be after the next yield
+        while True:
+            if need < 0:  # head
+                if end - pos < hsize:
+                    break
+                need = unpack_from(buf, pos)[0] - adjust
+                if need > limit or need < 0:
+                    self._fail(need, pos)
+                pos += hsize
+            stop = pos + need
+            if stop > end:  # body(need) still incomplete
+                break
+            item = bytes(buf[pos:stop]) if need < _VIEW_MIN else bytes(memoryview(buf)[pos:stop])
+            self._pos = pos = stop
+            need = _HEAD
+            yield item
+        self._need = need
+        if pos:
+            self._compact(pos)
+
+    def _compact(self, pos: int) -> None:
+        """Drop the consumed ``_buf[:pos]``."""
+        del self._buf[:pos]
+        self._base += pos
+        self._pos = 0
+
+    def _fail(self, need: int, pos: int) -> NoReturn:
+        """Fail the decoder for the header at ``pos`` that declared ``need`` bytes."""
+        c = self._config
+        offset = self._base + pos
+        exc: WsFramedError
+        if need < 0:
+            exc = DecodeError(
+                f"declared length {need + c.length_size} is smaller than the"
+                f" {c.length_size}-byte header that includes it",
+                offset=offset,
+            )
+        else:
+            exc = FrameTooLarge(need, c.max_frame_size, offset=offset)
+        self._error = exc
+        self._buf = bytearray()  # release the memory for good
+        self._pos = 0
+        raise exc
+
+    def feed_eof(self) -> None:
+        """Mark the end of the stream.
+
+        Call it after iterating every complete frame: any byte still buffered then is
+        part of a cut-short header or body.
+
+        Raises:
+            IncompleteFrame: The stream ended inside a frame (``pending`` counts the
+                bytes of it received, header included).
+            FrameTooLarge, DecodeError: The decoder failed earlier.
+        """
+        if self._error is not None:
+            raise self._error
+        pending = len(self._buf) - self._pos
+        if self._need >= 0:
+            pending += self._config.length_size
+        if pending:
+            start = self._base + self._pos
+            if self._need >= 0:
+                start -= self._config.length_size
+            raise IncompleteFrame(pending, offset=start)

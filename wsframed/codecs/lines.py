@@ -1,0 +1,463 @@
+r"""Newline-terminated lines, as text or bytes.
+
+Wire format
+-----------
+Every frame is its payload followed by ``\n``. A ``\r`` right before the ``\n`` is
+part of the terminator, so peers that end lines with ``\r\n`` interoperate::
+
+    +----------------------+----+          +----------------------+----+----+
+    |  payload (N bytes)   | \n |    or    |  payload (N bytes)   | \r | \n |
+    +----------------------+----+          +----------------------+----+----+
+
+    encode("hello")             ->  b"hello\n"
+    b"a\r\nb\n" (fed any way)   ->  "a", "b"
+
+By default lines are ``str`` decoded from UTF-8; ``LinesCodec(encoding=None)`` works
+on ``bytes`` instead. Any encoding in which ``"\r\n"`` is the bytes ``b"\r\n"`` may be
+used (UTF-8, Latin-1, ASCII, ...; not UTF-16). :meth:`LinesCodec.encode` appends
+``\n`` and refuses a line that contains ``\n`` or ends with ``\r`` (the peer would read
+it back differently), with :class:`ValueError`.
+
+Limits
+------
+``max_frame_size`` (default 64 KiB) counts the payload, without its terminator.
+
+Without a limit, a peer that never sends a newline makes the reader buffer forever
+and exhausts its memory. The decoder refuses a line as soon as more than
+``max_frame_size`` unterminated bytes are buffered (``max_frame_size + 1`` when the
+last of them is a ``\r`` that a ``\n`` may still follow), so the memory a line can
+hold is bounded by the limit plus one received chunk, whatever the peer sends. The
+decoder also remembers how far it has searched (as tokio-util's ``LinesCodec`` does
+with its ``next_index``), so each byte is searched for a newline once: a long line
+delivered in many small chunks costs linear time, not quadratic, and a line that
+turns out too long is never searched past ``max_frame_size + 2`` bytes.
+
+Errors
+------
+* A line over the limit raises :class:`~wsframed.FrameTooLarge` (``at_least=True``
+  when its end had not arrived yet). With ``on_overflow="error"`` (the default) the
+  decoder is then failed: every later :meth:`~LinesDecoder.feed`, iteration and
+  :meth:`~LinesDecoder.feed_eof` raises that same error object. With
+  ``on_overflow="discard"`` the error is raised once, then every byte up to and
+  including the next ``\n`` is dropped as it arrives (never buffered) and decoding
+  resumes with the line after it.
+* A line that is not valid in the encoding raises :class:`~wsframed.DecodeError`, whose
+  ``__cause__`` is the :class:`UnicodeDecodeError` and whose ``offset`` is the line's
+  position in the stream. The line is dropped and the next iteration continues with
+  the following line: a line protocol resynchronises at the next terminator.
+* End of stream after an unterminated line makes :meth:`~LinesDecoder.feed_eof` raise
+  :class:`~wsframed.IncompleteFrame` (``pending`` is the number of bytes of it). A line
+  protocol needs its terminators: a last line without one may be a truncated write,
+  so it is reported instead of being delivered as if it were complete.
+"""
+
+from __future__ import annotations
+
+import codecs
+import operator
+from collections.abc import Iterator
+from typing import Any, Generic, Literal, NoReturn, TypeVar, overload
+
+from ..errors import DecodeError, FrameTooLarge, IncompleteFrame, WsFramedError
+from .base import Buffer
+
+__all__ = ["LinesCodec", "LinesDecoder", "OnOverflow"]
+
+_T = TypeVar("_T", str, bytes)
+
+OnOverflow = Literal["error", "discard"]
+"""What the decoder does after a line over ``max_frame_size``."""
+
+_DEFAULT_MAX_FRAME_SIZE = 64 * 1024
+_NL = b"\n"
+_CR = 0x0D
+# Frames at least this long are copied out of the buffer through a memoryview (one
+# copy instead of two); below it, slicing the bytearray is cheaper.
+_VIEW_MIN = 8192
+# Stateless encodings in which b"\n" is never part of another character: a batch of
+# lines decodes exactly as its lines would one by one (same text, same failures).
+_WHOLE_BATCH_ENCODINGS = frozenset({"utf-8", "ascii", "iso8859-1"})
+
+
+def _check_max_frame_size(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_frame_size must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"max_frame_size must not be negative, got {value}")
+    return value
+
+
+def _check_encoding(encoding: str | None) -> str | None:
+    if encoding is None:
+        return None
+    name = codecs.lookup(encoding).name  # LookupError for an unknown encoding
+    if "\r\n".encode(name) != b"\r\n":
+        raise ValueError(f"encoding {encoding!r} does not encode '\\r\\n' as b'\\r\\n'")
+    return name
+
+
+def _check_on_overflow(on_overflow: str) -> bool:
+    if on_overflow not in ("error", "discard"):
+        raise ValueError(f"on_overflow must be 'error' or 'discard', not {on_overflow!r}")
+    return on_overflow == "discard"
+
+
+class LinesCodec(Generic[_T]):
+    r"""Frames are lines terminated by ``\n`` (or ``\r\n``); see the module docs.
+
+    Args:
+        encoding: Text encoding of the lines; items are ``str``. ``None`` makes items
+            ``bytes`` (a ``LinesCodec[bytes]``). The encoding must encode ``"\r\n"``
+            as ``b"\r\n"``, otherwise :class:`ValueError`.
+        max_frame_size: The longest line in bytes, terminator excluded, accepted by
+            :meth:`encode` and by the decoder.
+        on_overflow: ``"error"`` fails the decoder for good on an overlong received
+            line; ``"discard"`` raises once, skips that line and carries on.
+
+    The codec is immutable and may serve any number of connections.
+    """
+
+    __slots__ = ("_discard", "_encoding", "_max_frame_size")
+
+    @overload
+    def __init__(
+        self: LinesCodec[str],
+        encoding: str = "utf-8",
+        max_frame_size: int = _DEFAULT_MAX_FRAME_SIZE,
+        on_overflow: OnOverflow = "error",
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: LinesCodec[bytes],
+        encoding: None,
+        max_frame_size: int = _DEFAULT_MAX_FRAME_SIZE,
+        on_overflow: OnOverflow = "error",
+    ) -> None: ...
+
+    def __init__(
+        self,
+        encoding: str | None = "utf-8",
+        max_frame_size: int = _DEFAULT_MAX_FRAME_SIZE,
+        on_overflow: OnOverflow = "error",
+    ) -> None:
+        self._encoding = _check_encoding(encoding)
+        self._max_frame_size = _check_max_frame_size(max_frame_size)
+        self._discard = _check_on_overflow(on_overflow)
+
+    @property
+    def encoding(self) -> str | None:
+        """The normalised encoding name (e.g. ``"utf-8"``), or ``None`` for bytes."""
+        return self._encoding
+
+    @property
+    def max_frame_size(self) -> int:
+        """The longest line in bytes, without its terminator (read-only)."""
+        return self._max_frame_size
+
+    @property
+    def on_overflow(self) -> OnOverflow:
+        """``"error"`` or ``"discard"`` (read-only)."""
+        return "discard" if self._discard else "error"
+
+    def __repr__(self) -> str:
+        return (
+            f"LinesCodec(encoding={self._encoding!r}, max_frame_size={self._max_frame_size},"
+            f" on_overflow={self.on_overflow!r})"
+        )
+
+    @overload
+    def encode(self: LinesCodec[str], item: str) -> bytes: ...
+
+    @overload
+    def encode(self: LinesCodec[bytes], item: Buffer) -> bytes: ...
+
+    def encode(self, item: str | Buffer) -> bytes:
+        r"""Return ``item`` encoded, followed by ``\n``.
+
+        Text codecs take ``str``; bytes codecs (``encoding=None``) take ``bytes``,
+        ``bytearray`` or a C-contiguous ``memoryview``.
+
+        Raises:
+            FrameTooLarge: The encoded line exceeds ``max_frame_size`` (``local=True``).
+            ValueError: The line contains ``\n`` or ends with ``\r``, or cannot be
+                encoded (:class:`UnicodeEncodeError`).
+            TypeError: ``item`` is ``bytes`` for a text codec or ``str`` for a bytes
+                codec.
+        """
+        encoding = self._encoding
+        if encoding is not None:
+            if not isinstance(item, str):
+                raise TypeError(f"this LinesCodec encodes str, not {type(item).__name__}")
+            data = item.encode(encoding)
+        elif isinstance(item, str):
+            raise TypeError("this LinesCodec (encoding=None) encodes bytes, not str")
+        elif type(item) is bytes:
+            data = item
+        else:
+            data = memoryview(item).cast("B").tobytes()
+        if len(data) > self._max_frame_size:
+            raise FrameTooLarge(len(data), self._max_frame_size, local=True)
+        if 10 in data:  # b"\n" (an int lookup is much faster than a bytes one)
+            raise ValueError("a line to encode must not contain '\\n'")
+        if data.endswith(b"\r"):
+            raise ValueError("a line to encode must not end with '\\r' (it would be stripped)")
+        return data + _NL
+
+    def decoder(self) -> LinesDecoder[_T]:
+        """Return a fresh :class:`LinesDecoder`."""
+        return LinesDecoder(self._encoding, self._max_frame_size, self.on_overflow)
+
+
+class LinesDecoder(Generic[_T]):
+    """Decoding state of a :class:`LinesCodec` for one connection.
+
+    How it works: received bytes are appended to one ``bytearray``. ``_pos`` is where
+    the next line starts and ``_scan`` how far the search for its ``\\n`` has got, so
+    no byte is searched twice. Each iteration pass first finishes the line being
+    searched (the one that may have started in an earlier pass), with a search that
+    stops ``max_frame_size + 2`` bytes into the line; then it takes every other
+    complete line in the buffer in one batch: one ``rfind`` for the last ``\\n``, one
+    copy and C-level ``split`` (and, for UTF-8, ASCII and Latin-1, one ``decode``),
+    which costs a fraction of a per-line Python loop. A batch holding an overlong or
+    undecodable line is instead decoded line by line, so the error is raised at that
+    line, after the lines before it. Consumed bytes are dropped once per pass.
+
+    Iterate it in one pass at a time: do not start a new pass while an earlier one is
+    suspended. A pass abandoned part-way (``break``) loses nothing: the next pass
+    continues with the first line not yet yielded.
+    """
+
+    __slots__ = (
+        "_base",
+        "_batch",
+        "_buf",
+        "_discard",
+        "_discarding",
+        "_encoding",
+        "_error",
+        "_max_frame_size",
+        "_pos",
+        "_ready",
+        "_scan",
+        "_whole",
+    )
+
+    def __init__(
+        self,
+        encoding: str | None = "utf-8",
+        max_frame_size: int = _DEFAULT_MAX_FRAME_SIZE,
+        on_overflow: OnOverflow = "error",
+    ) -> None:
+        self._encoding = _check_encoding(encoding)
+        self._max_frame_size = _check_max_frame_size(max_frame_size)
+        self._discard = _check_on_overflow(on_overflow)
+        # A line decodes the same alone or inside a batch in these encodings.
+        self._whole = self._encoding in _WHOLE_BATCH_ENCODINGS
+        self._buf = bytearray()
+        self._pos = 0  # start of the next line in _buf
+        self._scan = 0  # _buf[_pos:_scan] holds no b"\n" (stale when below _pos)
+        self._base = 0  # stream offset of _buf[0]
+        self._discarding = False  # dropping the rest of an overlong line
+        self._error: WsFramedError | None = None
+        self._ready: Iterator[Any] | None = None  # rest of the batch being yielded
+        self._batch: tuple[bytes, int] = (b"", 0)  # its bytes and their stream offset
+
+    def feed(self, data: Buffer) -> None:
+        """Append received bytes.
+
+        Raises the stored error of a failed decoder. While the rest of an overlong line
+        is being discarded, bytes up to its ``\\n`` are dropped here, unbuffered.
+        """
+        if self._error is not None:
+            raise self._error
+        if self._discarding:
+            if isinstance(data, memoryview):
+                data = data.tobytes()
+            i = data.find(_NL)
+            if i < 0:
+                self._base += len(data)
+                return
+            self._discarding = False
+            self._base += i + 1
+            data = memoryview(data)[i + 1 :]
+        self._buf += data
+
+    def __iter__(self) -> Iterator[_T]:
+        """Yield every complete line buffered so far; stop when more bytes are needed.
+
+        Raises:
+            FrameTooLarge: A line exceeds ``max_frame_size``.
+            DecodeError: A line is not valid in the encoding (the next pass resumes
+                after it).
+        """
+        if self._error is not None:
+            raise self._error
+        ready = self._ready
+        if ready is not None:  # an earlier pass stopped inside a batch
+            yield from ready
+            self._ready = None
+        buf = self._buf
+        pos = self._pos
+        if pos:
+            self._compact(pos)
+            pos = 0
+        scan = self._scan
+        if scan < pos:
+            scan = pos
+        end = len(buf)
+        limit = self._max_frame_size
+        encoding = self._encoding
+        find = buf.find
+        batches = True
+        item: Any
+        while True:
+            # A terminator further than limit + 2 bytes into the line ends a line
+            # that is too long anyway: never search beyond that.
+            i = find(_NL, scan, pos + limit + 2)
+            if i < 0:
+                pending = end - pos
+                if pending > limit and (pending > limit + 1 or buf[end - 1] != _CR):
+                    self._overflow(pos, limit + 1, None)
+                self._scan = end
+                break
+            stop = i - 1 if i > pos and buf[i - 1] == _CR else i
+            size = stop - pos
+            if size > limit:
+                self._overflow(pos, size, i)
+            if encoding is None:
+                if size < _VIEW_MIN:
+                    item = bytes(buf[pos:stop])
+                else:
+                    item = bytes(memoryview(buf)[pos:stop])
+            else:
+                try:
+                    if size < _VIEW_MIN:
+                        item = buf[pos:stop].decode(encoding)
+                    else:
+                        item = str(memoryview(buf)[pos:stop], encoding)
+                except UnicodeDecodeError as exc:
+                    self._pos = i + 1
+                    raise DecodeError(
+                        f"line of {size} bytes is not valid {encoding}: {exc.reason}",
+                        offset=self._base + pos,
+                    ) from exc
+            self._pos = pos = scan = i + 1
+            yield item
+            if batches and pos < end:
+                # Every other complete line, at once. rfind stops at the last b"\n",
+                # so it only reads bytes no search has seen; so does split.
+                last = buf.rfind(_NL, pos, end)
+                if last < 0:
+                    scan = end
+                    continue
+                items = self._split(pos, last + 1)
+                if items is None:
+                    batches = False  # a bad line in there: go line by line to find it
+                    continue
+                self._pos = pos = last + 1
+                scan = end
+                self._ready = ready = iter(items)
+                yield from ready
+                self._ready = None
+        if pos:
+            self._compact(pos)
+
+    def _split(self, start: int, stop: int) -> list[Any] | None:
+        """Decode the complete lines in ``_buf[start:stop]`` (which ends with ``\\n``).
+
+        Returns ``None`` when one of them is too long or undecodable, leaving the
+        caller to find which, line by line.
+        """
+        region = bytes(memoryview(self._buf)[start:stop])
+        data = region.replace(b"\r\n", _NL)  # each \r before a \n is terminator
+        limit = self._max_frame_size
+        encoding = self._encoding
+        items: list[Any]
+        if encoding is not None and self._whole:
+            if len(data) > limit + 1 and max(map(len, data.split(_NL))) > limit:
+                return None
+            try:
+                items = data.decode(encoding).split("\n")
+            except UnicodeDecodeError:
+                return None
+        else:
+            items = data.split(_NL)
+            if len(data) > limit + 1 and max(map(len, items)) > limit:
+                return None
+            if encoding is not None:
+                try:
+                    items = [line.decode(encoding) for line in items]
+                except UnicodeDecodeError:
+                    return None
+        items.pop()  # the empty piece after the last b"\n"
+        self._batch = (region, self._base + start)
+        return items
+
+    def _compact(self, pos: int) -> None:
+        """Drop the consumed ``_buf[:pos]``."""
+        del self._buf[:pos]
+        self._base += pos
+        self._scan -= pos
+        self._pos = 0
+
+    def _overflow(self, pos: int, size: int, newline: int | None) -> NoReturn:
+        """Raise ``FrameTooLarge`` for the line at ``pos``.
+
+        ``newline`` is the index of its ``\\n``, or ``None`` when it has not been
+        found and ``size`` is only a lower bound.
+        """
+        limit = self._max_frame_size
+        buf = self._buf
+        exc = FrameTooLarge(size, limit, at_least=newline is None, offset=self._base + pos)
+        if not self._discard:
+            self._error = exc
+            self._buf = bytearray()  # release the memory for good
+            self._pos = self._scan = 0
+            raise exc
+        if newline is None:
+            # The first limit + 2 bytes of the line (or all of it) were searched.
+            newline = buf.find(_NL, pos + limit + 2)
+        if newline < 0:
+            self._discarding = True
+            self._compact(len(buf))
+        else:
+            self._compact(newline + 1)
+        self._scan = 0
+        raise exc
+
+    def _line_offset(self, size: int) -> int:
+        """Stream offset of the line just yielded, whose payload is ``size`` bytes.
+
+        For error messages of codecs built on this one; valid only while the pass
+        that yielded the line is suspended right after it.
+        """
+        ready = self._ready
+        if ready is not None:  # the line came from a batch: count the lines before it
+            region, offset = self._batch
+            index = region.count(_NL) - operator.length_hint(ready) - 1
+            at = 0
+            for _ in range(index):
+                at = region.index(_NL, at) + 1
+            return offset + at
+        pos = self._pos  # just past the line's b"\n"; no compaction since
+        start = pos - 1 - size
+        if size and self._buf[pos - 2] == _CR:  # a stripped "\r" (see __iter__)
+            start -= 1
+        return self._base + start
+
+    def feed_eof(self) -> None:
+        """Mark the end of the stream.
+
+        Call it after iterating every complete line.
+
+        Raises:
+            IncompleteFrame: Bytes of an unterminated line are buffered (``pending``
+                says how many; ``offset`` where the line starts).
+            FrameTooLarge: The decoder failed earlier (``on_overflow="error"``).
+        """
+        if self._error is not None:
+            raise self._error
+        pending = len(self._buf) - self._pos
+        if pending:
+            raise IncompleteFrame(pending, offset=self._base + self._pos)
