@@ -1,0 +1,655 @@
+"""An RFC 8742 CBOR sequence: every frame is one CBOR data item, nothing else.
+
+Wire format: self-delimiting CBOR items (RFC 8949) concatenated, with no length
+prefix or separator::
+
+    +---------------------------+------+---------------------+
+    | a2 62 "id" 01 61 "m" 80   |  f6  | 5f 42 .. 41 .. ff   |  ...
+    |   {"id": 1, "m": []}      | None | b"..." (in chunks)  |
+    +---------------------------+------+---------------------+
+
+Items are encoded with ``cbor2.dumps`` and decoded with cbor2, so
+``codec.encode(x) == cbor2.dumps(x)`` and cbor2's options pass through unchanged.
+
+How it decodes. cbor2 has no incremental decoder and no size limit, and
+``cbor2.loads`` silently ignores trailing bytes, so the decoder delimits items
+itself, two ways:
+
+* items that have fully arrived are read by a ``cbor2.CBORDecoder`` over a window of
+  the buffer at most ``max_frame_size`` bytes long, so cbor2 never sees more than one
+  frame's worth of bytes and each item costs one pass in Rust (cbor2 6 or later);
+* the item cut off by the end of the received bytes goes to a scanner that walks its
+  heads (major type, argument, definite lengths, indefinite-length items closed by
+  ``0xff``, tags), checking sizes and nesting at each head. The scanner keeps its
+  offset and a stack of open containers between feeds, so an item that trickles in
+  over many feeds is scanned once, in linear time. Once complete, exactly its bytes
+  go to ``cbor2.loads``.
+
+Limits. ``max_frame_size`` (1 MiB by default) bounds one item's size on the wire:
+
+* encoding an item larger than the limit raises :class:`~wsframed.FrameTooLarge`
+  with ``local=True``; nothing is returned, the codec stays usable.
+* a head that declares more than the limit fails at the head, before its body is
+  buffered: a byte or text string longer than the limit (``5b`` + 8 length bytes),
+  or an array or map with more entries than the remaining bytes (every entry takes at
+  least one byte). This stops a peer from announcing a huge body and trickling it in.
+* an item still incomplete after ``max_frame_size`` bytes fails, so an endless item
+  (an indefinite-length string whose chunks never end, a huge array of small
+  integers) cannot grow memory without bound.
+* ``max_depth`` (256 by default) bounds nesting as cbor2 counts it: non-empty arrays
+  and maps, indefinite-length arrays and maps, and tags each open one level. Deeper
+  items fail with ``DecodeError``, which stops a ``81 81 81 ...`` stream from
+  exhausting a stack.
+
+Self-describe tag. RFC 8949 section 3.4.6 lets a sender wrap an item in tag 55799
+(``d9 d9 f7``) to mark it as CBOR; the tag means nothing else. cbor2 6 decodes the
+tagged content as immutable (a tuple instead of a list), so the codec registers a
+semantic decoder that returns the content as it is: a self-described item decodes as
+the plain value. Pass your own ``semantic_decoders={55799: ...}`` to change that.
+
+After an error. A CBOR sequence cannot be resynchronised: after a ``DecodeError``
+(malformed bytes, or any exception from cbor2 or your hooks, kept as the
+``__cause__``) or ``FrameTooLarge`` the decoder is failed and re-raises the same
+error object from every later iteration, ``feed`` and ``feed_eof``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from io import BytesIO
+from typing import Any
+
+import cbor2
+
+from ..errors import DecodeError, FrameTooLarge, IncompleteFrame
+from .base import Buffer
+
+__all__ = ["CborCodec", "CborDecoder"]
+
+_DECODE_OPTIONS = frozenset(
+    {
+        "tag_hook",
+        "object_hook",
+        "semantic_decoders",
+        "str_errors",
+        "allow_indefinite",
+        "allow_duplicate_keys",
+        "strict_hashable_types",
+        "immutable",
+    }
+)
+_ENCODE_OPTIONS = frozenset(
+    {
+        "default",
+        "encoders",
+        "datetime_as_timestamp",
+        "timezone",
+        "value_sharing",
+        "canonical",
+        "date_as_datetime",
+        "string_referencing",
+        "indefinite_containers",
+    }
+)
+
+
+def _parameters(function: Callable[..., Any]) -> frozenset[str]:
+    """The keyword parameters of one of cbor2's functions, or none if unknown."""
+    try:
+        return frozenset(inspect.signature(function).parameters)
+    except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
+        return frozenset()
+
+
+# cbor2 6 (Rust core) bounds nesting itself and has semantic decoders; with it the
+# decoder lets a CBORDecoder delimit fully received items (the fast path).
+_FAST = {"max_depth", "read_size", "semantic_decoders"} <= _parameters(cbor2.CBORDecoder)
+_SELF_DESCRIBE = 55799
+# How much a CBORDecoder reads ahead per item; it seeks back to the item's end.
+_READ_SIZE = 256
+_MAX_LIMIT = 1 << 48  # keeps every count below the indefinite-length markers below
+
+
+def _unwrap_self_described(value: Any, immutable: bool) -> Any:
+    """Semantic decoder for tag 55799: the content, as decoded."""
+    return value
+
+
+# Scanner tables, indexed by an item's initial byte.
+#
+# _LEAF: the size of an item that the initial byte alone determines (integers,
+# floats, simple values, strings shorter than 24 bytes, empty arrays and maps), or 0.
+# _SMALL: the number of entries of a non-empty array or map shorter than 24, or 0.
+_leaf = bytearray(256)
+_small = bytearray(256)
+for _byte in range(256):
+    _major, _info = _byte >> 5, _byte & 0x1F
+    if _major in (0, 1, 7) and _info < 28:
+        _leaf[_byte] = 1 if _info < 24 else 1 + (1 << (_info - 24))
+    elif _major in (2, 3) and _info < 24:
+        _leaf[_byte] = 1 + _info
+    elif _major in (4, 5) and _info == 0:
+        _leaf[_byte] = 1
+    elif _major == 4 and _info < 24:
+        _small[_byte] = _info
+    elif _major == 5 and _info < 24:
+        _small[_byte] = 2 * _info
+_LEAF = bytes(_leaf)
+_SMALL = bytes(_small)
+del _leaf, _small, _byte, _major, _info
+
+# The scanner keeps, for each open container, the number of items it still needs.
+# Indefinite-length containers count down from these markers instead, far above any
+# definite count (< 2**48) and apart from each other by more than any item holds.
+_HALF = 1 << 59
+_INDEF_ARRAY = 1 << 60
+_INDEF_MAP = 2 << 60
+_INDEF_BYTES = 3 << 60
+_INDEF_TEXT = 4 << 60
+_IN_STRING = _INDEF_BYTES - _HALF  # counts above this are inside an indefinite string
+
+# What _slow_head tells the main loop.
+_ENDED = 0  # an item ended at the returned offset
+_OPENED = 1  # a container or tag opened; the returned count is its own
+_MORE = 2  # the head (or chunk) at the returned offset needs more bytes
+
+
+class _Malformed(Exception):
+    """Raised by the scanner; the decoder turns it into a DecodeError with an offset."""
+
+
+def _too_deep(max_depth: int) -> _Malformed:
+    return _Malformed(f"CBOR item nested deeper than max_depth={max_depth}")
+
+
+def _slow_head(
+    buf: bytes | bytearray,
+    i: int,
+    end: int,
+    start: int,
+    limit: int,
+    count: int,
+    stack: list[int],
+    max_depth: int,
+) -> tuple[int, int, int]:
+    """Scan the head at ``buf[i]`` that the fast tables do not cover.
+
+    Returns ``(what, offset, count)`` where ``what`` is ``_ENDED``, ``_OPENED`` or
+    ``_MORE``. ``start`` is where the item in progress starts (for the size checks);
+    bytes at ``end`` and beyond are not available.
+    """
+    ib = buf[i]
+    major = ib >> 5
+    info = ib & 0x1F
+    if info < 24:
+        arg = info
+        j = i + 1
+    elif info < 28:
+        j = i + 1 + (1 << (info - 24))
+        if j > end:
+            return _MORE, i, count
+        arg = int.from_bytes(buf[i + 1 : j], "big")
+    elif info == 31:
+        if major == 7:  # "break" closes the innermost indefinite-length container
+            if not _INDEF_ARRAY - _HALF < count <= _INDEF_MAP:
+                raise _Malformed("unexpected break (0xff) outside an indefinite-length item")
+            if count > _INDEF_MAP - _HALF and (_INDEF_MAP - count) & 1:
+                raise _Malformed("break (0xff) between a key and its value in a map")
+            return _ENDED, i + 1, stack.pop()
+        if major < 2 or major == 6:
+            raise _Malformed(f"indefinite length is not allowed for major type {major}")
+        if major >= 4:
+            if len(stack) >= max_depth:
+                raise _too_deep(max_depth)
+            stack.append(count)
+            return _OPENED, i + 1, _INDEF_ARRAY if major == 4 else _INDEF_MAP
+        # An indefinite-length string holds only strings, so it cannot nest: cbor2
+        # does not count it as a level, and neither does the scanner.
+        stack.append(count)
+        return _string_chunks(
+            buf, i + 1, end, start, limit, _INDEF_BYTES if major == 2 else _INDEF_TEXT, stack
+        )
+    else:
+        raise _Malformed(f"reserved additional information {info} in initial byte 0x{ib:02x}")
+
+    if major == 2 or major == 3:
+        j += arg
+        if j - start > limit:
+            raise FrameTooLarge(j - start, limit, at_least=bool(stack))
+        if j > end:
+            return _MORE, i, count
+        return _ENDED, j, count
+    if major == 4 or major == 5:
+        if major == 5:
+            arg *= 2
+        if not arg:
+            return _ENDED, j, count
+        if j - start + arg > limit:  # every entry takes at least one byte
+            raise FrameTooLarge(j - start + arg, limit, at_least=True)
+        if len(stack) >= max_depth:
+            raise _too_deep(max_depth)
+        stack.append(count)
+        return _OPENED, j, arg
+    if major == 6:
+        if len(stack) >= max_depth:
+            raise _too_deep(max_depth)
+        stack.append(count)
+        return _OPENED, j, 1
+    return _ENDED, j, count  # pragma: no cover - the fast tables cover the rest
+
+
+def _string_chunks(
+    buf: bytes | bytearray,
+    i: int,
+    end: int,
+    start: int,
+    limit: int,
+    count: int,
+    stack: list[int],
+) -> tuple[int, int, int]:
+    """Scan the chunks of an indefinite-length string from ``buf[i]`` up to its break.
+
+    ``count`` is ``_INDEF_BYTES`` or ``_INDEF_TEXT``; each chunk must be a
+    definite-length string of the same major type (RFC 8949 section 3.2.3).
+    """
+    major = 0x40 if count == _INDEF_BYTES else 0x60
+    while True:
+        if i >= end:
+            return _MORE, i, count
+        ib = buf[i]
+        if ib == 0xFF:
+            return _ENDED, i + 1, stack.pop()
+        info = ib & 0x1F
+        if ib & 0xE0 != major or info > 27:
+            kind = "byte" if major == 0x40 else "text"
+            raise _Malformed(
+                f"initial byte 0x{ib:02x} inside an indefinite-length {kind} string, "
+                f"which may only hold definite-length {kind} strings"
+            )
+        if info < 24:
+            j = i + 1 + info
+        else:
+            j = i + 1 + (1 << (info - 24))
+            if j > end:
+                return _MORE, i, count
+            j += int.from_bytes(buf[i + 1 : j], "big")
+        if j - start > limit:
+            raise FrameTooLarge(j - start, limit, at_least=True)
+        if j > end:
+            return _MORE, i, count
+        i = j
+
+
+def _close(count: int, stack: list[int]) -> int:
+    """Account for an item that just ended; return the new count, 0 if the top ended."""
+    count -= 1
+    while not count and stack:
+        count = stack.pop() - 1
+    return count
+
+
+class CborCodec:
+    """An RFC 8742 CBOR sequence (self-delimiting items, no prefix), decoded incrementally.
+
+    ``max_frame_size`` bounds one item's size on the wire, in bytes, when encoding and
+    when decoding; ``max_depth`` bounds its nesting when decoding, as cbor2 counts it
+    (non-empty arrays and maps, indefinite-length arrays and maps, and tags).
+
+    Other keyword arguments go to cbor2: ``default``, ``encoders``,
+    ``datetime_as_timestamp``, ``timezone``, ``value_sharing``, ``canonical``,
+    ``date_as_datetime``, ``string_referencing``, ``indefinite_containers`` when
+    encoding; ``tag_hook``, ``object_hook``, ``semantic_decoders``, ``str_errors``,
+    ``allow_indefinite``, ``allow_duplicate_keys``, ``strict_hashable_types``,
+    ``immutable`` when decoding. Hooks are called as cbor2 calls them. Each item is
+    encoded and decoded on its own, so shared values and string references never span
+    items. Any other option is a ``TypeError``; option values are checked once, here.
+
+    The codec is immutable configuration, safe to share between connections and
+    threads; each decoder holds one connection's state and is not meant to be shared
+    between threads.
+    """
+
+    __slots__ = (
+        "_decode_options",
+        "_dumps",
+        "_immutable",
+        "_loads",
+        "_max_depth",
+        "_max_frame_size",
+        "_options",
+    )
+
+    def __init__(
+        self, max_frame_size: int = 1024 * 1024, *, max_depth: int = 256, **cbor2_options: Any
+    ) -> None:
+        for name, value in (("max_frame_size", max_frame_size), ("max_depth", max_depth)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+        if not 1 <= max_frame_size <= _MAX_LIMIT:
+            raise ValueError(f"max_frame_size must be in 1..2**48, got {max_frame_size}")
+        if max_depth < 0:
+            raise ValueError(f"max_depth must not be negative, got {max_depth}")
+        encode_options: dict[str, Any] = {}
+        decode_options: dict[str, Any] = {}
+        for name, value in cbor2_options.items():
+            if name in _ENCODE_OPTIONS:
+                encode_options[name] = value
+            elif name in _DECODE_OPTIONS:
+                decode_options[name] = value
+            else:
+                raise TypeError(f"CborCodec got an unexpected keyword argument {name!r}")
+        if _FAST:
+            semantic = {_SELF_DESCRIBE: _unwrap_self_described}
+            semantic.update(decode_options.get("semantic_decoders") or {})
+            decode_options["semantic_decoders"] = semantic
+            decode_options["max_depth"] = max_depth
+        # Check the option values now rather than mid-stream.
+        cbor2.dumps(None, **encode_options)
+        cbor2.loads(b"\xf6", **decode_options)
+        self._max_frame_size = max_frame_size
+        self._max_depth = max_depth
+        self._options = cbor2_options
+        self._dumps: Callable[[Any], bytes] = (
+            functools.partial(cbor2.dumps, **encode_options) if encode_options else cbor2.dumps
+        )
+        self._loads: Callable[[bytes | bytearray], Any] = functools.partial(
+            cbor2.loads, **decode_options
+        )
+        # CBORDecoder takes the same options except ``immutable``, which goes to decode().
+        self._immutable: bool | None = decode_options.pop("immutable", None)
+        self._decode_options = decode_options
+        if _FAST:
+            self._stream_decoder()  # CBORDecoder checks its options too
+
+    @property
+    def max_frame_size(self) -> int:
+        """The largest item, in bytes on the wire, accepted on encode and decode."""
+        return self._max_frame_size
+
+    @property
+    def max_depth(self) -> int:
+        """The deepest nesting accepted on decode."""
+        return self._max_depth
+
+    def encode(self, item: Any) -> bytes:
+        """Return ``item`` as one CBOR item (what ``cbor2.dumps`` gives).
+
+        Raises ``FrameTooLarge`` (``local=True``) when the item exceeds
+        ``max_frame_size``. cbor2's encoding errors are re-raised as ``TypeError``
+        (a type cbor2 cannot encode: give a ``default`` hook) or ``ValueError``
+        (a value it refuses, such as a cycle without ``value_sharing``), with
+        cbor2's exception as the ``__cause__``. Nothing is returned in any case.
+        """
+        try:
+            data = self._dumps(item)
+        except cbor2.CBOREncodeError as exc:
+            if isinstance(exc, cbor2.CBOREncodeTypeError) or str(exc).startswith(
+                "cannot encode type"
+            ):
+                raise TypeError(str(exc)) from exc
+            raise ValueError(str(exc)) from exc
+        if len(data) > self._max_frame_size:
+            raise FrameTooLarge(len(data), self._max_frame_size, local=True)
+        return data
+
+    def decoder(self) -> CborDecoder:
+        """Return a fresh decoder for one connection."""
+        return CborDecoder(self)
+
+    def _stream_decoder(self) -> tuple[Any, Callable[[], Any]]:
+        """A CBORDecoder with the codec's options, and its ``decode`` method to call."""
+        decoder = cbor2.CBORDecoder(BytesIO(), read_size=_READ_SIZE, **self._decode_options)
+        if self._immutable is None:
+            return decoder, decoder.decode
+        return decoder, functools.partial(decoder.decode, immutable=self._immutable)
+
+    def __repr__(self) -> str:
+        shown = "".join(f", {name}={value!r}" for name, value in sorted(self._options.items()))
+        return (
+            f"CborCodec(max_frame_size={self._max_frame_size}, max_depth={self._max_depth}{shown})"
+        )
+
+
+class CborDecoder:
+    """Decoding state of one connection; made by :meth:`CborCodec.decoder`.
+
+    Iteration yields every complete item buffered so far and stops when the rest of
+    an item is still to come, remembering where its scan stopped.
+    """
+
+    __slots__ = (
+        "_base",
+        "_buf",
+        "_codec",
+        "_count",
+        "_error",
+        "_scan",
+        "_scanning",
+        "_stack",
+        "_start",
+        "_stream",
+    )
+
+    def __init__(self, codec: CborCodec) -> None:
+        self._codec = codec
+        # The CBORDecoder of the fast path and its decode method, made on first use.
+        self._stream: tuple[Any, Callable[[], Any]] | None = None
+        # The buffer is a bytes object while it holds one received chunk (no copy, and
+        # slices go to cbor2 without another), a bytearray while bytes accumulate.
+        self._buf: bytes | bytearray = b""
+        self._base = 0  # stream offset of _buf[0]
+        self._start = 0  # where the item in progress starts in _buf
+        # The scanner's state for the item at _start, once it owns it: where to
+        # resume, how many items the innermost open container still needs (1 at the
+        # top), and the counts of the containers around it.
+        self._scanning = False
+        self._scan = 0
+        self._count = 1
+        self._stack: list[int] = []
+        self._error: DecodeError | FrameTooLarge | None = None
+
+    def feed(self, data: Buffer) -> None:
+        """Append received bytes; they are decoded by the next iteration.
+
+        Raises the stored error of a failed decoder.
+        """
+        if self._error is not None:
+            raise self._error
+        buf = self._buf
+        if isinstance(buf, bytearray):
+            buf += data
+        elif not buf:
+            self._buf = data if type(data) is bytes else bytes(data)
+        elif len(buf) <= len(data):  # copying both costs at most twice the new data
+            self._buf = buf + data
+        else:
+            grown = bytearray(buf)
+            grown += data
+            self._buf = grown
+
+    def __iter__(self) -> Iterator[Any]:
+        """Yield every complete item buffered so far; stop when more bytes are needed.
+
+        Raises ``DecodeError`` for malformed data and ``FrameTooLarge`` for an item over
+        ``max_frame_size``, after yielding the items before it; the decoder is then
+        failed.
+        """
+        if self._error is not None:
+            raise self._error
+        codec = self._codec
+        limit = codec._max_frame_size
+        max_depth = codec._max_depth
+        loads = codec._loads
+        leaf = _LEAF
+        small = _SMALL
+        slow_head = _slow_head
+        stack = self._stack
+        start = self._start
+        scanning = self._scanning
+        i = self._scan if scanning else start
+        count = self._count
+        while True:
+            buf = self._buf  # feed() may have replaced it while we were suspended
+            if not scanning and _FAST and start < len(buf):
+                # Fast path: cbor2 delimits the items that have fully arrived, reading
+                # a window of at most limit bytes, so every item it returns is within
+                # the limit; an item the window cuts off goes to the scanner.
+                stop = start + limit
+                if len(buf) <= stop and type(buf) is bytes:
+                    offset = 0
+                    fp = BytesIO(buf)  # shares the bytes object, no copy
+                    fp.seek(start)
+                    last = len(buf)
+                else:
+                    offset = start
+                    with memoryview(buf) as view:
+                        fp = BytesIO(view[start:stop])
+                    last = min(len(buf), stop) - start
+                stream = self._stream
+                if stream is None:
+                    stream = self._stream = codec._stream_decoder()
+                stream[0].fp = fp
+                decode = stream[1]
+                tell = fp.tell
+                while True:
+                    try:
+                        item = decode()
+                    except cbor2.CBORDecodeEOF:
+                        scanning = True  # the item at start is cut off: scan it
+                        break
+                    except Exception as exc:
+                        raise self._fail_decode(exc, start) from exc
+                    j = tell()
+                    start = i = offset + j
+                    self._start = i
+                    yield item
+                    if j >= last:  # the window is done; more may have been fed meanwhile
+                        break
+                fp.close()  # do not keep the buffer alive between feeds
+                if not scanning:
+                    continue
+                buf = self._buf
+            # The scanner, on the item at start (resumed where it stopped).
+            end = len(buf)
+            if end - start > limit:  # the scan never needs more than limit + 1 bytes
+                end = start + limit + 1
+            complete = False
+            try:
+                if count > _IN_STRING:  # resuming inside an indefinite-length string
+                    what, i, count = _string_chunks(buf, i, end, start, limit, count, stack)
+                    if what == _ENDED:
+                        count = _close(count, stack)
+                        complete = not count
+                    heads = not complete and what == _ENDED
+                else:
+                    heads = True
+                while heads:
+                    if i >= end:
+                        break
+                    ib = buf[i]
+                    size = leaf[ib]
+                    if size:
+                        j = i + size
+                        if j > end:
+                            break
+                        i = j
+                    else:
+                        entries = small[ib]
+                        if entries:
+                            if len(stack) >= max_depth:
+                                raise _too_deep(max_depth)
+                            stack.append(count)
+                            count = entries
+                            i += 1
+                            continue
+                        what, i, count = slow_head(
+                            buf, i, end, start, limit, count, stack, max_depth
+                        )
+                        if what == _OPENED:
+                            continue
+                        if what == _MORE:
+                            break
+                    # An item ended at i: count it in its container, closing the
+                    # containers it completes; the top item ends with the stack empty.
+                    count -= 1
+                    if count:
+                        continue
+                    while stack:
+                        count = stack.pop() - 1
+                        if count:
+                            break
+                    else:
+                        complete = True
+                        break
+            except _Malformed as exc:
+                raise self._fail(DecodeError(str(exc), offset=self._base + start)) from None
+            except FrameTooLarge as exc:
+                raise self._fail(exc) from None
+            if not complete:
+                if end - start >= limit:  # the item needs at least one byte more
+                    raise self._fail(FrameTooLarge(end - start + 1, limit, at_least=True))
+                self._save(start, i, count)
+                return
+            if i - start > limit:
+                raise self._fail(FrameTooLarge(i - start, limit))
+            try:
+                item = loads(buf[start:i])
+            except Exception as exc:
+                raise self._fail_decode(exc, start) from exc
+            start = i
+            count = 1
+            scanning = False
+            self._start = i
+            self._count = 1
+            self._scanning = False
+            yield item
+
+    def feed_eof(self) -> None:
+        """Mark the end of the stream.
+
+        Raises ``IncompleteFrame`` if part of an item is pending (the decoder is then
+        failed), or the stored error of a failed decoder. Call it after iterating.
+        """
+        if self._error is not None:
+            raise self._error
+        pending = len(self._buf) - self._start
+        if pending > 0:
+            self._error = IncompleteFrame(pending, offset=self._base + self._start)
+            raise self._error
+
+    def _save(self, start: int, scan: int, count: int) -> None:
+        """Keep the scan of the incomplete item at ``start``; drop the bytes before it."""
+        buf = self._buf
+        if start:
+            if start >= len(buf):
+                self._buf = b""
+            elif isinstance(buf, bytearray):
+                del buf[:start]
+            else:
+                self._buf = buf[start:]
+            self._base += start
+            scan -= start
+        self._start = 0
+        self._scan = scan
+        self._count = count
+        # The scanner keeps the item it started: handing it back to cbor2 on every
+        # feed would read a trickling item again and again.
+        self._scanning = bool(self._buf)
+
+    def _fail_decode(self, exc: Exception, start: int) -> DecodeError:
+        """Fail with a DecodeError for an exception cbor2 (or a hook) raised."""
+        error = DecodeError(
+            f"invalid CBOR item: {type(exc).__name__}: {exc}", offset=self._base + start
+        )
+        self._fail(error)
+        return error
+
+    def _fail(self, error: DecodeError | FrameTooLarge) -> DecodeError | FrameTooLarge:
+        """Store ``error`` for every later call and release the buffer."""
+        self._error = error
+        self._buf = b""
+        self._stack.clear()
+        self._stream = None
+        return error

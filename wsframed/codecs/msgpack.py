@@ -1,0 +1,432 @@
+"""A plain msgpack object stream: every frame is one msgpack object, nothing else.
+
+Wire format: objects are concatenated exactly as msgpack streams them, with no
+length prefix or separator of wsframed's own::
+
+    +----------------+-------------+------------------+
+    | 0x93 0x01 0x02 | 0xa3 "add"  | 0xc6 len32 bytes |  ...
+    |   [1, 2]       |   "add"     |   b"..."         |
+    +----------------+-------------+------------------+
+
+so a :class:`MsgpackCodec` talks to any msgpack peer: a msgpack-RPC server, Neovim's
+RPC API, or a ``msgpack.Unpacker`` fed from a socket. Encoding uses
+``msgpack.Packer``, decoding ``msgpack.Unpacker``; their options pass through
+unchanged and keep msgpack's own defaults (``use_bin_type=True``, ``raw=False``,
+``strict_map_key=True``, lists for arrays), so ``codec.encode(x) ==
+msgpack.packb(x)``.
+
+Limits. ``max_frame_size`` (1 MiB by default) bounds the size of one object on the
+wire, on both sides:
+
+* encoding an object larger than the limit raises :class:`~wsframed.FrameTooLarge`
+  with ``local=True``; nothing is returned, the codec stays usable.
+* decoding measures the object in progress from the end of the last complete one.
+  The decoder feeds the unpacker in pieces, never more than the limit allows, so the
+  unpacker's buffer (``max_buffer_size``) is bounded by ``max_frame_size`` and
+  msgpack's ``BufferFull`` never reaches you. This stops a peer that streams one
+  endless object (a huge array of small integers, a never-finished string) from
+  growing memory without bound: the decoder fails with ``FrameTooLarge`` as soon as
+  the object passes the limit.
+* a bin/str/ext/array/map header that declares a size over the limit at the start
+  of an object fails at the header, before any of its body is buffered. This stops
+  a peer from announcing a 4 GiB body (``0xc6 ff ff ff ff``) and trickling it in.
+  Headers nested inside an object are bounded by the unpacker's ``max_*_len``
+  options, derived from the limit (a nested array header is refused at the header,
+  a nested string once the frame in progress passes the limit).
+* nesting deeper than the C unpacker's fixed stack (1024 levels) is a
+  :class:`~wsframed.DecodeError`; no recursion error, no hang.
+
+Encoding keeps a few ``Packer`` objects per codec, each used by one call at a time,
+so one codec serves many connections and threads. A decoder holds one connection's
+state and is not meant to be shared between threads.
+
+After an error. A msgpack stream cannot be resynchronised: after a
+``DecodeError`` or ``FrameTooLarge`` the decoder is failed and re-raises the same
+error object from every later iteration, ``feed`` and ``feed_eof``. Errors raised
+by your hooks (``ext_hook``, ``object_hook``, ...) and invalid UTF-8 also fail the
+decoder as a ``DecodeError`` whose ``__cause__`` is the original exception.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import msgpack  # type: ignore[import-untyped]
+
+from ..errors import DecodeError, FrameTooLarge, IncompleteFrame
+from .base import Buffer
+
+__all__ = ["MsgpackCodec", "MsgpackDecoder"]
+
+_PACKER_OPTIONS = frozenset(
+    {
+        "default",
+        "use_single_float",
+        "use_bin_type",
+        "strict_types",
+        "datetime",
+        "unicode_errors",
+        "buf_size",
+    }
+)
+_UNPACKER_OPTIONS = frozenset(
+    {
+        "use_list",
+        "raw",
+        "timestamp",
+        "strict_map_key",
+        "object_hook",
+        "object_pairs_hook",
+        "list_hook",
+        "unicode_errors",
+        "ext_hook",
+    }
+)
+# Options the codec sets itself: limits come from max_frame_size, and a Packer must
+# reset after every object for encode() to return exactly one frame.
+_OWNED_OPTIONS = frozenset(
+    {
+        "max_buffer_size",
+        "max_str_len",
+        "max_bin_len",
+        "max_array_len",
+        "max_map_len",
+        "max_ext_len",
+        "read_size",
+        "file_like",
+        "autoreset",
+    }
+)
+
+# Headers that declare a length: type byte -> (length bytes, header size, bytes per
+# unit, exact). The smallest object such a header can start is
+# ``header size + units * bytes per unit``: a bin/str/ext body is exactly that long,
+# and every element of an array (key and value of a map) takes at least one byte.
+_SIZED_HEADERS: dict[int, tuple[int, int, int, bool]] = {
+    0xC4: (1, 2, 1, True),  # bin 8
+    0xC5: (2, 3, 1, True),  # bin 16
+    0xC6: (4, 5, 1, True),  # bin 32
+    0xC7: (1, 3, 1, True),  # ext 8 (length, then the ext type byte)
+    0xC8: (2, 4, 1, True),  # ext 16
+    0xC9: (4, 6, 1, True),  # ext 32
+    0xD9: (1, 2, 1, True),  # str 8
+    0xDA: (2, 3, 1, True),  # str 16
+    0xDB: (4, 5, 1, True),  # str 32
+    0xDC: (2, 3, 1, False),  # array 16
+    0xDD: (4, 5, 1, False),  # array 32
+    0xDE: (2, 3, 2, False),  # map 16
+    0xDF: (4, 5, 2, False),  # map 32
+}
+
+
+# Sizes of the objects whose type byte alone fixes them (ints, floats, fixext).
+_FIXED_SIZES = {0xCA: 5, 0xCB: 9, 0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9, 0xD0: 2, 0xD1: 3}
+_FIXED_SIZES.update({0xD2: 5, 0xD3: 9, 0xD4: 3, 0xD5: 4, 0xD6: 6, 0xD7: 10, 0xD8: 18})
+
+
+def _fixed_size(type_byte: int) -> tuple[int, bool]:
+    """The smallest object a header without a length field can start, and if exact."""
+    if 0x80 <= type_byte <= 0x8F:  # fixmap
+        return 1 + 2 * (type_byte & 0x0F), False
+    if 0x90 <= type_byte <= 0x9F:  # fixarray
+        return 1 + (type_byte & 0x0F), False
+    if 0xA0 <= type_byte <= 0xBF:  # fixstr
+        return 1 + (type_byte & 0x1F), True
+    return _FIXED_SIZES.get(type_byte, 1), True
+
+
+_LIMIT_MESSAGE = re.compile(r"-?\d+ exceeds max_\w+_len\(\d+\)")
+
+
+class MsgpackCodec:
+    """A plain msgpack object stream (no prefix), interoperable with any msgpack peer.
+
+    ``max_frame_size`` bounds one object's size on the wire, in bytes, when encoding
+    and when decoding. Every other keyword argument goes to ``msgpack.Packer``
+    (``default``, ``use_bin_type``, ``datetime``, ``use_single_float``,
+    ``strict_types``, ``buf_size``) or ``msgpack.Unpacker`` (``raw``,
+    ``strict_map_key``, ``ext_hook``, ``timestamp``, ``use_list``,
+    ``object_hook``, ``object_pairs_hook``, ``list_hook``); ``unicode_errors``
+    goes to both. The codec owns the unpacker's limits: passing
+    ``max_buffer_size``, ``max_str_len``, ``max_bin_len``, ``max_array_len``,
+    ``max_map_len``, ``max_ext_len``, ``read_size``, ``file_like`` or ``autoreset``
+    is a ``TypeError``, as is any option msgpack does not know. Option values are
+    checked once, here.
+
+    The codec is immutable configuration and safe to share between connections and
+    threads: it keeps a small pool of packers, each used by one ``encode`` call at a
+    time, so concurrent or re-entrant calls (a ``default`` hook that encodes) never
+    share a buffer.
+    """
+
+    __slots__ = ("_max_frame_size", "_packer_options", "_packers", "_unpacker_options")
+
+    def __init__(self, max_frame_size: int = 1024 * 1024, **options: Any) -> None:
+        if not isinstance(max_frame_size, int) or isinstance(max_frame_size, bool):
+            raise TypeError(f"max_frame_size must be an int, not {type(max_frame_size).__name__}")
+        if max_frame_size < 1:
+            raise ValueError(f"max_frame_size must be at least 1, got {max_frame_size}")
+        packer_options: dict[str, Any] = {}
+        unpacker_options: dict[str, Any] = {}
+        for name, value in options.items():
+            if name in _OWNED_OPTIONS:
+                raise TypeError(
+                    f"MsgpackCodec sets {name} itself, from max_frame_size; "
+                    f"pass max_frame_size instead"
+                )
+            known = False
+            if name in _PACKER_OPTIONS:
+                packer_options[name] = value
+                known = True
+            if name in _UNPACKER_OPTIONS:
+                unpacker_options[name] = value
+                known = True
+            if not known:
+                raise TypeError(f"MsgpackCodec got an unexpected keyword argument {name!r}")
+        limit = max_frame_size
+        # The codec's limits. Every element of an array takes at least one byte and
+        # every entry of a map two, so no valid frame within the limit trips these;
+        # they bound what a nested header can make the unpacker preallocate.
+        unpacker_options.update(
+            max_buffer_size=limit,
+            read_size=min(limit, 16 * 1024),
+            max_str_len=limit,
+            max_bin_len=limit,
+            max_ext_len=limit,
+            max_array_len=limit,
+            max_map_len=limit // 2,
+        )
+        self._max_frame_size = limit
+        self._packer_options = packer_options
+        self._unpacker_options = unpacker_options
+        # Building one of each checks the option values now rather than mid-stream.
+        self._packers: list[Any] = [msgpack.Packer(**packer_options)]
+        msgpack.Unpacker(**unpacker_options)
+
+    @property
+    def max_frame_size(self) -> int:
+        """The largest object, in bytes on the wire, accepted on encode and decode."""
+        return self._max_frame_size
+
+    def encode(self, item: Any) -> bytes:
+        """Return ``item`` packed as one msgpack object (what ``msgpack.packb`` gives).
+
+        Raises ``FrameTooLarge`` (``local=True``) when the packed object exceeds
+        ``max_frame_size``, ``TypeError`` for an object msgpack cannot pack (give a
+        ``default`` hook), ``ValueError`` for an integer out of msgpack's range or
+        nesting too deep. Nothing is returned in any of these cases.
+        """
+        packers = self._packers
+        try:
+            packer = packers.pop()
+        except IndexError:  # every pooled packer is busy in another thread or frame
+            packer = msgpack.Packer(**self._packer_options)
+        # A packer that raised is dropped: msgpack before 1.1 kept a half-written
+        # object in its buffer, and one that packed an oversized object keeps its
+        # grown buffer.
+        try:
+            data: bytes = packer.pack(item)
+        except OverflowError as exc:
+            raise ValueError(f"cannot pack as msgpack: {exc}") from exc
+        if len(data) > self._max_frame_size:
+            raise FrameTooLarge(len(data), self._max_frame_size, local=True)
+        packers.append(packer)
+        return data
+
+    def decoder(self) -> MsgpackDecoder:
+        """Return a fresh decoder for one connection."""
+        return MsgpackDecoder(self._max_frame_size, self._unpacker_options)
+
+    def __repr__(self) -> str:
+        options = {**self._packer_options, **self._unpacker_options}
+        shown = "".join(
+            f", {name}={value!r}"
+            for name, value in sorted(options.items())
+            if name not in _OWNED_OPTIONS
+        )
+        return f"MsgpackCodec(max_frame_size={self._max_frame_size}{shown})"
+
+
+class MsgpackDecoder:
+    """Decoding state of one connection; made by :meth:`MsgpackCodec.decoder`.
+
+    Received bytes wait in the decoder's own buffer and go to the unpacker in pieces
+    that keep the object in progress within ``max_frame_size``. Iteration yields every
+    complete object, then stops when the rest of an object is still to come.
+    """
+
+    __slots__ = ("_base", "_buf", "_checked", "_error", "_limit", "_pos", "_start", "_unpacker")
+
+    def __init__(self, max_frame_size: int, unpacker_options: dict[str, Any]) -> None:
+        self._limit = max_frame_size
+        self._unpacker: Any = msgpack.Unpacker(**unpacker_options)
+        # Bytes received and not yet fed to the unpacker start at _buf[_pos]; the
+        # bytes before _pos were fed and are kept only while the header of the object
+        # in progress is still unchecked. _base is the stream offset of _buf[0].
+        self._buf = bytearray()
+        self._pos = 0
+        self._base = 0
+        # Stream offset where the object in progress starts: the unpacker's tell()
+        # after the last complete object (tell() itself moves inside an object).
+        self._start = 0
+        # Stream offset of the object whose header passed the early size check.
+        self._checked = -1
+        self._error: DecodeError | FrameTooLarge | None = None
+
+    def feed(self, data: Buffer) -> None:
+        """Append received bytes; they are decoded by the next iteration.
+
+        Raises the stored error of a failed decoder.
+        """
+        if self._error is not None:
+            raise self._error
+        buf = self._buf
+        queued = len(buf)
+        buf += data
+        # When nothing is waiting to be fed, give the bytes to the unpacker now if the
+        # object in progress stays within the limit (the usual case). The copy in _buf
+        # stays until the next iteration has checked the object's header.
+        if self._pos == queued and len(buf) - self._start + self._base <= self._limit:
+            self._unpacker.feed(data)
+            self._pos = len(buf)
+
+    def __iter__(self) -> Iterator[Any]:
+        """Yield every complete object buffered so far; stop when more bytes are needed.
+
+        Raises ``DecodeError`` for malformed data and ``FrameTooLarge`` for an object
+        over ``max_frame_size``, after yielding the objects before it; the decoder is
+        then failed.
+        """
+        if self._error is not None:
+            raise self._error
+        unpacker = self._unpacker
+        tell = unpacker.tell
+        more = unpacker.__next__
+        while True:
+            while True:
+                try:
+                    obj = more()
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    raise self._fail_unpack(exc) from exc
+                self._start = tell()
+                yield obj
+            if not self._refill():
+                return
+
+    def feed_eof(self) -> None:
+        """Mark the end of the stream.
+
+        Raises ``IncompleteFrame`` if part of an object is pending (the decoder is then
+        failed), or the stored error of a failed decoder. Call it after iterating.
+        """
+        if self._error is not None:
+            raise self._error
+        pending = self._base + len(self._buf) - self._start
+        if pending > 0:
+            self._error = IncompleteFrame(pending, offset=self._start)
+            raise self._error
+
+    def _refill(self) -> bool:
+        """Check the object in progress, then feed the unpacker its next piece.
+
+        Called when the unpacker ran out of bytes, so every byte fed since ``_start``
+        belongs to the incomplete object. Returns ``False`` when nothing is left.
+        """
+        buf = self._buf
+        base = self._base
+        pos = self._pos
+        fed = base + pos
+        start = self._start
+        pending = fed - start
+        if not pending and pos == len(buf):  # everything fed was decoded
+            if pos:
+                buf.clear()
+                self._base = fed
+                self._pos = 0
+            return False
+        limit = self._limit
+        unchecked = False
+        if pending:
+            if pending >= limit:  # the object needs at least one more byte
+                raise self._fail(FrameTooLarge(pending + 1, limit, at_least=True))
+            if self._checked != start:
+                if self._check_header(start - base):
+                    self._checked = start
+                else:
+                    unchecked = True
+        # Drop the bytes already fed, keeping the header of an unchecked object.
+        drop = (start if unchecked else fed) - base
+        if drop > 0:
+            del buf[:drop]
+            self._base = base + drop
+            pos -= drop
+        available = len(buf) - pos
+        if not available:
+            self._pos = pos
+            return False
+        size = min(available, limit - pending)
+        self._unpacker.feed(buf if size == len(buf) else buf[pos : pos + size])
+        self._pos = pos + size
+        return True
+
+    def _check_header(self, index: int) -> bool:
+        """Refuse an object whose header at ``_buf[index]`` declares it over the limit.
+
+        Returns ``False`` while the header's length field is still incomplete.
+        """
+        declared = self._declared_size(index)
+        if declared is None:
+            return False
+        size, exact = declared
+        if size > self._limit:
+            raise self._fail(FrameTooLarge(size, self._limit, at_least=not exact))
+        return True
+
+    def _declared_size(self, index: int) -> tuple[int, bool] | None:
+        """The smallest size the header at ``_buf[index]`` declares, and if it is exact.
+
+        ``None`` when the header's length field has not fully arrived.
+        """
+        buf = self._buf
+        if not 0 <= index < len(buf):
+            return None
+        type_byte = buf[index]
+        spec = _SIZED_HEADERS.get(type_byte)
+        if spec is None:
+            return _fixed_size(type_byte)
+        length_bytes, header, unit, exact = spec
+        if len(buf) - index < 1 + length_bytes:
+            return None
+        count = int.from_bytes(buf[index + 1 : index + 1 + length_bytes], "big")
+        return header + unit * count, exact
+
+    def _fail_unpack(self, exc: Exception) -> DecodeError | FrameTooLarge:
+        """Turn an unpacker exception into the decoder's stored error."""
+        if isinstance(exc, msgpack.StackError):
+            reason = "msgpack object nested deeper than the unpacker allows (1024 levels)"
+            return self._fail(DecodeError(reason, offset=self._start))
+        if type(exc) is ValueError and _LIMIT_MESSAGE.fullmatch(str(exc)):
+            # A header over one of the max_*_len limits derived from max_frame_size.
+            # Report the object's declared size when its own header is the culprit.
+            limit = self._limit
+            declared = self._declared_size(self._start - self._base)
+            if declared is not None and declared[0] > limit:
+                return self._fail(FrameTooLarge(declared[0], limit, at_least=not declared[1]))
+            return self._fail(FrameTooLarge(limit + 1, limit, at_least=True))
+        if isinstance(exc, msgpack.FormatError):
+            reason = "malformed msgpack data"
+        else:
+            reason = f"cannot decode msgpack object: {type(exc).__name__}: {exc}"
+        return self._fail(DecodeError(reason, offset=self._start))
+
+    def _fail(self, error: DecodeError | FrameTooLarge) -> DecodeError | FrameTooLarge:
+        """Store ``error`` for every later call and release the buffers."""
+        self._error = error
+        self._buf = bytearray()
+        self._pos = 0
+        self._unpacker = None
+        return error
