@@ -1,0 +1,8 @@
+"""``python -m wsframed``: the ``wsframed`` command (see :mod:`wsframed.cli`)."""
+
+from .cli import main
+
+__all__ = ["main"]
+
+if __name__ == "__main__":
+    raise SystemExit(main())
