@@ -155,10 +155,16 @@ def test_demo_prints_the_transcript_and_exits_0() -> None:
         # a heading per section
         "1. Lines, echoed (LinesCodec)",
         "2. msgpack request/response (MsgpackCodec)",
-        "3. CBOR items, echoed (CborCodec)",
-        "4. Split halves: one task sends, another receives",
-        "5. Oversized frames refused",
-        "6. Close handshake",
+        "3. msgpack-RPC (wsframed.rpc.RpcPeer)",
+        "4. CBOR items, echoed (CborCodec)",
+        "5. Split halves: one task sends, another receives",
+        "6. Oversized frames refused",
+        "7. Close handshake",
+        # msgpack-RPC: a call, calls in flight, a call back, a remote error
+        "server -> client  [1, 0, None, 3]",
+        "answered by msgid: [0, 2, 4, 6, 8]",
+        "the server calls the client back -> 'hello, the demo client'",
+        "RemoteError: 'divide' failed on the peer: ZeroDivisionError: division by zero",
         # lines echoed
         "client -> server  'hello'",
         "server -> client  'hello'",
