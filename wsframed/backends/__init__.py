@@ -69,20 +69,47 @@ class Backend(Protocol):
         ...
 
 
+_LIBRARIES = ("websockets", "aiohttp", "starlette")
+
+
+def _library_of(connection: object) -> str | None:
+    """Name the supported library that defines ``connection``'s class (or a base)."""
+    for cls in type(connection).__mro__:
+        root = cls.__module__.partition(".")[0]
+        if root in _LIBRARIES:
+            return root
+    return None
+
+
 def backend_for(connection: object, on_event: EventSink) -> Backend:
     """Return the backend adapter for ``connection``.
 
-    Raises ``TypeError`` naming the accepted types when the connection is of no
-    supported library.
+    Dispatches on the library that defines the connection's class, importing only
+    that backend, so aiohttp and Starlette stay optional. Raises ``TypeError`` naming
+    the accepted types when the connection is of no supported library, and
+    ``ValueError`` for an aiohttp response not yet prepared or a Starlette WebSocket
+    not yet accepted.
     """
-    module = type(connection).__module__
-    if module.startswith("websockets."):
+    library = _library_of(connection)
+    if library == "websockets":
         from .websockets import WebsocketsBackend, is_websockets_connection
 
         if is_websockets_connection(connection):
             return WebsocketsBackend(connection, on_event)
+    elif library == "aiohttp":
+        from .aiohttp import AiohttpBackend, is_aiohttp_connection
+
+        if is_aiohttp_connection(connection):
+            return AiohttpBackend(connection, on_event)
+    elif library == "starlette":
+        from .starlette import StarletteBackend, is_starlette_websocket
+
+        if is_starlette_websocket(connection):
+            return StarletteBackend(connection, on_event)
     raise TypeError(
         "WsStream wraps an open WebSocket connection: a websockets.asyncio "
-        "ClientConnection or ServerConnection (websockets 14 or later); got "
+        "ClientConnection or ServerConnection (websockets 14 or later), an aiohttp "
+        "web.WebSocketResponse (prepared) or ClientWebSocketResponse, or a Starlette / "
+        "FastAPI WebSocket (accepted); got "
         f"{type(connection).__module__}.{type(connection).__qualname__}"
     )

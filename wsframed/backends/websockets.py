@@ -23,6 +23,8 @@ __all__ = ["WebsocketsBackend", "is_websockets_connection"]
 # Codes after which a peer-initiated close counts as a normal end of stream. 1005
 # means the close frame carried no code, which RFC 6455 section 7.1.5 treats as normal.
 _NORMAL_CODES = frozenset({1000, 1001, 1005})
+# RFC 6455 section 5.5: control frames are those whose opcode has the high bit set.
+_FIRST_CONTROL = 0x8
 
 
 def is_websockets_connection(connection: object) -> TypeGuard[Connection]:
@@ -52,6 +54,8 @@ def _observe_control_frames(connection: Connection, on_event: EventSink) -> None
         if not isinstance(event, Frame):
             return
         opcode = event.opcode
+        if opcode < _FIRST_CONTROL:  # data frames, nearly every event: nothing to report
+            return
         if opcode is Opcode.PING:
             on_event(Ping(bytes(event.data)))
         elif opcode is Opcode.PONG:
@@ -69,11 +73,28 @@ def _observe_control_frames(connection: Connection, on_event: EventSink) -> None
 
 
 class WebsocketsBackend:
-    """Adapts a ``websockets.asyncio`` connection to :class:`~wsframed.backends.Backend`."""
+    """Adapts a ``websockets.asyncio`` connection to :class:`~wsframed.backends.Backend`.
+
+    Besides the :class:`~wsframed.backends.Backend` methods it offers the fast path
+    :class:`~wsframed.WsStream` looks for: ``raw_receive`` and ``raw_send`` are the
+    connection's own ``recv`` and ``send``, whose exceptions in ``closed_errors`` the
+    stream turns into :class:`~wsframed.backends.BackendClosed` with ``closed_from``.
+    That saves a coroutine per message in each direction.
+    """
+
+    closed_errors: tuple[type[BaseException], ...] = (WsConnectionClosed,)
 
     def __init__(self, connection: Connection, on_event: EventSink):
         self.connection = connection
+        self.raw_receive = connection.recv
+        self.raw_send = connection.send
         _observe_control_frames(connection, on_event)
+
+    @staticmethod
+    def closed_from(exc: BaseException) -> BackendClosed:
+        """Translate one of ``closed_errors`` raised by ``raw_receive``/``raw_send``."""
+        assert isinstance(exc, WsConnectionClosed)
+        return _closed_from(exc)
 
     async def receive(self) -> bytes | str:
         try:

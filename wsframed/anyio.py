@@ -1,0 +1,120 @@
+"""A :class:`~wsframed.WsStream` as a genuine ``anyio.abc.ByteStream``.
+
+A ``WsStream`` already has anyio's stream methods (``receive``, ``send``,
+``send_eof``, ``aclose``, ``extra_attributes``) and raises an ``EndOfStream`` that
+subclasses ``anyio.EndOfStream``, so anyio's wrappers (``TLSStream.wrap``,
+``BufferedByteReceiveStream``, ...) work on it as it is. What it is not is an instance
+of ``anyio.abc.ByteStream``: type checkers reject it where anyio annotates
+``AnyByteStream``, and anyio code that branches on ``isinstance`` takes the generic
+path. :func:`as_anyio_stream` wraps it in a real subclass, adding anyio's error
+conventions and typed attributes::
+
+    tls = await TLSStream.wrap(as_anyio_stream(ws_stream), hostname="example.org")
+    tls.extra(SocketAttribute.remote_address)  # passes through the layers
+    tls.extra(WsAttribute.subprotocol)
+
+Requires anyio (``pip install 'wsframed[anyio]'``); nothing else in wsframed does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+try:
+    import anyio
+    from anyio import TypedAttributeSet, typed_attribute
+    from anyio.abc import ByteStream, SocketAttribute
+except ImportError as exc:  # pragma: no cover - tested by hiding anyio
+    raise ImportError(
+        "wsframed.anyio needs anyio: pip install 'wsframed[anyio]'"
+    ) from exc
+
+from .errors import ClosedStreamError, ConnectionClosed
+from .stream import WsStream
+
+__all__ = ["AnyioWsStream", "WsAttribute", "as_anyio_stream"]
+
+
+class WsAttribute(TypedAttributeSet):
+    """Typed attributes of a WebSocket byte stream, for ``stream.extra(...)``."""
+
+    #: the wrapped connection object (websockets, aiohttp or Starlette)
+    connection: Any = typed_attribute()
+    #: the negotiated subprotocol, or None
+    subprotocol: str | None = typed_attribute()
+    #: the :class:`~wsframed.WsStream` itself
+    ws_stream: WsStream = typed_attribute()
+
+
+class AnyioWsStream(ByteStream):
+    """An ``anyio.abc.ByteStream`` over a :class:`~wsframed.WsStream`.
+
+    Errors follow anyio: the end of stream is ``anyio.EndOfStream`` (wsframed's
+    subclass of it), an abnormal end is ``anyio.BrokenResourceError`` chained to the
+    :class:`~wsframed.errors.ConnectionClosed`, and using a side this stream already
+    closed is ``anyio.ClosedResourceError``. ``aclose()`` runs the WebSocket close
+    handshake.
+    """
+
+    def __init__(self, stream: WsStream):
+        self.stream = stream
+        """The wrapped :class:`~wsframed.WsStream`."""
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        """Return up to ``max_bytes`` bytes; ``anyio.EndOfStream`` at the end."""
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be a positive integer")
+        try:
+            return await self.stream.receive(max_bytes)
+        except ConnectionClosed as exc:
+            raise anyio.BrokenResourceError(str(exc)) from exc
+
+    async def send(self, item: bytes) -> None:
+        """Send ``item`` (one or more binary messages) and wait for backpressure."""
+        try:
+            await self.stream.send(item)
+        except ClosedStreamError as exc:
+            raise anyio.ClosedResourceError(str(exc)) from exc
+        except ConnectionClosed as exc:
+            raise anyio.BrokenResourceError(str(exc)) from exc
+
+    async def send_eof(self) -> None:
+        """Send the close frame; receiving goes on to the peer's end of stream."""
+        await self.stream.send_eof()
+
+    async def aclose(self) -> None:
+        """Close the WebSocket (the full close handshake, bounded by its timeout)."""
+        await self.stream.aclose()
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        """anyio's socket addresses, :class:`WsAttribute`, and the stream's own ones."""
+        stream = self.stream
+        attributes: dict[Any, Callable[[], Any]] = dict(stream.extra_attributes)
+        for attribute, name in (
+            (SocketAttribute.remote_address, "peername"),
+            (SocketAttribute.local_address, "sockname"),
+        ):
+            address = stream.get_extra_info(name)
+            if isinstance(address, tuple):
+                address = address[:2]  # anyio gives IP addresses as (host, port)
+            if address is not None:
+                attributes[attribute] = _constant(address)
+        attributes[WsAttribute.connection] = lambda: stream.get_extra_info("connection")
+        attributes[WsAttribute.subprotocol] = lambda: stream.get_extra_info("subprotocol")
+        attributes[WsAttribute.ws_stream] = lambda: stream
+        return attributes
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value
+
+
+def as_anyio_stream(stream: WsStream) -> AnyioWsStream:
+    """Wrap ``stream`` as an ``anyio.abc.ByteStream`` (see :class:`AnyioWsStream`)."""
+    if not isinstance(stream, WsStream):
+        raise TypeError(
+            f"as_anyio_stream() wraps a wsframed.WsStream, not {type(stream).__qualname__}"
+        )
+    return AnyioWsStream(stream)

@@ -1,0 +1,118 @@
+"""Shared machinery for backends whose library reports everything through ``receive()``.
+
+aiohttp and ASGI servers (Starlette, FastAPI) have no protocol layer that a stream can
+watch: control frames, the peer's close and the end of the TCP connection surface only
+as the result of a receive call. :class:`PumpedBackend` therefore runs that call in
+its own task, the *pump*:
+
+- it reads ahead of the reader until :data:`READ_AHEAD` bytes are waiting (the last
+  message may take it past), so a reader that stops reading stops the pump, the
+  library's bounded queue fills up and backpressure reaches the peer's TCP socket, as
+  with the websockets backend and its ``max_queue``;
+- it handles control messages as they come (events, pong waiters, the close), so
+  ``wait_closed()`` and the ``Closed`` event need no reader;
+- a cancelled ``WsStream`` read never cancels a library receive call (aiohttp's
+  client marks the connection as failed when one is cancelled): the message it
+  was waiting for stays in the inbox for the next read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from . import BackendClosed, EventSink
+
+__all__ = ["NORMAL_CLOSE_CODES", "READ_AHEAD", "PumpedBackend"]
+
+READ_AHEAD = 64 * 1024
+"""The pump stops taking messages once the unread ones reach this many bytes."""
+
+# Codes after which a peer-initiated close counts as a normal end of stream. 1005
+# means the close frame carried no code, which RFC 6455 section 7.1.5 treats as normal.
+NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})
+
+
+class PumpedBackend:
+    """Base class: a pump task feeds a bounded inbox; subclasses take messages.
+
+    Subclasses implement :meth:`_receive_one`, which awaits one library message and
+    calls :meth:`_deliver` (a data message), :meth:`_finish` (the end) or neither (a
+    control message it handled).
+    """
+
+    def __init__(self, on_event: EventSink):
+        self._on_event = on_event
+        self._loop = asyncio.get_running_loop()
+        self._inbox: deque[bytes | str] = deque()
+        self._inbox_size = 0
+        self._ready = asyncio.Event()  # the inbox holds a message, or the end is known
+        self._room = asyncio.Event()  # the inbox is under READ_AHEAD: the pump may go on
+        self._room.set()
+        self._done = asyncio.Event()
+        self._final: BackendClosed | None = None
+        self._pump_task = self._loop.create_task(self._pump())
+
+    async def _receive_one(self) -> None:
+        raise NotImplementedError
+
+    async def _pump(self) -> None:
+        try:
+            while self._final is None:
+                await self._room.wait()
+                if self._final is None:
+                    await self._receive_one()
+        except asyncio.CancelledError:
+            self._finish(1006, "", clean=False)
+            raise
+        except Exception as exc:  # the library failed: the connection is over
+            self._finish(1006, f"{type(exc).__name__}: {exc}", clean=False)
+        finally:
+            self._finish(1006, "", clean=False)
+
+    def _deliver(self, message: bytes | str) -> None:
+        if self._final is None:
+            self._inbox.append(message)
+            self._inbox_size += len(message)
+            if self._inbox_size >= READ_AHEAD:
+                self._room.clear()
+            self._ready.set()
+
+    def _finish(self, code: int, reason: str, *, clean: bool) -> None:
+        """Record how the connection ended (first call wins) and wake every waiter."""
+        if self._final is None:
+            self._final = BackendClosed(code, reason, clean=clean)
+            self._ready.set()
+            self._room.set()
+            self._done.set()
+            self._on_finish()
+
+    def _on_finish(self) -> None:
+        """Hook for subclasses: fail their own waiters (pings)."""
+
+    def _closed_error(self) -> BackendClosed:
+        final = self._final
+        if final is None:
+            return BackendClosed(1006, "", clean=False)
+        return BackendClosed(final.code, final.reason, clean=final.clean)
+
+    async def receive(self) -> bytes | str:
+        while not self._inbox:
+            if self._final is not None:
+                raise self._closed_error()
+            await self._ready.wait()
+        message = self._inbox.popleft()
+        self._inbox_size -= len(message)
+        if self._final is None:
+            if not self._inbox:
+                self._ready.clear()
+            if self._inbox_size < READ_AHEAD:
+                self._room.set()
+        return message
+
+    async def wait_closed(self) -> None:
+        await self._done.wait()
+
+    def closed_with(self) -> tuple[int, str] | None:
+        final = self._final
+        return None if final is None else (final.code, final.reason)
