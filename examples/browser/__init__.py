@@ -1,0 +1,1 @@
+"""The browser example: index.html, app.js and msgpack.js, served by server.py."""
