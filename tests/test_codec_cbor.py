@@ -285,7 +285,7 @@ def test_cbor2_state_does_not_leak_from_a_cut_item() -> None:
     decoder.feed(hexes("01 02 80 82 01 02 d8 1c 81"))
     assert list(decoder) == [{(1, 2): []}, [1, 2]]
     decoder.feed(hexes("01 d8 1d 00"))
-    with pytest.raises(DecodeError, match="shared reference"):
+    with pytest.raises(DecodeError, match="shared reference|semantic tag 29"):
         list(decoder)
 
 
@@ -493,12 +493,13 @@ def trickle(codec: CborCodec, wire: bytes, chunk: int) -> tuple[list[Any], list[
 
 
 def test_a_big_string_trickling_in_is_scanned_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    # 4 MiB in 1 KiB feeds: each feed looks at the head once, never at the body.
+    # 4 MiB in 1 KiB feeds: the head is read when the string starts and when it is
+    # complete (the chunks between are only collected), never the body.
     heads = counting(monkeypatch, "_slow_head")
     blob = b"q" * (4 * MIB)
     items, _ = trickle(CborCodec(8 * MIB), cbor2.dumps(blob), KIB)
     assert items == [blob]
-    assert len(heads) == 4 * KIB + 1
+    assert len(heads) == 2
     assert set(heads) == {0}
 
 

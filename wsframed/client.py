@@ -34,8 +34,9 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         framed = await wsframed.connect(uri, MsgpackCodec())
         async with wsframed.connect(uri, MsgpackCodec()) as framed: ...
 
-    ``text``, ``write_chunk_size``, ``limit`` and ``close_timeout`` configure the
-    :class:`~wsframed.WsStream`; every other keyword goes to websockets' ``connect()``
+    ``text``, ``write_chunk_size``, ``limit``, ``event_queue_size`` and
+    ``close_timeout`` configure the :class:`~wsframed.WsStream`; ``close_timeout`` is
+    also websockets' own. Every other keyword goes to websockets' ``connect()``
     (``ssl``, ``origin``, ``subprotocols``, ``additional_headers``, ``max_size``,
     ``ping_interval``, ``open_timeout``, ...), with ``compression=None`` unless given.
     Leaving the ``async with`` block closes the connection (1000, or 1011 on error).
@@ -49,6 +50,7 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         text: TextPolicy = "reject",
         write_chunk_size: int = 64 * 1024,
         limit: int = 64 * 1024,
+        event_queue_size: int = 256,
         close_timeout: float = 10.0,
         **options: Any,
     ):
@@ -58,9 +60,10 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
             "text": text,
             "write_chunk_size": write_chunk_size,
             "limit": limit,
+            "event_queue_size": event_queue_size,
             "close_timeout": close_timeout,
         }
-        self._options = byte_stream_defaults(options)
+        self._options = byte_stream_defaults({**options, "close_timeout": close_timeout})
         self._framed: Framed[T] | None = None
 
     async def _connect(self) -> Framed[T]:

@@ -1,7 +1,11 @@
 """serve(): a WebSocket server whose handler receives a :class:`~wsframed.Framed`.
 
-When the handler returns, the connection closes with 1000. When it raises, the
-exception is logged, the connection closes with 1011 and the server keeps serving.
+When the handler returns, the connection closes with 1000. When it lets a codec
+error about the peer's data escape, the connection closes with 1007 (invalid data:
+``DecodeError``) or 1009 (too big: ``FrameTooLarge`` on a received frame), logged as
+a warning without traceback: the peer was wrong, not the server. Any other exception
+is logged with its traceback and closes the connection with 1011. A connection the
+peer broke (``ConnectionClosed``) is logged at INFO. The server keeps serving.
 While closing, incoming messages are read and dropped, so a slow or hostile client
 cannot hold the close handshake up until ``close_timeout``.
 """
@@ -20,6 +24,7 @@ from websockets.asyncio.server import serve as ws_serve
 
 from .client import byte_stream_defaults
 from .codecs.base import Codec
+from .errors import ConnectionClosed, DecodeError, FrameTooLarge
 from .framed import Framed
 from .stream import TextPolicy, WsStream
 
@@ -79,10 +84,12 @@ class serve(Generic[T]):  # lower case: a function-like class, as websockets' se
 
     Use as ``async with serve(handler, host, port, codec=...) as server`` or
     ``server = await serve(...)``; ``port=0`` picks a free port (``server.port``).
-    ``text``, ``write_chunk_size``, ``limit`` and ``close_timeout`` configure each
-    :class:`~wsframed.WsStream`; every other keyword goes to websockets' ``serve()``
-    (``origins``, ``subprotocols``, ``ssl``, ``max_size``, ``ping_interval``,
-    ``process_request``, ...), with ``compression=None`` unless given.
+    ``text``, ``write_chunk_size``, ``limit``, ``event_queue_size`` and
+    ``close_timeout`` configure each :class:`~wsframed.WsStream`; ``close_timeout`` is
+    also websockets' own (the bound on a close handshake websockets starts, for
+    example after a keepalive timeout). Every other keyword goes to websockets'
+    ``serve()`` (``origins``, ``subprotocols``, ``ssl``, ``max_size``, ``max_queue``,
+    ``ping_interval``, ``process_request``, ...), with ``compression=None`` unless given.
     """
 
     def __init__(
@@ -95,6 +102,7 @@ class serve(Generic[T]):  # lower case: a function-like class, as websockets' se
         text: TextPolicy = "reject",
         write_chunk_size: int = 64 * 1024,
         limit: int = 64 * 1024,
+        event_queue_size: int = 256,
         close_timeout: float = 10.0,
         **options: Any,
     ):
@@ -105,9 +113,16 @@ class serve(Generic[T]):  # lower case: a function-like class, as websockets' se
             "text": text,
             "write_chunk_size": write_chunk_size,
             "limit": limit,
+            "event_queue_size": event_queue_size,
             "close_timeout": close_timeout,
         }
-        self._ws_serve = ws_serve(self._handle, host, port, **byte_stream_defaults(options))
+        self._ws_serve = ws_serve(
+            self._handle,
+            host,
+            port,
+            close_timeout=close_timeout,
+            **byte_stream_defaults(options),
+        )
         self._server: FramedServer | None = None
 
     async def _handle(self, connection: ServerConnection) -> None:
@@ -115,6 +130,21 @@ class serve(Generic[T]):  # lower case: a function-like class, as websockets' se
         framed = Framed(stream, self.codec)
         try:
             await self.handler(framed)
+        except FrameTooLarge as exc:
+            if exc.local:  # this side tried to send it: a bug of the handler's
+                logger.exception("connection handler failed; closing with 1011")
+                await stream.aclose(1011, "internal error")
+            else:  # RFC 6455 section 7.4.1: "a message that is too big for it to process"
+                logger.warning("closing with 1009: %s", exc)
+                await stream.aclose(1009, "frame too large")
+        except DecodeError as exc:
+            # RFC 6455 section 7.4.1: "data within a message that was not consistent
+            # with the type of the message" (websockets' INVALID_DATA).
+            logger.warning("closing with 1007: %s", exc)
+            await stream.aclose(1007, "invalid frame data")
+        except ConnectionClosed as exc:
+            logger.info("connection lost: %s", exc)
+            await stream.aclose(1011, "internal error")  # a no-op: it is closed already
         except Exception:
             logger.exception("connection handler failed; closing with 1011")
             await stream.aclose(1011, "internal error")

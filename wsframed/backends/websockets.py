@@ -41,6 +41,12 @@ def _closed_from(exc: WsConnectionClosed) -> BackendClosed:
     return BackendClosed(rcvd.code, rcvd.reason, clean=clean)
 
 
+# websockets writes a pong for each ping as it parses it, whether or not the peer
+# reads: a peer that sends pings and never reads would grow the write buffer without
+# bound. Past this many buffered bytes at a ping, the connection is dropped.
+_PONG_BACKLOG_LIMIT = 4 * 1024 * 1024
+
+
 def _observe_control_frames(connection: Connection, on_event: EventSink) -> None:
     original = connection.process_event
     if not callable(original) or "process_event" not in vars(Connection):
@@ -58,6 +64,11 @@ def _observe_control_frames(connection: Connection, on_event: EventSink) -> None
             return
         if opcode is Opcode.PING:
             on_event(Ping(bytes(event.data)))
+            transport = connection.transport
+            if transport.get_write_buffer_size() > _PONG_BACKLOG_LIMIT:
+                # The peer pings but does not read the pongs (nor anything else): a
+                # close frame would not be read either, so drop the connection.
+                transport.abort()
         elif opcode is Opcode.PONG:
             on_event(Pong(bytes(event.data)))
         elif opcode is Opcode.CLOSE:

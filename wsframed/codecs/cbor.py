@@ -110,14 +110,32 @@ def _parameters(function: Callable[..., Any]) -> frozenset[str]:
 _FAST = {"max_depth", "read_size", "semantic_decoders"} <= _parameters(cbor2.CBORDecoder)
 _SELF_DESCRIBE = 55799
 _UINT8_ARRAY = 64  # RFC 8746: a typed array of uint8, i.e. bytes (cbor-x's Uint8Array)
+_SHARED_REF = 29  # "sharedref": a reference to a value marked with tag 28 ("shareable")
 # How much a CBORDecoder reads ahead per item; it seeks back to the item's end.
 _READ_SIZE = 256
 _MAX_LIMIT = 1 << 48  # keeps every count below the indefinite-length markers below
+# A definite-length string that still misses this many bytes collects the chunks fed
+# next in a list, joined once when it is complete: growing a buffer chunk by chunk to
+# many MiB reallocates, and may copy, it again and again.
+_ROPE_MIN = 128 * 1024
 
 
 def _unwrap_self_described(value: Any, immutable: bool) -> Any:
     """Semantic decoder for tag 55799: the content, as decoded."""
     return value
+
+
+def _refuse_shared_reference(value: Any, immutable: bool) -> Any:
+    """Semantic decoder for tag 29 unless ``value_sharing=True``: refuse the item.
+
+    Shared references let a few bytes stand for a cyclic object, or for a DAG whose
+    size doubles with every level: 160 bytes that re-encode (or log, or walk) to
+    100 MB. A peer has no business sending them unless both sides agreed.
+    """
+    raise ValueError(
+        "shared references (tags 28/29) are refused; pass value_sharing=True to "
+        "CborCodec to accept them from this peer"
+    )
 
 
 def _uint8_array(value: Any, immutable: bool) -> Any:
@@ -290,6 +308,27 @@ def _string_chunks(
         i = j
 
 
+def _string_end(buf: bytes | bytearray, i: int) -> int:
+    """The end of the definite-length string whose head is at ``buf[i]``, or -1.
+
+    -1 also when the head is something else or its length field is incomplete.
+    """
+    if i >= len(buf):
+        return -1
+    ib = buf[i]
+    if not 0x40 <= ib < 0x80:  # major types 2 (bytes) and 3 (text)
+        return -1
+    info = ib & 0x1F
+    if info < 24:
+        return i + 1 + info
+    if info > 27:
+        return -1
+    j = i + 1 + (1 << (info - 24))
+    if j > len(buf):
+        return -1
+    return j + int.from_bytes(buf[i + 1 : j], "big")
+
+
 def _close(count: int, stack: list[int]) -> int:
     """Account for an item that just ended; return the new count, 0 if the top ended."""
     count -= 1
@@ -310,7 +349,10 @@ class CborCodec:
     ``date_as_datetime``, ``string_referencing``, ``indefinite_containers`` when
     encoding; ``tag_hook``, ``object_hook``, ``semantic_decoders``, ``str_errors``,
     ``allow_indefinite``, ``allow_duplicate_keys``, ``strict_hashable_types``,
-    ``immutable`` when decoding. Hooks are called as cbor2 calls them. Each item is
+    ``immutable`` when decoding. ``value_sharing=True`` also lets the decoder accept
+    shared references (tags 28/29), which are refused by default: they let a peer
+    send cyclic objects, or a few bytes that expand exponentially when re-encoded or
+    walked. Hooks are called as cbor2 calls them. Each item is
     encoded and decoded on its own, so shared values and string references never span
     items. Any other option is a ``TypeError``; option values are checked once, here.
 
@@ -350,6 +392,8 @@ class CborCodec:
                 raise TypeError(f"CborCodec got an unexpected keyword argument {name!r}")
         if _FAST:
             semantic = {_SELF_DESCRIBE: _unwrap_self_described, _UINT8_ARRAY: _uint8_array}
+            if not encode_options.get("value_sharing"):
+                semantic[_SHARED_REF] = _refuse_shared_reference
             semantic.update(decode_options.get("semantic_decoders") or {})
             decode_options["semantic_decoders"] = semantic
             decode_options["max_depth"] = max_depth
@@ -424,7 +468,9 @@ class CborDecoder:
     """Decoding state of one connection; made by :meth:`CborCodec.decoder`.
 
     Iteration yields every complete item buffered so far and stops when the rest of
-    an item is still to come, remembering where its scan stopped.
+    an item is still to come, remembering where its scan stopped. When the scan stops
+    at a definite-length string still missing 128 KiB or more, the chunks fed next are
+    only collected, and joined to the buffer in one copy once the string is complete.
     """
 
     __slots__ = (
@@ -433,11 +479,14 @@ class CborDecoder:
         "_codec",
         "_count",
         "_error",
+        "_parts",
+        "_parts_size",
         "_scan",
         "_scanning",
         "_stack",
         "_start",
         "_stream",
+        "_want",
     )
 
     def __init__(self, codec: CborCodec) -> None:
@@ -456,6 +505,11 @@ class CborDecoder:
         self._scan = 0
         self._count = 1
         self._stack: list[int] = []
+        # Waiting for the rest of a long string (see _ROPE_MIN): the chunks fed since,
+        # their size, and the length _buf must reach; _parts is None otherwise.
+        self._parts: list[bytes] | None = None
+        self._parts_size = 0
+        self._want = 0
         self._error: DecodeError | FrameTooLarge | None = None
 
     def feed(self, data: Buffer) -> None:
@@ -465,6 +519,12 @@ class CborDecoder:
         """
         if self._error is not None:
             raise self._error
+        parts = self._parts
+        if parts is not None:
+            chunk = data if type(data) is bytes else memoryview(data).cast("B").tobytes()
+            parts.append(chunk)
+            self._parts_size += len(chunk)
+            return
         buf = self._buf
         if isinstance(buf, bytearray):
             buf += data
@@ -486,6 +546,13 @@ class CborDecoder:
         """
         if self._error is not None:
             raise self._error
+        parts = self._parts
+        if parts is not None:  # waiting for the rest of a long string
+            if len(self._buf) + self._parts_size < self._want:
+                return
+            self._buf = b"".join([self._buf, *parts])  # one copy; the scan goes on
+            self._parts = None
+            self._parts_size = 0
         codec = self._codec
         limit = codec._max_frame_size
         max_depth = codec._max_depth
@@ -627,7 +694,7 @@ class CborDecoder:
         """
         if self._error is not None:
             raise self._error
-        pending = len(self._buf) - self._start
+        pending = len(self._buf) + self._parts_size - self._start
         if pending > 0:
             self._error = IncompleteFrame(pending, offset=self._base + self._start)
             raise self._error
@@ -650,6 +717,11 @@ class CborDecoder:
         # The scanner keeps the item it started: handing it back to cbor2 on every
         # feed would read a trickling item again and again.
         self._scanning = bool(self._buf)
+        if count <= _IN_STRING:
+            want = _string_end(self._buf, scan)
+            if want - len(self._buf) >= _ROPE_MIN:  # a long string: collect the rest
+                self._parts = []
+                self._want = want
 
     def _fail_decode(self, exc: Exception, start: int) -> DecodeError:
         """Fail with a DecodeError for an exception cbor2 (or a hook) raised."""
@@ -663,6 +735,7 @@ class CborDecoder:
         """Store ``error`` for every later call and release the buffer."""
         self._error = error
         self._buf = b""
+        self._parts = None
         self._stack.clear()
         self._stream = None
         return error
