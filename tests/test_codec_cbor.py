@@ -285,7 +285,7 @@ def test_cbor2_state_does_not_leak_from_a_cut_item() -> None:
     decoder.feed(hexes("01 02 80 82 01 02 d8 1c 81"))
     assert list(decoder) == [{(1, 2): []}, [1, 2]]
     decoder.feed(hexes("01 d8 1d 00"))
-    with pytest.raises(DecodeError, match="shared reference|semantic tag 29"):
+    with pytest.raises(DecodeError, match=r"shared reference|semantic tag 29"):
         list(decoder)
 
 

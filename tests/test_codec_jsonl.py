@@ -207,3 +207,28 @@ def test_arbitrary_bytes_raise_only_codec_errors_and_are_chunk_invariant(
     whole = decode_events(codec, [blob])
     assert decode_events(codec, draw_chunks(data, blob)) == whole
     assert decode_events(codec, [blob[i : i + 1] for i in range(len(blob))]) == whole
+
+
+def test_default_dumps_fast_path_gives_what_json_dumps_gives() -> None:
+    codec = JsonLinesCodec()
+    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    for value in (1, 1.5, float("nan"), "é\u2028\n\r\t\x00", [None, True], {"z": 1, "a": 2}):
+        assert codec.encode(value) == dumps(value).encode() + b"\n"
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    with pytest.raises(ValueError, match="Circular reference detected"):
+        codec.encode(cycle)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        codec.encode({"a": object()})
+    with pytest.raises(UnicodeEncodeError):
+        codec.encode("\ud800")
+
+
+def test_default_loads_fast_path_leaves_whitespace_and_errors_to_json() -> None:
+    decoder = JsonLinesCodec().decoder()
+    decoder.feed(b'1\n 2\n3 \n1,2\n{"a":[1,2]}\n')
+    items: list[Any] = []
+    with pytest.raises(DecodeError, match="Extra data"):
+        items.extend(decoder)
+    items.extend(decoder)
+    assert items == [1, 2, 3, {"a": [1, 2]}]

@@ -522,3 +522,49 @@ def test_arbitrary_bytes_raise_only_codec_errors_and_are_chunk_invariant(
     # The items before the first error agree however the bytes were cut. Compared as
     # repr: random bytes make NaNs.
     assert items(cut) == items(whole)
+
+
+def test_one_object_per_feed_takes_the_fast_path_with_exact_offsets() -> None:
+    """Chunks fed while idle go to msgpack.unpackb first; offsets stay stream offsets."""
+    decoder = MsgpackCodec().decoder()
+    items: list[Any] = []
+    for item in RPC[:4]:
+        decoder.feed(msgpack.packb(item))  # one whole object per chunk: unpackb
+        items.extend(decoder)
+    decoder.feed(msgpack.packb(5) + msgpack.packb(6) + b"\xc1")  # ExtraData, then a bad byte
+    with pytest.raises(DecodeError) as info:
+        items.extend(decoder)
+    assert items == [*RPC[:4], 5, 6]
+    assert info.value.offset == len(stream(RPC[:4])) + 2
+
+
+def test_fast_path_then_a_cut_object_then_an_oversized_header() -> None:
+    codec = MsgpackCodec(max_frame_size=100)
+    decoder = codec.decoder()
+    decoder.feed(msgpack.packb([1, 2]) + msgpack.packb("abc")[:2])  # whole, then cut
+    assert list(decoder) == [[1, 2]]
+    decoder.feed(b"bc")
+    assert list(decoder) == ["abc"]
+    decoder.feed(b"\xc5\x01\x00")  # bin 16 of 256 bytes: over the limit at the header
+    with pytest.raises(FrameTooLarge) as info:
+        list(decoder)
+    assert info.value.size == 3 + 256
+
+
+def test_with_hooks_each_object_is_decoded_once() -> None:
+    calls: list[dict[str, Any]] = []
+
+    def hook(obj: dict[str, Any]) -> dict[str, Any]:
+        calls.append(obj)
+        return obj
+
+    codec = MsgpackCodec(object_hook=hook)
+    decoder = codec.decoder()
+    for i in range(3):
+        decoder.feed(msgpack.packb({"i": i}))
+        assert list(decoder) == [{"i": i}]
+    decoder.feed(msgpack.packb({"i": 3})[:3])
+    assert list(decoder) == []
+    decoder.feed(msgpack.packb({"i": 3})[3:])
+    assert list(decoder) == [{"i": 3}]
+    assert calls == [{"i": i} for i in range(4)]

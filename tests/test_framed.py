@@ -203,3 +203,40 @@ async def test_from_streams_and_async_with_close_tcp() -> None:
 async def test_framed_refuses_what_is_not_a_byte_stream() -> None:
     with pytest.raises(TypeError, match="needs a byte stream"):
         Framed(object(), LinesCodec())
+
+
+async def test_send_all_batches_whole_frames_and_feeds_those_before_a_failure() -> None:
+    codec = LengthPrefixedCodec(max_frame_size=1000)
+    async with framed_pair("ws", codec) as (client, server):
+        # A plain iterable: frames are encoded into batches of high_water bytes.
+        await client.send_all(bytes([i % 256]) * 500 for i in range(1000))
+        for i in range(1000):
+            assert await server.recv() == bytes([i % 256]) * 500
+
+        def items() -> Any:
+            yield b"before"
+            yield b"x" * 1001  # too large: raises, with the frame before it fed
+            yield b"never"
+
+        with pytest.raises(FrameTooLarge):
+            await client.send_all(items())
+        await client.flush()
+        assert await server.recv() == b"before"
+        await client.send(b"after")
+        assert await server.recv() == b"after"
+        await client.send_eof()
+        with pytest.raises(ClosedStreamError):
+            await client.send_all([b"closed"])
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_one_frame_per_message_and_recv_many_mix(transport: str) -> None:
+    async with framed_pair(transport, MsgpackCodec()) as (client, server):
+        for i in range(50):
+            await client.send({"id": i})  # one message (or write) per frame
+        await client.send_all([{"id": i} for i in range(50, 100)])
+        got: list[Any] = []
+        async with asyncio.timeout(10):
+            while len(got) < 100:
+                got.extend(await server.recv_many(max_items=7))
+        assert got == [{"id": i} for i in range(100)]

@@ -481,3 +481,28 @@ async def test_server_and_client_streams_talk_both_ways() -> None:
         await a.aclose()
         await asyncio.wait_for(echo_task, 5)
         assert b.at_eof()
+
+
+async def test_concurrent_drains_take_turns_and_a_cancelled_one_passes_its_turn_on() -> None:
+    """drain() is first come, first served without an asyncio.Lock: writes from tasks
+    that drain concurrently, some cancelled while waiting, arrive whole, in order."""
+    async with ws_pair(client_options={"write_limit": 1024}) as (client, server):
+        stream = WsStream(client, write_chunk_size=4096)
+        reader = WsStream(server)
+        sent = bytearray()
+
+        async def writer(tag: int) -> None:
+            chunk = bytes([tag]) * (3000 + tag)
+            stream.write(chunk)
+            sent.extend(chunk)
+            await stream.drain()
+
+        tasks = [asyncio.ensure_future(writer(tag)) for tag in range(40)]
+        await asyncio.sleep(0)
+        for task in tasks[5::7]:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.wait_for(stream.drain(), 5)
+        assert stream.write_buffer_size == 0
+        received = await asyncio.wait_for(reader.readexactly(len(sent)), 5)
+        assert received == bytes(sent)

@@ -6,6 +6,7 @@ byte stream).
 """
 
 from . import events
+from .client import connect
 from .errors import (
     ClosedStreamError,
     ConnectionClosed,
@@ -16,7 +17,6 @@ from .errors import (
     ProtocolError,
     WsFramedError,
 )
-from .client import connect
 from .framed import Framed, FramedSink, FramedStream
 from .server import FramedServer, serve
 from .stream import EventSubscription, TextPolicy, WsStream

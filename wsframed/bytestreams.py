@@ -13,6 +13,8 @@ TCP, pipes and TLS alike:
 from __future__ import annotations
 
 import contextlib
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from .errors import EndOfStream
@@ -25,7 +27,7 @@ READ_SIZE = 64 * 1024
 class ByteStream(Protocol):
     """What :class:`~wsframed.Framed` needs from a byte stream."""
 
-    async def read_some(self) -> bytes:
+    def read_some(self) -> Awaitable[bytes]:
         """Return the next bytes available (at most 64 KiB), ``b""`` at the end."""
         ...
 
@@ -51,18 +53,21 @@ class ByteStream(Protocol):
 
 
 class ReaderWriterByteStream:
-    """An asyncio-style reader and writer (possibly the same object, as a WsStream)."""
+    """An asyncio-style reader and writer (possibly the same object, as a WsStream).
+
+    ``read_some``, ``write`` and ``drain`` are the reader's and writer's own methods
+    (``read_some`` is ``reader.read`` with its size bound), not wrappers: a frame or a
+    chunk costs no coroutine here.
+    """
+
+    read_some: Callable[[], Awaitable[bytes]]
 
     def __init__(self, reader: Any, writer: Any):
         self.reader = reader
         self.writer = writer
-        self._read = reader.read
+        self.read_some = functools.partial(reader.read, READ_SIZE)
         self.write = writer.write
         self.drain = writer.drain
-
-    async def read_some(self) -> bytes:
-        data: bytes = await self._read(READ_SIZE)
-        return data
 
     async def send_eof(self) -> None:
         writer = self.writer

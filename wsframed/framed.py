@@ -16,7 +16,11 @@ buffered, and concurrent senders never interleave the bytes of two frames.
 :meth:`Framed.flush` drains; over a :class:`~wsframed.WsStream` everything fed since the
 last flush leaves as one message (up to ``write_chunk_size``). :meth:`Framed.send` is
 feed plus flush; :meth:`Framed.send_all` flushes whenever ``high_water`` bytes are
-waiting, and at the end.
+waiting, and at the end. Given a plain iterable, ``send_all`` encodes the frames up to
+the high-water mark into a list and hands them to the stream in one ``write()``: no
+other task runs in between, so this is what feeding them one by one would give, at
+a fraction of the cost per frame (an async iterable may let other tasks run between
+items, so its frames are fed one by one).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from typing import Any, Generic, Self, TypeVar
 from .bytestreams import ByteStream, ReaderWriterByteStream, byte_stream
 from .codecs.base import Codec, Decoder
 from .errors import ClosedStreamError, EndOfStream
+
+_SEND_CLOSED = "cannot send: this Framed's sending side is closed"
 
 __all__ = ["Framed", "FramedSink", "FramedStream"]
 
@@ -71,6 +77,8 @@ class Framed(Generic[T]):
         self._closed = False
         self._encode = codec.encode
         self._write = self._io.write
+        self._drain = self._io.drain
+        self._read_some = self._io.read_some
 
     @classmethod
     def from_streams(
@@ -90,7 +98,7 @@ class Framed(Generic[T]):
         ``TypeError``) with nothing buffered, so the stream stays usable.
         """
         if self._send_closed:
-            raise ClosedStreamError("cannot send: this Framed's sending side is closed")
+            raise ClosedStreamError(_SEND_CLOSED)
         data = self._encode(item)
         self._write(data)
         self._unflushed += len(data)
@@ -98,13 +106,15 @@ class Framed(Generic[T]):
     async def flush(self) -> None:
         """Send everything fed so far and wait for transport backpressure."""
         self._unflushed = 0
-        await self._io.drain()
+        await self._drain()
 
     async def send(self, item: T) -> None:
-        """Encode, write and flush one item."""
-        self.feed(item)
+        """Encode, write and flush one item (:meth:`feed` then :meth:`flush`)."""
+        if self._send_closed:
+            raise ClosedStreamError(_SEND_CLOSED)
+        self._write(self._encode(item))
         self._unflushed = 0
-        await self._io.drain()
+        await self._drain()
 
     async def send_all(self, items: Iterable[T] | AsyncIterable[T]) -> None:
         """Send every item, flushing whenever ``high_water`` bytes wait, and at the end.
@@ -113,17 +123,39 @@ class Framed(Generic[T]):
         the frames before it already fed (flush to send them).
         """
         high_water = self._high_water
-        feed = self.feed
         if isinstance(items, AsyncIterable):
+            feed = self.feed
             async for item in items:
                 feed(item)
                 if self._unflushed >= high_water:
                     await self.flush()
-        else:
-            for item in items:
-                feed(item)
-                if self._unflushed >= high_water:
-                    await self.flush()
+            await self.flush()
+            return
+        encode = self._encode
+        iterator = iter(items)
+        while True:
+            if self._send_closed:
+                raise ClosedStreamError(_SEND_CLOSED)
+            # No await until the batch is written, so no other task can feed or
+            # flush in between: writing the batch at once is the same as feeding
+            # each frame, minus a write() per frame.
+            batch: list[bytes] = []
+            unflushed = self._unflushed
+            try:
+                for item in iterator:
+                    data = encode(item)
+                    batch.append(data)
+                    unflushed += len(data)
+                    if unflushed >= high_water:
+                        break
+                else:
+                    break  # the items ran out: write the batch (finally), flush below
+            finally:
+                # Also when an item fails to encode: the frames before it are fed.
+                if batch:
+                    self._write(batch[0] if len(batch) == 1 else b"".join(batch))
+                self._unflushed = unflushed
+            await self.flush()
         await self.flush()
 
     async def send_eof(self) -> None:
@@ -160,21 +192,30 @@ class Framed(Generic[T]):
                 continue
             if self._eof:
                 raise self._eof_error or EndOfStream
-            data = await self._io.read_some()
-            try:
-                if data:
-                    decoder.feed(data)
-                    items.extend(decoder)
-                else:
-                    self._eof = True
-                    items.extend(decoder)
-                    decoder.feed_eof()
-            except Exception as exc:
-                # The frames decoded before the failure are queued: they go first.
-                # An error at the end of stream stays for good.
-                if self._eof:
-                    self._eof_error = exc
-                self._error = exc
+            data = await self._read_some()
+            if data:
+                self._decode(data)
+            else:
+                self._decode_eof()
+
+    def _decode(self, data: bytes) -> None:
+        """Feed a chunk to the decoder and queue every frame it completes."""
+        try:
+            self._decoder.feed(data)
+            self._items.extend(self._decoder)
+        except Exception as exc:
+            # The frames decoded before the failure are queued: they go first.
+            self._error = exc
+
+    def _decode_eof(self) -> None:
+        """Queue the last frames and check that none was cut short."""
+        self._eof = True
+        try:
+            self._items.extend(self._decoder)
+            self._decoder.feed_eof()
+        except Exception as exc:
+            self._eof_error = exc  # an error at the end of stream stays for good
+            self._error = exc
 
     async def recv(self) -> T:
         """Return the next frame.
@@ -187,7 +228,15 @@ class Framed(Generic[T]):
         """
         items = self._items
         if not items:
-            await self._fill()
+            if self._error is None and not self._recheck and not self._eof:
+                # The usual case inline (no coroutine of its own): one read.
+                data = await self._read_some()
+                if data:
+                    self._decode(data)
+                else:
+                    self._decode_eof()
+            if not items:
+                await self._fill()
         return items.popleft()
 
     async def recv_many(self, max_items: int | None = None) -> list[T]:
@@ -197,7 +246,14 @@ class Framed(Generic[T]):
         """
         items = self._items
         if not items:
-            await self._fill()
+            if self._error is None and not self._recheck and not self._eof:
+                data = await self._read_some()  # the usual case inline, as in recv()
+                if data:
+                    self._decode(data)
+                else:
+                    self._decode_eof()
+            if not items:
+                await self._fill()
         if max_items is None or max_items >= len(items):
             batch = list(items)
             items.clear()
@@ -210,12 +266,18 @@ class Framed(Generic[T]):
 
     async def __anext__(self) -> T:
         items = self._items
-        if items:
-            return items.popleft()
-        try:
-            await self._fill()
-        except EndOfStream:
-            raise StopAsyncIteration from None
+        if not items:
+            if self._error is None and not self._recheck and not self._eof:
+                data = await self._read_some()  # the usual case inline, as in recv()
+                if data:
+                    self._decode(data)
+                else:
+                    self._decode_eof()
+            if not items:
+                try:
+                    await self._fill()
+                except EndOfStream:
+                    raise StopAsyncIteration from None
         return items.popleft()
 
     # Halves and closing -------------------------------------------------------

@@ -13,8 +13,15 @@ returned without a copy.
 
 Writing is buffered. ``write()`` appends to a list of chunks; ``drain()`` sends them as
 binary messages of at most ``write_chunk_size`` bytes, so many small writes leave as
-one message. Each message is removed from the buffer before it is handed to the
-connection, so a cancelled ``drain()`` never sends a byte twice or loses one.
+one message (joined with one copy; a chunk of ``write_chunk_size`` or more leaves
+without one, sliced if it is larger). Each message is removed from the buffer before
+it is handed to the connection, so a cancelled ``drain()`` never sends a byte twice or
+loses one. One ``drain()`` sends at a time; others wait their turn, first come first
+served, and an uncontended ``drain()`` takes no lock.
+
+Per-message cost. With the websockets backend the stream awaits the connection's own
+``recv()`` and ``send()`` and translates their ``ConnectionClosed`` itself, so a message
+costs no coroutine of wsframed's beyond the read or drain that asked for it.
 
 Closing follows RFC 6455 section 7. ``send_eof()`` flushes and sends a close frame in
 a background task while the read side stays open: the peer's remaining bytes are read
@@ -33,7 +40,7 @@ import asyncio
 import contextlib
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -48,6 +55,12 @@ TextPolicy = Literal["reject", "bytes", "ignore"]
 
 _TEXT_POLICIES = ("reject", "bytes", "ignore")
 _UNSUPPORTED_DATA = 1003  # RFC 6455 section 7.4.1: "a type of data it cannot accept"
+_VIEW_MIN = 8192  # reads at least this long are copied out through a memoryview
+
+
+def _as_backend_closed(exc: BaseException) -> BackendClosed:
+    assert isinstance(exc, BackendClosed)
+    return exc
 
 
 class EventSubscription:
@@ -157,6 +170,22 @@ class WsStream:
         self._loop = asyncio.get_running_loop()
         self._subscribers: list[EventSubscription] = []
         self._backend: Backend = backend_for(connection, self._emit)
+        # A backend may offer its library's own receive/send, whose "connection
+        # closed" exceptions the stream then translates (see backends/websockets.py):
+        # one coroutine less per message each way.
+        backend: Any = self._backend
+        self._receive_message: Callable[[], Awaitable[bytes | str]] = getattr(
+            backend, "raw_receive", backend.receive
+        )
+        self._send_message: Callable[[bytes | memoryview], Awaitable[None]] = getattr(
+            backend, "raw_send", backend.send
+        )
+        self._closed_errors: tuple[type[BaseException], ...] = getattr(
+            backend, "closed_errors", (BackendClosed,)
+        )
+        self._closed_from: Callable[[BaseException], BackendClosed] = getattr(
+            backend, "closed_from", _as_backend_closed
+        )
         self._text: TextPolicy = text
         self._write_chunk_size = write_chunk_size
         self._limit = limit
@@ -171,9 +200,10 @@ class WsStream:
         self._reader_active = False
 
         # Write side.
-        self._pending: deque[bytes | bytearray | memoryview] = deque()
+        self._pending: deque[bytes | memoryview] = deque()
         self._pending_size = 0
-        self._write_lock = asyncio.Lock()
+        self._draining = False  # a drain() is sending; the lock of _acquire_drain()
+        self._drain_waiters: deque[asyncio.Future[None]] = deque()
         self._write_closed = False
         self._close_task: asyncio.Task[None] | None = None
         self._aclose_task: asyncio.Task[None] | None = None
@@ -220,20 +250,27 @@ class WsStream:
             if self._eof:
                 return None
             try:
-                message = await self._backend.receive()
-            except BackendClosed as closed:
-                if closed.clean:
-                    self._eof = True
-                    return None
-                self._fail_reading(ConnectionClosed(closed.code, closed.reason))
+                received = await self._receive_message()
+            except self._closed_errors as exc:
+                self._on_closed(exc)
                 continue
-            if isinstance(message, str):
-                data = self._on_text(message)
-                if data is None:
-                    continue
-                message = data
-            if message:
+            message = self._accepted(received)
+            if message is not None:
                 return message
+
+    def _on_closed(self, exc: BaseException) -> None:
+        """Record the end of the connection: a clean end of stream, or the error."""
+        closed = self._closed_from(exc)
+        if closed.clean:
+            self._eof = True
+        else:
+            self._fail_reading(ConnectionClosed(closed.code, closed.reason))
+
+    def _accepted(self, message: bytes | str) -> bytes | None:
+        """The bytes a received message adds to the stream; None to skip it."""
+        if isinstance(message, str):
+            return self._on_text(message) or None  # an empty text message adds nothing
+        return message or None
 
     def _on_text(self, message: str) -> bytes | None:
         data = message.encode()
@@ -270,6 +307,17 @@ class WsStream:
         if self._discarding and self._discard_task is None:
             self._discard_task = self._spawn(self._discard())
 
+    def _take(self, n: int) -> bytes:
+        """Remove and return the first ``n`` buffered bytes, copied once."""
+        buffer = self._buffer
+        if n < _VIEW_MIN:
+            data = bytes(buffer[:n])  # for a few bytes, cheaper than a memoryview
+        else:
+            with memoryview(buffer) as view:
+                data = view[:n].tobytes()
+        del buffer[:n]
+        return data
+
     async def _fill(self) -> bool:
         """Append one more message to the buffer; False at the clean end of stream."""
         message = await self._next_message()
@@ -298,14 +346,25 @@ class WsStream:
                 return data
             buffer = self._buffer
             if not buffer:
-                message = await self._next_message()
+                message = None
+                if self._read_error is None and not self._eof:
+                    # The usual case inline, one coroutine less per message; anything
+                    # unusual (the end, a text or an empty message) goes on below.
+                    try:
+                        received = await self._receive_message()
+                    except self._closed_errors as exc:
+                        self._on_closed(exc)
+                    else:
+                        message = self._accepted(received)
                 if message is None:
-                    return b""
+                    message = await self._next_message()
+                    if message is None:
+                        return b""
                 if len(message) <= n:
-                    return message
-                buffer += message
-            data = bytes(buffer[:n])
-            del buffer[:n]
+                    return message  # as it is: no copy
+                buffer += memoryview(message)[n:]
+                return message[:n]
+            data = self._take(n)
             self._scanned = 0
             return data
         finally:
@@ -337,8 +396,7 @@ class WsStream:
                     buffer.clear()
                     self._scanned = 0
                     raise asyncio.IncompleteReadError(partial, n)
-            data = bytes(buffer[:n])
-            del buffer[:n]
+            data = self._take(n)
             self._scanned = 0
             return data
         finally:
@@ -369,9 +427,7 @@ class WsStream:
                             f"separator found {index} bytes in, past the limit of {limit}",
                             index,
                         )
-                    end = index + seplen
-                    data = bytes(buffer[:end])
-                    del buffer[:end]
+                    data = self._take(index + seplen)
                     self._scanned = 0
                     return data
                 self._scanned = len(buffer)
@@ -414,20 +470,18 @@ class WsStream:
 
     # Writing ------------------------------------------------------------------
 
-    def _check_writable(self) -> None:
-        if self._write_closed:
-            raise ClosedStreamError("cannot write: this stream's write side is closed")
-
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Buffer ``data`` for sending; call :meth:`drain` to send it.
 
         Raises :class:`~wsframed.errors.ClosedStreamError` after ``send_eof()`` or a
-        close. The buffer is not bounded: drain regularly.
+        close. The buffer is not bounded: drain regularly. A ``bytearray`` is copied
+        (the caller may reuse it); ``bytes`` and ``memoryview`` are kept as they are.
         """
-        self._check_writable()
+        if self._write_closed:
+            raise ClosedStreamError("cannot write: this stream's write side is closed")
         if data:
             if isinstance(data, bytearray):
-                data = bytes(data)  # the caller may reuse its bytearray
+                data = bytes(data)
             self._pending.append(data)
             self._pending_size += len(data)
 
@@ -441,32 +495,23 @@ class WsStream:
         """Bytes written and not yet sent."""
         return self._pending_size
 
-    def _take_message(self) -> bytes | bytearray | memoryview:
+    def _take_message(self) -> bytes | memoryview:
         """Remove and return the next message of at most write_chunk_size bytes."""
         pending = self._pending
         size = self._write_chunk_size
+        if len(pending) > 1 and len(pending[0]) < size:
+            # Small writes: join them all with one copy (joining them message by
+            # message would copy as much) and cut the messages out of the result.
+            joined = b"".join(pending)
+            pending.clear()
+            pending.append(joined)
         first = pending[0]
-        if len(first) >= size:
-            if len(first) == size:
-                pending.popleft()
-                message = first
-            else:
-                view = memoryview(first)
-                message, pending[0] = view[:size], view[size:]
+        if len(first) <= size:
+            pending.popleft()
+            message = first
         else:
-            parts = []
-            total = 0
-            while pending and total + len(pending[0]) <= size:
-                chunk = pending.popleft()
-                parts.append(chunk)
-                total += len(chunk)
-            if pending and total < size:
-                view = memoryview(pending[0])
-                cut = size - total
-                parts.append(view[:cut])
-                pending[0] = view[cut:]
-                total = size
-            message = parts[0] if len(parts) == 1 else b"".join(parts)
+            view = first if isinstance(first, memoryview) else memoryview(first)
+            message, pending[0] = view[:size], view[size:]
         self._pending_size -= len(message)
         return message
 
@@ -475,15 +520,51 @@ class WsStream:
 
         Raises :class:`~wsframed.errors.ConnectionClosed` when the connection is gone.
         Safe to cancel: bytes are sent in order and exactly once; what was not sent
-        stays buffered for the next ``drain()``.
+        stays buffered for the next ``drain()``. Concurrent calls take turns.
         """
-        async with self._write_lock:
-            while self._pending:
+        if self._draining or self._drain_waiters:
+            await self._acquire_drain()
+        else:
+            self._draining = True
+        try:
+            pending = self._pending
+            send = self._send_message
+            while pending:
                 message = self._take_message()
                 try:
-                    await self._backend.send(message)
-                except BackendClosed as closed:
+                    await send(message)
+                except self._closed_errors as exc:
+                    closed = self._closed_from(exc)
                     raise ConnectionClosed(closed.code, closed.reason) from None
+        finally:
+            self._release_drain()
+
+    async def _acquire_drain(self) -> None:
+        """Wait for the drain() in progress, first come first served.
+
+        The uncontended case is handled inline by :meth:`drain`; this is the lock's
+        slow path. The lock passes straight to the next waiter on release.
+        """
+        waiter = self._loop.create_future()
+        self._drain_waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._release_drain()  # the turn came with the cancellation: pass it on
+            else:
+                with contextlib.suppress(ValueError):  # a release may have dropped it
+                    self._drain_waiters.remove(waiter)
+            raise
+
+    def _release_drain(self) -> None:
+        waiters = self._drain_waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # its turn: _draining stays True
+                return
+        self._draining = False
 
     def can_write_eof(self) -> bool:
         """Return True: a WebSocket can close its write side (the close frame)."""

@@ -717,7 +717,7 @@ class CborDecoder:
         # The scanner keeps the item it started: handing it back to cbor2 on every
         # feed would read a trickling item again and again.
         self._scanning = bool(self._buf)
-        if count <= _IN_STRING:
+        if self._scanning and count <= _IN_STRING:
             want = _string_end(self._buf, scan)
             if want - len(self._buf) >= _ROPE_MIN:  # a long string: collect the rest
                 self._parts = []

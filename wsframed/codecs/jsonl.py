@@ -51,10 +51,39 @@ __all__ = ["JsonLinesCodec", "JsonLinesDecoder"]
 _DEFAULT_MAX_FRAME_SIZE = 64 * 1024
 _NL = b"\n"
 
-_default_dumps: Callable[[Any], str] = json.JSONEncoder(
-    separators=(",", ":"), ensure_ascii=False
-).encode
-_default_loads: Callable[[str], Any] = json.JSONDecoder().decode
+_default_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_default_decoder = json.JSONDecoder()
+_default_dumps: Callable[[Any], str] = _default_encoder.encode
+_default_loads: Callable[[str], Any] = _default_decoder.decode
+
+# Fast paths for the default dumps and loads, each giving exactly what they give.
+#
+# Encoding: JSONEncoder.encode() builds a C encoder (and its circular-reference
+# bookkeeping) for every call; the codec keeps one, without that bookkeeping, and
+# falls back to encode() when it hits RecursionError, which a circular reference or
+# too deep a nesting causes, so encode() raises what it raises ("Circular reference
+# detected" for a cycle). The encoder holds no state between calls.
+#
+# Decoding: JSONDecoder.decode() skips whitespace with a regex on both sides of the
+# value; the decoder calls raw_decode() and takes its result when the value spans the
+# whole line, the usual case, and calls decode() for anything else (whitespace, extra
+# data, errors) so that the outcome and the error message are decode()'s.
+_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_fast_encoder: Callable[[Any, int], list[str]] | None = (
+    None
+    if _c_make_encoder is None
+    else _c_make_encoder(
+        None,  # no circular-reference markers: RecursionError falls back, see above
+        _default_encoder.default,
+        json.encoder.encode_basestring,  # ensure_ascii=False
+        None,  # indent
+        _default_encoder.key_separator,
+        _default_encoder.item_separator,
+        _default_encoder.sort_keys,
+        _default_encoder.skipkeys,
+        _default_encoder.allow_nan,
+    )
+)
 
 
 class JsonLinesCodec:
@@ -71,7 +100,7 @@ class JsonLinesCodec:
     The codec is immutable and may serve any number of connections.
     """
 
-    __slots__ = ("_dumps", "_lines", "_loads")
+    __slots__ = ("_dumps", "_fast", "_lines", "_loads")
 
     def __init__(
         self,
@@ -83,6 +112,7 @@ class JsonLinesCodec:
         self._lines = LinesCodec("utf-8", max_frame_size)
         self._dumps = _default_dumps if dumps is None else dumps
         self._loads = _default_loads if loads is None else loads
+        self._fast = _fast_encoder if dumps is None else None
 
     @property
     def max_frame_size(self) -> int:
@@ -101,6 +131,19 @@ class JsonLinesCodec:
             ValueError: ``dumps`` failed (for example a circular reference) or produced
                 a raw newline.
         """
+        fast = self._fast
+        if fast is not None:
+            try:
+                chunks = fast(item, 0)
+            except RecursionError:
+                chunks = [_default_dumps(item)]  # raises what json.dumps raises
+            data = "".join(chunks).encode()
+            limit = self._lines.max_frame_size
+            if len(data) > limit:
+                raise FrameTooLarge(len(data), limit, local=True)
+            # The default encoder escapes every control character and adds no
+            # whitespace: the text holds no newline and cannot end with "\r".
+            return data + _NL
         text = self._dumps(item)
         if isinstance(text, str):
             return self._lines.encode(text)
@@ -128,7 +171,7 @@ class JsonLinesDecoder:
     Blank and whitespace-only lines are skipped.
     """
 
-    __slots__ = ("_lines", "_loads")
+    __slots__ = ("_lines", "_loads", "_raw_decode")
 
     def __init__(
         self,
@@ -137,6 +180,9 @@ class JsonLinesDecoder:
     ) -> None:
         self._lines = LinesDecoder("utf-8", _DEFAULT_MAX_FRAME_SIZE) if lines is None else lines
         self._loads = _default_loads if loads is None else loads
+        self._raw_decode: Callable[[str], tuple[Any, int]] | None = (
+            _default_decoder.raw_decode if self._loads is _default_loads else None
+        )
 
     def feed(self, data: Buffer) -> None:
         """Append received bytes; raises the stored error of a failed decoder."""
@@ -152,9 +198,19 @@ class JsonLinesDecoder:
         """
         lines = self._lines
         loads = self._loads
+        raw_decode = self._raw_decode
         for line in lines:
             if not line:
                 continue
+            if raw_decode is not None:  # the default loads: see _fast_encoder's notes
+                try:
+                    value, end = raw_decode(line)
+                except (ValueError, RecursionError):
+                    pass  # decode() below raises the error, with its own message
+                else:
+                    if end == len(line):
+                        yield value
+                        continue
             try:
                 value = loads(line)
             except (ValueError, RecursionError) as exc:

@@ -62,6 +62,10 @@ _HEAD = -1  # decoder state: waiting for a header (otherwise: body of that many 
 # Frames at least this long are copied out of the buffer through a memoryview (one
 # copy instead of two); below it, slicing the bytearray is cheaper.
 _VIEW_MIN = 8192
+# A body at least this long that has not fully arrived collects its chunks in a list
+# and is joined once, when complete: growing a bytearray chunk by chunk to many MiB
+# reallocates (and may copy) it again and again.
+_ROPE_MIN = 128 * 1024
 
 
 class _Config:
@@ -178,13 +182,16 @@ class LengthPrefixedDecoder:
     *body(n)* (the header said ``n`` payload bytes; the body is awaited without
     rescanning anything) and *failed* (a stored error, raised by every later call).
     Bytes are appended to one ``bytearray``; consumed frames are dropped once per
-    iteration pass, not per frame.
+    iteration pass, not per frame. A body of 128 KiB or more that is still incomplete
+    at the end of a pass is collected as a list of the received chunks instead, and
+    joined into the frame in one copy once it is complete, so a large frame arriving
+    in small pieces costs linear time and no repeated reallocation.
 
     Iterate it in one pass at a time: do not start a new pass while an earlier one is
     suspended.
     """
 
-    __slots__ = ("_base", "_buf", "_config", "_error", "_need", "_pos")
+    __slots__ = ("_base", "_buf", "_config", "_error", "_need", "_parts", "_parts_size", "_pos")
 
     def __init__(
         self,
@@ -202,12 +209,22 @@ class LengthPrefixedDecoder:
         self._pos = 0  # start of the next header, or of the body in state body(n)
         self._need = _HEAD  # _HEAD, or n in state body(n)
         self._base = 0  # stream offset of _buf[0]
+        # Collecting a large body: its chunks so far (the first at stream offset
+        # _base; _buf is empty meanwhile), or None.
+        self._parts: list[bytes] | None = None
+        self._parts_size = 0
         self._error: WsFramedError | None = None
 
     def feed(self, data: Buffer) -> None:
         """Append received bytes; raises the stored error of a failed decoder."""
         if self._error is not None:
             raise self._error
+        parts = self._parts
+        if parts is not None:
+            chunk = data if type(data) is bytes else memoryview(data).cast("B").tobytes()
+            parts.append(chunk)
+            self._parts_size += len(chunk)
+            return
         self._buf += data
 
     def __iter__(self) -> Iterator[bytes]:
@@ -221,6 +238,11 @@ class LengthPrefixedDecoder:
         """
         if self._error is not None:
             raise self._error
+        if self._parts is not None:  # collecting a large body
+            if self._parts_size < self._need:
+                return
+            frame = self._join_parts()
+            yield frame
         buf = self._buf
         pos = self._pos
         if pos:
@@ -252,6 +274,42 @@ class LengthPrefixedDecoder:
         self._need = need
         if pos:
             self._compact(pos)
+        if need >= _ROPE_MIN:  # a large body is incomplete: collect the rest as a list
+            self._parts = [bytes(buf)] if buf else []
+            self._parts_size = len(buf)
+            buf.clear()  # _base stays: the offset of the body's first byte
+
+    def _join_parts(self) -> bytes:
+        """Return the collected body, complete; what follows it goes back to ``_buf``."""
+        parts = self._parts
+        assert parts is not None
+        need = self._need
+        excess = self._parts_size - need
+        if excess <= len(parts[-1]):  # the body ends in the last chunk (the usual case)
+            last = parts[-1]
+            cut = len(last) - excess
+            parts[-1] = last[:cut]
+            rest = [last[cut:]]
+        else:  # several chunks were fed after the one that completed the body
+            total = 0
+            index = 0
+            while total + len(parts[index]) < need:
+                total += len(parts[index])
+                index += 1
+            chunk = parts[index]
+            cut = need - total
+            rest = [chunk[cut:], *parts[index + 1 :]]
+            parts[index:] = [chunk[:cut]]
+        frame = b"".join(parts)
+        buf = self._buf
+        for piece in rest:
+            buf += piece
+        self._parts = None
+        self._parts_size = 0
+        self._base += need
+        self._pos = 0
+        self._need = _HEAD
+        return frame
 
     def _compact(self, pos: int) -> None:
         """Drop the consumed ``_buf[:pos]``."""
@@ -274,6 +332,7 @@ class LengthPrefixedDecoder:
             exc = FrameTooLarge(need, c.max_frame_size, offset=offset)
         self._error = exc
         self._buf = bytearray()  # release the memory for good
+        self._parts = None
         self._pos = 0
         raise exc
 
@@ -290,7 +349,7 @@ class LengthPrefixedDecoder:
         """
         if self._error is not None:
             raise self._error
-        pending = len(self._buf) - self._pos
+        pending = len(self._buf) - self._pos + self._parts_size
         if self._need >= 0:
             pending += self._config.length_size
         if pending:

@@ -74,6 +74,11 @@ _CR = 0x0D
 # Frames at least this long are copied out of the buffer through a memoryview (one
 # copy instead of two); below it, slicing the bytearray is cheaper.
 _VIEW_MIN = 8192
+# A line still unterminated after this many bytes collects the chunks that follow in
+# a list, each searched once, until its b"\n" (or the limit) arrives; they are then
+# joined into the buffer in one copy. Growing a bytearray chunk by chunk to many MiB
+# reallocates, and may copy, it again and again.
+_ROPE_MIN = 128 * 1024
 # Stateless encodings in which b"\n" is never part of another character: a batch of
 # lines decodes exactly as its lines would one by one (same text, same failures).
 _WHOLE_BATCH_ENCODINGS = frozenset({"utf-8", "ascii", "iso8859-1"})
@@ -221,7 +226,10 @@ class LinesDecoder(Generic[_T]):
     copy and C-level ``split`` (and, for UTF-8, ASCII and Latin-1, one ``decode``),
     which costs a fraction of a per-line Python loop. A batch holding an overlong or
     undecodable line is instead decoded line by line, so the error is raised at that
-    line, after the lines before it. Consumed bytes are dropped once per pass.
+    line, after the lines before it. Consumed bytes are dropped once per pass. A line
+    still unterminated after 128 KiB collects the chunks fed next in a list instead,
+    searching each once, and goes back to the buffer (one join) when its ``\n``
+    arrives or it passes the limit: a long line in small chunks costs linear time.
 
     Iterate it in one pass at a time: do not start a new pass while an earlier one is
     suspended. A pass abandoned part-way (``break``) loses nothing: the next pass
@@ -237,6 +245,10 @@ class LinesDecoder(Generic[_T]):
         "_encoding",
         "_error",
         "_max_frame_size",
+        "_parts",
+        "_parts_next",
+        "_parts_searched",
+        "_parts_size",
         "_pos",
         "_ready",
         "_scan",
@@ -258,6 +270,13 @@ class LinesDecoder(Generic[_T]):
         self._pos = 0  # start of the next line in _buf
         self._scan = 0  # _buf[_pos:_scan] holds no b"\n" (stale when below _pos)
         self._base = 0  # stream offset of _buf[0]
+        # Collecting a long line (see _ROPE_MIN): its chunks, starting at stream offset
+        # _base (_buf is empty meanwhile); how many of them, and how many of their bytes,
+        # were searched for b"\n"; and their total size. _parts is None otherwise.
+        self._parts: list[bytes] | None = None
+        self._parts_next = 0
+        self._parts_searched = 0
+        self._parts_size = 0
         self._discarding = False  # dropping the rest of an overlong line
         self._error: WsFramedError | None = None
         self._ready: Iterator[Any] | None = None  # rest of the batch being yielded
@@ -271,6 +290,13 @@ class LinesDecoder(Generic[_T]):
         """
         if self._error is not None:
             raise self._error
+        parts = self._parts
+        if parts is not None:
+            chunk = data if type(data) is bytes else memoryview(data).cast("B").tobytes()
+            if chunk:
+                parts.append(chunk)
+                self._parts_size += len(chunk)
+            return
         if self._discarding:
             if isinstance(data, memoryview):
                 data = data.tobytes()
@@ -297,6 +323,8 @@ class LinesDecoder(Generic[_T]):
         if ready is not None:  # an earlier pass stopped inside a batch
             yield from ready
             self._ready = None
+        if self._parts is not None and not self._search_parts():
+            return  # a long line, still collecting
         buf = self._buf
         pos = self._pos
         if pos:
@@ -362,6 +390,50 @@ class LinesDecoder(Generic[_T]):
                 self._ready = None
         if pos:
             self._compact(pos)
+        if len(buf) >= _ROPE_MIN:  # a long unterminated line: collect what follows
+            self._parts = [bytes(buf)]
+            self._parts_next = 1
+            self._parts_searched = self._parts_size = len(buf)
+            buf.clear()  # _base stays: the offset of the line's first byte
+            self._scan = 0
+
+    def _search_parts(self) -> bool:
+        """Search the chunks of a long line fed since the last pass for its ``\n``.
+
+        Returns ``False`` while the line is unterminated and within the limit. Once its
+        ``\n`` is found, or it passes the limit, the chunks are joined into ``_buf``
+        with ``_scan`` where the search stopped, and ``True`` lets the usual path take
+        the line (or raise about it), as if the bytes had been buffered all along.
+        """
+        parts = self._parts
+        assert parts is not None
+        bound = self._max_frame_size + 2  # never search further into a line
+        searched = self._parts_searched
+        index = self._parts_next
+        found = False
+        while index < len(parts) and searched < bound:
+            part = parts[index]
+            i = part.find(_NL, 0, bound - searched)
+            if i >= 0:
+                searched += i
+                found = True
+                break
+            searched += len(part)
+            index += 1
+        if not found:
+            size = self._parts_size
+            limit = self._max_frame_size
+            within = size <= limit or (size == limit + 1 and parts[-1][-1] == _CR)
+            if within:
+                self._parts_next = index
+                self._parts_searched = searched
+                return False
+        self._buf = bytearray().join(parts)
+        self._parts = None
+        self._parts_next = self._parts_searched = self._parts_size = 0
+        self._pos = 0
+        self._scan = min(searched, len(self._buf))
+        return True
 
     def _split(self, start: int, stop: int) -> list[Any] | None:
         """Decode the complete lines in ``_buf[start:stop]`` (which ends with ``\\n``).
@@ -458,6 +530,6 @@ class LinesDecoder(Generic[_T]):
         """
         if self._error is not None:
             raise self._error
-        pending = len(self._buf) - self._pos
+        pending = len(self._buf) - self._pos + self._parts_size
         if pending:
             raise IncompleteFrame(pending, offset=self._base + self._pos)

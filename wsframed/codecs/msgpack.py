@@ -49,8 +49,10 @@ decoder as a ``DecodeError`` whose ``__cause__`` is the original exception.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -138,6 +140,33 @@ def _fixed_size(type_byte: int) -> tuple[int, bool]:
 
 
 _LIMIT_MESSAGE = re.compile(r"-?\d+ exceeds max_\w+_len\(\d+\)")
+
+# Options whose callables run during decoding: with any of them the decoder never
+# tries a message a second way (see MsgpackDecoder.feed), so no hook runs twice.
+_HOOKS = frozenset({"object_hook", "object_pairs_hook", "list_hook", "ext_hook"})
+# Unpacker options the fast path leaves out: unpackb() takes no buffer options, and
+# derives its length limits from the chunk it decodes, which is never longer than
+# max_frame_size there (so they are at least as strict). Fewer keywords, faster call.
+_STREAM_ONLY = frozenset(
+    {
+        "max_buffer_size",
+        "read_size",
+        "max_str_len",
+        "max_bin_len",
+        "max_ext_len",
+        "max_array_len",
+        "max_map_len",
+    }
+)
+_NOTHING: Any = object()
+# The fast path is tried on chunks up to this size: a one-object message is usually
+# small, and a large chunk usually holds many objects, for which trying it would cost
+# a copy of the rest of the chunk (msgpack's ExtraData) for nothing.
+_FAST_MAX = 16 * 1024
+# An object of known size (bin, str, ext) that still misses this many bytes collects
+# the chunks fed next in a list and goes to the unpacker when complete, skipping an
+# unpacker feed and a failed unpack per chunk.
+_ROPE_MIN = 128 * 1024
 
 
 class MsgpackCodec:
@@ -255,24 +284,71 @@ class MsgpackDecoder:
     Received bytes wait in the decoder's own buffer and go to the unpacker in pieces
     that keep the object in progress within ``max_frame_size``. Iteration yields every
     complete object, then stops when the rest of an object is still to come.
+
+    Fast path: when the decoder is idle (no object in progress, nothing buffered) a
+    fed chunk of at most 16 KiB (and ``max_frame_size``) goes to ``msgpack.unpackb``
+    first, which decodes a chunk holding exactly one object (one WebSocket message
+    per request, say) at a fraction of the cost of the streaming unpacker, and hands
+    back the rest of a chunk holding more (``ExtraData``), which takes the usual path.
+    Anything else
+    (a cut-off or malformed object) takes the usual path whole, so errors and their
+    offsets are the same. With decoding hooks configured the fast path is off, so no
+    hook ever runs twice for one object.
+
+    Large objects: once the header of a bin, str or ext object has been checked and
+    128 KiB or more of it are still to come, the chunks fed are only collected, then
+    handed to the unpacker together when the object is complete.
     """
 
-    __slots__ = ("_base", "_buf", "_checked", "_error", "_limit", "_pos", "_start", "_unpacker")
+    __slots__ = (
+        "_base",
+        "_buf",
+        "_checked",
+        "_ends_at",
+        "_error",
+        "_limit",
+        "_parts",
+        "_parts_size",
+        "_pos",
+        "_ready",
+        "_skew",
+        "_start",
+        "_unpackb",
+        "_unpacker",
+    )
 
     def __init__(self, max_frame_size: int, unpacker_options: dict[str, Any]) -> None:
         self._limit = max_frame_size
         self._unpacker: Any = msgpack.Unpacker(**unpacker_options)
+        self._unpackb: Callable[[Buffer], Any] | None = None
+        if not _HOOKS & unpacker_options.keys():
+            options = {k: v for k, v in unpacker_options.items() if k not in _STREAM_ONLY}
+            self._unpackb = (
+                functools.partial(msgpack.unpackb, **options) if options else msgpack.unpackb
+            )
+        # Objects decoded by the fast path, yielded before the unpacker's; and the
+        # bytes the fast path took, which the unpacker never saw. The offsets below
+        # count the bytes given to the unpacker (its tell()); errors add _skew to
+        # report stream offsets.
+        self._ready: deque[Any] = deque()
+        self._skew = 0
         # Bytes received and not yet fed to the unpacker start at _buf[_pos]; the
         # bytes before _pos were fed and are kept only while the header of the object
-        # in progress is still unchecked. _base is the stream offset of _buf[0].
+        # in progress is still unchecked. _base is the offset of _buf[0].
         self._buf = bytearray()
         self._pos = 0
         self._base = 0
-        # Stream offset where the object in progress starts: the unpacker's tell()
+        # Offset where the object in progress starts: the unpacker's tell()
         # after the last complete object (tell() itself moves inside an object).
         self._start = 0
-        # Stream offset of the object whose header passed the early size check.
+        # Offset of the object whose header passed the early size check, and
+        # where that object ends when its header says exactly (-1 otherwise).
         self._checked = -1
+        self._ends_at = -1
+        # Collecting the rest of a large object (see _ROPE_MIN): the chunks fed since,
+        # while _buf is empty, and their size; _parts is None otherwise.
+        self._parts: list[bytes] | None = None
+        self._parts_size = 0
         self._error: DecodeError | FrameTooLarge | None = None
 
     def feed(self, data: Buffer) -> None:
@@ -282,7 +358,36 @@ class MsgpackDecoder:
         """
         if self._error is not None:
             raise self._error
+        parts = self._parts
+        if parts is not None:
+            chunk = data if type(data) is bytes else memoryview(data).cast("B").tobytes()
+            parts.append(chunk)
+            self._parts_size += len(chunk)
+            return
         buf = self._buf
+        unpackb = self._unpackb
+        if (
+            not buf
+            and unpackb is not None
+            and self._start == self._base
+            and len(data) <= _FAST_MAX
+            and len(data) <= self._limit
+        ):
+            # Idle, and a small chunk that cannot hold an object over the limit: try
+            # the fast path (see the class docs).
+            try:
+                obj = unpackb(data)
+                rest: Buffer = b""
+            except msgpack.ExtraData as extra:
+                obj, rest = extra.unpacked, extra.extra
+            except Exception:
+                obj = _NOTHING  # cut off or malformed: the usual path decides
+            if obj is not _NOTHING:
+                self._ready.append(obj)
+                self._skew += len(data) - len(rest)
+                if not rest:
+                    return
+                data = rest
         queued = len(buf)
         buf += data
         # When nothing is waiting to be fed, give the bytes to the unpacker now if the
@@ -301,6 +406,17 @@ class MsgpackDecoder:
         """
         if self._error is not None:
             raise self._error
+        ready = self._ready
+        while ready:
+            yield ready.popleft()
+        if self._parts is not None:  # collecting a large object
+            if self._base + self._parts_size < self._ends_at:
+                return
+            self._feed_parts()
+        elif not self._buf:
+            # Nothing fed since the last complete object was taken (an empty buffer
+            # means the unpacker was exhausted): nothing more to yield.
+            return
         unpacker = self._unpacker
         tell = unpacker.tell
         more = unpacker.__next__
@@ -325,9 +441,9 @@ class MsgpackDecoder:
         """
         if self._error is not None:
             raise self._error
-        pending = self._base + len(self._buf) - self._start
+        pending = self._base + len(self._buf) + self._parts_size - self._start
         if pending > 0:
-            self._error = IncompleteFrame(pending, offset=self._start)
+            self._error = IncompleteFrame(pending, offset=self._start + self._skew)
             raise self._error
 
     def _refill(self) -> bool:
@@ -367,11 +483,40 @@ class MsgpackDecoder:
         available = len(buf) - pos
         if not available:
             self._pos = pos
+            if pending and not unchecked and self._ends_at - fed >= _ROPE_MIN:
+                self._parts = []  # a large object: collect the rest (_buf is empty)
             return False
         size = min(available, limit - pending)
         self._unpacker.feed(buf if size == len(buf) else buf[pos : pos + size])
         self._pos = pos + size
         return True
+
+    def _feed_parts(self) -> None:
+        """Hand the collected rest of a large object to the unpacker.
+
+        The bytes past the object's end go through :meth:`feed` as usual.
+        """
+        parts = self._parts
+        assert parts is not None
+        self._parts = None
+        self._parts_size = 0
+        feed = self._unpacker.feed
+        need = self._ends_at - self._base  # the bytes of the object still missing
+        given = 0
+        rest: list[bytes] = []
+        for index, part in enumerate(parts):
+            if given + len(part) <= need:
+                feed(part)
+                given += len(part)
+                continue
+            cut = need - given
+            feed(memoryview(part)[:cut])
+            given = need
+            rest = [part[cut:], *parts[index + 1 :]]
+            break
+        self._base += given  # fed and never buffered: _buf is still empty
+        for piece in rest:
+            self.feed(piece)
 
     def _check_header(self, index: int) -> bool:
         """Refuse an object whose header at ``_buf[index]`` declares it over the limit.
@@ -384,6 +529,7 @@ class MsgpackDecoder:
         size, exact = declared
         if size > self._limit:
             raise self._fail(FrameTooLarge(size, self._limit, at_least=not exact))
+        self._ends_at = self._base + index + size if exact else -1
         return True
 
     def _declared_size(self, index: int) -> tuple[int, bool] | None:
@@ -408,7 +554,7 @@ class MsgpackDecoder:
         """Turn an unpacker exception into the decoder's stored error."""
         if isinstance(exc, msgpack.StackError):
             reason = "msgpack object nested deeper than the unpacker allows (1024 levels)"
-            return self._fail(DecodeError(reason, offset=self._start))
+            return self._fail(DecodeError(reason, offset=self._start + self._skew))
         if type(exc) is ValueError and _LIMIT_MESSAGE.fullmatch(str(exc)):
             # A header over one of the max_*_len limits derived from max_frame_size.
             # Report the object's declared size when its own header is the culprit.
@@ -421,12 +567,13 @@ class MsgpackDecoder:
             reason = "malformed msgpack data"
         else:
             reason = f"cannot decode msgpack object: {type(exc).__name__}: {exc}"
-        return self._fail(DecodeError(reason, offset=self._start))
+        return self._fail(DecodeError(reason, offset=self._start + self._skew))
 
     def _fail(self, error: DecodeError | FrameTooLarge) -> DecodeError | FrameTooLarge:
         """Store ``error`` for every later call and release the buffers."""
         self._error = error
         self._buf = bytearray()
+        self._parts = None
         self._pos = 0
         self._unpacker = None
         return error

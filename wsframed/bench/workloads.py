@@ -1,0 +1,163 @@
+"""What the benchmarks send: one workload per codec, and the connections they use.
+
+A :class:`Workload` pairs a codec with the item a benchmark sends, and with the code
+a user would write without wsframed: ``to_message``/``from_message`` turn one item
+into one WebSocket message and back (``msgpack.packb``/``unpackb`` and the like), the
+*naive* baseline. Items are small on purpose, where the per-message cost of a
+WebSocket library dominates: an RPC-like map of about 30 bytes for msgpack and for
+``cbor`` (the same item, to compare the two), and 100-byte frames for ``cbor-100``,
+the line-based and the length-prefixed codecs.
+
+Connections are real: websockets server and client on 127.0.0.1 (compression off,
+the library's other defaults), or asyncio streams on 127.0.0.1, both in the running
+event loop, so the numbers include everything a deployed pair of tasks would pay
+except the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+import msgpack  # type: ignore[import-untyped]
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, serve
+
+from ..codecs import (
+    CborCodec,
+    JsonLinesCodec,
+    LengthPrefixedCodec,
+    LinesCodec,
+    MsgpackCodec,
+)
+from ..codecs.base import Codec
+
+__all__ = ["WORKLOADS", "Workload", "tcp_pair", "ws_pair"]
+
+# The options every benchmark connection uses: a byte stream wants no compression
+# (see wsframed.client.byte_stream_defaults); everything else is websockets' default.
+WS_OPTIONS: dict[str, Any] = {"compression": None}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A codec, the item sent through it, and the one-message-per-item equivalent."""
+
+    name: str
+    codec: Callable[[], Codec[Any]]
+    item: Callable[[int], Any]
+    to_message: Callable[[Any], bytes]
+    from_message: Callable[[bytes], Any]
+    line_based: bool = False  # the ad-hoc baseline reads lines instead of a length
+
+    def frame_size(self) -> int:
+        """The encoded size of a typical item, in bytes."""
+        return len(self.codec().encode(self.item(12345)))
+
+
+def _rpc_item(i: int) -> dict[str, Any]:
+    return {"id": i, "method": "add", "params": [1, 2]}
+
+
+def _line_item(i: int) -> str:
+    return f"{i:08d} " + "x" * 90  # 99 characters, 100 bytes with the newline
+
+
+def _blob_item(i: int) -> bytes:
+    return i.to_bytes(8, "big") + b"x" * 88  # 96 bytes, 100 with the length header
+
+
+def _json_item(i: int) -> dict[str, Any]:
+    return {"id": i, "method": "add", "params": [1, 2], "note": "x" * (48 - len(str(i)))}
+
+
+def _cbor_100_item(i: int) -> dict[str, Any]:
+    return {"id": i, "method": "add", "params": [1, 2], "note": "x" * 61}
+
+
+_json_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _json_from_message(message: bytes) -> Any:
+    return json.loads(message)
+
+
+def _text_from_message(message: bytes) -> str:
+    return message.decode()
+
+
+def _identity(message: bytes) -> bytes:
+    return message
+
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in (
+        Workload("msgpack", MsgpackCodec, _rpc_item, msgpack.packb, msgpack.unpackb),
+        Workload("cbor", CborCodec, _rpc_item, cbor2.dumps, cbor2.loads),
+        Workload("cbor-100", CborCodec, _cbor_100_item, cbor2.dumps, cbor2.loads),
+        Workload("lines", LinesCodec, _line_item, str.encode, _text_from_message, line_based=True),
+        Workload("length", LengthPrefixedCodec, _blob_item, bytes, _identity),
+        Workload(
+            "jsonl",
+            JsonLinesCodec,
+            _json_item,
+            lambda item: _json_dumps(item).encode(),
+            _json_from_message,
+            line_based=True,
+        ),
+    )
+}
+"""The small-frame workloads, by codec name."""
+
+
+@asynccontextmanager
+async def ws_pair(**options: Any) -> AsyncIterator[tuple[ClientConnection, ServerConnection]]:
+    """Yield a connected websockets (client, server) pair on 127.0.0.1."""
+    loop = asyncio.get_running_loop()
+    accepted: asyncio.Future[ServerConnection] = loop.create_future()
+    release = asyncio.Event()
+
+    async def handler(connection: ServerConnection) -> None:
+        accepted.set_result(connection)
+        await release.wait()
+
+    options = {**WS_OPTIONS, **options}
+    async with serve(handler, "127.0.0.1", 0, **options) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        client = await connect(f"ws://127.0.0.1:{port}", **options)
+        try:
+            yield client, await asyncio.wait_for(accepted, 10)
+        finally:
+            release.set()
+            client.transport.abort()
+            server.close()
+
+
+StreamPair = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+@asynccontextmanager
+async def tcp_pair() -> AsyncIterator[tuple[StreamPair, StreamPair]]:
+    """Yield connected asyncio stream pairs (client, server) on 127.0.0.1."""
+    loop = asyncio.get_running_loop()
+    accepted: asyncio.Future[StreamPair] = loop.create_future()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set_result((reader, writer))
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        yield client, await asyncio.wait_for(accepted, 10)
+    finally:
+        client[1].transport.abort()
+        if accepted.done():
+            accepted.result()[1].transport.abort()
+        server.close()
