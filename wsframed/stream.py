@@ -127,7 +127,10 @@ class WsStream:
     """A WebSocket connection read and written as one continuous byte stream.
 
     ``connection`` is an open ``websockets.asyncio`` ``ClientConnection`` or
-    ``ServerConnection``; anything else is a ``TypeError``.
+    ``ServerConnection`` (the default backend), an aiohttp ``WebSocketResponse`` or
+    ``ClientWebSocketResponse`` (``wsframed[aiohttp]``), or a Starlette/FastAPI
+    ``WebSocket`` (``wsframed[starlette]``); anything else is a ``TypeError``. What
+    each backend guarantees is in the integrations guide.
 
     Args:
         text: what to do with a text message. ``"reject"`` (default): close the
@@ -707,7 +710,8 @@ class WsStream:
 
         An empty ``data`` sends a unique random 4-byte payload, so concurrent pings
         do not collide. Raises :class:`~wsframed.errors.ConnectionClosed` when the
-        connection ends first.
+        connection ends first, and ``NotImplementedError`` on backends that cannot
+        send pings (Starlette; aiohttp with its default ``autoping=True``).
         """
         try:
             return await self._backend.ping(data or os.urandom(4))
