@@ -362,7 +362,7 @@ def test_decoded_size_is_a_bounded_multiple_of_the_frame_limit(
         "for every array header it parses, before the items arrive, and the decoder "
         "checks only the outermost header against max_frame_size: 1,000 nested "
         "array32 headers (5,000 bytes) make it hold ~76 MiB until the connection "
-        "ends, whatever max_frame_size is. See the report for the patch."
+        "ends, whatever max_frame_size is. Fix outlined in docs/security.md (Known issues)."
     ),
 )
 def test_msgpack_nested_array_headers_cannot_make_the_unpacker_hold_memory() -> None:
