@@ -64,6 +64,7 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from .cli_args import positive_int, seconds
 from .client import byte_stream_defaults
 from .errors import ClosedStreamError, ConnectionClosed, ProtocolError
 from .events import TextMessage
@@ -848,26 +849,6 @@ class serve_bridge:  # lower case: a function-like class, as wsframed.serve
 # The ``wsframed bridge`` command ------------------------------------------------------
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``wsframed bridge`` options to ``parser``."""
     parser.description = (
@@ -887,11 +868,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text", choices=("reject", "bytes"), default="reject",
                         help="text messages: close with 1003 (reject, the default, as "
                         "websockify) or forward their UTF-8 bytes (bytes)")
-    parser.add_argument("--max-connections", type=_count, default=DEFAULT_MAX_CONNECTIONS,
+    parser.add_argument("--max-connections", type=positive_int, default=DEFAULT_MAX_CONNECTIONS,
                         metavar="N", help="connections served at once; more are refused "
                         "(WebSocket: HTTP 503; TCP: closed at once) "
                         f"(default: {DEFAULT_MAX_CONNECTIONS})")
-    parser.add_argument("--idle-timeout", type=_seconds, default=0.0, metavar="SECONDS",
+    parser.add_argument("--idle-timeout", type=seconds, default=0.0, metavar="SECONDS",
                         help="close a connection after this long without a byte either "
                         "way (WebSocket close 1001); 0 never (default)")
     parser.add_argument("--cert", metavar="FILE",
@@ -905,9 +886,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-half-close", dest="half_close", action="store_false",
                         help=f"do not offer or accept the {HALF_CLOSE_SUBPROTOCOL} "
                         "subprotocol (TCP half-close between two wsframed bridges)")
-    parser.add_argument("--open-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+    parser.add_argument("--open-timeout", type=seconds, default=10.0, metavar="SECONDS",
                         help="the most time to reach the target (default: 10)")
-    parser.add_argument("--close-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+    parser.add_argument("--close-timeout", type=seconds, default=10.0, metavar="SECONDS",
                         help="the most time each closing step may take (default: 10)")
     parser.add_argument("--quiet", action="store_true",
                         help="no line per connection (refusals and errors are still shown)")

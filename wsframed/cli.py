@@ -39,6 +39,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from .cli_args import port, positive_int, seconds
 from .errors import (
     ClosedStreamError,
     ConnectionClosed,
@@ -604,36 +605,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(_EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be in 0..65535, not {port}")
-    return port
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
-    return value
-
-
 def _ws_uri(text: str) -> str:
     if not text.startswith(("ws://", "wss://")):
         raise argparse.ArgumentTypeError(f"expected a ws:// or wss:// URI, not {text!r}")
@@ -646,7 +617,7 @@ def _add_codec_options(parser: argparse.ArgumentParser, *, subprotocol_verb: str
         help="how bytes are cut into frames (default: lines)",
     )
     parser.add_argument(
-        "--max-frame-size", type=_positive_int, metavar="BYTES",
+        "--max-frame-size", type=positive_int, metavar="BYTES",
         help="the largest frame accepted in either direction (default: the codec's own, "
         "64 KiB for lines and jsonl, 1 MiB for the others)",
     )
@@ -655,7 +626,7 @@ def _add_codec_options(parser: argparse.ArgumentParser, *, subprotocol_verb: str
         help=f"a WebSocket subprotocol to {subprotocol_verb} (repeat for several)",
     )
     parser.add_argument(
-        "--close-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+        "--close-timeout", type=seconds, default=10.0, metavar="SECONDS",
         help="how long to wait for the close handshake (default: 10)",
     )
     parser.add_argument(
@@ -684,7 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
         "transcript: lines echoed, msgpack request/response, CBOR, split halves, "
         "oversized frames refused, the close handshake.",
     )
-    demo.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+    demo.add_argument("--timeout", type=seconds, default=30.0, metavar="SECONDS",
                       help="give up after this long (default: 30)")
     demo.set_defaults(run=lambda args: asyncio.run(_run_demo(args.timeout)))
 
@@ -697,7 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=_port, default=8765,
+    serve.add_argument("--port", type=port, default=8765,
                        help="port to listen on, 0 for any free port (default: 8765)")
     serve.add_argument("--echo", action="store_true", help="send every frame back")
     _add_codec_options(serve, subprotocol_verb="accept")
@@ -716,12 +687,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_codec_options(connect, subprotocol_verb="offer")
     connect.add_argument("--origin", help="the Origin header to send")
     connect.add_argument(
-        "--linger", type=_seconds, default=0.5, metavar="SECONDS",
+        "--linger", type=seconds, default=0.5, metavar="SECONDS",
         help="after the end of stdin, wait until no frame arrived for this long before "
         "closing (default: 0.5; a WebSocket close is not a half-close, so replies "
         "still in flight when the close starts are lost)",
     )
-    connect.add_argument("--open-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+    connect.add_argument("--open-timeout", type=seconds, default=10.0, metavar="SECONDS",
                          help="how long to wait for the connection (default: 10)")
     connect.set_defaults(run=lambda args: asyncio.run(_run_connect(args)))
 

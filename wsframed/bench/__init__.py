@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TextIO
 
+from ..cli_args import positive_int
 from .report import checks, markdown
 from .suite import FULL, QUICK, Config, Results, run
 
@@ -59,16 +60,6 @@ def progress_printer(stream: TextIO = sys.stderr) -> Callable[[str], None]:
     return show
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``wsframed bench`` options to ``parser``."""
     parser.description = (
@@ -81,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--repeat",
-        type=_positive,
+        type=positive_int,
         metavar="N",
         help=f"rounds; each figure is the best round (default: {QUICK.repeat})",
     )
