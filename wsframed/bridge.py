@@ -49,7 +49,7 @@ import signal
 import ssl as ssl_module
 import sys
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
@@ -68,6 +68,7 @@ from .cli_args import positive_int, seconds
 from .client import byte_stream_defaults
 from .errors import ClosedStreamError, ConnectionClosed, ProtocolError
 from .events import TextMessage
+from .server import ServerStarter
 from .stream import EventSubscription, TextPolicy, WsStream
 
 __all__ = [
@@ -743,7 +744,8 @@ def _log_connection(
     )
 
 
-class serve_bridge:  # lower case: a function-like class, as wsframed.serve
+# lower case: a function-like class, as wsframed.serve
+class serve_bridge(ServerStarter[BridgeServer]):
     """Run a bridge server from ``listen`` to ``to``; ``port`` 0 picks a free port.
 
     Either ``listen="ws://HOST:PORT[/path]"`` (or ``wss://``, with ``ssl``) and
@@ -829,21 +831,6 @@ class serve_bridge:  # lower case: a function-like class, as wsframed.serve
             self._server = server
         return self._server
 
-    def __await__(self) -> Generator[Any, None, BridgeServer]:
-        return self._start().__await__()
-
-    async def __aenter__(self) -> BridgeServer:
-        return await self._start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 # The ``wsframed bridge`` command ------------------------------------------------------

@@ -16,7 +16,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection
@@ -79,7 +79,46 @@ class FramedServer:
         await self.wait_closed()
 
 
-class serve(Generic[T]):  # lower case: a function-like class, as websockets' serve
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Closable)
+
+
+class ServerStarter(Generic[S]):
+    """``server = await starter`` or ``async with starter as server`` (closed on exit).
+
+    Shared by :class:`serve` and :class:`wsframed.bridge.serve_bridge`: subclasses
+    implement ``_start()``, which starts the server once and returns it.
+    """
+
+    _server: S | None = None
+
+    async def _start(self) -> S:
+        raise NotImplementedError
+
+    def __await__(self) -> Generator[Any, None, S]:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> S:
+        return await self._start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+# lower case: a function-like class, as websockets' serve
+class serve(ServerStarter[FramedServer], Generic[T]):
     """Serve WebSocket connections on ``host:port``, handing each a ``Framed``.
 
     Use as ``async with serve(handler, host, port, codec=...) as server`` or
@@ -156,18 +195,3 @@ class serve(Generic[T]):  # lower case: a function-like class, as websockets' se
             self._server = FramedServer(await self._ws_serve)
         return self._server
 
-    def __await__(self) -> Generator[Any, None, FramedServer]:
-        return self._start().__await__()
-
-    async def __aenter__(self) -> FramedServer:
-        return await self._start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
