@@ -355,25 +355,61 @@ def test_decoded_size_is_a_bounded_multiple_of_the_frame_limit(
     assert 20 < ratio < 100, ratio
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (MsgpackCodec): msgpack's Unpacker preallocates min(n, 10000) list slots "
-        "for every array header it parses, before the items arrive, and the decoder "
-        "checks only the outermost header against max_frame_size: 1,000 nested "
-        "array32 headers (5,000 bytes) make it hold ~76 MiB until the connection "
-        "ends, whatever max_frame_size is. Fix outlined in docs/security.md (Known issues)."
-    ),
+# msgpack preallocates up to 10,000 list slots per array header (and per map header
+# with object_pairs_hook) before the items arrive; see docs/security.md, "Fixed".
+ARRAY32 = b"\xdd\x00\x00\xff\xf0"  # an array of 65,520 items
+ARRAY16 = b"\xdc\xff\xf0"
+MAP32 = b"\xdf\x00\x00\x7f\xf0"
+
+
+@pytest.mark.parametrize(
+    ("options", "limit", "chunks"),
+    [
+        ({}, 64 * KiB, [ARRAY32 * 1000]),  # one feed: the original report
+        ({}, MiB, [ARRAY16 * 1000]),  # a small message, as the fast path sees it
+        ({}, 64 * KiB, [ARRAY32] * 1000),  # one header per feed
+        ({}, MiB, [ARRAY32 * 200] * 5),  # five messages of 1,000 bytes
+        ({"object_pairs_hook": list}, 64 * KiB, [MAP32 * 1000]),
+    ],
+    ids=[
+        "array32-one-feed",
+        "array16-small-message",
+        "array32-per-feed",
+        "array32-5-feeds",
+        "map32-pairs-hook",
+    ],
 )
-def test_msgpack_nested_array_headers_cannot_make_the_unpacker_hold_memory() -> None:
-    codec = MsgpackCodec(max_frame_size=64 * KiB)
+def test_msgpack_nested_array_headers_cannot_make_the_unpacker_hold_memory(
+    options: dict[str, Any], limit: int, chunks: list[bytes]
+) -> None:
+    codec = MsgpackCodec(max_frame_size=limit, **options)
     decoder = codec.decoder()
-    attack = b"\xdd\x00\x00\xff\xf0" * 1000  # 1,000 nested arrays of 65,520 items each
     with traced() as peak:
-        decoder.feed(attack)
-        with contextlib.suppress(FrameTooLarge):  # refusing it at once is fine too
-            list(decoder)
-    assert peak.bytes < 2 * codec.max_frame_size + 512 * KiB, peak.bytes
+        for chunk in chunks:
+            decoder.feed(chunk)
+            assert list(decoder) == []
+    # Without the fix: about 77 MiB (1,000 headers x 10,000 slots x 8 bytes).
+    assert peak.bytes < 2 * limit + 512 * KiB, peak.bytes
+    # The object in progress is held as its bytes, and refused past the limit.
+    assert len(decoder._buf) == sum(map(len, chunks))
+    decoder.feed(b"\x00" * limit)
+    with pytest.raises(FrameTooLarge):
+        list(decoder)
+
+
+def test_msgpack_objects_behind_nested_headers_still_decode() -> None:
+    """The same headers inside a complete object are decoded (nothing refused)."""
+    nested: list[Any] = [0]
+    for _ in range(500):
+        nested = [nested, *range(300)]  # array 16 headers, every slot filled
+    wire = msgpack.packb([1, nested, 2]) + msgpack.packb("after")
+    decoder = MsgpackCodec(max_frame_size=MiB).decoder()
+    items: list[Any] = []
+    for start in range(0, len(wire), 1000):
+        decoder.feed(wire[start : start + 1000])
+        items.extend(decoder)
+    assert items == [[1, nested, 2], "after"]
+    decoder.feed_eof()
 
 
 # 2. Arbitrary bytes (the fuzz targets as property tests) ---------------------------

@@ -30,9 +30,13 @@ wire, on both sides:
 * a bin/str/ext/array/map header that declares a size over the limit at the start
   of an object fails at the header, before any of its body is buffered. This stops
   a peer from announcing a 4 GiB body (``0xc6 ff ff ff ff``) and trickling it in.
-  Headers nested inside an object are bounded by the unpacker's ``max_*_len``
-  options, derived from the limit (a nested array header is refused at the header,
-  a nested string once the frame in progress passes the limit).
+  A header nested inside an object fails once the frame in progress passes the
+  limit: until then the object is held as bytes, at most ``max_frame_size`` of them.
+* the unpacker that builds objects is only ever given whole objects, found by a
+  second unpacker that skips over them (see :class:`MsgpackDecoder`). msgpack
+  preallocates a list for each array header before the items arrive, so a partial
+  object of nested array headers would hold about 15,000 times its size in memory;
+  a whole one cannot, since each slot costs at least a byte of the frame.
 * nesting deeper than the C unpacker's fixed stack (1024 levels) is a
   :class:`~wsframed.DecodeError`; no recursion error, no hang.
 
@@ -163,6 +167,13 @@ _NOTHING: Any = object()
 # small, and a large chunk usually holds many objects, for which trying it would cost
 # a copy of the rest of the chunk (msgpack's ExtraData) for nothing.
 _FAST_MAX = 16 * 1024
+# The type bytes of array 16/32 and map 16/32 headers: msgpack preallocates a list
+# for each (up to 10,000 slots, 80 KB; a map only with object_pairs_hook) before
+# their items arrive. The fast path decodes a chunk with at most _FAST_HEADERS of
+# these bytes, so what it preallocates for an incomplete object, and frees at once,
+# stays under 1 MB.
+_PREALLOCATING = bytes([0xDC, 0xDD, 0xDE, 0xDF])
+_FAST_HEADERS = 8
 # An object of known size (bin, str, ext) that still misses this many bytes collects
 # the chunks fed next in a list and goes to the unpacker when complete, skipping an
 # unpacker feed and a failed unpack per chunk.
@@ -281,36 +292,50 @@ class MsgpackCodec:
 class MsgpackDecoder:
     """Decoding state of one connection; made by :meth:`MsgpackCodec.decoder`.
 
-    Received bytes wait in the decoder's own buffer and go to the unpacker in pieces
+    Two unpackers work on the received bytes. A *scanner* (an ``Unpacker`` used only
+    with ``skip()``, which builds nothing) finds where each object ends; the decoding
+    unpacker is then given whole objects only. msgpack preallocates a list for an
+    array header before its items arrive (up to 10,000 slots, 80 KB), so an unpacker
+    given a partial object can be made to hold far more memory than the bytes it was
+    given: 1,000 nested array headers (5 KB) would hold 77 MB. Given whole objects
+    only, every slot it preallocates is filled by at least one byte of the frame, and
+    an object in progress is held as bytes, at most ``max_frame_size`` of them.
+    Received bytes wait in the decoder's own buffer and reach the scanner in pieces
     that keep the object in progress within ``max_frame_size``. Iteration yields every
     complete object, then stops when the rest of an object is still to come.
 
     Fast path: when the decoder is idle (no object in progress, nothing buffered) a
-    fed chunk of at most 16 KiB (and ``max_frame_size``) goes to ``msgpack.unpackb``
-    first, which decodes a chunk holding exactly one object (one WebSocket message
-    per request, say) at a fraction of the cost of the streaming unpacker, and hands
-    back the rest of a chunk holding more (``ExtraData``), which takes the usual path.
-    Anything else
+    fed ``bytes`` chunk of at most 16 KiB (and ``max_frame_size``) with at most 8
+    array 16/32 or map 16/32 type bytes in it (so that what msgpack preallocates for
+    it stays under 1 MB, freed at once) goes to ``msgpack.unpackb`` first, which
+    decodes a chunk holding exactly one object (one WebSocket message per request,
+    say) at a fraction of the cost of the streaming path, and hands back the rest of
+    a chunk holding more (``ExtraData``), which takes the usual path. Anything else
     (a cut-off or malformed object) takes the usual path whole, so errors and their
     offsets are the same. With decoding hooks configured the fast path is off, so no
     hook ever runs twice for one object.
 
     Large objects: once the header of a bin, str or ext object has been checked and
     128 KiB or more of it are still to come, the chunks fed are only collected, then
-    handed to the unpacker together when the object is complete.
+    handed to the unpacker together when the object is complete; its bytes never go
+    through the scanner.
     """
 
     __slots__ = (
         "_base",
         "_buf",
         "_checked",
+        "_end",
         "_ends_at",
         "_error",
         "_limit",
         "_parts",
         "_parts_size",
-        "_pos",
         "_ready",
+        "_scan_error",
+        "_scan_skew",
+        "_scanned",
+        "_scanner",
         "_skew",
         "_start",
         "_unpackb",
@@ -320,29 +345,37 @@ class MsgpackDecoder:
     def __init__(self, max_frame_size: int, unpacker_options: dict[str, Any]) -> None:
         self._limit = max_frame_size
         self._unpacker: Any = msgpack.Unpacker(**unpacker_options)
+        self._scanner: Any = msgpack.Unpacker(
+            max_buffer_size=max_frame_size, read_size=unpacker_options["read_size"]
+        )
         self._unpackb: Callable[[Buffer], Any] | None = None
         if not _HOOKS & unpacker_options.keys():
             options = {k: v for k, v in unpacker_options.items() if k not in _STREAM_ONLY}
             self._unpackb = (
                 functools.partial(msgpack.unpackb, **options) if options else msgpack.unpackb
             )
-        # Objects decoded by the fast path, yielded before the unpacker's; and the
-        # bytes the fast path took, which the unpacker never saw. The offsets below
-        # count the bytes given to the unpacker (its tell()); errors add _skew to
-        # report stream offsets.
+        # Objects decoded by the fast path, yielded before the unpacker's.
         self._ready: deque[Any] = deque()
+        # Offsets below count the bytes that took the usual path, the unpacker's
+        # tell(); _skew is the number of bytes the fast path took, which all came
+        # before the object in progress, so an error's stream offset adds it.
         self._skew = 0
-        # Bytes received and not yet fed to the unpacker start at _buf[_pos]; the
-        # bytes before _pos were fed and are kept only while the header of the object
-        # in progress is still unchecked. _base is the offset of _buf[0].
+        # Bytes received and not yet given to the unpacker; _base is the offset of
+        # _buf[0]. The scanner has seen them up to _scanned, and found the last
+        # object boundary at _end: the bytes from _base to _end are whole objects,
+        # those from _end to _scanned the object in progress.
         self._buf = bytearray()
-        self._pos = 0
         self._base = 0
-        # Offset where the object in progress starts: the unpacker's tell()
-        # after the last complete object (tell() itself moves inside an object).
+        self._end = 0
+        self._scanned = 0
+        # The scanner's tell() plus _scan_skew is an offset (large objects bypass it).
+        self._scan_skew = 0
+        # What the scanner raised, kept until the objects before it are yielded.
+        self._scan_error: Exception | None = None
+        # The unpacker's tell() after the last object it yielded.
         self._start = 0
-        # Offset of the object whose header passed the early size check, and
-        # where that object ends when its header says exactly (-1 otherwise).
+        # Offset of the object whose header passed the early size check, and where
+        # that object ends when its header says exactly (-1 otherwise).
         self._checked = -1
         self._ends_at = -1
         # Collecting the rest of a large object (see _ROPE_MIN): the chunks fed since,
@@ -368,16 +401,18 @@ class MsgpackDecoder:
         unpackb = self._unpackb
         if (
             not buf
+            and type(data) is bytes
             and unpackb is not None
-            and self._start == self._base
+            and self._start == self._base  # the unpacker yielded all it was given
             and len(data) <= _FAST_MAX
             and len(data) <= self._limit
+            and len(data) - len(data.translate(None, _PREALLOCATING)) <= _FAST_HEADERS
         ):
-            # Idle, and a small chunk that cannot hold an object over the limit: try
-            # the fast path (see the class docs).
+            # Idle, and a small chunk that cannot hold an object over the limit nor
+            # make msgpack preallocate much: try the fast path (see the class docs).
             try:
                 obj = unpackb(data)
-                rest: Buffer = b""
+                rest = b""
             except msgpack.ExtraData as extra:
                 obj, rest = extra.unpacked, extra.extra
             except Exception:
@@ -388,14 +423,7 @@ class MsgpackDecoder:
                 if not rest:
                     return
                 data = rest
-        queued = len(buf)
         buf += data
-        # When nothing is waiting to be fed, give the bytes to the unpacker now if the
-        # object in progress stays within the limit (the usual case). The copy in _buf
-        # stays until the next iteration has checked the object's header.
-        if self._pos == queued and len(buf) - self._start + self._base <= self._limit:
-            self._unpacker.feed(data)
-            self._pos = len(buf)
 
     def __iter__(self) -> Iterator[Any]:
         """Yield every complete object buffered so far; stop when more bytes are needed.
@@ -413,10 +441,8 @@ class MsgpackDecoder:
             if self._base + self._parts_size < self._ends_at:
                 return
             self._feed_parts()
-        elif not self._buf:
-            # Nothing fed since the last complete object was taken (an empty buffer
-            # means the unpacker was exhausted): nothing more to yield.
-            return
+        elif not self._buf and self._start == self._base:
+            return  # the unpacker yielded everything it was given, and nothing waits
         unpacker = self._unpacker
         tell = unpacker.tell
         more = unpacker.__next__
@@ -430,7 +456,7 @@ class MsgpackDecoder:
                     raise self._fail_unpack(exc) from exc
                 self._start = tell()
                 yield obj
-            if not self._refill():
+            if not self._advance():
                 return
 
     def feed_eof(self) -> None:
@@ -446,50 +472,69 @@ class MsgpackDecoder:
             self._error = IncompleteFrame(pending, offset=self._start + self._skew)
             raise self._error
 
-    def _refill(self) -> bool:
-        """Check the object in progress, then feed the unpacker its next piece.
+    def _advance(self) -> bool:
+        """Give the unpacker the next whole objects; ``False`` when more bytes are needed.
 
-        Called when the unpacker ran out of bytes, so every byte fed since ``_start``
-        belongs to the incomplete object. Returns ``False`` when nothing is left.
+        Called when the unpacker has yielded everything it was given. Scans the
+        buffered bytes, a piece at a time, until an object ends, checking the object
+        in progress against the limit.
         """
         buf = self._buf
         base = self._base
-        pos = self._pos
-        fed = base + pos
-        start = self._start
-        pending = fed - start
-        if not pending and pos == len(buf):  # everything fed was decoded
-            if pos:
-                buf.clear()
-                self._base = fed
-                self._pos = 0
-            return False
         limit = self._limit
-        unchecked = False
-        if pending:
+        while True:
+            whole = self._end - base
+            if whole > 0:
+                self._unpacker.feed(buf if whole == len(buf) else buf[:whole])
+                del buf[:whole]
+                self._base = self._end
+                return True
+            # _buf starts with the object in progress.
+            if self._scan_error is not None:
+                exc = self._scan_error
+                raise self._fail_unpack(exc) from exc
+            scanned = self._scanned
+            pending = scanned - base
             if pending >= limit:  # the object needs at least one more byte
                 raise self._fail(FrameTooLarge(pending + 1, limit, at_least=True))
-            if self._checked != start:
-                if self._check_header(start - base):
-                    self._checked = start
-                else:
-                    unchecked = True
-        # Drop the bytes already fed, keeping the header of an unchecked object.
-        drop = (start if unchecked else fed) - base
-        if drop > 0:
-            del buf[:drop]
-            self._base = base + drop
-            pos -= drop
-        available = len(buf) - pos
-        if not available:
-            self._pos = pos
-            if pending and not unchecked and self._ends_at - fed >= _ROPE_MIN:
-                self._parts = []  # a large object: collect the rest (_buf is empty)
-            return False
-        size = min(available, limit - pending)
-        self._unpacker.feed(buf if size == len(buf) else buf[pos : pos + size])
-        self._pos = pos + size
-        return True
+            if self._checked != base and self._check_header():
+                self._checked = base
+            received = base + len(buf)
+            if not pending and self._checked == base and self._ends_at - base >= _ROPE_MIN:
+                # A large bin, str or ext object: its size is known, so the scanner
+                # need not see it.
+                ends_at = self._ends_at
+                if ends_at <= received:
+                    self._end = self._scanned = ends_at
+                    self._scan_skew += ends_at - base
+                    continue
+                # Give the unpacker what has come (a partial bin/str/ext object makes
+                # it allocate nothing) and collect the rest (see _feed_parts).
+                self._unpacker.feed(buf)
+                buf.clear()
+                self._base = received
+                self._parts = []
+                return False
+            available = received - scanned
+            if not available:
+                return False
+            size = min(available, limit - pending)
+            at = scanned - base
+            scanner = self._scanner
+            scanner.feed(buf if at == 0 and size == len(buf) else buf[at : at + size])
+            self._scanned = scanned + size
+            skip = scanner.skip
+            tell = scanner.tell
+            end = self._end - self._scan_skew
+            try:
+                while True:
+                    skip()
+                    end = tell()
+            except msgpack.OutOfData:
+                pass
+            except Exception as exc:
+                self._scan_error = exc
+            self._end = end + self._scan_skew
 
     def _feed_parts(self) -> None:
         """Hand the collected rest of a large object to the unpacker.
@@ -501,7 +546,8 @@ class MsgpackDecoder:
         self._parts = None
         self._parts_size = 0
         feed = self._unpacker.feed
-        need = self._ends_at - self._base  # the bytes of the object still missing
+        ends_at = self._ends_at
+        need = ends_at - self._base  # the bytes of the object still missing
         given = 0
         rest: list[bytes] = []
         for index, part in enumerate(parts):
@@ -514,22 +560,25 @@ class MsgpackDecoder:
             given = need
             rest = [part[cut:], *parts[index + 1 :]]
             break
-        self._base += given  # fed and never buffered: _buf is still empty
+        # Given to the unpacker and never buffered (_buf is still empty); the
+        # scanner stays where the object started.
+        self._scan_skew += ends_at - self._end
+        self._base = self._end = self._scanned = ends_at
         for piece in rest:
             self.feed(piece)
 
-    def _check_header(self, index: int) -> bool:
-        """Refuse an object whose header at ``_buf[index]`` declares it over the limit.
+    def _check_header(self) -> bool:
+        """Refuse an object whose header at ``_buf[0]`` declares it over the limit.
 
         Returns ``False`` while the header's length field is still incomplete.
         """
-        declared = self._declared_size(index)
+        declared = self._declared_size(0)
         if declared is None:
             return False
         size, exact = declared
         if size > self._limit:
             raise self._fail(FrameTooLarge(size, self._limit, at_least=not exact))
-        self._ends_at = self._base + index + size if exact else -1
+        self._ends_at = self._base + size if exact else -1
         return True
 
     def _declared_size(self, index: int) -> tuple[int, bool] | None:
@@ -551,29 +600,26 @@ class MsgpackDecoder:
         return header + unit * count, exact
 
     def _fail_unpack(self, exc: Exception) -> DecodeError | FrameTooLarge:
-        """Turn an unpacker exception into the decoder's stored error."""
+        """Turn an unpacker or scanner exception into the decoder's stored error."""
+        offset = self._start + self._skew
         if isinstance(exc, msgpack.StackError):
             reason = "msgpack object nested deeper than the unpacker allows (1024 levels)"
-            return self._fail(DecodeError(reason, offset=self._start + self._skew))
+            return self._fail(DecodeError(reason, offset=offset))
         if type(exc) is ValueError and _LIMIT_MESSAGE.fullmatch(str(exc)):
-            # A header over one of the max_*_len limits derived from max_frame_size.
-            # Report the object's declared size when its own header is the culprit.
-            limit = self._limit
-            declared = self._declared_size(self._start - self._base)
-            if declared is not None and declared[0] > limit:
-                return self._fail(FrameTooLarge(declared[0], limit, at_least=not declared[1]))
-            return self._fail(FrameTooLarge(limit + 1, limit, at_least=True))
+            # A header over one of the max_*_len limits derived from max_frame_size
+            # (a whole object within the limit cannot have one; kept as a safety net).
+            return self._fail(FrameTooLarge(self._limit + 1, self._limit, at_least=True))
         if isinstance(exc, msgpack.FormatError):
             reason = "malformed msgpack data"
         else:
             reason = f"cannot decode msgpack object: {type(exc).__name__}: {exc}"
-        return self._fail(DecodeError(reason, offset=self._start + self._skew))
+        return self._fail(DecodeError(reason, offset=offset))
 
     def _fail(self, error: DecodeError | FrameTooLarge) -> DecodeError | FrameTooLarge:
         """Store ``error`` for every later call and release the buffers."""
         self._error = error
         self._buf = bytearray()
         self._parts = None
-        self._pos = 0
         self._unpacker = None
+        self._scanner = None
         return error
