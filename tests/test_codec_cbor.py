@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 from collections.abc import Callable
 from datetime import UTC
@@ -197,6 +198,44 @@ def test_encode_options_pass_through() -> None:
     assert CborCodec(timezone=UTC).encode(naive) == cbor2.dumps(naive, timezone=UTC)
     point = CborCodec(default=lambda encoder, obj: encoder.encode([obj.real, obj.imag]))
     assert point.encode(Point(1, 2)) == cbor2.dumps([1, 2])
+
+
+def test_kept_encoders_give_independent_items() -> None:
+    """The codec reuses encoders; every item is still exactly what dumps() gives."""
+    shared = [1]
+    sharing = CborCodec(value_sharing=True)
+    for _ in range(3):  # no shared-value registry carried from one item to the next
+        assert sharing.encode([shared, shared]) == cbor2.dumps(
+            [shared, shared], value_sharing=True
+        )
+        assert sharing.encode(shared) == cbor2.dumps(shared, value_sharing=True)
+    refs = CborCodec(string_referencing=True)
+    for _ in range(3):
+        assert refs.encode(["abcd", "abcd"]) == cbor2.dumps(
+            ["abcd", "abcd"], string_referencing=True
+        )
+    codec = CborCodec()
+    for _ in range(3):
+        with pytest.raises(TypeError):  # an encoder that raised mid-item is not reused
+            codec.encode(["x" * 100, object()])
+        assert codec.encode(["y"]) == cbor2.dumps(["y"])
+
+
+def test_encode_is_reentrant_and_thread_safe() -> None:
+    inner = CborCodec()
+
+    def default(encoder: Any, obj: Point) -> None:
+        # A hook that encodes with the same codec while its encoder is busy.
+        encoder.encode({"p": inner.encode([obj.real, obj.imag])})
+
+    codec = CborCodec(default=default)
+    inner = codec
+    expected = cbor2.dumps({"p": cbor2.dumps([1, 2])})
+    assert codec.encode(Point(1, 2)) == expected
+    items = [{"id": i, "name": "n" * (i % 50), "v": [i] * (i % 7)} for i in range(2000)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(codec.encode, items * 4))
+    assert results == [cbor2.dumps(item) for item in items * 4]
 
 
 def test_feed_accepts_bytes_like_objects() -> None:

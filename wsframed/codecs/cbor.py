@@ -82,6 +82,8 @@ _DECODE_OPTIONS = frozenset(
         "immutable",
     }
 )
+# Encoder options under which one encoder's items depend on each other.
+_STATEFUL_ENCODING = frozenset({"value_sharing", "string_referencing"})
 _ENCODE_OPTIONS = frozenset(
     {
         "default",
@@ -364,6 +366,8 @@ class CborCodec:
     __slots__ = (
         "_decode_options",
         "_dumps",
+        "_encode_options",
+        "_encoders",
         "_immutable",
         "_loads",
         "_max_depth",
@@ -406,6 +410,17 @@ class CborCodec:
         self._dumps: Callable[[Any], bytes] = (
             functools.partial(cbor2.dumps, **encode_options) if encode_options else cbor2.dumps
         )
+        # A pool of encoders, each used by one encode() at a time: encode_to_bytes()
+        # on a kept encoder skips building one per item (15 to 25% of a small item).
+        # Value sharing and string references keep state between the items one
+        # encoder writes, so with them every item gets a fresh encoder (dumps).
+        self._encode_options = encode_options
+        self._encoders: list[Any] | None = (
+            None
+            if _STATEFUL_ENCODING & {k for k, v in encode_options.items() if v}
+            or not hasattr(cbor2.CBOREncoder, "encode_to_bytes")
+            else []
+        )
         self._loads: Callable[[bytes | bytearray], Any] = functools.partial(
             cbor2.loads, **decode_options
         )
@@ -434,8 +449,17 @@ class CborCodec:
         (a value it refuses, such as a cycle without ``value_sharing``), with
         cbor2's exception as the ``__cause__``. Nothing is returned in any case.
         """
+        encoders = self._encoders
         try:
-            data = self._dumps(item)
+            if encoders is None:
+                data = self._dumps(item)
+            else:
+                try:
+                    encoder = encoders.pop()
+                except IndexError:  # every pooled encoder is busy in another thread or call
+                    encoder = cbor2.CBOREncoder(BytesIO(), **self._encode_options)
+                data = encoder.encode_to_bytes(item)
+                encoders.append(encoder)  # an encoder that raised is dropped
         except cbor2.CBOREncodeError as exc:
             if isinstance(exc, cbor2.CBOREncodeTypeError) or str(exc).startswith(
                 "cannot encode type"
