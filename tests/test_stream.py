@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
@@ -48,13 +49,18 @@ async def test_read_n_spans_message_boundaries() -> None:
     async with ws_pair() as (client, server):
         stream = WsStream(client)
         await server.send(b"abc")
-        await server.send(b"defgh")
-        # read() returns what one message gives, never waits for n bytes ...
+        # read() returns what has arrived, never waits for n bytes ...
         assert await stream.read(2) == b"ab"
         assert await stream.read(10) == b"c"
         # ... and one message may serve several reads.
+        await server.send(b"defgh")
         assert await stream.read(3) == b"def"
         assert await stream.read(3) == b"gh"
+        # Small messages that have already arrived are taken together.
+        await server.send(b"ij")
+        await server.send(b"klm")
+        await asyncio.sleep(0.05)
+        assert await stream.read(10) == b"ijklm"
 
 
 async def test_readexactly_across_three_messages() -> None:
@@ -506,3 +512,86 @@ async def test_concurrent_drains_take_turns_and_a_cancelled_one_passes_its_turn_
         assert stream.write_buffer_size == 0
         received = await asyncio.wait_for(reader.readexactly(len(sent)), 5)
         assert received == bytes(sent)
+
+
+# The websockets backend's fast paths (wsframed/backends/websockets.py) ------------
+
+
+async def test_websockets_fast_paths_are_in_use_with_this_release() -> None:
+    """A websockets release that changes the internals they use falls back silently
+    (to recv() and send()); this test is what notices."""
+    async with ws_pair() as (client, _server):
+        stream = WsStream(client)
+        assert "_batched_receive" in stream._receive_message.__qualname__
+        assert "_direct_send" in stream._send_message.__qualname__
+
+
+async def test_queued_messages_are_taken_together_in_order_around_text_and_fragments() -> None:
+    async with ws_pair() as (client, server):
+        stream = WsStream(client, text="bytes")
+
+        async def fragments() -> AsyncIterator[bytes]:
+            yield b"e"
+            yield b"f"
+
+        for message in (b"a", b"b", "c", b"d"):
+            await server.send(message)
+        await server.send(fragments())
+        await server.send(b"g")
+        await asyncio.sleep(0.05)  # everything has arrived and waits in the queue
+        assert await asyncio.wait_for(stream.readexactly(7), 5) == b"abcdefg"
+
+
+async def test_queued_messages_are_taken_up_to_16_kib_at_a_time() -> None:
+    async with ws_pair() as (client, server):
+        stream = WsStream(client)
+        for i in range(64):
+            await server.send(bytes([i]) * 1024)
+        await asyncio.sleep(0.05)
+        assert await stream.read(1) == b"\x00"
+        # 16 whole messages of 1 KiB, the 17th stays queued in websockets.
+        assert len(stream._buffer) == 16 * 1024 - 1
+        rest = await asyncio.wait_for(stream.readexactly(64 * 1024 - 1), 5)
+        assert rest == b"".join(bytes([i]) * 1024 for i in range(64))[1:]
+
+
+async def test_many_small_messages_keep_flow_control_working() -> None:
+    """Taking queued frames tells websockets' flow control, as recv() does: a reader
+    that paused the transport resumes it (forgetting would stall this transfer)."""
+    async with ws_pair(client_options={"max_queue": 4}) as (client, server):
+        stream = WsStream(client)
+        count = 20_000
+
+        async def send() -> None:
+            for i in range(count):
+                await server.send(b"%d\n" % i)
+
+        sender = asyncio.create_task(send())
+        await asyncio.sleep(0.2)  # the client's queue fills and pauses reading
+        assert client.recv_messages.paused
+        lines = [await asyncio.wait_for(stream.readline(), 5) for _ in range(count)]
+        await asyncio.wait_for(sender, 5)
+        assert lines == [b"%d\n" % i for i in range(count)]
+        assert not client.recv_messages.paused
+
+
+async def test_direct_send_waits_for_a_fragmented_message_sent_by_other_code() -> None:
+    async with ws_pair() as (client, server):
+        stream = WsStream(client)
+        release = asyncio.Event()
+
+        async def fragments() -> AsyncIterator[bytes]:
+            yield b"x"
+            await release.wait()
+            yield b"y"
+
+        other = asyncio.create_task(client.send(fragments()))
+        await asyncio.sleep(0.05)
+        stream.write(b"zz")
+        drain = asyncio.create_task(stream.drain())
+        await asyncio.sleep(0.05)
+        assert not drain.done()  # a frame now would land inside the fragmented message
+        release.set()
+        await asyncio.wait_for(asyncio.gather(other, drain), 5)
+        assert await asyncio.wait_for(server.recv(), 5) == b"xy"
+        assert await asyncio.wait_for(server.recv(), 5) == b"zz"

@@ -1,19 +1,29 @@
 """The websockets backend: ``websockets.asyncio`` client and server connections.
 
-Everything here uses websockets' documented API except one thing: websockets does not
-report the ping, pong and close frames it receives. :func:`_observe_control_frames`
-wraps the connection's ``process_event`` method, the one place every received frame
-passes through. It is checked when a stream is created and covered by a test, so a
-websockets release that changes it fails loudly instead of silently losing events.
+Everything here uses websockets' documented API except two things:
+
+- websockets does not report the ping, pong and close frames it receives.
+  :func:`_observe_control_frames` wraps the connection's ``process_event`` method, the
+  one place every received frame passes through. It is checked when a stream is
+  created and covered by a test, so a websockets release that changes it fails loudly
+  instead of silently losing events.
+- one message per ``recv()`` and a context manager per ``send()`` cost more than a
+  byte stream needs when a peer sends many small messages. :func:`_fast_paths` takes
+  the binary messages already queued together and sends a binary message in three
+  inline steps; both check the internals they use when the stream is created and
+  fall back to ``recv()`` and ``send()`` if those change.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeGuard
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.frames import Close, Frame, Opcode
+from websockets.protocol import State
 
 from ..events import CloseFrame, Ping, Pong
 from . import BackendClosed, EventSink
@@ -83,22 +93,131 @@ def _observe_control_frames(connection: Connection, on_event: EventSink) -> None
     connection.process_event = process_event  # type: ignore[method-assign]
 
 
+# Small binary messages that have already arrived are returned together, up to this
+# many bytes (or one message, if larger): the stream's buffer holds at most its limit
+# plus max(one message, _BATCH_MAX) bytes.
+_BATCH_MAX = 16 * 1024
+
+
+def _batched_receive(connection: Connection) -> Callable[[], Awaitable[bytes | str]]:
+    """The connection's ``recv``, returning every small binary message already queued.
+
+    One ``recv()`` per message costs a coroutine, the assembler's bookkeeping and a
+    pass of the stream and its decoder per message; a peer sending one small message
+    per item outpaces that. After ``recv()`` returns a binary message, whole binary
+    messages waiting in websockets' queue of frames are taken too (without waiting),
+    joined in one copy, and the queue's flow control is told, as ``recv()`` does.
+    Text messages and fragmented ones stay for the next ``recv()``.
+    """
+    recv = connection.recv
+    assembler = connection.recv_messages
+    frames = assembler.frames.queue
+    maybe_resume = assembler.maybe_resume
+    binary = Opcode.BINARY
+
+    async def receive() -> bytes | str:
+        message = await recv()
+        if not frames or type(message) is not bytes:
+            return message
+        size = len(message)
+        parts: list[bytes | bytearray | memoryview] = [message]
+        while frames:
+            frame = frames[0]
+            if frame.opcode is not binary or not frame.fin:
+                break
+            data = frame.data
+            size += len(data)
+            if size > _BATCH_MAX:
+                break
+            frames.popleft()
+            parts.append(data)
+        if len(parts) == 1:
+            return message
+        maybe_resume()
+        return b"".join(parts)
+
+    return receive
+
+
+def _direct_send(connection: Connection) -> Callable[[bytes | memoryview], Awaitable[None]]:
+    """The connection's ``send`` for one binary message, without its context manager.
+
+    While the connection is open, no fragmented message is being sent and the
+    transport is not paused, ``send()`` frames the message, writes it, and returns;
+    this does the same three steps inline and waits in ``drain()`` only if the write
+    paused the transport. Anything else (closing, paused, a fragmented send from
+    other code) goes to ``send()`` itself, which raises or waits as it should.
+    """
+    send = connection.send
+    protocol = connection.protocol
+    send_binary = protocol.send_binary
+    send_data = connection.send_data
+    drain = connection.drain
+    transport = connection.transport
+    is_open = State.OPEN
+
+    async def direct_send(data: bytes | memoryview) -> None:
+        if (
+            protocol.state is is_open
+            and connection.send_in_progress is None
+            and not connection.paused
+            and not transport.is_closing()
+        ):
+            send_binary(data)
+            send_data()
+            if connection.paused:
+                try:
+                    await drain()
+                except Exception as exc:  # the connection was lost while waiting
+                    transport.abort()
+                    await connection.wait_closed()
+                    raise protocol.close_exc from exc
+            return
+        await send(data)
+
+    return direct_send
+
+
+# What _batched_receive and _direct_send use of websockets beyond its documented API.
+_CONNECTION_INTERNALS = ("recv_messages", "send_in_progress", "paused", "send_data", "drain")
+
+
+def _fast_paths(
+    connection: Connection,
+) -> tuple[Callable[[], Awaitable[bytes | str]], Callable[[bytes | memoryview], Awaitable[None]]]:
+    """``(receive, send)`` for the stream: the fast ones, or the connection's own.
+
+    The fast paths rely on websockets internals (checked here): with a release that
+    changes them, the stream falls back to ``recv()`` and ``send()``, slower per
+    message but correct.
+    """
+    assembler = getattr(connection, "recv_messages", None)
+    frames = getattr(getattr(assembler, "frames", None), "queue", None)
+    if (
+        all(hasattr(connection, name) for name in _CONNECTION_INTERNALS)
+        and isinstance(frames, deque)
+        and callable(getattr(assembler, "maybe_resume", None))
+        and callable(getattr(connection.protocol, "send_binary", None))
+    ):
+        return _batched_receive(connection), _direct_send(connection)
+    return connection.recv, connection.send
+
+
 class WebsocketsBackend:
     """Adapts a ``websockets.asyncio`` connection to :class:`~wsframed.backends.Backend`.
 
     Besides the :class:`~wsframed.backends.Backend` methods it offers the fast path
-    :class:`~wsframed.WsStream` looks for: ``raw_receive`` and ``raw_send`` are the
-    connection's own ``recv`` and ``send``, whose exceptions in ``closed_errors`` the
-    stream turns into :class:`~wsframed.backends.BackendClosed` with ``closed_from``.
-    That saves a coroutine per message in each direction.
+    :class:`~wsframed.WsStream` looks for: ``raw_receive`` and ``raw_send`` (see
+    :func:`_fast_paths`) raise websockets' own exceptions, which the stream turns
+    into :class:`~wsframed.backends.BackendClosed` with ``closed_from``: one
+    coroutine less per message each way.
     """
 
     closed_errors: tuple[type[BaseException], ...] = (WsConnectionClosed,)
 
     def __init__(self, connection: Connection, on_event: EventSink):
         self.connection = connection
-        self.raw_receive = connection.recv
-        self.raw_send = connection.send
+        self.raw_receive, self.raw_send = _fast_paths(connection)
         _observe_control_frames(connection, on_event)
 
     @staticmethod
