@@ -366,11 +366,10 @@ def grow(decoder: MsgpackDecoder, head: bytes, unit: bytes, limit: int) -> Frame
         except FrameTooLarge as exc:
             assert len(decoder._buf) == 0  # released
             return exc
-        # Bytes not yet scanned: at most one chunk. The object in progress: within
-        # the limit, held as bytes, never given to the unpacker in part.
-        assert decoder._base + len(decoder._buf) - decoder._scanned <= len(chunk)
-        assert decoder._scanned - decoder._end <= limit
-        assert decoder._base == decoder._end == decoder._start
+        # Bytes waiting in the decoder: at most one chunk. Bytes of the object in
+        # progress inside the unpacker: within the limit (its max_buffer_size).
+        assert len(decoder._buf) - decoder._pos <= len(chunk)
+        assert decoder._base + decoder._pos - decoder._start <= limit
     raise AssertionError("an endless object was never refused")
 
 

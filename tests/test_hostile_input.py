@@ -390,8 +390,7 @@ def test_msgpack_nested_array_headers_cannot_make_the_unpacker_hold_memory(
             assert list(decoder) == []
     # Without the fix: about 77 MiB (1,000 headers x 10,000 slots x 8 bytes).
     assert peak.bytes < 2 * limit + 512 * KiB, peak.bytes
-    # The object in progress is held as its bytes, and refused past the limit.
-    assert len(decoder._buf) == sum(map(len, chunks))
+    # The object in progress is held as bytes, and refused past the limit.
     decoder.feed(b"\x00" * limit)
     with pytest.raises(FrameTooLarge):
         list(decoder)

@@ -32,11 +32,12 @@ wire, on both sides:
   a peer from announcing a 4 GiB body (``0xc6 ff ff ff ff``) and trickling it in.
   A header nested inside an object fails once the frame in progress passes the
   limit: until then the object is held as bytes, at most ``max_frame_size`` of them.
-* the unpacker that builds objects is only ever given whole objects, found by a
-  second unpacker that skips over them (see :class:`MsgpackDecoder`). msgpack
-  preallocates a list for each array header before the items arrive, so a partial
-  object of nested array headers would hold about 15,000 times its size in memory;
-  a whole one cannot, since each slot costs at least a byte of the frame.
+* the unpacker that builds objects only ever parses whole objects: a second
+  unpacker, which skips over objects and builds nothing, counts the complete ones
+  first (see :class:`MsgpackDecoder`). msgpack preallocates a list for each array
+  header before the items arrive, so parsing a partial object of nested array
+  headers would hold about 15,000 times its size in memory; a whole one cannot,
+  since each slot costs at least a byte of the frame.
 * nesting deeper than the C unpacker's fixed stack (1024 levels) is a
   :class:`~wsframed.DecodeError`; no recursion error, no hang.
 
@@ -162,6 +163,8 @@ _STREAM_ONLY = frozenset(
         "max_map_len",
     }
 )
+# The options of the scanner (see MsgpackDecoder): the unpacker's limits.
+_SCANNER_OPTIONS = _STREAM_ONLY
 _NOTHING: Any = object()
 # The fast path is tried on chunks up to this size: a one-object message is usually
 # small, and a large chunk usually holds many objects, for which trying it would cost
@@ -292,17 +295,20 @@ class MsgpackCodec:
 class MsgpackDecoder:
     """Decoding state of one connection; made by :meth:`MsgpackCodec.decoder`.
 
-    Two unpackers work on the received bytes. A *scanner* (an ``Unpacker`` used only
-    with ``skip()``, which builds nothing) finds where each object ends; the decoding
-    unpacker is then given whole objects only. msgpack preallocates a list for an
-    array header before its items arrive (up to 10,000 slots, 80 KB), so an unpacker
-    given a partial object can be made to hold far more memory than the bytes it was
-    given: 1,000 nested array headers (5 KB) would hold 77 MB. Given whole objects
-    only, every slot it preallocates is filled by at least one byte of the frame, and
-    an object in progress is held as bytes, at most ``max_frame_size`` of them.
-    Received bytes wait in the decoder's own buffer and reach the scanner in pieces
+    Received bytes wait in the decoder's own buffer and go to the unpacker in pieces
     that keep the object in progress within ``max_frame_size``. Iteration yields every
     complete object, then stops when the rest of an object is still to come.
+
+    Whole objects only: msgpack preallocates a list for an array header before its
+    items arrive (up to 10,000 slots, 80 KB), so an unpacker parsing a partial object
+    can be made to hold far more memory than the bytes it was given: 1,000 nested
+    array headers (5 KB) would hold 77 MB. Every piece the unpacker gets also goes to
+    a *scanner*, an ``Unpacker`` used only with ``skip()`` (which builds nothing), and
+    the unpacker is asked for as many objects as the scanner found complete, never
+    more: an unpacker parses only when asked, so the object in progress stays bytes in
+    its buffer (at most ``max_frame_size`` of them) until it is whole. Every slot it
+    then preallocates is filled by at least one byte of the frame. The cost is one
+    ``skip()`` per object, about 0.05 µs.
 
     Fast path: when the decoder is idle (no object in progress, nothing buffered) a
     fed ``bytes`` chunk of at most 16 KiB (and ``max_frame_size``) with at most 8
@@ -317,65 +323,64 @@ class MsgpackDecoder:
 
     Large objects: once the header of a bin, str or ext object has been checked and
     128 KiB or more of it are still to come, the chunks fed are only collected, then
-    handed to the unpacker together when the object is complete; its bytes never go
-    through the scanner.
+    handed to the unpacker together when the object is complete (the scanner, which
+    need not see them, starts afresh after it).
     """
 
     __slots__ = (
         "_base",
         "_buf",
         "_checked",
-        "_end",
         "_ends_at",
         "_error",
         "_limit",
         "_parts",
         "_parts_size",
+        "_pos",
         "_ready",
         "_scan_error",
-        "_scan_skew",
-        "_scanned",
         "_scanner",
+        "_scanner_options",
         "_skew",
         "_start",
         "_unpackb",
         "_unpacker",
+        "_whole",
     )
 
     def __init__(self, max_frame_size: int, unpacker_options: dict[str, Any]) -> None:
         self._limit = max_frame_size
         self._unpacker: Any = msgpack.Unpacker(**unpacker_options)
-        self._scanner: Any = msgpack.Unpacker(
-            max_buffer_size=max_frame_size, read_size=unpacker_options["read_size"]
-        )
+        # The scanner has the unpacker's limits, which it checks as it skips.
+        self._scanner_options = {k: unpacker_options[k] for k in _SCANNER_OPTIONS}
+        self._scanner: Any = msgpack.Unpacker(**self._scanner_options)
+        # Objects the scanner found complete that the unpacker has not yet decoded,
+        # and what the scanner raised, kept until the objects before it are yielded.
+        self._whole = 0
+        self._scan_error: Exception | None = None
         self._unpackb: Callable[[Buffer], Any] | None = None
         if not _HOOKS & unpacker_options.keys():
             options = {k: v for k, v in unpacker_options.items() if k not in _STREAM_ONLY}
             self._unpackb = (
                 functools.partial(msgpack.unpackb, **options) if options else msgpack.unpackb
             )
-        # Objects decoded by the fast path, yielded before the unpacker's.
+        # Objects decoded by the fast path, yielded before the unpacker's; and the
+        # bytes the fast path took, which the unpacker never saw. The offsets below
+        # count the bytes given to the unpacker (its tell()); errors add _skew to
+        # report stream offsets.
         self._ready: deque[Any] = deque()
-        # Offsets below count the bytes that took the usual path, the unpacker's
-        # tell(); _skew is the number of bytes the fast path took, which all came
-        # before the object in progress, so an error's stream offset adds it.
         self._skew = 0
-        # Bytes received and not yet given to the unpacker; _base is the offset of
-        # _buf[0]. The scanner has seen them up to _scanned, and found the last
-        # object boundary at _end: the bytes from _base to _end are whole objects,
-        # those from _end to _scanned the object in progress.
+        # Bytes received and not yet fed to the unpacker start at _buf[_pos]; the
+        # bytes before _pos were fed and are kept only while the header of the object
+        # in progress is still unchecked. _base is the offset of _buf[0].
         self._buf = bytearray()
+        self._pos = 0
         self._base = 0
-        self._end = 0
-        self._scanned = 0
-        # The scanner's tell() plus _scan_skew is an offset (large objects bypass it).
-        self._scan_skew = 0
-        # What the scanner raised, kept until the objects before it are yielded.
-        self._scan_error: Exception | None = None
-        # The unpacker's tell() after the last object it yielded.
+        # Offset where the object in progress starts: the unpacker's tell()
+        # after the last complete object.
         self._start = 0
-        # Offset of the object whose header passed the early size check, and where
-        # that object ends when its header says exactly (-1 otherwise).
+        # Offset of the object whose header passed the early size check, and
+        # where that object ends when its header says exactly (-1 otherwise).
         self._checked = -1
         self._ends_at = -1
         # Collecting the rest of a large object (see _ROPE_MIN): the chunks fed since,
@@ -403,7 +408,7 @@ class MsgpackDecoder:
             not buf
             and type(data) is bytes
             and unpackb is not None
-            and self._start == self._base  # the unpacker yielded all it was given
+            and self._start == self._base
             and len(data) <= _FAST_MAX
             and len(data) <= self._limit
             and len(data) - len(data.translate(None, _PREALLOCATING)) <= _FAST_HEADERS
@@ -423,7 +428,16 @@ class MsgpackDecoder:
                 if not rest:
                     return
                 data = rest
+        queued = len(buf)
         buf += data
+        # When nothing is waiting to be fed, give the bytes to the unpacker (and the
+        # scanner) now if the object in progress stays within the limit (the usual
+        # case). The copy in _buf stays until the next iteration has checked the
+        # object's header.
+        if self._pos == queued and len(buf) - self._start + self._base <= self._limit:
+            self._unpacker.feed(data)
+            self._scanner.feed(data)
+            self._pos = len(buf)
 
     def __iter__(self) -> Iterator[Any]:
         """Yield every complete object buffered so far; stop when more bytes are needed.
@@ -441,22 +455,28 @@ class MsgpackDecoder:
             if self._base + self._parts_size < self._ends_at:
                 return
             self._feed_parts()
-        elif not self._buf and self._start == self._base:
-            return  # the unpacker yielded everything it was given, and nothing waits
+        elif not self._buf:
+            # Nothing fed since the last complete object was taken (an empty buffer
+            # means the unpacker was exhausted): nothing more to yield.
+            return
         unpacker = self._unpacker
         tell = unpacker.tell
         more = unpacker.__next__
         while True:
-            while True:
+            whole = self._whole
+            while whole:
                 try:
                     obj = more()
-                except StopIteration:
-                    break
                 except Exception as exc:
                     raise self._fail_unpack(exc) from exc
+                whole -= 1
+                self._whole = whole
                 self._start = tell()
                 yield obj
-            if not self._advance():
+                whole = self._whole  # a nested iteration may have taken some
+            if self._count_whole():
+                continue
+            if not self._refill():
                 return
 
     def feed_eof(self) -> None:
@@ -472,82 +492,90 @@ class MsgpackDecoder:
             self._error = IncompleteFrame(pending, offset=self._start + self._skew)
             raise self._error
 
-    def _advance(self) -> bool:
-        """Give the unpacker the next whole objects; ``False`` when more bytes are needed.
+    def _count_whole(self) -> bool:
+        """Let the scanner skip the complete objects it was given; count them.
 
-        Called when the unpacker has yielded everything it was given. Scans the
-        buffered bytes, a piece at a time, until an object ends, checking the object
-        in progress against the limit.
+        Returns whether it found any. Raises what the scanner raised once the objects
+        before it have been yielded.
+        """
+        if self._scan_error is not None:
+            exc = self._scan_error
+            raise self._fail_unpack(exc) from exc
+        skip = self._scanner.skip
+        found = 0
+        try:
+            while True:
+                skip()
+                found += 1
+        except msgpack.OutOfData:
+            pass
+        except Exception as exc:
+            self._scan_error = exc  # raised at the next call, when found are yielded
+            if not found:
+                raise self._fail_unpack(exc) from exc
+        self._whole = found
+        return found > 0
+
+    def _refill(self) -> bool:
+        """Check the object in progress, then feed the unpacker its next piece.
+
+        Called when the scanner found no more complete objects, so every byte fed
+        since ``_start`` belongs to the incomplete object. Returns ``False`` when
+        nothing is left.
         """
         buf = self._buf
         base = self._base
+        pos = self._pos
+        fed = base + pos
+        start = self._start
+        pending = fed - start
+        if not pending and pos == len(buf):  # everything fed was decoded
+            if pos:
+                buf.clear()
+                self._base = fed
+                self._pos = 0
+            return False
         limit = self._limit
-        while True:
-            whole = self._end - base
-            if whole > 0:
-                self._unpacker.feed(buf if whole == len(buf) else buf[:whole])
-                del buf[:whole]
-                self._base = self._end
-                return True
-            # _buf starts with the object in progress.
-            if self._scan_error is not None:
-                exc = self._scan_error
-                raise self._fail_unpack(exc) from exc
-            scanned = self._scanned
-            pending = scanned - base
+        unchecked = False
+        if pending:
             if pending >= limit:  # the object needs at least one more byte
                 raise self._fail(FrameTooLarge(pending + 1, limit, at_least=True))
-            if self._checked != base and self._check_header():
-                self._checked = base
-            received = base + len(buf)
-            if not pending and self._checked == base and self._ends_at - base >= _ROPE_MIN:
-                # A large bin, str or ext object: its size is known, so the scanner
-                # need not see it.
-                ends_at = self._ends_at
-                if ends_at <= received:
-                    self._end = self._scanned = ends_at
-                    self._scan_skew += ends_at - base
-                    continue
-                # Give the unpacker what has come (a partial bin/str/ext object makes
-                # it allocate nothing) and collect the rest (see _feed_parts).
-                self._unpacker.feed(buf)
-                buf.clear()
-                self._base = received
-                self._parts = []
-                return False
-            available = received - scanned
-            if not available:
-                return False
-            size = min(available, limit - pending)
-            at = scanned - base
-            scanner = self._scanner
-            scanner.feed(buf if at == 0 and size == len(buf) else buf[at : at + size])
-            self._scanned = scanned + size
-            skip = scanner.skip
-            tell = scanner.tell
-            end = self._end - self._scan_skew
-            try:
-                while True:
-                    skip()
-                    end = tell()
-            except msgpack.OutOfData:
-                pass
-            except Exception as exc:
-                self._scan_error = exc
-            self._end = end + self._scan_skew
+            if self._checked != start:
+                if self._check_header(start - base):
+                    self._checked = start
+                else:
+                    unchecked = True
+        # Drop the bytes already fed, keeping the header of an unchecked object.
+        drop = (start if unchecked else fed) - base
+        if drop > 0:
+            del buf[:drop]
+            self._base = base + drop
+            pos -= drop
+        available = len(buf) - pos
+        if not available:
+            self._pos = pos
+            if pending and not unchecked and self._ends_at - fed >= _ROPE_MIN:
+                self._parts = []  # a large object: collect the rest (_buf is empty)
+            return False
+        size = min(available, limit - pending)
+        piece = buf if size == len(buf) else buf[pos : pos + size]
+        self._unpacker.feed(piece)
+        self._scanner.feed(piece)
+        self._pos = pos + size
+        return True
 
     def _feed_parts(self) -> None:
         """Hand the collected rest of a large object to the unpacker.
 
-        The bytes past the object's end go through :meth:`feed` as usual.
+        The scanner, which saw only the start of the object, is replaced by a fresh
+        one for the bytes after it; they go through :meth:`feed` as usual.
         """
         parts = self._parts
         assert parts is not None
         self._parts = None
         self._parts_size = 0
         feed = self._unpacker.feed
-        ends_at = self._ends_at
-        need = ends_at - self._base  # the bytes of the object still missing
+        need = self._ends_at - self._base  # the bytes of the object still missing
         given = 0
         rest: list[bytes] = []
         for index, part in enumerate(parts):
@@ -560,25 +588,25 @@ class MsgpackDecoder:
             given = need
             rest = [part[cut:], *parts[index + 1 :]]
             break
-        # Given to the unpacker and never buffered (_buf is still empty); the
-        # scanner stays where the object started.
-        self._scan_skew += ends_at - self._end
-        self._base = self._end = self._scanned = ends_at
+        self._base += given  # fed and never buffered: _buf is still empty
+        # The object is whole (a bin, str or ext: nothing preallocated for it).
+        self._scanner = msgpack.Unpacker(**self._scanner_options)
+        self._whole += 1
         for piece in rest:
             self.feed(piece)
 
-    def _check_header(self) -> bool:
-        """Refuse an object whose header at ``_buf[0]`` declares it over the limit.
+    def _check_header(self, index: int) -> bool:
+        """Refuse an object whose header at ``_buf[index]`` declares it over the limit.
 
         Returns ``False`` while the header's length field is still incomplete.
         """
-        declared = self._declared_size(0)
+        declared = self._declared_size(index)
         if declared is None:
             return False
         size, exact = declared
         if size > self._limit:
             raise self._fail(FrameTooLarge(size, self._limit, at_least=not exact))
-        self._ends_at = self._base + size if exact else -1
+        self._ends_at = self._base + index + size if exact else -1
         return True
 
     def _declared_size(self, index: int) -> tuple[int, bool] | None:
@@ -606,9 +634,13 @@ class MsgpackDecoder:
             reason = "msgpack object nested deeper than the unpacker allows (1024 levels)"
             return self._fail(DecodeError(reason, offset=offset))
         if type(exc) is ValueError and _LIMIT_MESSAGE.fullmatch(str(exc)):
-            # A header over one of the max_*_len limits derived from max_frame_size
-            # (a whole object within the limit cannot have one; kept as a safety net).
-            return self._fail(FrameTooLarge(self._limit + 1, self._limit, at_least=True))
+            # A header over one of the max_*_len limits derived from max_frame_size.
+            # Report the object's declared size when its own header is the culprit.
+            limit = self._limit
+            declared = self._declared_size(self._start - self._base)
+            if declared is not None and declared[0] > limit:
+                return self._fail(FrameTooLarge(declared[0], limit, at_least=not declared[1]))
+            return self._fail(FrameTooLarge(limit + 1, limit, at_least=True))
         if isinstance(exc, msgpack.FormatError):
             reason = "malformed msgpack data"
         else:
@@ -620,6 +652,7 @@ class MsgpackDecoder:
         self._error = error
         self._buf = bytearray()
         self._parts = None
+        self._pos = 0
         self._unpacker = None
         self._scanner = None
         return error
