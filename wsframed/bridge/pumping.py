@@ -1,0 +1,346 @@
+"""One connection pair: :func:`pump` joins a :class:`~wsframed.WsStream` and a TCP connection.
+
+Two loops move the bytes ("read a chunk, write it, wait for the other side's
+backpressure") and a supervisor maps every ending to both sides; the theory of
+operation is in :mod:`wsframed.bridge`. :data:`HALF_CLOSE_SUBPROTOCOL` is the
+half-close the pump speaks between two wsframed bridges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed as WsConnectionClosed
+
+from ..errors import ClosedStreamError, ConnectionClosed, ProtocolError
+from ..events import TextMessage
+from ..stream import EventSubscription, WsStream
+
+__all__ = ["HALF_CLOSE_SUBPROTOCOL", "PumpResult", "pump"]
+
+HALF_CLOSE_SUBPROTOCOL = "wsframed.halfclose"
+"""Binary frames, plus a text message that means "no more bytes from me" (half-close)."""
+
+_CHUNK_SIZE = 64 * 1024
+_EOF_MARKER = "EOF"
+_GOING_AWAY = 1001
+_UNSUPPORTED_DATA = 1003
+_INTERNAL_ERROR = 1011
+
+
+# One connection pair ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PumpResult:
+    """How one bridged connection ended (what :func:`pump` returns)."""
+
+    ws_to_tcp: int
+    """Bytes read from the WebSocket and written to TCP."""
+    tcp_to_ws: int
+    """Bytes read from TCP and sent over the WebSocket."""
+    close_code: int | None
+    """The WebSocket close code: the one this side sent if it started the close, else
+    the peer's (1006 when the connection broke without one)."""
+    reason: str
+    """Why it ended: ``"target closed"``, ``"websocket closed"``, ``"idle timeout"``..."""
+    duration: float
+    """Seconds from the start of :func:`pump` to both sides being closed."""
+
+
+async def pump(
+    ws: WsStream,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    idle_timeout: float | None = None,
+    half_close: bool = False,
+    close_timeout: float = 10.0,
+    chunk_size: int = _CHUNK_SIZE,
+) -> PumpResult:
+    """Pump bytes both ways between ``ws`` and a TCP connection until both have ended.
+
+    Bytes go in order and are counted; each side's backpressure pauses the other, so
+    memory stays bounded. The TCP end of stream closes the WebSocket with 1000 once
+    every byte was sent; a clean WebSocket close becomes ``write_eof()`` on TCP (see
+    the ``wsframed.bridge`` package documentation for every ending). When nothing
+    moved either way for ``idle_timeout`` seconds the WebSocket is closed with 1001.
+    ``close_timeout`` bounds each closing step.
+
+    ``half_close=True`` speaks :data:`HALF_CLOSE_SUBPROTOCOL` (use it when that
+    subprotocol was negotiated, with a stream made with ``text="ignore"``): TCP EOF is
+    sent as a text message and a text message received becomes ``write_eof()``.
+
+    Both sides are closed when it returns. Cancelling it closes the WebSocket with
+    1001 and the TCP connection, then re-raises ``CancelledError``.
+    """
+    if chunk_size <= 0:
+        raise ValueError(f"chunk_size must be a positive number of bytes, not {chunk_size}")
+    if idle_timeout is not None and idle_timeout <= 0:
+        raise ValueError(f"idle_timeout must be positive or None, not {idle_timeout}")
+    return await _Pump(
+        ws, reader, writer, idle_timeout=idle_timeout, half_close=half_close,
+        close_timeout=close_timeout, chunk_size=chunk_size,
+    ).run()
+
+
+class _Pump:
+    """The two loops of one connection pair and the supervisor that ends them."""
+
+    def __init__(
+        self,
+        ws: WsStream,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        idle_timeout: float | None,
+        half_close: bool,
+        close_timeout: float,
+        chunk_size: int,
+    ):
+        self.ws = ws
+        self.reader = reader
+        self.writer = writer
+        self.idle_timeout = idle_timeout
+        self.half_close = half_close
+        self.close_timeout = close_timeout
+        self.chunk_size = chunk_size
+        self.loop = asyncio.get_running_loop()
+        self.ws_to_tcp = 0
+        self.tcp_to_ws = 0
+        self.reason = ""
+        self.code_sent: int | None = None
+        self.last_activity = self.loop.time()
+        self.peer_eof = False  # half-close: the peer's end-of-bytes marker arrived
+        self.stopped: asyncio.Future[str] = self.loop.create_future()
+
+    def stop(self, reason: str) -> None:
+        """End the pump: close the WebSocket with 1001 and the TCP connection."""
+        if not self.stopped.done():
+            self.stopped.set_result(reason)
+
+    # The two loops --------------------------------------------------------------
+
+    async def _ws_to_tcp(self) -> None:
+        ws, writer, size = self.ws, self.writer, self.chunk_size
+        while data := await ws.read(size):
+            self.last_activity = self.loop.time()
+            writer.write(data)
+            await writer.drain()
+            self.ws_to_tcp += len(data)
+            self.last_activity = self.loop.time()
+
+    async def _tcp_to_ws(self) -> None:
+        ws, reader, size = self.ws, self.reader, self.chunk_size
+        while data := await reader.read(size):
+            self.last_activity = self.loop.time()
+            ws.write(data)
+            await ws.drain()
+            self.tcp_to_ws += len(data)
+            self.last_activity = self.loop.time()
+        if self.half_close:
+            await _send_text(ws, _EOF_MARKER)
+
+    async def _watch_markers(
+        self, events: EventSubscription, up: asyncio.Task[None]
+    ) -> None:
+        # A text message is reported while ``up`` reads it, after every byte before
+        # it was returned by an earlier read and written to TCP; so cancelling that
+        # read (which loses nothing) ends the up direction at exactly that point.
+        async for event in events:
+            if isinstance(event, TextMessage):
+                self.peer_eof = True
+                up.cancel()
+                return
+
+    async def _watch_idle(self, idle_timeout: float) -> None:
+        while True:
+            delay = self.last_activity + idle_timeout - self.loop.time()
+            if delay <= 0:
+                return
+            await asyncio.sleep(delay)
+
+    # Supervision ----------------------------------------------------------------
+
+    async def run(self) -> PumpResult:
+        start = self.loop.time()
+        tasks: list[asyncio.Task[None]] = []
+        # Subscribe before the first read, or a marker could come unobserved.
+        events = self.ws.events() if self.half_close else None
+        up = self.loop.create_task(self._ws_to_tcp())
+        down = self.loop.create_task(self._tcp_to_ws())
+        tasks += (up, down)
+        if events is not None:
+            tasks.append(self.loop.create_task(self._watch_markers(events, up)))
+        idle = None
+        if self.idle_timeout is not None:
+            idle = self.loop.create_task(self._watch_idle(self.idle_timeout))
+            tasks.append(idle)
+        try:
+            await self._supervise(up, down, idle)
+        except asyncio.CancelledError:
+            self.reason = self.reason or "cancelled"
+            await self._shut(_GOING_AWAY, "going away", tasks)
+            raise
+        except Exception as exc:
+            await self._failed(exc, tasks)
+            raise
+        finally:
+            await _cancel(*tasks)
+            if events is not None:
+                events.close()
+        code = self.code_sent if self.code_sent is not None else self.ws.close_code
+        return PumpResult(
+            self.ws_to_tcp, self.tcp_to_ws, code, self.reason, self.loop.time() - start
+        )
+
+    async def _supervise(
+        self, up: asyncio.Task[None], down: asyncio.Task[None], idle: asyncio.Task[None] | None
+    ) -> None:
+        up_done = down_done = target_eof = False
+        deadline: float | None = None  # waiting for the peer to end its direction
+        while not (up_done and down_done):
+            waiting: set[asyncio.Future[Any]] = {self.stopped}
+            if not up_done:
+                waiting.add(up)
+            if not down_done:
+                waiting.add(down)
+            if idle is not None:
+                waiting.add(idle)
+            timeout = None if deadline is None else max(0.0, deadline - self.loop.time())
+            done, _ = await asyncio.wait(
+                waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:  # the peer did not finish in time after our close
+                self.reason = self.reason or "close timed out"
+                return await self._shut(None, "", [up, down])
+            if self.stopped in done:
+                return await self._shut(_GOING_AWAY, self.stopped.result(), [up, down])
+            if idle is not None and idle in done:
+                return await self._shut(_GOING_AWAY, "idle timeout", [up, down])
+
+            if down in done and not down_done:
+                down_done = True
+                exc = down.exception()
+                if exc is None:  # TCP EOF, and every byte before it was sent
+                    target_eof = True
+                    if not self.half_close:
+                        self.reason = self.reason or "target closed"
+                        self._note_close(1000)
+                        with contextlib.suppress(ConnectionClosed):
+                            await self.ws.send_eof(1000, "target closed")
+                        deadline = self.loop.time() + self.close_timeout
+                elif isinstance(exc, ConnectionClosed | ClosedStreamError):
+                    # The WebSocket is gone; ``up`` still delivers what arrived first
+                    # and then tells how it ended.
+                    deadline = self.loop.time() + self.close_timeout
+                else:
+                    return await self._failed(exc, [up])
+
+            if up in done and not up_done:
+                up_done = True
+                exc = None if up.cancelled() else up.exception()
+                if exc is None and self.half_close and self.peer_eof:
+                    self._write_eof()  # the peer's half-close
+                elif exc is None:  # the WebSocket closed cleanly
+                    self.reason = self.reason or "websocket closed"
+                    self._write_eof()
+                    if not down_done:
+                        await _cancel(down)
+                        down_done = True
+                    if not target_eof:
+                        await self._discard_tcp()
+                elif isinstance(exc, ProtocolError):
+                    self.reason = "text message rejected"
+                    return await self._shut(_UNSUPPORTED_DATA, "", [down])
+                elif isinstance(exc, ConnectionClosed):
+                    self.reason = self.reason or f"websocket failed ({exc.code})"
+                    return await self._shut(None, "", [down])
+                elif target_eof and isinstance(exc, OSError):
+                    # Writing to a target that already closed: nothing more to deliver.
+                    self.reason = self.reason or "target closed"
+                    return await self._shut(None, "", [down])
+                else:
+                    return await self._failed(exc, [down])
+        self.reason = self.reason or "both sides finished"
+        await self._finish()
+
+    async def _finish(self) -> None:
+        await self.ws.aclose(1000, timeout=self.close_timeout)
+        await self._close_tcp()
+
+    def _note_close(self, code: int) -> None:
+        if self.code_sent is None and self.ws.close_code is None:
+            self.code_sent = code
+
+    async def _shut(
+        self, code: int | None, reason: str, tasks: Sequence[asyncio.Task[None]]
+    ) -> None:
+        """Stop ``tasks``, close the WebSocket with ``code`` (if still open), close TCP."""
+        await _cancel(*tasks)
+        if code is not None:
+            self._note_close(code)
+            self.reason = self.reason or reason
+        await self.ws.aclose(code or 1000, reason, timeout=self.close_timeout)
+        await self._close_tcp()
+
+    async def _failed(self, exc: BaseException, tasks: Sequence[asyncio.Task[None]]) -> None:
+        """A TCP error (or a bug): close the WebSocket with 1011, reset TCP."""
+        where = "target failed" if isinstance(exc, OSError) else "bridge error"
+        self.reason = f"{where}: {type(exc).__name__}: {exc}"
+        self._note_close(_INTERNAL_ERROR)
+        await _cancel(*tasks)
+        self.writer.transport.abort()
+        await self.ws.aclose(_INTERNAL_ERROR, "target connection failed", self.close_timeout)
+        await self._close_tcp()
+
+    def _write_eof(self) -> None:
+        writer = self.writer
+        if writer.can_write_eof() and not writer.is_closing():
+            with contextlib.suppress(OSError, RuntimeError):
+                writer.write_eof()
+
+    async def _discard_tcp(self) -> None:
+        """Read and drop until the target's EOF, so closing does not send a reset."""
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(self.close_timeout):
+                while await self.reader.read(self.chunk_size):
+                    pass
+
+    async def _close_tcp(self) -> None:
+        writer = self.writer
+        writer.close()
+        try:
+            async with asyncio.timeout(self.close_timeout):
+                await writer.wait_closed()
+        except TimeoutError:
+            writer.transport.abort()
+        except OSError:
+            pass
+
+
+async def _send_text(ws: WsStream, text: str) -> None:
+    """Send one text message on the connection under ``ws`` (after ``ws.drain()``)."""
+    connection = ws.get_extra_info("connection")
+    # aiohttp's send_str, Starlette's send_text; websockets' send sends a str as text.
+    send = getattr(connection, "send_str", None) or getattr(connection, "send_text", None)
+    try:
+        await (send or connection.send)(text)
+    except WsConnectionClosed as exc:
+        raise ConnectionClosed(exc.rcvd.code if exc.rcvd is not None else 1006) from exc
+
+
+async def _cancel(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel ``tasks`` and wait for them; their outcome was already acted on."""
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # mark retrieved

@@ -1,0 +1,462 @@
+"""Bridge servers: :func:`serve_bridge` listens on one endpoint and dials the other.
+
+``ws://`` (or ``wss://``) in and ``tcp://`` out, or ``tcp://`` in and ``ws://``/``wss://``
+out; each accepted connection gets its own connection to the target and a
+:func:`~wsframed.bridge.pump` between the two. :func:`parse_endpoint` reads the URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as ssl_module
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.server import Server as WsServer
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve as ws_serve
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from ..client import byte_stream_defaults
+from ..server import ServerStarter
+from ..stream import TextPolicy, WsStream
+from .pumping import _CHUNK_SIZE, _INTERNAL_ERROR, HALF_CLOSE_SUBPROTOCOL, PumpResult, _Pump
+
+__all__ = [
+    "BINARY_SUBPROTOCOL",
+    "DEFAULT_MAX_CONNECTIONS",
+    "BridgeServer",
+    "Endpoint",
+    "parse_endpoint",
+    "serve_bridge",
+]
+
+BINARY_SUBPROTOCOL = "binary"
+"""The subprotocol websockify and noVNC use for raw binary frames."""
+
+DEFAULT_MAX_CONNECTIONS = 256
+"""Connections a bridge serves at once unless told otherwise; each uses two sockets."""
+
+logger = logging.getLogger("wsframed.bridge")
+
+
+# Endpoints ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A parsed ``tcp://HOST:PORT``, ``ws://HOST:PORT/path`` or ``wss://...`` URL."""
+
+    scheme: Literal["tcp", "ws", "wss"]
+    host: str
+    port: int
+    path: str = ""
+    """For ws and wss: the path and query ("" when the URL has none); "" for tcp."""
+
+    @property
+    def is_websocket(self) -> bool:
+        """True for ws:// and wss://."""
+        return self.scheme != "tcp"
+
+    def with_port(self, port: int) -> Endpoint:
+        """Return this endpoint with another port (the real one after binding port 0)."""
+        return Endpoint(self.scheme, self.host, port, self.path)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}{self.path}"
+
+
+def parse_endpoint(url: str) -> Endpoint:
+    """Parse a bridge URL; raise ``ValueError`` with a message fit for the command line.
+
+    ``tcp://`` needs a port; ``ws://`` and ``wss://`` default to 80 and 443. A path is
+    allowed for WebSocket URLs only.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("tcp", "ws", "wss"):
+        raise ValueError(
+            f"{url!r}: expected tcp://HOST:PORT, ws://HOST:PORT[/path] or wss://HOST:PORT[/path]"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{url!r}: the port must be a number in 0..65535") from None
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"{url!r}: no host")
+    if parts.username is not None or parts.fragment:
+        raise ValueError(f"{url!r}: user names, passwords and fragments are not supported")
+    if port is None:
+        if scheme == "tcp":
+            raise ValueError(f"{url!r}: no port (tcp://HOST:PORT)")
+        port = 443 if scheme == "wss" else 80
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    if scheme == "tcp":
+        if path not in ("", "/"):
+            raise ValueError(f"{url!r}: a tcp:// URL has no path")
+        return Endpoint("tcp", host, port)
+    return Endpoint("wss" if scheme == "wss" else "ws", host, port, path)
+
+
+def _format_address(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = str(address[0])
+        return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+    return str(address)
+
+
+# Bridge servers ---------------------------------------------------------------------
+
+
+def _select_subprotocol(
+    offered: Sequence[Subprotocol], half_close: bool
+) -> Subprotocol | None:
+    # websockify's choice: "binary" when offered, and a client offering nothing (or
+    # only protocols we do not speak) still connects, without a subprotocol.
+    # (websockets' own ``subprotocols=["binary"]`` would refuse the latter.)
+    if half_close and HALF_CLOSE_SUBPROTOCOL in offered:
+        return Subprotocol(HALF_CLOSE_SUBPROTOCOL)
+    if BINARY_SUBPROTOCOL in offered:
+        return Subprotocol(BINARY_SUBPROTOCOL)
+    return None
+
+
+class BridgeServer:
+    """A running bridge, as returned by :func:`serve_bridge`.
+
+    ``listen`` and ``to`` are the parsed endpoints; :attr:`url` is the listening URL
+    with the real port (useful with port 0).
+    """
+
+    def __init__(self, config: serve_bridge):
+        self.listen = config.listen
+        self.to = config.to
+        self._config = config
+        self._ws_server: WsServer | None = None
+        self._tcp_server: asyncio.Server | None = None
+        self._slots: set[object] = set()  # connections being served or handshaking
+        self._pumps: set[_Pump] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self._closing_waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def _start(self) -> None:
+        config = self._config
+        listen = self.listen
+        if listen.is_websocket:
+            self._ws_server = await ws_serve(
+                self._handle_websocket, listen.host, listen.port,
+                ssl=config.ssl,
+                select_subprotocol=lambda _, offered: _select_subprotocol(
+                    offered, config.half_close
+                ),
+                process_request=self._process_request,
+                **byte_stream_defaults(config.ws_options),
+            )
+        else:
+            self._tcp_server = await asyncio.start_server(
+                self._handle_tcp, listen.host, listen.port
+            )
+
+    @property
+    def sockets(self) -> tuple[Any, ...]:
+        """The listening sockets."""
+        server = self._ws_server or self._tcp_server
+        return tuple(server.sockets) if server is not None else ()
+
+    @property
+    def port(self) -> int:
+        """The port of the first listening socket."""
+        port: int = self.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        """The URL this bridge listens on, with the real port."""
+        return str(self.listen.with_port(self.port))
+
+    @property
+    def active_connections(self) -> int:
+        """Connections being served now (each counts against ``max_connections``)."""
+        return len(self._slots)
+
+    # WebSocket in, TCP out --------------------------------------------------------
+
+    def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        path = self.listen.path.partition("?")[0]  # a query string is not matched
+        if path not in ("", "/") and request.path.partition("?")[0] != path:
+            return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        if len(self._slots) >= self._config.max_connections:
+            logger.warning(
+                "refused peer=%s: max-connections (%d) reached",
+                _format_address(connection.remote_address), self._config.max_connections,
+            )
+            return connection.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections, try again later.\n"
+            )
+        self._take_slot(connection, connection.wait_closed())
+        return None
+
+    def _take_slot(self, key: object, released: Any) -> None:
+        self._slots.add(key)
+
+        async def release() -> None:
+            try:
+                await released
+            finally:
+                self._slots.discard(key)
+
+        self._spawn(release())
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _handle_websocket(self, connection: ServerConnection) -> None:
+        config = self._config
+        start = time.monotonic()
+        peer = _format_address(connection.remote_address)
+        half = connection.subprotocol == HALF_CLOSE_SUBPROTOCOL
+        stream = WsStream(
+            connection, text="ignore" if half else config.text,
+            close_timeout=config.close_timeout,
+        )
+        try:
+            async with asyncio.timeout(config.open_timeout):
+                reader, writer = await asyncio.open_connection(self.to.host, self.to.port)
+        except (OSError, TimeoutError) as exc:
+            why = str(exc) or type(exc).__name__
+            await stream.aclose(_INTERNAL_ERROR, "target unreachable")
+            _log_connection(peer, self.to, 0, 0, time.monotonic() - start, _INTERNAL_ERROR,
+                            f"target unreachable: {why}")
+            return
+        result = await self._run_pump(stream, reader, writer, half)
+        _log_connection(peer, self.to, result.ws_to_tcp, result.tcp_to_ws,
+                        time.monotonic() - start, result.close_code, result.reason)
+
+    # TCP in, WebSocket out --------------------------------------------------------
+
+    async def _handle_tcp(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        config = self._config
+        start = time.monotonic()
+        peer = _format_address(writer.get_extra_info("peername"))
+        if self._closing:
+            writer.close()
+            return
+        if len(self._slots) >= config.max_connections:
+            logger.warning("refused peer=%s: max-connections (%d) reached",
+                           peer, config.max_connections)
+            writer.close()
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        self._slots.add(writer)
+        try:
+            offered = [HALF_CLOSE_SUBPROTOCOL] if config.half_close else []
+            offered.append(BINARY_SUBPROTOCOL)
+            try:
+                connection = await ws_connect(
+                    str(self.to),
+                    ssl=config.target_ssl,
+                    subprotocols=[Subprotocol(name) for name in offered],
+                    open_timeout=config.open_timeout,
+                    **byte_stream_defaults(config.ws_options),
+                )
+            except Exception as exc:  # unreachable, refused, TLS or HTTP failure
+                writer.transport.abort()
+                _log_connection(peer, self.to, 0, 0, time.monotonic() - start, None,
+                                f"target unreachable: {type(exc).__name__}: {exc}")
+                return
+            half = connection.subprotocol == HALF_CLOSE_SUBPROTOCOL
+            stream = WsStream(
+                connection, text="ignore" if half else config.text,
+                close_timeout=config.close_timeout,
+            )
+            result = await self._run_pump(stream, reader, writer, half)
+            _log_connection(peer, self.to, result.tcp_to_ws, result.ws_to_tcp,
+                            time.monotonic() - start, result.close_code, result.reason)
+        finally:
+            self._slots.discard(writer)
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _run_pump(
+        self,
+        stream: WsStream,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        half_close: bool,
+    ) -> PumpResult:
+        config = self._config
+        runner = _Pump(
+            stream, reader, writer, idle_timeout=config.idle_timeout, half_close=half_close,
+            close_timeout=config.close_timeout, chunk_size=_CHUNK_SIZE,
+        )
+        self._pumps.add(runner)
+        if self._closing:
+            runner.stop("bridge shutting down")
+        try:
+            return await runner.run()
+        finally:
+            self._pumps.discard(runner)
+
+    # Lifetime ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop listening; close every bridged connection (WebSocket 1001, TCP closed)."""
+        if self._closing:
+            return
+        self._closing = True
+        self._closing_waiter.set_result(None)
+        for runner in tuple(self._pumps):
+            runner.stop("bridge shutting down")
+        if self._ws_server is not None:
+            self._ws_server.close()
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+
+    async def wait_closed(self) -> None:
+        """Wait until the server and every connection it served are closed."""
+        if self._ws_server is not None:
+            await self._ws_server.wait_closed()
+        while self._tasks:
+            await asyncio.wait(tuple(self._tasks))
+        if self._tcp_server is not None:
+            await self._tcp_server.wait_closed()
+
+    async def serve_forever(self) -> None:
+        """Serve until :meth:`close` is called or the task is cancelled."""
+        try:
+            await asyncio.shield(self._closing_waiter)
+        except asyncio.CancelledError:
+            self.close()
+            await self.wait_closed()
+            raise
+        await self.wait_closed()
+
+    async def __aenter__(self) -> BridgeServer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+        await self.wait_closed()
+
+
+def _log_connection(
+    peer: str, target: Endpoint, to_target: int, to_client: int, duration: float,
+    code: int | None, reason: str,
+) -> None:
+    logger.info(
+        "peer=%s target=%s to_target=%d to_client=%d duration=%.3fs close=%s reason=%r",
+        peer, target, to_target, to_client, duration, code if code is not None else "-", reason,
+    )
+
+
+# lower case: a function-like class, as wsframed.serve
+class serve_bridge(ServerStarter[BridgeServer]):
+    """Run a bridge server from ``listen`` to ``to``; ``port`` 0 picks a free port.
+
+    Either ``listen="ws://HOST:PORT[/path]"`` (or ``wss://``, with ``ssl``) and
+    ``to="tcp://HOST:PORT"``: each WebSocket client is accepted, then gets its own
+    TCP connection to the target (closed 1011 when that fails). Or
+    ``listen="tcp://HOST:PORT"`` and ``to="ws://HOST:PORT/path"`` (or ``wss://``):
+    each TCP client gets its own WebSocket, so two bridges make a tunnel.
+
+    Use as ``async with serve_bridge(...) as bridge`` or ``bridge = await
+    serve_bridge(...)``; either gives a :class:`BridgeServer`.
+
+    Args:
+        text: ``"reject"`` closes a connection sending a text message with 1003
+            (websockify); ``"bytes"`` forwards its UTF-8 bytes.
+        max_connections: connections served at once; a WebSocket client over the
+            limit gets HTTP 503, a TCP client is disconnected at once.
+        idle_timeout: close a connection (WebSocket 1001) when no byte moved either
+            way for this many seconds; None never.
+        ssl: the server ``SSLContext`` for a ``wss://`` listen URL.
+        target_ssl: the client ``SSLContext`` for a ``wss://`` target; by default the
+            system's trusted CAs, with host name checking.
+        half_close: offer and accept :data:`HALF_CLOSE_SUBPROTOCOL`.
+        open_timeout: the most seconds to reach the target (TCP connect, or the
+            WebSocket and TLS handshakes).
+        close_timeout: the most seconds each closing step may take.
+        ws_options: passed to websockets' ``serve()`` or ``connect()`` (``max_size``,
+            ``max_queue``, ``ping_interval``, ``origins``...); compression is off.
+
+    Raises ``ValueError`` for URLs that do not parse or do not pair up.
+    """
+
+    def __init__(
+        self,
+        listen: str,
+        to: str,
+        *,
+        text: TextPolicy = "reject",
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        idle_timeout: float | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+        target_ssl: ssl_module.SSLContext | None = None,
+        half_close: bool = True,
+        open_timeout: float = 10.0,
+        close_timeout: float = 10.0,
+        **ws_options: Any,
+    ):
+        self.listen = parse_endpoint(listen)
+        self.to = parse_endpoint(to)
+        if self.listen.is_websocket == self.to.is_websocket:
+            raise ValueError(
+                "a bridge joins a WebSocket and TCP: --listen ws://... (or wss://) with "
+                "--to tcp://HOST:PORT, or --listen tcp://... with --to ws://... (or wss://)"
+            )
+        if self.listen.scheme == "wss" and ssl is None:
+            raise ValueError(f"listening on {self.listen} needs a certificate (ssl=, --cert)")
+        if self.listen.scheme != "wss" and ssl is not None:
+            raise ValueError(f"a certificate is for wss:// listen URLs, not {self.listen}")
+        if self.to.scheme == "wss" and target_ssl is None:
+            target_ssl = ssl_module.create_default_context()
+        if self.to.scheme != "wss" and target_ssl is not None:
+            raise ValueError(f"TLS options for the target need a wss:// target, not {self.to}")
+        if text not in ("reject", "bytes", "ignore"):
+            raise ValueError(f"text must be 'reject' or 'bytes', not {text!r}")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections}")
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ValueError(f"idle_timeout must be positive or None, not {idle_timeout}")
+        self.text: TextPolicy = text
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.ssl = ssl
+        self.target_ssl = target_ssl
+        self.half_close = half_close
+        self.open_timeout = open_timeout
+        self.close_timeout = close_timeout
+        self.ws_options = ws_options
+        self._server: BridgeServer | None = None
+
+    async def _start(self) -> BridgeServer:
+        if self._server is None:
+            server = BridgeServer(self)
+            await server._start()
+            self._server = server
+        return self._server
