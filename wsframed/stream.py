@@ -173,9 +173,10 @@ class WsStream:
         self._loop = asyncio.get_running_loop()
         self._subscribers: list[EventSubscription] = []
         self._backend: Backend = backend_for(connection, self._emit)
-        # A backend may offer its library's own receive/send, whose "connection
-        # closed" exceptions the stream then translates (see backends/websockets.py):
-        # one coroutine less per message each way.
+        # A backend may offer a raw receive/send raising its library's own "connection
+        # closed" exceptions, which the stream then translates: one coroutine less per
+        # message each way (the websockets backend's also batch and inline; see
+        # backends/websockets.py).
         backend: Any = self._backend
         self._receive_message: Callable[[], Awaitable[bytes | str]] = getattr(
             backend, "raw_receive", backend.receive
