@@ -1,0 +1,227 @@
+"""``wsframed connect``: send stdin's lines as frames and print the frames received.
+
+stdin is read without blocking the event loop (:func:`_input_chunks`) and cut into
+lines that are never buffered past a limit (:func:`_input_lines`). Receiving and
+printing frames, and the signal handling, are shared with :mod:`wsframed.cli.serve`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import stat
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from ..errors import ClosedStreamError, ConnectionClosed
+from .frames import SKIP, make_codec, parse_input_line
+from .serve import _describe, _log, _receive_frames, _stop_on_signals, _ws_stream_of
+
+if TYPE_CHECKING:
+    from ..framed import Framed
+
+__all__: list[str] = []  # internal to wsframed.cli: the command is wsframed.cli.main
+
+_INPUT_READ_SIZE = 64 * 1024
+
+
+# connect ------------------------------------------------------------------------
+
+
+async def _input_chunks() -> AsyncIterator[bytes]:
+    """Yield stdin's bytes as they arrive, without blocking the event loop.
+
+    Pipes and sockets are read by the event loop itself. Anything else (a terminal, a
+    regular file, ``/dev/null``) is read by a daemon thread: the event loop cannot
+    watch files, and making a terminal non-blocking would affect the stdout sharing it.
+    """
+    stdin = sys.stdin
+    if stdin is None:
+        return
+    fd = stdin.fileno()
+    loop = asyncio.get_running_loop()
+    reader: asyncio.StreamReader | None = None
+    transport: asyncio.BaseTransport | None = None
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        pipe_reader = asyncio.StreamReader(limit=_INPUT_READ_SIZE)
+        try:
+            transport, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(pipe_reader), stdin
+            )
+            reader = pipe_reader
+        except (ValueError, OSError, NotImplementedError):
+            pass  # a regular file, or no pipe support: use the thread below
+    if reader is not None:
+        try:
+            while chunk := await reader.read(_INPUT_READ_SIZE):
+                yield chunk
+        finally:
+            if transport is not None:
+                transport.close()
+        return
+    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=16)
+
+    def pump() -> None:
+        while True:
+            try:
+                chunk = os.read(fd, _INPUT_READ_SIZE)
+            except OSError:
+                chunk = b""
+            try:
+                asyncio.run_coroutine_threadsafe(queue.put(chunk), loop).result()
+            except Exception:  # the loop is gone or stopped listening: stop quietly
+                return
+            if not chunk:
+                return
+
+    threading.Thread(target=pump, name="wsframed-stdin", daemon=True).start()
+    while chunk := await queue.get():
+        yield chunk
+
+
+async def _input_lines(
+    max_line: int, on_too_long: Callable[[int], None]
+) -> AsyncIterator[list[tuple[int, bytes]]]:
+    """Yield stdin's lines as they arrive, in batches of ``(line number, line)``.
+
+    Lines keep their terminators. An unterminated line growing past ``max_line``
+    bytes is dropped as it arrives (never buffered in full) and reported to
+    ``on_too_long`` with its number.
+    """
+    pending = bytearray()
+    discarding = False
+    number = 0
+    async for chunk in _input_chunks():
+        pending += chunk
+        batch = []
+        start = 0
+        while (end := pending.find(b"\n", start)) >= 0:
+            number += 1
+            if discarding:
+                discarding = False
+            else:
+                batch.append((number, bytes(pending[start : end + 1])))
+            start = end + 1
+        del pending[:start]
+        if batch:
+            yield batch
+        if len(pending) > max_line and not discarding:
+            on_too_long(number + 1)
+            discarding = True
+        if discarding:
+            pending.clear()
+    if pending and not discarding:
+        yield [(number + 1, bytes(pending))]
+
+
+async def _run_connect(args: argparse.Namespace) -> int:
+    from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+
+    from ..client import connect
+
+    codec = make_codec(args.codec, args.max_frame_size)
+    options: dict[str, Any] = {
+        "open_timeout": args.open_timeout,
+        "close_timeout": args.close_timeout,
+        "text": args.text,
+    }
+    if args.subprotocol:
+        options["subprotocols"] = args.subprotocol
+    if args.origin:
+        options["origin"] = args.origin
+    try:
+        framed: Framed[Any] = await connect(args.uri, codec, **options)
+    except InvalidStatus as exc:
+        _log(f"wsframed connect: error: {args.uri} refused the WebSocket connection "
+             f"(HTTP {exc.response.status_code})")
+        return 1
+    except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else _describe(exc)
+        _log(f"wsframed connect: error: cannot connect to {args.uri}: {reason}")
+        return 1
+
+    loop = asyncio.get_running_loop()
+    sink, frames = framed.split()
+    last_activity = loop.time()
+    skipped = 0
+
+    async def note_activity(batch: list[Any]) -> None:
+        nonlocal last_activity
+        last_activity = loop.time()
+
+    def not_sent(number: int, why: str) -> None:
+        nonlocal skipped
+        skipped += 1
+        _log(f"wsframed connect: input line {number} not sent: {why}")
+
+    # A line's JSON text may be larger than the frame it becomes: leave room.
+    max_line = max(4 * codec.max_frame_size, 1024 * 1024)
+
+    async def send_input() -> None:
+        too_long = f"longer than {max_line} bytes"
+        async for batch in _input_lines(max_line, lambda n: not_sent(n, too_long)):
+            for number, line in batch:
+                try:
+                    item = parse_input_line(args.codec, line)
+                    if item is not SKIP:
+                        sink.feed(item)
+                except (ValueError, TypeError) as exc:  # FrameTooLarge is a ValueError
+                    not_sent(number, _describe(exc))
+            await sink.flush()  # the lines read together leave together
+
+    stop = asyncio.Event()
+    receiver = asyncio.create_task(
+        _receive_frames(frames, _ws_stream_of(framed), codec=args.codec, who="wsframed connect",
+                        on_frames=note_activity)
+    )
+    sender = asyncio.create_task(send_input())
+    stopper = asyncio.create_task(stop.wait())
+    status = 0
+    try:
+        with _stop_on_signals(stop, repeat=lambda: _hard_exit(130)):
+            await asyncio.wait({receiver, sender, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            failure = sender.exception() if sender.done() and not sender.cancelled() else None
+            if failure is not None and not isinstance(
+                failure, ConnectionClosed | ClosedStreamError
+            ):
+                raise failure
+            if not receiver.done() and not stopper.done():
+                # The input ended. A WebSocket close is not a half-close: replies still
+                # in flight when the close frame arrives would be lost, so wait until
+                # the server has been quiet for --linger seconds first.
+                last_activity = max(last_activity, loop.time())
+                while (remaining := last_activity + args.linger - loop.time()) > 0:
+                    done, _ = await asyncio.wait({receiver, stopper}, timeout=remaining)
+                    if done:
+                        break
+            if not receiver.done():
+                sender.cancel()
+                with contextlib.suppress(ConnectionClosed, ClosedStreamError):
+                    await sink.close()
+                done, _ = await asyncio.wait({receiver}, timeout=args.close_timeout)
+                if not done:
+                    _log("wsframed connect: the server did not complete the close handshake"
+                         f" within {args.close_timeout} s; dropped the connection")
+                    status = 1
+            if receiver.done() and not receiver.cancelled():
+                status = max(status, receiver.result())
+    finally:
+        for task in (sender, stopper, receiver):
+            task.cancel()
+        await asyncio.gather(sender, stopper, receiver, return_exceptions=True)
+        await _ws_stream_of(framed).aclose(timeout=0.5)
+    if skipped and status == 0:
+        status = 1
+    return status
+
+
+def _hard_exit(status: int) -> NoReturn:
+    """Leave at once (a second Ctrl-C while ``connect`` waits for the close)."""
+    sys.stderr.write("interrupted\n")
+    sys.stderr.flush()
+    os._exit(status)

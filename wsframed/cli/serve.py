@@ -1,0 +1,206 @@
+"""``wsframed serve``: accept WebSocket connections and print the frames received.
+
+Also what ``connect`` shares with it: :func:`_receive_frames` (print frames until the
+end of stream), :func:`_stop_on_signals`, and the output helpers (``_out`` writes
+stdout, ``_log`` stderr, ``_describe`` turns an exception into one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..errors import (
+    ClosedStreamError,
+    ConnectionClosed,
+    DecodeError,
+    EndOfStream,
+    FrameTooLarge,
+    IncompleteFrame,
+    ProtocolError,
+)
+from .frames import format_frame, make_codec
+
+if TYPE_CHECKING:
+    from ..framed import Framed, FramedStream
+
+__all__: list[str] = []  # internal to wsframed.cli: the command is wsframed.cli.main
+
+_RESYNCING = frozenset({"lines", "jsonl"})  # codecs that go on after a bad frame
+
+
+# Output -------------------------------------------------------------------------
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an exception: its message, or its type when it has none."""
+    if isinstance(exc, socket.gaierror) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    if isinstance(exc, OSError) and exc.errno:
+        text = os.strerror(exc.errno)
+        return text[:1].lower() + text[1:]
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _peer_name(framed: Framed[Any]) -> str:
+    peer = framed.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host, port = peer[0], peer[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(peer)
+
+
+def _ws_stream_of(framed: Framed[Any]) -> Any:
+    """The WsStream under ``framed`` (it always is one in this module)."""
+    return framed.stream
+
+
+# Receiving frames: shared by serve and connect -----------------------------------
+
+
+async def _receive_frames(
+    frames: Framed[Any] | FramedStream[Any],
+    ws: Any,
+    *,
+    codec: str,
+    who: str,
+    on_frames: Callable[[list[Any]], Awaitable[None]],
+) -> int:
+    """Print received frames until the end of stream; return 0 (clean) or 1.
+
+    ``ws`` is the WsStream under ``frames``. A frame that fails to decode is reported
+    and skipped where the codec resynchronises (lines and JSON Lines, at the next
+    newline); otherwise the connection is closed with 1007 (invalid frame payload
+    data) or, for a frame over the limit, 1009 (message too big).
+    """
+    resyncs = codec in _RESYNCING
+    while True:
+        try:
+            batch = await frames.recv_many()
+        except EndOfStream:
+            return 0
+        except IncompleteFrame as exc:
+            _log(f"{who}: {_describe(exc)}")
+            return 1
+        except (FrameTooLarge, DecodeError) as exc:
+            if resyncs and not isinstance(exc, FrameTooLarge):
+                _log(f"{who}: skipped a frame: {_describe(exc)}")
+                continue
+            # The codec cannot resynchronise: tell the peer why, and stop.
+            code, reason = (
+                (1009, "frame too large") if isinstance(exc, FrameTooLarge)
+                else (1007, "invalid frame")
+            )
+            _log(f"{who}: {_describe(exc)}; closing with {code}")
+            await ws.aclose(code, reason)
+            return 1
+        except (ConnectionClosed, ProtocolError) as exc:
+            _log(f"{who}: {_describe(exc)}")
+            return 1
+        for item in batch:
+            _out(format_frame(codec, item))
+        await on_frames(batch)
+
+
+# serve --------------------------------------------------------------------------
+
+
+async def _run_serve(args: argparse.Namespace) -> int:
+    from ..server import serve
+
+    codec = make_codec(args.codec, args.max_frame_size)
+    stop = asyncio.Event()
+
+    async def handler(framed: Framed[Any]) -> None:
+        who = _peer_name(framed)
+        _log(f"{who} connected")
+
+        async def echo(batch: list[Any]) -> None:
+            if not args.echo:
+                return
+            try:
+                for item in batch:
+                    framed.feed(item)
+                await framed.flush()
+            except (ValueError, TypeError) as exc:  # FrameTooLarge is a ValueError
+                _log(f"{who}: could not echo a frame: {_describe(exc)}")
+            except (ConnectionClosed, ClosedStreamError):
+                # The client closed first: a WebSocket close is not a half-close.
+                _log(f"{who}: closed before the echo could be sent")
+
+        stream = _ws_stream_of(framed)
+        await _receive_frames(framed, stream, codec=args.codec, who=who, on_frames=echo)
+        await stream.aclose()
+        _log(f"{who} disconnected (close code {stream.close_code})")
+
+    options: dict[str, Any] = {"close_timeout": args.close_timeout, "text": args.text}
+    if args.subprotocol:
+        options["subprotocols"] = args.subprotocol
+    with _stop_on_signals(stop):
+        try:
+            server = await serve(handler, args.host, args.port, codec=codec, **options)
+        except OSError as exc:
+            _log(f"wsframed serve: error: cannot listen on {args.host}:{args.port}: "
+                 f"{_describe(exc)}")
+            return 1
+        for sock in server.sockets:
+            host, port = sock.getsockname()[:2]
+            shown = f"[{host}]" if ":" in host else host
+            _log(f"listening on ws://{shown}:{port}")
+        await stop.wait()
+        _log("stopping: closing connections with 1001 (going away)")
+        server.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(args.close_timeout + 1):
+                await server.wait_closed()
+    return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event, *, repeat: Callable[[], None] | None = None
+                     ) -> Iterator[None]:
+    """Set ``stop`` on SIGINT or SIGTERM while inside; a second signal calls ``repeat``."""
+    loop = asyncio.get_running_loop()
+    signals = [signal.SIGINT]
+    if hasattr(signal, "SIGTERM"):
+        signals.append(signal.SIGTERM)
+
+    def on_signal() -> None:
+        if stop.is_set() and repeat is not None:
+            repeat()
+        stop.set()
+
+    installed: list[signal.Signals] = []
+    previous: dict[signal.Signals, Any] = {}
+    for signum in signals:
+        try:
+            loop.add_signal_handler(signum, on_signal)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError):  # Windows: no add_signal_handler
+            previous[signum] = signal.signal(
+                signum, lambda *_: loop.call_soon_threadsafe(on_signal)
+            )
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
