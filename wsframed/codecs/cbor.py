@@ -67,6 +67,7 @@ import cbor2
 
 from ..errors import DecodeError, FrameTooLarge, IncompleteFrame
 from .base import Buffer
+from .rope import Rope
 
 __all__ = ["CborCodec", "CborDecoder"]
 
@@ -503,8 +504,7 @@ class CborDecoder:
         "_codec",
         "_count",
         "_error",
-        "_parts",
-        "_parts_size",
+        "_rope",
         "_scan",
         "_scanning",
         "_stack",
@@ -530,9 +530,8 @@ class CborDecoder:
         self._count = 1
         self._stack: list[int] = []
         # Waiting for the rest of a long string (see _ROPE_MIN): the chunks fed since,
-        # their size, and the length _buf must reach; _parts is None otherwise.
-        self._parts: list[bytes] | None = None
-        self._parts_size = 0
+        # and the length _buf must reach; _rope is None otherwise.
+        self._rope: Rope | None = None
         self._want = 0
         self._error: DecodeError | FrameTooLarge | None = None
 
@@ -543,11 +542,9 @@ class CborDecoder:
         """
         if self._error is not None:
             raise self._error
-        parts = self._parts
-        if parts is not None:
-            chunk = data if type(data) is bytes else memoryview(data).cast("B").tobytes()
-            parts.append(chunk)
-            self._parts_size += len(chunk)
+        rope = self._rope
+        if rope is not None:
+            rope.append(data)
             return
         buf = self._buf
         if isinstance(buf, bytearray):
@@ -570,13 +567,12 @@ class CborDecoder:
         """
         if self._error is not None:
             raise self._error
-        parts = self._parts
-        if parts is not None:  # waiting for the rest of a long string
-            if len(self._buf) + self._parts_size < self._want:
+        rope = self._rope
+        if rope is not None:  # waiting for the rest of a long string
+            if len(self._buf) + rope.size < self._want:
                 return
-            self._buf = b"".join([self._buf, *parts])  # one copy; the scan goes on
-            self._parts = None
-            self._parts_size = 0
+            self._buf = b"".join([self._buf, *rope.chunks])  # one copy; the scan goes on
+            self._rope = None
         codec = self._codec
         limit = codec._max_frame_size
         max_depth = codec._max_depth
@@ -718,7 +714,8 @@ class CborDecoder:
         """
         if self._error is not None:
             raise self._error
-        pending = len(self._buf) + self._parts_size - self._start
+        rope = self._rope
+        pending = len(self._buf) + (rope.size if rope else 0) - self._start
         if pending > 0:
             self._error = IncompleteFrame(pending, offset=self._base + self._start)
             raise self._error
@@ -744,7 +741,7 @@ class CborDecoder:
         if self._scanning and count <= _IN_STRING:
             want = _string_end(self._buf, scan)
             if want - len(self._buf) >= _ROPE_MIN:  # a long string: collect the rest
-                self._parts = []
+                self._rope = Rope()
                 self._want = want
 
     def _fail_decode(self, exc: Exception, start: int) -> DecodeError:
@@ -759,7 +756,7 @@ class CborDecoder:
         """Store ``error`` for every later call and release the buffer."""
         self._error = error
         self._buf = b""
-        self._parts = None
+        self._rope = None
         self._stack.clear()
         self._stream = None
         return error

@@ -50,6 +50,7 @@ from typing import Literal, NoReturn
 
 from ..errors import DecodeError, FrameTooLarge, IncompleteFrame, WsFramedError
 from .base import Buffer
+from .rope import Rope
 
 __all__ = ["ByteOrder", "LengthPrefixedCodec", "LengthPrefixedDecoder"]
 
@@ -191,7 +192,7 @@ class LengthPrefixedDecoder:
     suspended.
     """
 
-    __slots__ = ("_base", "_buf", "_config", "_error", "_need", "_parts", "_parts_size", "_pos")
+    __slots__ = ("_base", "_buf", "_config", "_error", "_need", "_pos", "_rope")
 
     def __init__(
         self,
@@ -211,19 +212,16 @@ class LengthPrefixedDecoder:
         self._base = 0  # stream offset of _buf[0]
         # Collecting a large body: its chunks so far (the first at stream offset
         # _base; _buf is empty meanwhile), or None.
-        self._parts: list[bytes] | None = None
-        self._parts_size = 0
+        self._rope: Rope | None = None
         self._error: WsFramedError | None = None
 
     def feed(self, data: Buffer) -> None:
         """Append received bytes; raises the stored error of a failed decoder."""
         if self._error is not None:
             raise self._error
-        parts = self._parts
-        if parts is not None:
-            chunk = data if type(data) is bytes else memoryview(data).cast("B").tobytes()
-            parts.append(chunk)
-            self._parts_size += len(chunk)
+        rope = self._rope
+        if rope is not None:
+            rope.append(data)
             return
         self._buf += data
 
@@ -238,10 +236,10 @@ class LengthPrefixedDecoder:
         """
         if self._error is not None:
             raise self._error
-        if self._parts is not None:  # collecting a large body
-            if self._parts_size < self._need:
+        if self._rope is not None:  # collecting a large body
+            if self._rope.size < self._need:
                 return
-            frame = self._join_parts()
+            frame = self._join_rope()
             yield frame
         buf = self._buf
         pos = self._pos
@@ -275,37 +273,20 @@ class LengthPrefixedDecoder:
         if pos:
             self._compact(pos)
         if need >= _ROPE_MIN:  # a large body is incomplete: collect the rest as a list
-            self._parts = [bytes(buf)] if buf else []
-            self._parts_size = len(buf)
+            self._rope = Rope(bytes(buf))
             buf.clear()  # _base stays: the offset of the body's first byte
 
-    def _join_parts(self) -> bytes:
+    def _join_rope(self) -> bytes:
         """Return the collected body, complete; what follows it goes back to ``_buf``."""
-        parts = self._parts
-        assert parts is not None
+        rope = self._rope
+        assert rope is not None
         need = self._need
-        excess = self._parts_size - need
-        if excess <= len(parts[-1]):  # the body ends in the last chunk (the usual case)
-            last = parts[-1]
-            cut = len(last) - excess
-            parts[-1] = last[:cut]
-            rest = [last[cut:]]
-        else:  # several chunks were fed after the one that completed the body
-            total = 0
-            index = 0
-            while total + len(parts[index]) < need:
-                total += len(parts[index])
-                index += 1
-            chunk = parts[index]
-            cut = need - total
-            rest = [chunk[cut:], *parts[index + 1 :]]
-            parts[index:] = [chunk[:cut]]
-        frame = b"".join(parts)
+        body, rest = rope.split(need)
+        frame = b"".join(body)
         buf = self._buf
         for piece in rest:
             buf += piece
-        self._parts = None
-        self._parts_size = 0
+        self._rope = None
         self._base += need
         self._pos = 0
         self._need = _HEAD
@@ -332,7 +313,7 @@ class LengthPrefixedDecoder:
             exc = FrameTooLarge(need, c.max_frame_size, offset=offset)
         self._error = exc
         self._buf = bytearray()  # release the memory for good
-        self._parts = None
+        self._rope = None
         self._pos = 0
         raise exc
 
@@ -349,7 +330,7 @@ class LengthPrefixedDecoder:
         """
         if self._error is not None:
             raise self._error
-        pending = len(self._buf) - self._pos + self._parts_size
+        pending = len(self._buf) - self._pos + (self._rope.size if self._rope else 0)
         if self._need >= 0:
             pending += self._config.length_size
         if pending:

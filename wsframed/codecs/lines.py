@@ -60,6 +60,7 @@ from typing import Any, Generic, Literal, NoReturn, TypeVar, overload
 
 from ..errors import DecodeError, FrameTooLarge, IncompleteFrame, WsFramedError
 from .base import Buffer
+from .rope import Rope
 
 __all__ = ["LinesCodec", "LinesDecoder", "OnOverflow"]
 
@@ -245,12 +246,11 @@ class LinesDecoder(Generic[_T]):
         "_encoding",
         "_error",
         "_max_frame_size",
-        "_parts",
-        "_parts_next",
-        "_parts_searched",
-        "_parts_size",
         "_pos",
         "_ready",
+        "_rope",
+        "_rope_next",
+        "_rope_searched",
         "_scan",
         "_whole",
     )
@@ -272,11 +272,10 @@ class LinesDecoder(Generic[_T]):
         self._base = 0  # stream offset of _buf[0]
         # Collecting a long line (see _ROPE_MIN): its chunks, starting at stream offset
         # _base (_buf is empty meanwhile); how many of them, and how many of their bytes,
-        # were searched for b"\n"; and their total size. _parts is None otherwise.
-        self._parts: list[bytes] | None = None
-        self._parts_next = 0
-        self._parts_searched = 0
-        self._parts_size = 0
+        # were searched for b"\n". _rope is None otherwise.
+        self._rope: Rope | None = None
+        self._rope_next = 0
+        self._rope_searched = 0
         self._discarding = False  # dropping the rest of an overlong line
         self._error: WsFramedError | None = None
         self._ready: Iterator[Any] | None = None  # rest of the batch being yielded
@@ -290,12 +289,9 @@ class LinesDecoder(Generic[_T]):
         """
         if self._error is not None:
             raise self._error
-        parts = self._parts
-        if parts is not None:
-            chunk = data if type(data) is bytes else memoryview(data).cast("B").tobytes()
-            if chunk:
-                parts.append(chunk)
-                self._parts_size += len(chunk)
+        rope = self._rope
+        if rope is not None:
+            rope.append(data)
             return
         if self._discarding:
             if isinstance(data, memoryview):
@@ -323,7 +319,7 @@ class LinesDecoder(Generic[_T]):
         if ready is not None:  # an earlier pass stopped inside a batch
             yield from ready
             self._ready = None
-        if self._parts is not None and not self._search_parts():
+        if self._rope is not None and not self._search_rope():
             return  # a long line, still collecting
         buf = self._buf
         pos = self._pos
@@ -391,13 +387,13 @@ class LinesDecoder(Generic[_T]):
         if pos:
             self._compact(pos)
         if len(buf) >= _ROPE_MIN:  # a long unterminated line: collect what follows
-            self._parts = [bytes(buf)]
-            self._parts_next = 1
-            self._parts_searched = self._parts_size = len(buf)
+            self._rope = Rope(bytes(buf))
+            self._rope_next = 1
+            self._rope_searched = len(buf)
             buf.clear()  # _base stays: the offset of the line's first byte
             self._scan = 0
 
-    def _search_parts(self) -> bool:
+    def _search_rope(self) -> bool:
         """Search the chunks of a long line fed since the last pass for its ``\n``.
 
         Returns ``False`` while the line is unterminated and within the limit. Once its
@@ -405,11 +401,12 @@ class LinesDecoder(Generic[_T]):
         with ``_scan`` where the search stopped, and ``True`` lets the usual path take
         the line (or raise about it), as if the bytes had been buffered all along.
         """
-        parts = self._parts
-        assert parts is not None
+        rope = self._rope
+        assert rope is not None
+        parts = rope.chunks
         bound = self._max_frame_size + 2  # never search further into a line
-        searched = self._parts_searched
-        index = self._parts_next
+        searched = self._rope_searched
+        index = self._rope_next
         found = False
         while index < len(parts) and searched < bound:
             part = parts[index]
@@ -421,16 +418,16 @@ class LinesDecoder(Generic[_T]):
             searched += len(part)
             index += 1
         if not found:
-            size = self._parts_size
+            size = rope.size
             limit = self._max_frame_size
             within = size <= limit or (size == limit + 1 and parts[-1][-1] == _CR)
             if within:
-                self._parts_next = index
-                self._parts_searched = searched
+                self._rope_next = index
+                self._rope_searched = searched
                 return False
         self._buf = bytearray().join(parts)
-        self._parts = None
-        self._parts_next = self._parts_searched = self._parts_size = 0
+        self._rope = None
+        self._rope_next = self._rope_searched = 0
         self._pos = 0
         self._scan = min(searched, len(self._buf))
         return True
@@ -530,6 +527,6 @@ class LinesDecoder(Generic[_T]):
         """
         if self._error is not None:
             raise self._error
-        pending = len(self._buf) - self._pos + self._parts_size
+        pending = len(self._buf) - self._pos + (self._rope.size if self._rope else 0)
         if pending:
             raise IncompleteFrame(pending, offset=self._base + self._pos)

@@ -64,6 +64,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from ..errors import DecodeError, FrameTooLarge, IncompleteFrame
 from .base import Buffer
+from .rope import Rope
 
 __all__ = ["MsgpackCodec", "MsgpackDecoder"]
 
@@ -334,10 +335,9 @@ class MsgpackDecoder:
         "_ends_at",
         "_error",
         "_limit",
-        "_parts",
-        "_parts_size",
         "_pos",
         "_ready",
+        "_rope",
         "_scan_error",
         "_scanner",
         "_scanner_options",
@@ -384,9 +384,8 @@ class MsgpackDecoder:
         self._checked = -1
         self._ends_at = -1
         # Collecting the rest of a large object (see _ROPE_MIN): the chunks fed since,
-        # while _buf is empty, and their size; _parts is None otherwise.
-        self._parts: list[bytes] | None = None
-        self._parts_size = 0
+        # while _buf is empty; None otherwise.
+        self._rope: Rope | None = None
         self._error: DecodeError | FrameTooLarge | None = None
 
     def feed(self, data: Buffer) -> None:
@@ -396,11 +395,9 @@ class MsgpackDecoder:
         """
         if self._error is not None:
             raise self._error
-        parts = self._parts
-        if parts is not None:
-            chunk = data if type(data) is bytes else memoryview(data).cast("B").tobytes()
-            parts.append(chunk)
-            self._parts_size += len(chunk)
+        rope = self._rope
+        if rope is not None:
+            rope.append(data)
             return
         buf = self._buf
         unpackb = self._unpackb
@@ -451,10 +448,10 @@ class MsgpackDecoder:
         ready = self._ready
         while ready:
             yield ready.popleft()
-        if self._parts is not None:  # collecting a large object
-            if self._base + self._parts_size < self._ends_at:
+        if self._rope is not None:  # collecting a large object
+            if self._base + self._rope.size < self._ends_at:
                 return
-            self._feed_parts()
+            self._feed_rope()
         elif not self._buf:
             # Nothing fed since the last complete object was taken (an empty buffer
             # means the unpacker was exhausted): nothing more to yield.
@@ -463,17 +460,14 @@ class MsgpackDecoder:
         tell = unpacker.tell
         more = unpacker.__next__
         while True:
-            whole = self._whole
-            while whole:
+            while self._whole:
                 try:
                     obj = more()
                 except Exception as exc:
                     raise self._fail_unpack(exc) from exc
-                whole -= 1
-                self._whole = whole
+                self._whole -= 1
                 self._start = tell()
                 yield obj
-                whole = self._whole  # a nested iteration may have taken some
             if self._count_whole():
                 continue
             if not self._refill():
@@ -487,7 +481,8 @@ class MsgpackDecoder:
         """
         if self._error is not None:
             raise self._error
-        pending = self._base + len(self._buf) + self._parts_size - self._start
+        rope = self._rope
+        pending = self._base + len(self._buf) + (rope.size if rope else 0) - self._start
         if pending > 0:
             self._error = IncompleteFrame(pending, offset=self._start + self._skew)
             raise self._error
@@ -555,7 +550,7 @@ class MsgpackDecoder:
         if not available:
             self._pos = pos
             if pending and not unchecked and self._ends_at - fed >= _ROPE_MIN:
-                self._parts = []  # a large object: collect the rest (_buf is empty)
+                self._rope = Rope()  # a large object: collect the rest (_buf is empty)
             return False
         size = min(available, limit - pending)
         piece = buf if size == len(buf) else buf[pos : pos + size]
@@ -564,31 +559,21 @@ class MsgpackDecoder:
         self._pos = pos + size
         return True
 
-    def _feed_parts(self) -> None:
+    def _feed_rope(self) -> None:
         """Hand the collected rest of a large object to the unpacker.
 
         The scanner, which saw only the start of the object, is replaced by a fresh
         one for the bytes after it; they go through :meth:`feed` as usual.
         """
-        parts = self._parts
-        assert parts is not None
-        self._parts = None
-        self._parts_size = 0
-        feed = self._unpacker.feed
+        rope = self._rope
+        assert rope is not None
+        self._rope = None
         need = self._ends_at - self._base  # the bytes of the object still missing
-        given = 0
-        rest: list[bytes] = []
-        for index, part in enumerate(parts):
-            if given + len(part) <= need:
-                feed(part)
-                given += len(part)
-                continue
-            cut = need - given
-            feed(memoryview(part)[:cut])
-            given = need
-            rest = [part[cut:], *parts[index + 1 :]]
-            break
-        self._base += given  # fed and never buffered: _buf is still empty
+        body, rest = rope.split(need)
+        feed = self._unpacker.feed
+        for piece in body:
+            feed(piece)
+        self._base += need  # fed and never buffered: _buf is still empty
         # The object is whole (a bin, str or ext: nothing preallocated for it).
         self._scanner = msgpack.Unpacker(**self._scanner_options)
         self._whole += 1
@@ -651,7 +636,7 @@ class MsgpackDecoder:
         """Store ``error`` for every later call and release the buffers."""
         self._error = error
         self._buf = bytearray()
-        self._parts = None
+        self._rope = None
         self._pos = 0
         self._unpacker = None
         self._scanner = None
