@@ -240,25 +240,7 @@ def test_feeding_while_iterating_and_stopping_early() -> None:
     decoder.feed_eof()
 
 
-def test_many_feeds_before_iterating() -> None:
-    items = RPC[:4] * 30
-    decoder = MsgpackCodec(400).decoder()
-    for piece in split_at(stream(items), range(0, 4000, 37)):
-        decoder.feed(piece)
-    assert list(decoder) == items
-    decoder.feed_eof()
-
-
 # -- limits on encode ----------------------------------------------------------------
-
-
-def test_encode_too_large_is_local_and_the_codec_still_works() -> None:
-    codec = MsgpackCodec(100)
-    assert len(codec.encode(b"x" * 98)) == 100
-    with pytest.raises(FrameTooLarge) as info:
-        codec.encode(b"x" * 99)
-    assert (info.value.size, info.value.limit, info.value.local) == (101, 100, True)
-    assert codec.encode([1, 2]) == b"\x92\x01\x02"
 
 
 def test_encode_errors_are_type_and_value_errors_and_leave_the_codec_usable() -> None:
@@ -473,14 +455,6 @@ def test_failed_decoder_reraises_the_same_error(data: bytes, error: type[Excepti
         with pytest.raises(error) as again:
             call()
         assert again.value is info.value
-
-
-def test_feed_eof_on_a_boundary_is_clean() -> None:
-    decoder = MsgpackCodec().decoder()
-    decoder.feed_eof()
-    decoder.feed(stream([1, [2, 3]]))
-    assert list(decoder) == [1, [2, 3]]
-    decoder.feed_eof()
 
 
 @pytest.mark.parametrize(
