@@ -289,6 +289,15 @@ async def bulk_websockets(total: int) -> float:
         return await _timed(send(), receive())
 
 
+async def _write_chunks(
+    writer: WsStream | asyncio.StreamWriter, payload: bytes, total: int
+) -> None:
+    """Write ``payload`` until ``total`` bytes are written, ``drain()`` after each."""
+    for _ in range(total // len(payload)):
+        writer.write(payload)
+        await writer.drain()
+
+
 async def bulk_wsstream(total: int) -> float:
     """``total`` bytes through WsStream: ``write`` 64 KiB + ``drain``, ``read(65536)``."""
     payload = bytes(CHUNK)
@@ -296,17 +305,12 @@ async def bulk_wsstream(total: int) -> float:
         sender = WsStream(client)
         receiver = WsStream(server)
 
-        async def send() -> None:
-            for _ in range(total // CHUNK):
-                sender.write(payload)
-                await sender.drain()
-
         async def receive() -> None:
             received = 0
             while received < total:
                 received += len(await receiver.read(CHUNK))
 
-        return await _timed(send(), receive())
+        return await _timed(_write_chunks(sender, payload, total), receive())
 
 
 async def bulk_raw_tcp(total: int) -> float:
@@ -314,17 +318,12 @@ async def bulk_raw_tcp(total: int) -> float:
     payload = bytes(CHUNK)
     async with tcp_pair() as ((_, writer), (reader, _)):
 
-        async def send() -> None:
-            for _ in range(total // CHUNK):
-                writer.write(payload)
-                await writer.drain()
-
         async def receive() -> None:
             received = 0
             while received < total:
                 received += len(await reader.read(CHUNK))
 
-        return await _timed(send(), receive())
+        return await _timed(_write_chunks(writer, payload, total), receive())
 
 
 # Decoding one large frame ------------------------------------------------------------
@@ -412,11 +411,6 @@ async def slow_reader_memory(total: int, *, pause_every: int = 16) -> tuple[int,
         sender = WsStream(client)
         receiver = WsStream(server)
 
-        async def send() -> None:
-            for _ in range(total // CHUNK):
-                sender.write(payload)
-                await sender.drain()
-
         async def receive() -> None:
             received = 0
             reads = 0
@@ -430,7 +424,7 @@ async def slow_reader_memory(total: int, *, pause_every: int = 16) -> tuple[int,
         tracemalloc.start()
         try:
             tracemalloc.reset_peak()
-            elapsed = await _timed(send(), receive())
+            elapsed = await _timed(_write_chunks(sender, payload, total), receive())
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
