@@ -40,11 +40,12 @@ class Budget:
     One per object (stream, framed, peer): ``if budget.spend(): await checkpoint()``.
     """
 
-    __slots__ = ("_left",)
+    __slots__ = ("_left", "_size")
 
     def __init__(self, budget: int = BUDGET) -> None:
         if budget < 1:
             raise ValueError(f"budget must be at least 1, got {budget}")
+        self._size = budget
         self._left = budget
 
     def spend(self) -> bool:
@@ -52,5 +53,5 @@ class Budget:
         self._left -= 1
         if self._left:
             return False
-        self._left = BUDGET
+        self._left = self._size
         return True
