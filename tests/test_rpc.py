@@ -20,7 +20,7 @@ import pytest
 
 from wsframed import ClosedStreamError, ConnectionClosed, Framed, WsStream
 from wsframed.codecs import CborCodec, MsgpackCodec
-from wsframed.rpc import RemoteError, RpcPeer
+from wsframed.rpc import LOG_FIRST, RemoteError, RpcPeer
 
 from .conftest import framed_pair, tcp_pair, wait_for, ws_pair
 
@@ -356,8 +356,17 @@ async def test_malformed_messages_are_logged_answered_and_survived(
             assert reply[2].startswith("InvalidRequest: ")
         assert replies[-1] == [1, 14, None, "alive"]
         warnings = [r for r in caplog.records if r.name == "wsframed.rpc"]
-        assert len(warnings) == len(malformed) + len(answered)
+        assert len(warnings) == LOG_FIRST  # 15 malformed: the first 10 logged, then counted
         assert all("malformed msgpack-RPC message" in r.getMessage() for r in warnings)
+        assert f"{malformed[0]!r}" in warnings[0].getMessage()
+        caplog.clear()
+    # ... and counted once, when the connection ends
+    assert [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "wsframed.rpc"] == [
+        (
+            logging.WARNING,
+            "15 malformed messages from the peer on this connection; 5 of them were not logged",
+        )
+    ]
 
 
 async def test_undecodable_bytes_fail_pending_calls_with_connection_closed(
@@ -562,7 +571,9 @@ async def test_queue_full_while_waiting_on_the_peer_refuses_instead_of_blocking(
         for refused in results[16:]:
             assert isinstance(refused, RemoteError)
             assert refused.type_name == "BusyError"
-        assert sum("refused request" in r.getMessage() for r in caplog.records) == 14
+        assert sum("refused request" in r.getMessage() for r in caplog.records) == LOG_FIRST
+    summary = "14 requests refused with BusyError on this connection; 4 of them were not logged"
+    assert [r.getMessage() for r in caplog.records].count(summary) == 1
 
 
 # Interoperability ------------------------------------------------------------------

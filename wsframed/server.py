@@ -1,13 +1,25 @@
 """serve(): a WebSocket server whose handler receives a :class:`~wsframed.Framed`.
 
-When the handler returns, the connection closes with 1000. When it lets a codec
-error about the peer's data escape, the connection closes with 1007 (invalid data:
-``DecodeError``) or 1009 (too big: ``FrameTooLarge`` on a received frame), logged as
-a warning without traceback: the peer was wrong, not the server. Any other exception
-is logged with its traceback and closes the connection with 1011. A connection the
-peer broke (``ConnectionClosed``) is logged at INFO. The server keeps serving.
-While closing, incoming messages are read and dropped, so a slow or hostile client
-cannot hold the close handshake up until ``close_timeout``.
+When the handler returns, the connection closes with 1000. When it lets an exception
+escape, the connection closes and one record is logged on ``wsframed.server``, after
+the close frame went out, naming the close code actually sent (a text message under
+``text="reject"`` has already closed with 1003, for example):
+
+======================================  =====  ===============================
+escaped from the handler                code   logged
+======================================  =====  ===============================
+``FrameTooLarge`` of a received frame   1009   WARNING, no traceback (the peer)
+``DecodeError`` (``IncompleteFrame``)   1007   WARNING, no traceback (the peer)
+``ProtocolError``                       1002   WARNING, no traceback (the peer)
+``ConnectionClosed``, ``EndOfStream``   --     INFO, no traceback (the peer left)
+``FrameTooLarge`` the handler sent      1011   ERROR with traceback (a local bug)
+any other ``Exception``                 1011   ERROR with traceback (a local bug)
+======================================  =====  ===============================
+
+Errors that are the peer's never log a traceback, so a hostile client costs one log
+line per connection. The server keeps serving. While closing, incoming messages are
+read and dropped, so a slow or hostile client cannot hold the close handshake up until
+``close_timeout``.
 """
 
 from __future__ import annotations
@@ -22,9 +34,16 @@ from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 
+from .checkpoint import checkpoint
 from .client import byte_stream_defaults
 from .codecs.base import Codec
-from .errors import ConnectionClosed, DecodeError, FrameTooLarge
+from .errors import (
+    ConnectionClosed,
+    DecodeError,
+    EndOfStream,
+    FrameTooLarge,
+    ProtocolError,
+)
 from .framed import Framed
 from .stream import TextPolicy, WsStream
 
@@ -55,8 +74,12 @@ class FramedServer:
         return port
 
     async def serve_forever(self) -> None:
-        """Serve until cancelled or closed."""
-        await self.ws_server.serve_forever()
+        """Serve until cancelled or closed (``RuntimeError`` once closed)."""
+        try:
+            await self.ws_server.serve_forever()
+        except Exception:
+            await checkpoint()  # raised without waiting: yield all the same
+            raise
 
     def close(self, close_connections: bool = True) -> None:
         """Stop listening and, by default, close open connections with 1001."""
@@ -64,7 +87,11 @@ class FramedServer:
 
     async def wait_closed(self) -> None:
         """Wait until the server and its connections are closed."""
-        await self.ws_server.wait_closed()
+        try:
+            await self.ws_server.wait_closed()
+        except Exception:
+            await checkpoint()
+            raise
 
     async def __aenter__(self) -> Self:
         return self
@@ -169,29 +196,70 @@ class serve(ServerStarter[FramedServer], Generic[T]):
         framed = Framed(stream, self.codec)
         try:
             await self.handler(framed)
-        except FrameTooLarge as exc:
-            if exc.local:  # this side tried to send it: a bug of the handler's
-                logger.exception("connection handler failed; closing with 1011")
-                await stream.aclose(1011, "internal error")
-            else:  # RFC 6455 section 7.4.1: "a message that is too big for it to process"
-                logger.warning("closing with 1009: %s", exc)
-                await stream.aclose(1009, "frame too large")
-        except DecodeError as exc:
-            # RFC 6455 section 7.4.1: "data within a message that was not consistent
-            # with the type of the message" (websockets' INVALID_DATA).
-            logger.warning("closing with 1007: %s", exc)
-            await stream.aclose(1007, "invalid frame data")
-        except ConnectionClosed as exc:
-            logger.info("connection lost: %s", exc)
-            await stream.aclose(1011, "internal error")  # a no-op: it is closed already
-        except Exception:
-            logger.exception("connection handler failed; closing with 1011")
-            await stream.aclose(1011, "internal error")
+        except Exception as exc:
+            code, reason, level = _verdict(exc)
+            try:
+                await stream.aclose(code, reason)
+            finally:
+                _log_failure(connection, exc, level)
         else:
             await stream.aclose(1000)
 
     async def _start(self) -> FramedServer:
         if self._server is None:
-            self._server = FramedServer(await self._ws_serve)
+            try:
+                self._server = FramedServer(await self._ws_serve)
+            except Exception:
+                await checkpoint()  # raised without waiting? yield all the same
+                raise
         return self._server
 
+
+def _verdict(exc: Exception) -> tuple[int, str, int]:
+    """The close code and reason for an exception that escaped a handler, and the
+    level its record is logged at (ERROR: with a traceback, a bug of the handler's)."""
+    if isinstance(exc, FrameTooLarge):
+        if exc.local:  # this side tried to send it: a bug of the handler's
+            return 1011, "internal error", logging.ERROR
+        # RFC 6455 section 7.4.1: "a message that is too big for it to process"
+        return 1009, "frame too large", logging.WARNING
+    if isinstance(exc, DecodeError):
+        # RFC 6455 section 7.4.1: "data within a message that was not consistent
+        # with the type of the message" (websockets' INVALID_DATA).
+        return 1007, "invalid frame data", logging.WARNING
+    if isinstance(exc, ProtocolError):  # the stream may have closed already (1003)
+        return 1002, "protocol error", logging.WARNING
+    if isinstance(exc, (ConnectionClosed, EndOfStream)):  # the close is done: a no-op
+        return 1000, "", logging.INFO
+    return 1011, "internal error", logging.ERROR
+
+
+def _close_sent(connection: ServerConnection) -> str:
+    """The close frame this side sent, as logged: ``"1003 (reason)"``."""
+    sent = connection.protocol.close_sent
+    if sent is None:
+        return "no close frame (the TCP connection ended first)"
+    return f"{sent.code} ({sent.reason})" if sent.reason else str(sent.code)
+
+
+def _log_failure(connection: ServerConnection, exc: Exception, level: int) -> None:
+    """One record per failed connection, naming the close code that was sent."""
+    peer = connection.remote_address
+    if level >= logging.ERROR:
+        logger.error(
+            "connection handler failed (peer %s); closed with %s",
+            peer,
+            _close_sent(connection),
+            exc_info=exc,
+        )
+    elif isinstance(exc, (ConnectionClosed, EndOfStream)):
+        why = str(exc) or "the peer ended the stream"
+        logger.info("the peer %s left before the handler finished: %s", peer, why)
+    else:
+        logger.warning(
+            "closed with %s: the peer %s sent what the handler could not take: %s: %s",
+            _close_sent(connection),
+            peer,
+            type(exc).__name__,
+            exc,
+        )

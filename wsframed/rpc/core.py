@@ -1,0 +1,441 @@
+"""The machinery under :class:`~wsframed.rpc.RpcPeer`: one reader, one write path.
+
+The reader takes every message the :class:`~wsframed.Framed` has decoded and places
+each one, in order: a response resolves the future of its call; a request or a
+notification starts its handler when a slot is free, else waits in the backlog, else
+(the backlog is full) is refused or makes the reader wait. The bounds hold per
+message, never per read: one WebSocket message may carry thousands of requests.
+
+    no call of ours in flight:  backlog <= max_concurrency; when full, stop reading
+    calls of ours in flight:    backlog <= 16 * max_concurrency; when full, refuse
+                                (the peer's answers may sit behind its requests)
+
+Writing has a single path, :meth:`PeerCore._flush`, one flush at a time. Frames are
+encoded whole by ``Framed.feed``, so they never interleave; a writer task flushes what
+was fed during one turn of the event loop as one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..checkpoint import Budget, checkpoint
+from ..errors import ClosedStreamError, ConnectionClosed, EndOfStream, WsFramedError
+from ..framed import Framed
+from .errors import MAX_MSGID, NOTIFICATION, REQUEST, RESPONSE, RemoteError, closed_error
+from .errors import error_text as _error_text
+from .logs import ConnectionLog, logger
+
+QUEUE_FACTOR = 16  # requests queued at most, per max_concurrency, while calls are in flight
+WRITE_BATCH = 256  # frames waiting for a flush before senders wait for one
+
+# Results that are certainly not awaitable, checked before inspect.isawaitable().
+_PLAIN = frozenset({type(None), bool, int, float, str, bytes, list, tuple, dict})
+
+Handler = Callable[..., Any]
+
+# Kinds of log records (see logs.py): at most LOG_FIRST of each per connection.
+MALFORMED = "malformed messages from the peer"
+UNKNOWN_NOTIFICATION = "notifications of unknown methods"
+REFUSED = "requests refused with BusyError"
+DROPPED = "notifications dropped (queue full)"
+HANDLER_ERROR = "handler exceptions"
+UNENCODABLE = "results or errors the codec could not encode"
+LATE = "responses to calls no longer waiting"
+
+
+class PeerCore:
+    """State, reading, dispatching and writing shared by :class:`~wsframed.rpc.RpcPeer`."""
+
+    def __init__(self, framed: Framed[Any], max_concurrency: int):
+        self.framed = framed
+        """The Framed this peer speaks over."""
+        self._limit = max_concurrency
+        self._max_queued = QUEUE_FACTOR * max_concurrency
+        self._handlers: dict[str, tuple[Handler, bool]] = {}
+        self._log = ConnectionLog()
+        self._budget = Budget()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        # Handlers: running tasks, and requests waiting for a slot, in arrival order.
+        self._running = 0
+        self._backlog: deque[Any] = deque()
+        self._room: asyncio.Future[None] | None = None  # the reader waits for backlog room
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Writing: _dirty when frames were fed since the last flush started.
+        self._dirty = False
+        self._unflushed = 0  # frames fed since the last flush started
+        self._flushing = False
+        self._flush_waiters: list[asyncio.Future[None]] = []
+        self._wakeup: asyncio.Future[None] | None = None  # the writer task's
+        self._write_error: ConnectionClosed | None = None  # kept: raised by every later use
+        # Lifecycle.
+        self._reader: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._ended: ConnectionClosed | None = None  # the connection ended (reader done)
+        self._closing = False  # aclose() started
+
+    def _fail_pending(self, error: BaseException) -> None:
+        futures = list(self._pending.values())
+        self._pending.clear()
+        for future in futures:
+            if not future.done():
+                future.set_exception(error)
+
+    def _end(self, error: ConnectionClosed) -> None:
+        """The connection ended: fail pending calls, stop every task, refuse new calls.
+
+        ``error`` is kept: every pending and later call raises this same object.
+        """
+        if self._ended is not None:
+            return
+        self._ended = error
+        self._fail_pending(error)
+        self._backlog.clear()
+        current = asyncio.current_task()
+        for task in (self._reader, self._writer, *self._tasks):
+            if task is not None and task is not current:
+                task.cancel()
+        self._wake_flush_waiters()
+        self._log.summarize()
+
+    # Reading and dispatching --------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        framed = self.framed
+        recv_many = framed.recv_many
+        pending = self._pending
+        budget = Budget()
+        try:
+            while self._ended is None:
+                try:
+                    batch = await recv_many()
+                except EndOfStream:
+                    code = getattr(framed.stream, "close_code", None) or 1000
+                    if pending:
+                        logger.debug("end of stream with %d calls pending", len(pending))
+                    self._end(ConnectionClosed(code, "the peer ended the connection"))
+                    return
+                for message in batch:
+                    kind = message[0] if isinstance(message, (list, tuple)) and message else None
+                    if type(kind) is not int:
+                        self._malformed(message, "not an array starting with a type code")
+                    elif kind == RESPONSE and len(message) == 4:
+                        msgid = message[1]
+                        future = pending.pop(msgid, None) if type(msgid) is int else None
+                        if future is None:
+                            self._unmatched(message)
+                        elif not future.done():
+                            future.set_result(message)
+                    elif kind in (REQUEST, NOTIFICATION):
+                        while not self._place(message):
+                            await self._wait_for_room()
+                    else:
+                        self._malformed(message, "unknown type code or wrong length")
+                # While calls made here are in flight, their responses may be queued
+                # behind the peer's requests: block on nothing (not even a flush,
+                # which waits for the peer to read) or both ends could wait for ever.
+                if self._dirty:
+                    if not pending:
+                        await self._flush()
+                    elif self._flushing and self._unflushed >= WRITE_BATCH:
+                        await self._flush()  # bounded: wait when the transport is full
+                    else:
+                        self._kick()
+                if budget.spend():  # batches decoded ahead come back without waiting
+                    await checkpoint()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, (OSError, WsFramedError)):
+                logger.exception("msgpack-RPC reader failed")
+            elif not isinstance(exc, ConnectionClosed):
+                logger.warning("msgpack-RPC connection failed: %s", exc)
+            self._end(self._write_error or closed_error(exc))
+
+    def _place(self, message: Any) -> bool:
+        """Start, queue or refuse a request or notification; False when the reader
+        must wait for room first (the backlog is full and no call of ours waits)."""
+        backlog = self._backlog
+        if self._running < self._limit and not backlog:
+            self._dispatch(message)
+        elif self._pending:
+            if len(backlog) < self._max_queued:
+                backlog.append(message)
+            else:
+                self._refuse(message)
+        elif len(backlog) < self._limit:
+            backlog.append(message)
+        else:
+            return False
+        return True
+
+    async def _wait_for_room(self) -> None:
+        """Stop reading until a handler ends or a call of ours needs the reader."""
+        if self._dirty:
+            await self._flush()  # the responses so far: the peer may wait for them
+        loop = asyncio.get_running_loop()
+        while len(self._backlog) >= self._limit and not self._pending:
+            self._room = room = loop.create_future()
+            await room
+
+    def _dispatch(self, message: Any) -> None:
+        """Run the handler of a request or notification (a slot is free)."""
+        if message[0] == REQUEST:
+            if len(message) < 2:
+                self._malformed(message, "a request needs 4 elements")
+                return
+            msgid = message[1]
+            if type(msgid) is not int or not 0 <= msgid <= MAX_MSGID:
+                self._malformed(message, "the msgid of a request must be a uint32")
+                return
+            if len(message) != 4:
+                self._invalid(msgid, message, f"a request has 4 elements, not {len(message)}")
+                return
+            method, params = message[2], message[3]
+        else:
+            if len(message) != 3:
+                self._malformed(message, f"a notification has 3 elements, not {len(message)}")
+                return
+            msgid = None
+            method, params = message[1], message[2]
+        if type(method) is bytes:  # from peers that send method names as raw bytes
+            method = method.decode("utf-8", "replace")
+        if type(method) is not str:
+            self._invalid(msgid, message, f"the method must be a string, not {method!r:.80}")
+            return
+        if not isinstance(params, (list, tuple)):
+            self._invalid(msgid, message, f"params must be an array, not {params!r:.80}")
+            return
+        entry = self._handlers.get(method)
+        if entry is None:
+            if msgid is None:
+                self._log.log(
+                    UNKNOWN_NOTIFICATION,
+                    logging.WARNING,
+                    "notification of unknown method %.200r ignored",
+                    method,
+                )
+            else:
+                self._reply_error(msgid, f"NoMethodError: no method named {method!r:.200}")
+            return
+        fn, is_async = entry
+        try:
+            result = fn(*params)
+        except Exception as exc:
+            self._handler_failed(msgid, method, exc)
+            return
+        if is_async or (type(result) not in _PLAIN and inspect.isawaitable(result)):
+            self._running += 1
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(self._run_handler(msgid, method, result))
+            self._tasks.add(task)
+            task.add_done_callback(functools.partial(self._handler_done, result))
+        elif msgid is not None:
+            self._reply(msgid, result)
+
+    async def _run_handler(self, msgid: int | None, method: str, result: Awaitable[Any]) -> None:
+        try:
+            try:
+                value = await result
+            except Exception as exc:
+                self._handler_failed(msgid, method, exc)
+            else:
+                if msgid is not None:
+                    self._reply(msgid, value)
+        finally:
+            self._release()
+
+    def _handler_done(self, result: Awaitable[Any], task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if inspect.iscoroutine(result):
+            result.close()  # a task cancelled before it started never awaited it
+
+    def _refuse(self, message: Any) -> None:
+        """The queue is full while calls made here are in flight: refuse, never block."""
+        queued = len(self._backlog)
+        msgid = message[1] if message[0] == REQUEST and len(message) > 1 else None
+        if type(msgid) is int and 0 <= msgid <= MAX_MSGID:
+            self._log.log(
+                REFUSED,
+                logging.WARNING,
+                "refused request %d: %d requests already queued",
+                msgid,
+                queued,
+            )
+            self._reply_error(msgid, f"BusyError: {queued} requests already queued")
+        else:
+            self._log.log(
+                DROPPED,
+                logging.WARNING,
+                "dropped a notification: %d requests already queued",
+                queued,
+            )
+
+    def _release(self) -> None:
+        """A handler task finished: start queued requests while slots are free."""
+        self._running -= 1
+        if self._closing or self._ended is not None:
+            return
+        backlog = self._backlog
+        while backlog and self._running < self._limit:
+            self._dispatch(backlog.popleft())
+        if len(backlog) < self._limit:
+            self._make_room()
+        if self._dirty:
+            self._kick()
+
+    def _make_room(self) -> None:
+        """Wake the reader if it waits for room (the backlog shrank or a call started)."""
+        room = self._room
+        if room is not None and not room.done():
+            room.set_result(None)
+
+    def _handler_failed(self, msgid: int | None, method: str, exc: Exception) -> None:
+        if isinstance(exc, RemoteError):
+            logger.debug("handler of %r raised RemoteError(%.200r)", method, exc.error)
+            error: Any = exc.error
+        else:
+            text = _error_text(exc)
+            self._log.log(
+                HANDLER_ERROR,
+                logging.INFO,
+                "handler of %.200r raised %.500s",
+                method,
+                text,
+                exc_info=exc,
+            )
+            error = text
+        if msgid is not None:
+            self._reply_error(msgid, error)
+
+    def _reply(self, msgid: int, result: Any) -> None:
+        try:
+            self._feed([RESPONSE, msgid, None, result])
+        except (TypeError, ValueError) as exc:  # FrameTooLarge is a ValueError
+            self._log.log(
+                UNENCODABLE,
+                logging.WARNING,
+                "cannot encode the result for msgid %d: %.500s",
+                msgid,
+                exc,
+            )
+            self._reply_error(msgid, f"{type(exc).__name__}: cannot encode the result: {exc}")
+        except ClosedStreamError:
+            pass
+
+    def _reply_error(self, msgid: int, error: Any) -> None:
+        try:
+            try:
+                self._feed([RESPONSE, msgid, error, None])
+            except (TypeError, ValueError) as exc:
+                self._log.log(
+                    UNENCODABLE,
+                    logging.WARNING,
+                    "cannot encode the error for msgid %d: %.500s",
+                    msgid,
+                    exc,
+                )
+                self._feed([RESPONSE, msgid, f"{type(exc).__name__}: unencodable error", None])
+        except ClosedStreamError:
+            pass
+
+    def _invalid(self, msgid: int | None, message: Any, why: str) -> None:
+        """A request or notification the spec does not allow: log, answer if a request."""
+        self._malformed(message, why)
+        if msgid is not None:
+            self._reply_error(msgid, f"InvalidRequest: {why}")
+
+    def _malformed(self, message: Any, why: str) -> None:
+        self._log.log(
+            MALFORMED,
+            logging.WARNING,
+            "malformed msgpack-RPC message from the peer (%s): %.200r",
+            why,
+            message,
+        )
+
+    def _unmatched(self, message: Any) -> None:
+        if type(message[1]) is int:  # a call that timed out or was cancelled here
+            self._log.log(
+                LATE,
+                logging.DEBUG,
+                "dropped the response to msgid %r: no call waits for it",
+                message[1],
+            )
+        else:
+            self._malformed(message, "the msgid of a response must be a uint32")
+
+    # Writing ------------------------------------------------------------------
+
+    def _feed(self, message: Any) -> None:
+        """Encode and buffer one message (the codec's errors leave nothing buffered)."""
+        self.framed.feed(message)
+        self._dirty = True
+        self._unflushed += 1
+
+    def _kick(self) -> None:
+        """Frames were fed: have the writer task flush them this turn of the loop."""
+        self._dirty = True
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._closing and self._ended is None:
+                if self._dirty:
+                    await self._flush()
+                else:
+                    self._wakeup = wakeup = loop.create_future()
+                    await wakeup
+                    self._wakeup = None
+        except (OSError, WsFramedError) as exc:
+            self._end(self._write_error or closed_error(exc))
+
+    async def _flush(self) -> None:
+        """The one write path: flush what was fed, one flush at a time.
+
+        Returns once a flush that started after the last feed has finished. A failed
+        flush is kept: this and every later use raise the same ``ConnectionClosed``.
+        """
+        while self._dirty and not self._closing and self._ended is None:
+            if self._write_error is not None:
+                raise self._write_error.with_traceback(None)  # same object, no growth
+            if self._flushing:
+                await self._wait_flush()
+                continue
+            self._dirty = False
+            self._unflushed = 0
+            self._flushing = True
+            try:
+                await self.framed.flush()
+            except asyncio.CancelledError:
+                self._kick()  # what was not sent stays buffered: the writer sends it
+                raise
+            except (OSError, WsFramedError) as exc:
+                self._write_error = error = closed_error(exc)
+                self._end(error)  # nothing more can reach the peer: fail every call
+                raise error from exc
+            finally:
+                self._flushing = False
+                self._wake_flush_waiters()
+
+    async def _wait_flush(self) -> None:
+        """Wait for the flush in progress to end (backpressure for senders)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._flush_waiters.append(waiter)
+        await waiter
+
+    def _wake_flush_waiters(self) -> None:
+        waiters, self._flush_waiters = self._flush_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
