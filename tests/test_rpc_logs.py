@@ -1,0 +1,178 @@
+"""RpcPeer's log is bounded per connection, whatever the peer sends (issue 14, item 5).
+
+A hostile peer over a real WebSocket connection to a ``serve()`` handler running an
+RpcPeer: the log holds the first ``LOG_FIRST`` records of each kind, then one summary
+per kind with the count, written when the connection ends.
+
+Run as a script to measure log bytes per MiB of hostile input::
+
+    PYTHONPATH=$PWD python -m tests.test_rpc_logs
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+import pytest
+from websockets.asyncio.client import connect
+
+import wsframed
+from wsframed import Framed
+from wsframed.codecs import MsgpackCodec
+from wsframed.rpc import LOG_FIRST, RpcPeer
+
+pytestmark = pytest.mark.timeout(60)
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+def fail() -> None:
+    raise ValueError("refused by the handler")
+
+
+def rpc_handler(done: asyncio.Event) -> Callable[[Framed[Any]], Any]:
+    async def handler(framed: Framed[Any]) -> None:
+        try:
+            await RpcPeer(framed, handlers={"fail": fail}).serve()
+        finally:
+            done.set()
+
+    return handler
+
+
+async def send_hostile(port: int, chunks: list[bytes], answers: int = 0) -> list[Any]:
+    """Send ``chunks`` as binary messages, read ``answers`` responses, close with 1000."""
+    unpacker = msgpack.Unpacker()
+    replies: list[Any] = []
+    async with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
+        for chunk in chunks:
+            await ws.send(chunk)
+        while len(replies) < answers:
+            message = await ws.recv()
+            assert isinstance(message, bytes)
+            unpacker.feed(message)
+            replies.extend(unpacker)
+    return replies
+
+
+def rpc_records(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str, bool]]:
+    return [
+        (r.levelno, r.getMessage(), r.exc_info is not None)
+        for r in caplog.records
+        if r.name.startswith("wsframed")
+    ]
+
+
+async def test_a_hostile_peer_gets_the_first_records_of_each_kind_then_counts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="wsframed")
+    done = asyncio.Event()
+    unknown = msgpack.packb([2, "nope", []])
+    failing = b"".join(msgpack.packb([0, i, "fail", []]) for i in range(30))
+    async with wsframed.serve(rpc_handler(done), "127.0.0.1", 0, codec=MsgpackCodec()) as server:
+        async with asyncio.timeout(30):
+            replies = await send_hostile(
+                server.port,
+                [b"\x01" * (64 * KiB), unknown * 1000, failing],  # 65,536 + 1,000 + 30
+                answers=30,
+            )
+            await done.wait()
+    assert replies == [[1, i, "ValueError: refused by the handler", None] for i in range(30)]
+    records = rpc_records(caplog)
+    bad_byte = (
+        "malformed msgpack-RPC message from the peer (not an array starting with a type code)"
+    )
+    assert records[:LOG_FIRST] == [(logging.WARNING, f"{bad_byte}: 1", False)] * LOG_FIRST
+    assert (
+        records[LOG_FIRST : 2 * LOG_FIRST]
+        == [(logging.WARNING, "notification of unknown method 'nope' ignored", False)] * LOG_FIRST
+    )
+    handler_errors = records[2 * LOG_FIRST : 3 * LOG_FIRST]
+    assert (
+        handler_errors
+        == [(logging.INFO, "handler of 'fail' raised ValueError: refused by the handler", True)]
+        * LOG_FIRST
+    )  # the handler's own exception keeps its traceback
+    assert records[3 * LOG_FIRST :] == [
+        (
+            logging.WARNING,
+            "65536 malformed messages from the peer on this connection; "
+            "65526 of them were not logged",
+            False,
+        ),
+        (
+            logging.WARNING,
+            "1000 notifications of unknown methods on this connection; "
+            "990 of them were not logged",
+            False,
+        ),
+        (
+            logging.INFO,
+            "30 handler exceptions on this connection; 20 of them were not logged",
+            False,
+        ),
+    ]
+
+
+async def test_a_quiet_connection_writes_no_summary(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="wsframed")
+    done = asyncio.Event()
+    async with wsframed.serve(rpc_handler(done), "127.0.0.1", 0, codec=MsgpackCodec()) as server:
+        async with asyncio.timeout(30):
+            await send_hostile(server.port, [b"\x01" * LOG_FIRST])  # exactly LOG_FIRST
+            await done.wait()
+    records = [r for r in rpc_records(caplog) if r[0] >= logging.INFO]
+    assert len(records) == LOG_FIRST
+    assert not [r for r in records if "were not logged" in r[1]]
+
+
+# Measurement (not a test) ------------------------------------------------------------
+
+
+def _capture() -> io.StringIO:
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger("wsframed")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    return buffer
+
+
+async def _measure_rpc(name: str, payload: bytes) -> None:
+    buffer = _capture()
+    done = asyncio.Event()
+    async with wsframed.serve(rpc_handler(done), "127.0.0.1", 0, codec=MsgpackCodec()) as server:
+        started = time.perf_counter()
+        await send_hostile(
+            server.port, [payload[i : i + 64 * KiB] for i in range(0, len(payload), 64 * KiB)]
+        )
+        await done.wait()
+        elapsed = time.perf_counter() - started
+    size = len(buffer.getvalue().encode())
+    lines = buffer.getvalue().count("\n")
+    print(
+        f"{name:34} {size / (len(payload) / MiB):>12,.0f} log bytes per MiB "
+        f"({lines:,} lines), {elapsed:.2f} s"
+    )
+
+
+async def _measure() -> None:
+    await _measure_rpc("malformed (1 MiB of \\x01)", b"\x01" * MiB)
+    note = msgpack.packb([2, "nope", []])
+    await _measure_rpc("unknown notifications", note * (MiB // len(note)))
+    request = msgpack.packb([0, 1, "fail", []])
+    await _measure_rpc("requests to a failing handler", request * (MiB // len(request)))
+
+
+if __name__ == "__main__":
+    asyncio.run(_measure())
