@@ -245,17 +245,16 @@ def test_every_limit_parameter_has_a_finite_default(func: Callable[..., Any]) ->
     defaults = limit_defaults(func)
     assert defaults, f"{func.__qualname__} has no limit parameters?"
     for name, value in defaults.items():
-        # request_timeout=None on RpcPeer is a per-call choice, not a resource bound;
-        # everything else must be bounded.
         assert is_finite_positive(value), f"{func.__qualname__}({name}={value!r})"
 
 
-def test_rpc_peer_bounds_concurrent_requests_by_default() -> None:
+def test_rpc_peer_bounds_requests_calls_and_waits_by_default() -> None:
     peer = _rpc_peer()
     if peer is None:
         pytest.skip("wsframed.rpc is not available")
     defaults = limit_defaults(peer.__init__)
-    assert is_finite_positive(defaults.get("max_concurrency")), defaults
+    # the peer's requests, this side's calls in flight, and each call's wait
+    assert defaults == {"max_concurrency": 64, "max_pending": 1024, "request_timeout": 60.0}
 
 
 @pytest.mark.parametrize(

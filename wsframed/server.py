@@ -74,8 +74,10 @@ class FramedServer:
         return port
 
     async def serve_forever(self) -> None:
-        """Serve until cancelled or closed (``RuntimeError`` once closed)."""
+        """Serve until cancelled or closed; ``RuntimeError`` when already closed."""
         try:
+            if self.ws_server.close_task is not None:
+                raise RuntimeError("serve_forever() on a server that was closed")
             await self.ws_server.serve_forever()
         except Exception:
             await checkpoint()  # raised without waiting: yield all the same
@@ -207,11 +209,8 @@ class serve(ServerStarter[FramedServer], Generic[T]):
 
     async def _start(self) -> FramedServer:
         if self._server is None:
-            try:
-                self._server = FramedServer(await self._ws_serve)
-            except Exception:
-                await checkpoint()  # raised without waiting? yield all the same
-                raise
+            # A failure to listen (a port in use) is raised after asyncio has yielded.
+            self._server = FramedServer(await self._ws_serve)
         return self._server
 
 
