@@ -12,6 +12,7 @@ Run as a script to measure log bytes per MiB of hostile input::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import msgpack
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
 import wsframed
 from wsframed import Framed
@@ -148,22 +150,64 @@ def _capture() -> io.StringIO:
     return buffer
 
 
+async def _longest_stall(stop: asyncio.Event) -> float:
+    """The longest time the event loop went without giving this task a turn."""
+    longest = 0.0
+    last = time.perf_counter()
+    while not stop.is_set():
+        await asyncio.sleep(0.001)
+        now = time.perf_counter()
+        longest = max(longest, now - last)
+        last = now
+    return longest
+
+
 async def _measure_rpc(name: str, payload: bytes) -> None:
     buffer = _capture()
     done = asyncio.Event()
+    stop = asyncio.Event()
+    stall = asyncio.create_task(_longest_stall(stop))
     async with wsframed.serve(rpc_handler(done), "127.0.0.1", 0, codec=MsgpackCodec()) as server:
-        started = time.perf_counter()
-        await send_hostile(
-            server.port, [payload[i : i + 64 * KiB] for i in range(0, len(payload), 64 * KiB)]
-        )
+        async with connect(f"ws://127.0.0.1:{server.port}", compression=None) as ws:
+
+            async def drain() -> None:  # read the responses, as a client would
+                async for _ in ws:
+                    pass
+
+            reading = asyncio.create_task(drain())
+            for start in range(0, len(payload), 64 * KiB):
+                await ws.send(payload[start : start + 64 * KiB])
+        await reading
         await done.wait()
-        elapsed = time.perf_counter() - started
+    stop.set()
+    longest = await stall
     size = len(buffer.getvalue().encode())
     lines = buffer.getvalue().count("\n")
     print(
-        f"{name:34} {size / (len(payload) / MiB):>12,.0f} log bytes per MiB "
-        f"({lines:,} lines), {elapsed:.2f} s"
+        f"{name:32} {size / (len(payload) / MiB):>10,.0f} log bytes per MiB "
+        f"({lines:,} lines); longest loop stall {longest * 1000:,.0f} ms"
     )
+
+
+async def _measure_text_messages(connections: int = 200) -> None:
+    buffer = _capture()
+
+    async with wsframed.serve(_recv_one, "127.0.0.1", 0, codec=MsgpackCodec()) as server:
+        for _ in range(connections):
+            async with connect(f"ws://127.0.0.1:{server.port}") as ws:
+                await ws.send("hello")
+                with contextlib.suppress(WsConnectionClosed):
+                    await ws.recv()
+        await asyncio.sleep(0.2)
+    text = buffer.getvalue()
+    print(
+        f"serve(), {connections} connections each sending one text message: "
+        f"{len(text.encode()):,} log bytes ({text.count(chr(10)):,} lines)"
+    )
+
+
+async def _recv_one(framed: Framed[Any]) -> None:
+    await framed.recv()  # lets the ProtocolError of a text message escape
 
 
 async def _measure() -> None:
@@ -172,6 +216,7 @@ async def _measure() -> None:
     await _measure_rpc("unknown notifications", note * (MiB // len(note)))
     request = msgpack.packb([0, 1, "fail", []])
     await _measure_rpc("requests to a failing handler", request * (MiB // len(request)))
+    await _measure_text_messages()
 
 
 if __name__ == "__main__":

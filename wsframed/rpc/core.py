@@ -34,6 +34,7 @@ from .logs import ConnectionLog, logger
 
 QUEUE_FACTOR = 16  # requests queued at most, per max_concurrency, while calls are in flight
 WRITE_BATCH = 256  # frames waiting for a flush before senders wait for one
+_READ_TURN = 1024  # messages the reader handles before it gives the loop a turn
 
 # Results that are certainly not awaitable, checked before inspect.isawaitable().
 _PLAIN = frozenset({type(None), bool, int, float, str, bytes, list, tuple, dict})
@@ -46,6 +47,7 @@ UNKNOWN_NOTIFICATION = "notifications of unknown methods"
 REFUSED = "requests refused with BusyError"
 DROPPED = "notifications dropped (queue full)"
 HANDLER_ERROR = "handler exceptions"
+HANDLER_REMOTE_ERROR = "RemoteErrors raised by handlers"
 UNENCODABLE = "results or errors the codec could not encode"
 LATE = "responses to calls no longer waiting"
 
@@ -111,7 +113,7 @@ class PeerCore:
         framed = self.framed
         recv_many = framed.recv_many
         pending = self._pending
-        budget = Budget()
+        budget = Budget(_READ_TURN)
         try:
             while self._ended is None:
                 try:
@@ -123,6 +125,8 @@ class PeerCore:
                     self._end(ConnectionClosed(code, "the peer ended the connection"))
                     return
                 for message in batch:
+                    if budget.spend():  # a turn for other tasks every _READ_TURN messages
+                        await checkpoint()
                     kind = message[0] if isinstance(message, (list, tuple)) and message else None
                     if type(kind) is not int:
                         self._malformed(message, "not an array starting with a type code")
@@ -148,8 +152,6 @@ class PeerCore:
                         await self._flush()  # bounded: wait when the transport is full
                     else:
                         self._kick()
-                if budget.spend():  # batches decoded ahead come back without waiting
-                    await checkpoint()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -299,7 +301,13 @@ class PeerCore:
 
     def _handler_failed(self, msgid: int | None, method: str, exc: Exception) -> None:
         if isinstance(exc, RemoteError):
-            logger.debug("handler of %r raised RemoteError(%.200r)", method, exc.error)
+            self._log.log(
+                HANDLER_REMOTE_ERROR,
+                logging.DEBUG,
+                "handler of %.200r raised RemoteError(%.200r)",
+                method,
+                exc.error,
+            )
             error: Any = exc.error
         else:
             text = _error_text(exc)
