@@ -26,6 +26,15 @@ DEFAULT_MAX_PENDING = 1024
 """Calls in flight at once by default (``max_pending``); further calls wait for a slot."""
 
 
+class _Expired(Exception):
+    """Set on a call's future when its deadline passes (raised as ``TimeoutError``)."""
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
+
+
 def _positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {value!r}")
@@ -153,49 +162,63 @@ class RpcPeer(PeerCore):
             self._check_usable()
         if timeout is None:
             timeout = self.request_timeout
-        delay = None if timeout is None or timeout == math.inf else timeout
+        loop = self._loop
+        assert loop is not None
+        # One deadline for the whole call. The wait for the response, the usual one, is
+        # bounded by a timer on its future (about 1 us); asyncio.timeout() (about 6 us)
+        # only bounds the rarer waits for a slot or a backed-up transport.
+        deadline = None if timeout is None or timeout == math.inf else loop.time() + timeout
         pending = self._pending
         slots = self._slots
-        acquired = False
-        future: asyncio.Future[Any] | None = None
-        msgid = 0
-        try:
-            async with asyncio.timeout(delay):
-                await slots.acquire()  # returns at once while a slot is free
-                acquired = True
-                if self._closing or self._ended or self._write_error:
-                    self._check_usable()  # it ended while this call waited for a slot
-                msgid = self._next_msgid
-                while msgid in pending:  # wrapped around onto a call still in flight
-                    msgid = (msgid + 1) & MAX_MSGID
-                self._next_msgid = (msgid + 1) & MAX_MSGID
-                self._feed([REQUEST, msgid, method, list(params)])
-                assert self._loop is not None
-                future = self._loop.create_future()
-                pending[msgid] = future
-                self._make_room()  # the reader must read on: the response may be queued
-                # The only call in flight flushes at once (no hop through the writer
-                # task); calls made while others are in flight leave it to the writer,
-                # which sends every request fed during this turn of the event loop in
-                # one message, unless the transport is backed up or a full batch
-                # waits: then they flush (and wait).
-                if len(pending) == 1 or self._flushing or self._unflushed >= WRITE_BATCH:
-                    await self._flush()
-                else:
-                    self._kick()
-                response = await future
-        except TimeoutError:
-            if future is None:
+        if slots.locked():  # max_pending calls in flight: wait for one to end
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await slots.acquire()
+            except TimeoutError:
                 raise TimeoutError(
                     f"no free slot for a call to {method!r} within {timeout} s: "
                     f"{len(pending)} calls in flight (max_pending={self.max_pending})"
                 ) from None
+        else:
+            await slots.acquire()  # returns at once
+        future: asyncio.Future[Any] | None = None
+        timer: asyncio.TimerHandle | None = None
+        msgid = 0
+        try:
+            if self._closing or self._ended or self._write_error:
+                self._check_usable()  # it ended while this call waited for a slot
+            msgid = self._next_msgid
+            while msgid in pending:  # wrapped around onto a call still in flight
+                msgid = (msgid + 1) & MAX_MSGID
+            self._next_msgid = (msgid + 1) & MAX_MSGID
+            self._feed([REQUEST, msgid, method, list(params)])
+            future = loop.create_future()
+            pending[msgid] = future
+            if deadline is not None:
+                timer = loop.call_at(deadline, _expire, future)
+            self._make_room()  # the reader must read on: the response may be queued
+            # The only call in flight flushes at once (no hop through the writer task);
+            # calls made while others are in flight leave it to the writer, which sends
+            # every request fed during this turn of the event loop in one message,
+            # unless the transport is backed up or a full batch waits: then they flush
+            # (and wait).
+            if len(pending) == 1 or self._flushing or self._unflushed >= WRITE_BATCH:
+                if deadline is None:
+                    await self._flush()
+                else:
+                    async with asyncio.timeout_at(deadline):
+                        await self._flush()
+            else:
+                self._kick()
+            response = await future
+        except (TimeoutError, _Expired):
             raise TimeoutError(
                 f"no response to {method!r} (msgid {msgid}) within {timeout} s"
             ) from None
         finally:
-            if acquired:
-                slots.release()
+            slots.release()
+            if timer is not None:
+                timer.cancel()
             if future is not None:
                 if pending.get(msgid) is future:
                     del pending[msgid]
