@@ -3,18 +3,15 @@
 When the handler returns, the connection closes with 1000. When it lets an exception
 escape, the connection closes and one record is logged on ``wsframed.server``, after
 the close frame went out, naming the close code actually sent (a text message under
-``text="reject"`` has already closed with 1003, for example):
+``text="reject"`` has already closed with 1003, for example)::
 
-======================================  =====  ===============================
-escaped from the handler                code   logged
-======================================  =====  ===============================
-``FrameTooLarge`` of a received frame   1009   WARNING, no traceback (the peer)
-``DecodeError`` (``IncompleteFrame``)   1007   WARNING, no traceback (the peer)
-``ProtocolError``                       1002   WARNING, no traceback (the peer)
-``ConnectionClosed``, ``EndOfStream``   --     INFO, no traceback (the peer left)
-``FrameTooLarge`` the handler sent      1011   ERROR with traceback (a local bug)
-any other ``Exception``                 1011   ERROR with traceback (a local bug)
-======================================  =====  ===============================
+    escaped from the handler             close   logged
+    FrameTooLarge of a received frame    1009    WARNING, no traceback (the peer's)
+    DecodeError (IncompleteFrame)        1007    WARNING, no traceback (the peer's)
+    ProtocolError                        1002    WARNING, no traceback (the peer's)
+    ConnectionClosed, EndOfStream        -       INFO, no traceback (the peer left)
+    FrameTooLarge the handler sent       1011    ERROR, traceback (a local bug)
+    any other Exception                  1011    ERROR, traceback (a local bug)
 
 Errors that are the peer's never log a traceback, so a hostile client costs one log
 line per connection. The server keeps serving. While closing, incoming messages are
@@ -158,6 +155,14 @@ class serve(ServerStarter[FramedServer], Generic[T]):
     example after a keepalive timeout). Every other keyword goes to websockets'
     ``serve()`` (``origins``, ``subprotocols``, ``ssl``, ``max_size``, ``max_queue``,
     ``ping_interval``, ``process_request``, ...), with ``compression=None`` unless given.
+
+    When the handler returns, the connection closes with 1000. When it lets an
+    exception escape, the close code says who was wrong: 1009, 1007 or 1002 for the
+    peer's data (a received frame over the limit, bytes the codec cannot decode, a
+    text message), 1011 for the handler's own bug (including a frame it sent over its
+    own ``max_frame_size``). One record per connection is logged on
+    ``wsframed.server``, naming the close code actually sent; only the handler's own
+    bugs carry a traceback, so a hostile client costs one line.
     """
 
     def __init__(
