@@ -27,7 +27,9 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 import wsframed
 from wsframed import Framed
 from wsframed.codecs import MsgpackCodec
-from wsframed.rpc import LOG_FIRST, RpcPeer
+from wsframed.rpc import LOG_FIRST, RemoteError, RpcPeer
+
+from .conftest import framed_pair
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -221,3 +223,72 @@ async def _measure() -> None:
 
 if __name__ == "__main__":
     asyncio.run(_measure())
+
+
+# Values from the peer are shown in brief, whatever their depth or size ----------------
+
+
+def nested(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+async def test_deep_or_huge_values_are_answered_and_logged_in_brief(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """repr() of a 1,020-deep array raises RecursionError: it must not kill the reader."""
+    caplog.set_level(logging.DEBUG, logger="wsframed")
+    deep = nested(1020)
+    async with framed_pair("ws", MsgpackCodec()) as (raw, b), RpcPeer(b) as server:
+        server.register("echo", lambda x: x)
+        async with asyncio.timeout(10):
+            await raw.send_all(
+                [
+                    [0, 5, "echo", {"x": deep}],  # params not an array
+                    [2, deep, []],  # a method that is not a string
+                    [1, 2**63, None, None],  # a response nobody waits for
+                    [0, 6, "echo", ["alive"]],
+                ]
+            )
+            assert await raw.recv() == [
+                1,
+                5,
+                "InvalidRequest: params must be an array, not {'x': [[[...]]]}",
+                None,
+            ]
+            assert await raw.recv() == [1, 6, None, "alive"]
+    assert rpc_records(caplog) == [
+        (
+            logging.WARNING,
+            "malformed msgpack-RPC message from the peer (params must be an array, not "
+            "{'x': [[[...]]]}): [0, 5, 'echo', {'x': [[...]]}]",
+            False,
+        ),
+        (
+            logging.WARNING,
+            "malformed msgpack-RPC message from the peer (the method must be a string, not "
+            "[[[[...]]]]): [2, [[[...]]], []]",
+            False,
+        ),
+        (
+            logging.DEBUG,
+            "dropped the response to msgid 9223372036854775808: no call waits for it",
+            False,
+        ),
+    ]
+
+
+async def test_a_deeply_nested_error_from_the_peer_is_still_a_remote_error() -> None:
+    async with (
+        framed_pair("ws", MsgpackCodec()) as (a, raw),
+        RpcPeer(a) as client,
+        asyncio.timeout(10),
+    ):
+        call = asyncio.create_task(client.call("m"))
+        assert await raw.recv() == [0, 0, "m", []]
+        await raw.send([1, 0, nested(1020), None])
+        with pytest.raises(RemoteError) as failed:
+            await call
+        assert str(failed.value) == "'m' failed on the peer: [[[[...]]]]"

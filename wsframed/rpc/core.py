@@ -30,7 +30,7 @@ from ..errors import ClosedStreamError, ConnectionClosed, EndOfStream, WsFramedE
 from ..framed import Framed
 from .errors import MAX_MSGID, NOTIFICATION, REQUEST, RESPONSE, RemoteError, closed_error
 from .errors import error_text as _error_text
-from .logs import ConnectionLog, logger
+from .logs import ConnectionLog, brief, logger
 
 QUEUE_FACTOR = 16  # requests queued at most, per max_concurrency, while calls are in flight
 WRITE_BATCH = 256  # frames waiting for a flush before senders wait for one
@@ -50,6 +50,18 @@ HANDLER_ERROR = "handler exceptions"
 HANDLER_REMOTE_ERROR = "RemoteErrors raised by handlers"
 UNENCODABLE = "results or errors the codec could not encode"
 LATE = "responses to calls no longer waiting"
+
+
+class _Brief:
+    """Formats as [`brief(value)`][wsframed.rpc.logs.brief], only if the record is written."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __str__(self) -> str:
+        return brief(self.value)
 
 
 class PeerCore:
@@ -158,7 +170,7 @@ class PeerCore:
             if not isinstance(exc, (OSError, WsFramedError)):
                 logger.exception("msgpack-RPC reader failed")
             elif not isinstance(exc, ConnectionClosed):
-                logger.warning("msgpack-RPC connection failed: %s", exc)
+                logger.warning("msgpack-RPC connection failed: %.500s", exc)
             self._end(self._write_error or closed_error(exc))
 
     def _place(self, message: Any) -> bool:
@@ -210,10 +222,10 @@ class PeerCore:
         if type(method) is bytes:  # from peers that send method names as raw bytes
             method = method.decode("utf-8", "replace")
         if type(method) is not str:
-            self._invalid(msgid, message, f"the method must be a string, not {method!r:.80}")
+            self._invalid(msgid, message, f"the method must be a string, not {brief(method)}")
             return
         if not isinstance(params, (list, tuple)):
-            self._invalid(msgid, message, f"params must be an array, not {params!r:.80}")
+            self._invalid(msgid, message, f"params must be an array, not {brief(params)}")
             return
         entry = self._handlers.get(method)
         if entry is None:
@@ -221,11 +233,11 @@ class PeerCore:
                 self._log.log(
                     UNKNOWN_NOTIFICATION,
                     logging.WARNING,
-                    "notification of unknown method %.200r ignored",
-                    method,
+                    "notification of unknown method %s ignored",
+                    brief(method),
                 )
             else:
-                self._reply_error(msgid, f"NoMethodError: no method named {method!r:.200}")
+                self._reply_error(msgid, f"NoMethodError: no method named {brief(method)}")
             return
         fn, is_async = entry
         try:
@@ -304,9 +316,9 @@ class PeerCore:
             self._log.log(
                 HANDLER_REMOTE_ERROR,
                 logging.DEBUG,
-                "handler of %.200r raised RemoteError(%.200r)",
-                method,
-                exc.error,
+                "handler of %s raised RemoteError(%s)",
+                brief(method),
+                brief(exc.error),
             )
             error: Any = exc.error
         else:
@@ -314,8 +326,8 @@ class PeerCore:
             self._log.log(
                 HANDLER_ERROR,
                 logging.INFO,
-                "handler of %.200r raised %.500s",
-                method,
+                "handler of %s raised %.500s",
+                brief(method),
                 text,
                 exc_info=exc,
             )
@@ -364,9 +376,9 @@ class PeerCore:
         self._log.log(
             MALFORMED,
             logging.WARNING,
-            "malformed msgpack-RPC message from the peer (%s): %.200r",
+            "malformed msgpack-RPC message from the peer (%s): %s",
             why,
-            message,
+            _Brief(message),
         )
 
     def _unmatched(self, message: Any) -> None:
@@ -374,8 +386,8 @@ class PeerCore:
             self._log.log(
                 LATE,
                 logging.DEBUG,
-                "dropped the response to msgid %r: no call waits for it",
-                message[1],
+                "dropped the response to msgid %s: no call waits for it",
+                _Brief(message[1]),
             )
         else:
             self._malformed(message, "the msgid of a response must be a uint32")

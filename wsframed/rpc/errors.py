@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ..errors import ConnectionClosed, WsFramedError
+from .logs import brief
 
 __all__ = ["MAX_MSGID", "NOTIFICATION", "REQUEST", "RESPONSE", "RemoteError"]
 
@@ -48,7 +49,10 @@ class RemoteError(WsFramedError):
             return error[1]
         if isinstance(error, dict) and isinstance(error.get("message"), str):
             return str(error["message"])
-        return str(error)
+        try:
+            return str(error)
+        except (RecursionError, ValueError):  # nested too deep, or a 4,300-digit int
+            return brief(error)
 
     @property
     def type_name(self) -> str | None:

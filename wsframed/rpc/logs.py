@@ -13,13 +13,46 @@ eleven log lines, not a million.
 from __future__ import annotations
 
 import logging
+import reprlib
+from typing import Any
 
-__all__ = ["LOG_FIRST", "ConnectionLog", "logger"]
+__all__ = ["LOG_FIRST", "ConnectionLog", "brief", "logger"]
 
 logger = logging.getLogger("wsframed.rpc")
 
 LOG_FIRST = 10
 """Records of one kind written per connection before the rest are only counted."""
+
+
+class _BriefRepr(reprlib.Repr):
+    """A repr of bounded size and depth: a peer's deeply nested object would make the
+    builtin ``repr()`` raise ``RecursionError``, and a huge one cost its whole size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 3
+        self.maxstring = 60
+        self.maxother = 60
+
+    def repr_bytes(self, value: bytes, level: int) -> str:
+        text = repr(value[: self.maxstring])
+        return text if len(value) <= self.maxstring else f"{text}..."
+
+    def repr_int(self, value: int, level: int) -> str:
+        if value.bit_length() > 128:  # repr() of a 4,300-digit int raises ValueError
+            return f"<int of {value.bit_length()} bits>"
+        return repr(value)
+
+    def repr_bytearray(self, value: bytearray, level: int) -> str:
+        return self.repr_bytes(bytes(value[: self.maxstring + 1]), level)
+
+
+_brief = _BriefRepr()
+
+
+def brief(value: Any) -> str:
+    """A short repr of a value the peer sent, safe for any depth and size."""
+    return _brief.repr(value)
 
 
 class ConnectionLog:
