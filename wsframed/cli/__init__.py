@@ -13,9 +13,11 @@ How ``serve`` and ``connect`` show a received frame: one frame per line on stdou
 
 - ``lines``: the text of the line, as received;
 - ``bytes``, ``length``: a Python bytes literal, for example ``b'hello\\n'``;
-- ``msgpack``, ``cbor``, ``jsonl``: compact JSON. A byte string is shown as
-  ``{"$bytes": "<hex>"}``; a value JSON cannot express (a CBOR tag, a datetime, a set)
-  as the string of its Python ``repr``; map keys that are not strings as strings.
+- ``msgpack``, ``cbor``, ``jsonl``: compact JSON, always valid: a byte string, NaN,
+  a huge integer, a set, a tag or an extension type as a one-key ``{"$...": ...}``
+  object (see :mod:`wsframed.cli.frames`).
+
+A frame that cannot be printed is reported as one line on stderr; the connection goes on.
 
 Everything else (connections opening and closing, warnings) goes to stderr.
 
