@@ -38,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="text messages: close with 1003 (reject, the default, as "
                         "websockify) or forward their UTF-8 bytes (bytes)")
     parser.add_argument("--max-connections", type=positive_int, default=DEFAULT_MAX_CONNECTIONS,
-                        metavar="N", help="connections served at once; more are refused "
-                        "(WebSocket: HTTP 503; TCP: closed at once) "
+                        metavar="N", help="connections held at once, each counted from "
+                        "its TCP accept (handshakes included); more are refused at once "
+                        "(WebSocket: HTTP 503; TCP: closed) "
                         f"(default: {DEFAULT_MAX_CONNECTIONS})")
     parser.add_argument("--idle-timeout", type=seconds, default=0.0, metavar="SECONDS",
                         help="close a connection after this long without a byte either "
