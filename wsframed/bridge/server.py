@@ -30,7 +30,15 @@ from ..server import ServerStarter
 from ..stream import TextPolicy, WsStream
 from .admission import Admission, counted_connection
 from .admission import format_address as _format_address
-from .pumping import _CHUNK_SIZE, _INTERNAL_ERROR, HALF_CLOSE_SUBPROTOCOL, PumpResult, _Pump
+from .pumping import (
+    _CHUNK_SIZE,
+    _INTERNAL_ERROR,
+    HALF_CLOSE_SUBPROTOCOL,
+    TARGET_UNREACHABLE,
+    PumpResult,
+    _Pump,
+    describe_failure,
+)
 
 __all__ = [
     "BINARY_SUBPROTOCOL",
@@ -219,10 +227,9 @@ class BridgeServer:
             async with asyncio.timeout(config.open_timeout):
                 reader, writer = await asyncio.open_connection(self.to.host, self.to.port)
         except (OSError, TimeoutError) as exc:
-            why = str(exc) or type(exc).__name__
-            await stream.aclose(_INTERNAL_ERROR, "target unreachable")
+            await stream.aclose(_INTERNAL_ERROR, TARGET_UNREACHABLE)
             _log_connection(peer, self.to, 0, 0, time.monotonic() - start, _INTERNAL_ERROR,
-                            f"target unreachable: {why}")
+                            f"{TARGET_UNREACHABLE}: {describe_failure(exc)}")
             return
         result = await self._run_pump(stream, reader, writer, half)
         _log_connection(peer, self.to, result.ws_to_tcp, result.tcp_to_ws,
@@ -261,7 +268,7 @@ class BridgeServer:
             except Exception as exc:  # unreachable, refused, TLS or HTTP failure
                 writer.transport.abort()
                 _log_connection(peer, self.to, 0, 0, time.monotonic() - start, None,
-                                f"target unreachable: {type(exc).__name__}: {exc}")
+                                f"{TARGET_UNREACHABLE}: {describe_failure(exc)}")
                 return
             half = connection.subprotocol == HALF_CLOSE_SUBPROTOCOL
             stream = WsStream(
