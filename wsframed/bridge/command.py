@@ -10,7 +10,7 @@ import ssl as ssl_module
 import sys
 
 from ..cli_args import positive_int, seconds
-from .pumping import HALF_CLOSE_SUBPROTOCOL
+from .pumping import HALF_CLOSE_SUBPROTOCOL, describe_failure
 from .server import DEFAULT_MAX_CONNECTIONS, Endpoint, logger, parse_endpoint, serve_bridge
 
 __all__ = ["add_arguments", "run_command"]
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--listen", required=True, metavar="URL",
                         help="ws://HOST:PORT[/path], wss://HOST:PORT[/path] or "
-                        "tcp://HOST:PORT (port 0: any free port)")
+                        "tcp://HOST:PORT; the port is required (0: any free port)")
     parser.add_argument("--to", required=True, metavar="URL",
                         help="tcp://HOST:PORT (for a ws/wss listener) or "
                         "ws(s)://HOST:PORT/path (for a tcp listener)")
@@ -106,7 +106,7 @@ async def run_command(args: argparse.Namespace) -> int:
     stderr). Cancelling it closes the bridge and re-raises ``CancelledError``.
     """
     try:
-        listen, to = parse_endpoint(args.listen), parse_endpoint(args.to)
+        listen, to = parse_endpoint(args.listen, listening=True), parse_endpoint(args.to)
         server_ssl, target_ssl = _ssl_contexts(args, listen, to)
         bridge = serve_bridge(
             args.listen, args.to, text=args.text, max_connections=args.max_connections,
@@ -124,7 +124,7 @@ async def run_command(args: argparse.Namespace) -> int:
     try:
         server = await bridge
     except OSError as exc:
-        _error(f"cannot listen on {listen}: {exc.strerror or exc}")
+        _error(f"cannot listen on {listen}: {describe_failure(exc)}")
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -85,11 +85,12 @@ class Endpoint:
         return f"{self.scheme}://{host}:{self.port}{self.path}"
 
 
-def parse_endpoint(url: str) -> Endpoint:
+def parse_endpoint(url: str, *, listening: bool = False) -> Endpoint:
     """Parse a bridge URL; raise ``ValueError`` with a message fit for the command line.
 
-    ``tcp://`` needs a port; ``ws://`` and ``wss://`` default to 80 and 443. A path is
-    allowed for WebSocket URLs only.
+    ``tcp://`` needs a port; ``ws://`` and ``wss://`` default to 80 and 443, except for
+    a URL to listen on (``listening=True``), which needs a port whatever its scheme
+    (0 for any free port). A path is allowed for WebSocket URLs only.
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -107,6 +108,10 @@ def parse_endpoint(url: str) -> Endpoint:
     if parts.username is not None or parts.fragment:
         raise ValueError(f"{url!r}: user names, passwords and fragments are not supported")
     if port is None:
+        if listening:
+            raise ValueError(
+                f"{url!r}: no port to listen on ({scheme}://HOST:PORT, 0 for any free port)"
+            )
         if scheme == "tcp":
             raise ValueError(f"{url!r}: no port (tcp://HOST:PORT)")
         port = 443 if scheme == "wss" else 80
@@ -411,7 +416,7 @@ class serve_bridge(ServerStarter[BridgeServer]):
         close_timeout: float = 10.0,
         **ws_options: Any,
     ):
-        self.listen = parse_endpoint(listen)
+        self.listen = parse_endpoint(listen, listening=True)
         self.to = parse_endpoint(to)
         if self.listen.is_websocket == self.to.is_websocket:
             raise ValueError(
