@@ -19,10 +19,12 @@ from fractions import Fraction
 import cbor2
 import msgpack  # type: ignore[import-untyped]
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 
 from wsframed import cli
-from wsframed.cli.frames import format_frame, json_text, parse_input_line
+from wsframed.cli.frames import _write, format_frame, json_text, parse_input_line
 from wsframed.cli.serve import _describe, _run_serve
 
 from .test_cli import LINGER, run, serving
@@ -122,9 +124,9 @@ HOSTILE = {
     "cbor": [
         Hostile("an integer of 20,001 bits", cbor2.dumps(BIG), f'{{"$int":"{BIG_HEX}"}}'),
         Hostile("its negative", cbor2.dumps(-BIG), f'{{"$int":"-{BIG_HEX}"}}'),
-        Hostile("an integer of 14,000 bits", cbor2.dumps(2**14000 - 1), str(2**14000 - 1)),
-        Hostile("an integer of 14,001 bits", cbor2.dumps(2**14000),
-                f'{{"$int":"{hex(2**14000)}"}}'),
+        Hostile("an integer of 4,300 digits", cbor2.dumps(10**4300 - 1), "9" * 4300),
+        Hostile("an integer of 4,301 digits", cbor2.dumps(-(10**4300)),
+                f'{{"$int":"{hex(-(10**4300))}"}}'),
         Hostile("the infinities and NaN", cbor2.dumps([math.inf, -math.inf, math.nan]),
                 '[{"$float":"Infinity"},{"$float":"-Infinity"},{"$float":"NaN"}]'),
         Hostile("an array key", bytes.fromhex("a2820102036178f6"),
@@ -223,7 +225,11 @@ def test_json_text_exact_forms() -> None:
     assert json_text({2: "a", 1.5: "b", None: "c", True: "d", b"\x01": "e"}) == (
         '{"2":"a","1.5":"b","null":"c","true":"d","01":"e"}'
     )
-    assert json_text({math.inf: 1, 2**14001: 2}) == f'{{"Infinity":1,"{hex(2**14001)}":2}}'
+    assert json_text({math.inf: 1, 10**4300: 2}) == f'{{"Infinity":1,"{hex(10**4300)}":2}}'
+    assert json_text({10**4300 - 1: [10**4300 - 1]}) == f'{{"{"9" * 4300}":[{"9" * 4300}]}}'
+    assert json_text([-(10**4300 - 1), 10**4300]) == (
+        f'[-{"9" * 4300},{{"$int":"{hex(10**4300)}"}}]'
+    )
     assert json_text({(1,): 2, "x": 3}) == '{"$map":[[[1],2],["x",3]]}'
     assert json_text(cbor2.CBORTag(1000, cbor2.CBORTag(1001, b"\x02"))) == (
         '{"$tag":1000,"value":{"$tag":1001,"value":{"$bytes":"02"}}}'
@@ -232,12 +238,40 @@ def test_json_text_exact_forms() -> None:
         '[{"$bytes":"01"},{"$bytes":"02"},{"$set":[]}]'
     )
     assert json_text(Fraction(1, 3)) == '"Fraction(1, 3)"'
-    assert json_text([[], {}, ()]) == "[[],{},[]]"
+    assert json_text([[], {}, (), [[]], {"a": {}}]) == '[[],{},[],[[]],{"a":{}}]'
+    looped: list[object] = [1]
+    looped.append(looped)
+    with pytest.raises(ValueError, match=r"^the frame contains itself \(a shared reference\)$"):
+        json_text({"x": looped})
     deep: list[object] = []
     for _ in range(100_000):  # far deeper than any recursion limit
         deep = [deep]
     assert json_text(deep) == "[" * 100_001 + "]" * 100_001
     assert format_frame("cbor", "\ud800x") == '"\\ud800x"'
+
+
+SCALARS = st.none() | st.booleans() | st.floats() | st.text() | st.integers()
+KEYS = st.none() | st.booleans() | st.floats() | st.text() | st.integers()
+VALUES = st.recursive(
+    SCALARS | st.binary(max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(KEYS, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(VALUES)
+def test_json_fast_path_prints_what_the_printer_prints(value: object) -> None:
+    """json's encoder, tried first, agrees with the printer wherever it succeeds."""
+    assert json_text(value) == _write(value)
+
+
+@pytest.mark.parametrize("digits", [4300, 4301])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_json_fast_path_and_printer_agree_on_the_digit_limit(digits: int, sign: int) -> None:
+    number = sign * (10**digits - 1)
+    value = {number: [number, (number,)], "x": number}
+    assert json_text(value) == _write(value)
 
 
 def test_parse_input_line_reads_the_printed_forms_back() -> None:

@@ -7,9 +7,10 @@ A received frame is shown on one line,
 - ``msgpack``, ``cbor``, ``jsonl``: compact JSON (:func:`json_text`). What JSON cannot
   write is shown as a one-key object: a byte string as ``{"$bytes":"<hex>"}``; NaN and
   the infinities as ``{"$float":"NaN"}``, ``"Infinity"``, ``"-Infinity"``; an integer of
-  more than 14,000 bits (JSON allows it, but writing it in decimal costs time quadratic
-  in its length) as ``{"$int":"0x<hex>"}``; a set as ``{"$set":[...]}``; a CBOR tag the
-  codec left as a tag as ``{"$tag":N,"value":...}``; a msgpack extension type as
+  more than 4,300 digits (JSON allows it, but writing it in decimal costs time quadratic
+  in its length, and CPython refuses by default) as ``{"$int":"0x<hex>"}``; a set as
+  ``{"$set":[...]}``; a CBOR tag the codec left as a tag as ``{"$tag":N,"value":...}``;
+  a msgpack extension type as
   ``{"$ext":N,"data":"<hex>"}``. A map key that is a number, ``true``, ``false`` or
   ``null`` is written as its JSON text, a byte string key as its hex; a map with any
   other key (an array, a map) is written as ``{"$map":[[key,value],...]}``. Anything
@@ -24,12 +25,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
-from cbor2 import CBORTag
-from msgpack import ExtType  # type: ignore[import-untyped]
+from cbor2 import CBORSimpleValue, CBORTag, undefined
+from msgpack import ExtType, Timestamp  # type: ignore[import-untyped]
 
 if TYPE_CHECKING:
     from ..codecs.base import Codec
@@ -72,34 +74,44 @@ def make_codec(name: str, max_frame_size: int | None = None) -> Codec[Any]:
     return factory(**options)
 
 
-# Frames as JSON text. The printer walks the item with an explicit stack (no recursion,
-# so any nesting the codec accepted prints) and does a bounded amount of work per
-# element: integers are written in decimal only up to _MAX_DECIMAL_BITS (decimal
-# conversion is quadratic; CPython refuses it past 4,300 digits), larger ones in hex,
-# which is linear. Nothing is looked up in the item twice.
+# Frames as JSON text. The printer walks the item with an explicit stack of iterators
+# (no recursion, so any nesting the codec accepted prints) and does a bounded amount of
+# work per element: integers are written in decimal only up to _MAX_DECIMAL_BITS
+# (decimal conversion is quadratic; CPython refuses it past 4,300 digits), larger ones
+# in hex, which is linear. Scalars are written by a lookup on their exact type.
 
-_MAX_DECIMAL_BITS = 14_000
-"""Integers of more bits than this (about 4,200 digits) print as ``{"$int": "0x..."}``."""
+_MAX_DIGITS = 4300
+"""Integers of more digits than this print as ``{"$int": "0x..."}``: CPython's default
+limit for writing an integer in decimal (``sys.get_int_max_str_digits()``)."""
+_MAX_DECIMAL_BITS = 14_290  # 2**14290 has 4,302 digits: below, only the count decides
+
+# The fast path: json's C encoder, for a frame made of JSON values only. It agrees with
+# the printer below on every frame it takes: it refuses bytes (so msgpack's ExtType,
+# a tuple holding bytes, too), NaN and infinities (allow_nan=False), sets, tags and
+# any other type (TypeError), nesting deeper than the recursion limit (RecursionError)
+# and, while the interpreter's digit limit is at most _MAX_DIGITS, larger integers.
+_fast_encode = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False
+).encode
 
 _FLOAT_NAMES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
-class _Raw(str):
-    """Text the printer emits as it is (punctuation, an encoded key)."""
-
-    __slots__ = ()
-
-
-_COMMA = _Raw(",")
-_END_ARRAY = _Raw("]")
-_END_OBJECT = _Raw("}")
-_END_MAP = _Raw("]}")
+def _decimal(value: int) -> str | None:
+    """``value`` in decimal if it has at most :data:`_MAX_DIGITS` digits (and the
+    interpreter's own limit allows it), else None."""
+    if value.bit_length() > _MAX_DECIMAL_BITS:
+        return None
+    try:
+        text = int.__repr__(value)
+    except ValueError:  # the interpreter's limit is lower than ours
+        return None
+    return text if len(text) - (value < 0) <= _MAX_DIGITS else None
 
 
 def _int_text(value: int) -> str:
-    if value.bit_length() <= _MAX_DECIMAL_BITS:
-        return int.__repr__(value)
-    return f'{{"$int":"{hex(value)}"}}'
+    text = _decimal(value)
+    return text if text is not None else f'{{"$int":"{hex(value)}"}}'
 
 
 def _float_name(value: float) -> str:
@@ -113,6 +125,71 @@ def _float_text(value: float) -> str:
     return f'{{"$float":"{_float_name(value)}"}}'
 
 
+def _bytes_text(value: bytes | bytearray | memoryview) -> str:
+    return f'{{"$bytes":"{bytes(value).hex()}"}}'
+
+
+# Exact types (the usual case) to their writer; subclasses go through _scalar_text.
+# None: a container to open (an empty one is written at once).
+_SCALARS: dict[type, Callable[[Any], str | None]] = {
+    str: encode_basestring,
+    int: _int_text,
+    float: _float_text,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "null",
+    bytes: _bytes_text,
+    list: lambda value: None if value else "[]",
+    tuple: lambda value: None if value else "[]",
+    dict: lambda value: None if value else "{}",
+}
+
+
+def _ext_text(value: ExtType) -> str:
+    return f'{{"$ext":{int(value.code)},"data":"{bytes(value.data).hex()}"}}'
+
+
+def _repr_text(value: Any) -> str:
+    return encode_basestring(repr(value))
+
+
+def _tag_text(value: CBORTag) -> str | None:
+    """A tag around a scalar, written at once; None (a container to open) otherwise."""
+    content = value.value
+    writer = _SCALARS.get(type(content))
+    if writer is None or type(content) is CBORTag:  # no recursion through nested tags
+        return None
+    text = writer(content)
+    return None if text is None else f'{{"$tag":{int(value.tag)},"value":{text}}}'
+
+
+_SCALARS.update({
+    ExtType: _ext_text,
+    CBORTag: _tag_text,
+    CBORSimpleValue: _repr_text,
+    type(undefined): _repr_text,
+    Timestamp: _repr_text,
+})
+
+
+def _scalar_text(value: Any) -> str | None:
+    """``value`` as JSON text, or None for a container (written by :func:`json_text`)."""
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return _int_text(value)
+    if isinstance(value, float):
+        return _float_text(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _bytes_text(value)
+    if isinstance(value, ExtType):  # a tuple: before the arrays
+        return _ext_text(value)
+    if isinstance(value, list | tuple | Mapping | set | frozenset | CBORTag):
+        return None
+    return _repr_text(value)
+
+
 def _key_text(key: Any) -> str | None:
     """A map key as JSON object key text (with its colon), or None if it is a container."""
     if isinstance(key, str):
@@ -122,7 +199,7 @@ def _key_text(key: Any) -> str | None:
     elif isinstance(key, bool):
         text = "true" if key else "false"
     elif isinstance(key, int):
-        text = int.__repr__(key) if key.bit_length() <= _MAX_DECIMAL_BITS else hex(key)
+        text = _decimal(key) or hex(key)
     elif isinstance(key, float):
         text = float.__repr__(key) if math.isfinite(key) else _float_name(key)
     elif isinstance(key, bytes | bytearray | memoryview):
@@ -132,72 +209,89 @@ def _key_text(key: Any) -> str | None:
     return encode_basestring(text) + ":"
 
 
+class _Open:
+    """A container being written: what is left of it, and the text that closes it."""
+
+    __slots__ = ("closer", "count", "items", "keyed", "value")
+
+    def __init__(self, value: Any, items: Iterator[Any], closer: str, keyed: bool = False):
+        self.value = value
+        self.items = items
+        self.closer = closer
+        self.keyed = keyed  # items are (key text, value) pairs
+        self.count = 0
+
+
+def _open(value: Any, emit: Callable[[str], None]) -> _Open:
+    """Write the opening of the container ``value``; return what is left to write."""
+    if isinstance(value, list | tuple):
+        emit("[")
+        return _Open(value, iter(value), "]")
+    if isinstance(value, Mapping):
+        entries = list(value.items())
+        keys = [_key_text(key) for key, _ in entries]
+        if None in keys:  # a key that is a container: a list of [key, value] pairs
+            emit('{"$map":[')
+            return _Open(value, iter(entries), "]}")
+        emit("{")
+        return _Open(value, zip(keys, (item for _, item in entries), strict=True), "}", True)
+    if isinstance(value, set | frozenset):
+        emit('{"$set":[')
+        return _Open(value, iter(value), "]}")
+    assert isinstance(value, CBORTag)
+    emit(f'{{"$tag":{int(value.tag)},"value":')
+    return _Open(value, iter((value.value,)), "}")
+
+
 def json_text(value: Any) -> str:
     """Return ``value`` as one line of compact JSON (see the module documentation).
 
     Costs time linear in the size of ``value`` whatever its shape, and no recursion.
     Raises whatever ``repr()`` raises for a value shown as its ``repr``.
     """
+    if 0 < sys.get_int_max_str_digits() <= _MAX_DIGITS:
+        try:
+            return _fast_encode(value)
+        except (TypeError, ValueError, RecursionError):
+            pass  # something JSON cannot write, or too deep for json: the printer below
+    return _write(value)
+
+
+def _write(value: Any) -> str:
+    """The printer of :func:`json_text` (which tries json's encoder first)."""
+    scalars = _SCALARS
+    writer = scalars.get(type(value))
+    text = writer(value) if writer is not None else _scalar_text(value)
+    if text is not None:
+        return text
     out: list[str] = []
-    stack: list[Any] = [value]
-    push, pop, emit = stack.append, stack.pop, out.append
+    emit = out.append
+    stack = [_open(value, emit)]
+    open_ids = {id(value)}  # a container inside itself would print forever
     while stack:
-        item = pop()
-        if type(item) is _Raw:
-            emit(item)
-        elif isinstance(item, str):
-            emit(encode_basestring(item))
-        elif item is None:
-            emit("null")
-        elif isinstance(item, bool):
-            emit("true" if item else "false")
-        elif isinstance(item, int):
-            emit(_int_text(item))
-        elif isinstance(item, float):
-            emit(_float_text(item))
-        elif isinstance(item, bytes | bytearray | memoryview):
-            emit(f'{{"$bytes":"{bytes(item).hex()}"}}')
-        elif isinstance(item, ExtType):  # a tuple: before the arrays
-            emit(f'{{"$ext":{item.code},"data":"{bytes(item.data).hex()}"}}')
-        elif isinstance(item, list | tuple):
-            _push_array(item, emit, push)
-        elif isinstance(item, Mapping):
-            entries = list(item.items())
-            keys = [_key_text(key) for key, _ in entries]
-            if None in keys:  # a key that is a container: a list of pairs
-                emit('{"$map":')
-                push(_END_OBJECT)
-                _push_array(entries, emit, push)
-                continue
-            emit("{")
-            push(_END_OBJECT)
-            for index in range(len(entries) - 1, -1, -1):
-                push(entries[index][1])
-                push(_Raw(keys[index]))
-                if index:
-                    push(_COMMA)
-        elif isinstance(item, set | frozenset):
-            emit('{"$set":')
-            push(_END_OBJECT)
-            _push_array(list(item), emit, push)
-        elif isinstance(item, CBORTag):
-            emit(f'{{"$tag":{int(item.tag)},"value":')
-            push(_END_OBJECT)
-            push(item.value)
+        current = stack[-1]
+        keyed = current.keyed
+        for item in current.items:
+            if current.count:
+                emit(",")
+            current.count += 1
+            if keyed:
+                key, item = item
+                emit(key)
+            writer = scalars.get(type(item))
+            text = writer(item) if writer is not None else _scalar_text(item)
+            if text is None:
+                if id(item) in open_ids:
+                    raise ValueError("the frame contains itself (a shared reference)")
+                open_ids.add(id(item))
+                stack.append(_open(item, emit))
+                break
+            emit(text)
         else:
-            emit(encode_basestring(repr(item)))
+            open_ids.discard(id(current.value))
+            emit(current.closer)
+            stack.pop()
     return "".join(out)
-
-
-def _push_array(
-    items: Sequence[Any], emit: Callable[[str], None], push: Callable[[Any], None]
-) -> None:
-    emit("[")
-    push(_END_ARRAY)
-    for index in range(len(items) - 1, -1, -1):
-        push(items[index])
-        if index:
-            push(_COMMA)
 
 
 def _object_hook(value: dict[str, Any]) -> Any:
