@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import ssl
 import sys
 
 import pytest
+import trustme
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from wsframed.bridge import serve_bridge
 from wsframed.bridge.admission import REFUSAL
 
 from .conftest import wait_for
@@ -123,3 +126,33 @@ async def test_tcp_listener_counts_connections_whose_target_handshake_stalls() -
             assert await asyncio.wait_for(reader.readexactly(6), TIMEOUT) == b"served"
             writer.close()
             await writer.wait_closed()
+
+
+async def test_tls_listener_counts_from_the_accept_and_frees_failed_handshakes() -> None:
+    """TLS handshakes in progress hold slots; one that fails gives its slot back."""
+    ca = trustme.CA()
+    server_ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ssl)
+    client_ssl = ssl.create_default_context()
+    ca.configure_trust(client_ssl)
+    async with tcp_server(echo) as port, serve_bridge(
+        "wss://127.0.0.1:0", f"tcp://127.0.0.1:{port}", ssl=server_ssl, max_connections=2,
+        ssl_handshake_timeout=1,  # asyncio drops a TLS handshake after 1 s
+    ) as server:
+        stalled = await open_stalled(server.port, 2)  # never send a ClientHello
+        await wait_for(lambda: server.active_connections == 2, TIMEOUT)
+        garbage = await open_stalled(server.port, 1)
+        garbage[0][1].write(b"GET / HTTP/1.1\r\n\r\n")  # not TLS: fails at once
+        await asyncio.wait_for(garbage[0][0].read(), TIMEOUT)  # closed (after an alert)
+        assert server.active_connections == 2
+        # asyncio closes the stalled sockets without telling websockets; their slots
+        # come back once the TLS handshake timeout has passed.
+        for reader, _ in stalled:
+            await asyncio.wait_for(reader.read(), TIMEOUT)
+        await wait_for(lambda: server.active_connections == 0, TIMEOUT)
+        await close_all(stalled + garbage)
+        async with connect(f"wss://127.0.0.1:{server.port}", ssl=client_ssl,
+                           compression=None, open_timeout=10) as client:
+            assert server.active_connections == 1
+            await client.send(b"served")
+            assert await asyncio.wait_for(client.recv(), TIMEOUT) == b"served"
