@@ -9,6 +9,7 @@ once, and once the stalled ones are gone a new client is served.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import ssl
@@ -21,7 +22,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from wsframed.bridge import serve_bridge
-from wsframed.bridge.admission import REFUSAL
+from wsframed.bridge.admission import REFUSAL, Admission
 
 from .conftest import wait_for
 from .test_bridge import BridgeProcess, bridge, echo, tcp_server
@@ -156,3 +157,20 @@ async def test_tls_listener_counts_from_the_accept_and_frees_failed_handshakes()
             assert server.active_connections == 1
             await client.send(b"served")
             assert await asyncio.wait_for(client.recv(), TIMEOUT) == b"served"
+
+
+async def test_refusals_are_logged_at_most_once_a_second(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("test.admission")
+    admission = Admission(1, logger)
+    assert admission.admit("held")
+    assert not admission.admit("refused")
+    with caplog.at_level(logging.WARNING, logger="test.admission"):
+        for number in range(1000):
+            admission.refused(f"192.0.2.1:{number}")
+        await wait_for(lambda: len(caplog.records) == 2, TIMEOUT)
+    assert [record.getMessage() for record in caplog.records] == [
+        "refused peer=192.0.2.1:0: max-connections (1) reached",
+        "refused 999 more connections: max-connections (1) reached",
+    ]
