@@ -409,7 +409,7 @@ def test_format_frame() -> None:
     assert cli.format_frame("msgpack", {"a": [1, b"\x01", None]}) == (
         '{"a":[1,{"$bytes":"01"},null]}'
     )
-    assert cli.format_frame("cbor", {1: (2, 3), b"k": {4}}) == '{"1":[2,3],"6b":"{4}"}'
+    assert cli.format_frame("cbor", {1: (2, 3), b"k": {4}}) == '{"1":[2,3],"6b":{"$set":[4]}}'
 
 
 def test_parse_input_line() -> None:

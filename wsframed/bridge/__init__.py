@@ -39,6 +39,7 @@ bridges make a tunnel. :func:`add_arguments` and :func:`run_command` are the
 ``wsframed bridge`` command; ``python -m wsframed.bridge`` runs it too.
 
 One module per layer: :mod:`wsframed.bridge.pumping` (one connection pair),
+:mod:`wsframed.bridge.admission` (``max_connections``, counted from the TCP accept),
 :mod:`wsframed.bridge.server` (endpoints and bridge servers) and
 :mod:`wsframed.bridge.command` (the command line).
 """

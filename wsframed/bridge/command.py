@@ -10,7 +10,7 @@ import ssl as ssl_module
 import sys
 
 from ..cli_args import positive_int, seconds
-from .pumping import HALF_CLOSE_SUBPROTOCOL
+from .pumping import HALF_CLOSE_SUBPROTOCOL, describe_failure
 from .server import DEFAULT_MAX_CONNECTIONS, Endpoint, logger, parse_endpoint, serve_bridge
 
 __all__ = ["add_arguments", "run_command"]
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--listen", required=True, metavar="URL",
                         help="ws://HOST:PORT[/path], wss://HOST:PORT[/path] or "
-                        "tcp://HOST:PORT (port 0: any free port)")
+                        "tcp://HOST:PORT; the port is required (0: any free port)")
     parser.add_argument("--to", required=True, metavar="URL",
                         help="tcp://HOST:PORT (for a ws/wss listener) or "
                         "ws(s)://HOST:PORT/path (for a tcp listener)")
@@ -38,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="text messages: close with 1003 (reject, the default, as "
                         "websockify) or forward their UTF-8 bytes (bytes)")
     parser.add_argument("--max-connections", type=positive_int, default=DEFAULT_MAX_CONNECTIONS,
-                        metavar="N", help="connections served at once; more are refused "
-                        "(WebSocket: HTTP 503; TCP: closed at once) "
+                        metavar="N", help="connections held at once, each counted from "
+                        "its TCP accept (handshakes included); more are refused at once "
+                        "(WebSocket: HTTP 503; TCP: closed) "
                         f"(default: {DEFAULT_MAX_CONNECTIONS})")
     parser.add_argument("--idle-timeout", type=seconds, default=0.0, metavar="SECONDS",
                         help="close a connection after this long without a byte either "
@@ -105,7 +106,7 @@ async def run_command(args: argparse.Namespace) -> int:
     stderr). Cancelling it closes the bridge and re-raises ``CancelledError``.
     """
     try:
-        listen, to = parse_endpoint(args.listen), parse_endpoint(args.to)
+        listen, to = parse_endpoint(args.listen, listening=True), parse_endpoint(args.to)
         server_ssl, target_ssl = _ssl_contexts(args, listen, to)
         bridge = serve_bridge(
             args.listen, args.to, text=args.text, max_connections=args.max_connections,
@@ -123,7 +124,7 @@ async def run_command(args: argparse.Namespace) -> int:
     try:
         server = await bridge
     except OSError as exc:
-        _error(f"cannot listen on {listen}: {exc.strerror or exc}")
+        _error(f"cannot listen on {listen}: {describe_failure(exc)}")
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

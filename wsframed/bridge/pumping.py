@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +24,11 @@ from ..events import TextMessage
 from ..stream import EventSubscription, WsStream
 
 __all__ = ["HALF_CLOSE_SUBPROTOCOL", "PumpResult", "pump"]
+
+TARGET_FAILED = "target connection failed"
+"""The close reason (with code 1011) when the TCP connection to the target fails."""
+TARGET_UNREACHABLE = "target unreachable"
+"""The close reason (with code 1011) when the target cannot be reached."""
 
 HALF_CLOSE_SUBPROTOCOL = "wsframed.halfclose"
 """Binary frames, plus a text message that means "no more bytes from me" (half-close)."""
@@ -291,11 +299,11 @@ class _Pump:
     async def _failed(self, exc: BaseException, tasks: Sequence[asyncio.Task[None]]) -> None:
         """A TCP error (or a bug): close the WebSocket with 1011, reset TCP."""
         where = "target failed" if isinstance(exc, OSError) else "bridge error"
-        self.reason = f"{where}: {type(exc).__name__}: {exc}"
+        self.reason = f"{where}: {describe_failure(exc)}"
         self._note_close(_INTERNAL_ERROR)
         await _cancel(*tasks)
         self.writer.transport.abort()
-        await self.ws.aclose(_INTERNAL_ERROR, "target connection failed", self.close_timeout)
+        await self.ws.aclose(_INTERNAL_ERROR, TARGET_FAILED, self.close_timeout)
         await self._close_tcp()
 
     def _write_eof(self) -> None:
@@ -321,6 +329,28 @@ class _Pump:
             writer.transport.abort()
         except OSError:
             pass
+
+
+_MAX_DESCRIPTION = 200
+
+
+def describe_failure(exc: BaseException) -> str:
+    """Why a connection failed, in one line of at most 200 characters: the system's
+    words for an OS error (``connection refused``, ``connection reset by peer``),
+    ``timed out``, else the exception's type and message."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, socket.gaierror) and exc.strerror:
+        text = exc.strerror[:1].lower() + exc.strerror[1:]
+    elif isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and exc.errno:
+        # Not str(exc): asyncio words a refused connect "Connect call failed (...)".
+        text = os.strerror(exc.errno)
+        text = text[:1].lower() + text[1:]
+    else:
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    if len(text) > _MAX_DESCRIPTION:
+        text = text[: _MAX_DESCRIPTION - 3] + "..."
+    return text
 
 
 async def _send_text(ws: WsStream, text: str) -> None:

@@ -28,7 +28,17 @@ from websockets.typing import Subprotocol
 from ..client import byte_stream_defaults
 from ..server import ServerStarter
 from ..stream import TextPolicy, WsStream
-from .pumping import _CHUNK_SIZE, _INTERNAL_ERROR, HALF_CLOSE_SUBPROTOCOL, PumpResult, _Pump
+from .admission import Admission, counted_connection
+from .admission import format_address as _format_address
+from .pumping import (
+    _CHUNK_SIZE,
+    _INTERNAL_ERROR,
+    HALF_CLOSE_SUBPROTOCOL,
+    TARGET_UNREACHABLE,
+    PumpResult,
+    _Pump,
+    describe_failure,
+)
 
 __all__ = [
     "BINARY_SUBPROTOCOL",
@@ -75,11 +85,12 @@ class Endpoint:
         return f"{self.scheme}://{host}:{self.port}{self.path}"
 
 
-def parse_endpoint(url: str) -> Endpoint:
+def parse_endpoint(url: str, *, listening: bool = False) -> Endpoint:
     """Parse a bridge URL; raise ``ValueError`` with a message fit for the command line.
 
-    ``tcp://`` needs a port; ``ws://`` and ``wss://`` default to 80 and 443. A path is
-    allowed for WebSocket URLs only.
+    ``tcp://`` needs a port; ``ws://`` and ``wss://`` default to 80 and 443, except for
+    a URL to listen on (``listening=True``), which needs a port whatever its scheme
+    (0 for any free port). A path is allowed for WebSocket URLs only.
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -97,6 +108,10 @@ def parse_endpoint(url: str) -> Endpoint:
     if parts.username is not None or parts.fragment:
         raise ValueError(f"{url!r}: user names, passwords and fragments are not supported")
     if port is None:
+        if listening:
+            raise ValueError(
+                f"{url!r}: no port to listen on ({scheme}://HOST:PORT, 0 for any free port)"
+            )
         if scheme == "tcp":
             raise ValueError(f"{url!r}: no port (tcp://HOST:PORT)")
         port = 443 if scheme == "wss" else 80
@@ -106,13 +121,6 @@ def parse_endpoint(url: str) -> Endpoint:
             raise ValueError(f"{url!r}: a tcp:// URL has no path")
         return Endpoint("tcp", host, port)
     return Endpoint("wss" if scheme == "wss" else "ws", host, port, path)
-
-
-def _format_address(address: Any) -> str:
-    if isinstance(address, tuple) and len(address) >= 2:
-        host = str(address[0])
-        return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
-    return str(address)
 
 
 # Bridge servers ---------------------------------------------------------------------
@@ -144,7 +152,8 @@ class BridgeServer:
         self._config = config
         self._ws_server: WsServer | None = None
         self._tcp_server: asyncio.Server | None = None
-        self._slots: set[object] = set()  # connections being served or handshaking
+        # One slot per connection, from its TCP accept to its close (handshakes too).
+        self._admission = Admission(config.max_connections, logger)
         self._pumps: set[_Pump] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
@@ -154,6 +163,13 @@ class BridgeServer:
         config = self._config
         listen = self.listen
         if listen.is_websocket:
+            options = byte_stream_defaults(config.ws_options)
+            tls_timeout = None
+            if config.ssl is not None:  # as websockets and asyncio set it
+                tls_timeout = options.get(
+                    "ssl_handshake_timeout", options.get("open_timeout", 10.0)
+                )
+                tls_timeout = 60.0 if tls_timeout is None else float(tls_timeout)
             self._ws_server = await ws_serve(
                 self._handle_websocket, listen.host, listen.port,
                 ssl=config.ssl,
@@ -161,7 +177,8 @@ class BridgeServer:
                     offered, config.half_close
                 ),
                 process_request=self._process_request,
-                **byte_stream_defaults(config.ws_options),
+                create_connection=counted_connection(self._admission, tls_timeout),
+                **options,
             )
         else:
             self._tcp_server = await asyncio.start_server(
@@ -187,44 +204,20 @@ class BridgeServer:
 
     @property
     def active_connections(self) -> int:
-        """Connections being served now (each counts against ``max_connections``)."""
-        return len(self._slots)
+        """Connections held now, each from its TCP accept to its close, handshakes
+        included (each counts against ``max_connections``)."""
+        return len(self._admission.held)
 
     # WebSocket in, TCP out --------------------------------------------------------
 
     def _process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
+        # Only admitted connections get here: the slot was taken at the TCP accept.
         path = self.listen.path.partition("?")[0]  # a query string is not matched
         if path not in ("", "/") and request.path.partition("?")[0] != path:
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        if len(self._slots) >= self._config.max_connections:
-            logger.warning(
-                "refused peer=%s: max-connections (%d) reached",
-                _format_address(connection.remote_address), self._config.max_connections,
-            )
-            return connection.respond(
-                HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections, try again later.\n"
-            )
-        self._take_slot(connection, connection.wait_closed())
         return None
-
-    def _take_slot(self, key: object, released: Any) -> None:
-        self._slots.add(key)
-
-        async def release() -> None:
-            try:
-                await released
-            finally:
-                self._slots.discard(key)
-
-        self._spawn(release())
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     async def _handle_websocket(self, connection: ServerConnection) -> None:
         config = self._config
@@ -239,10 +232,9 @@ class BridgeServer:
             async with asyncio.timeout(config.open_timeout):
                 reader, writer = await asyncio.open_connection(self.to.host, self.to.port)
         except (OSError, TimeoutError) as exc:
-            why = str(exc) or type(exc).__name__
-            await stream.aclose(_INTERNAL_ERROR, "target unreachable")
+            await stream.aclose(_INTERNAL_ERROR, TARGET_UNREACHABLE)
             _log_connection(peer, self.to, 0, 0, time.monotonic() - start, _INTERNAL_ERROR,
-                            f"target unreachable: {why}")
+                            f"{TARGET_UNREACHABLE}: {describe_failure(exc)}")
             return
         result = await self._run_pump(stream, reader, writer, half)
         _log_connection(peer, self.to, result.ws_to_tcp, result.tcp_to_ws,
@@ -259,15 +251,14 @@ class BridgeServer:
         if self._closing:
             writer.close()
             return
-        if len(self._slots) >= config.max_connections:
-            logger.warning("refused peer=%s: max-connections (%d) reached",
-                           peer, config.max_connections)
-            writer.close()
+        # Called at the TCP accept, before any await: the slot is held from there.
+        if not self._admission.admit(writer):
+            self._admission.refused(peer)
+            writer.close()  # nothing to tell a TCP client: the end of stream, now
             return
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
-        self._slots.add(writer)
         try:
             offered = [HALF_CLOSE_SUBPROTOCOL] if config.half_close else []
             offered.append(BINARY_SUBPROTOCOL)
@@ -282,7 +273,7 @@ class BridgeServer:
             except Exception as exc:  # unreachable, refused, TLS or HTTP failure
                 writer.transport.abort()
                 _log_connection(peer, self.to, 0, 0, time.monotonic() - start, None,
-                                f"target unreachable: {type(exc).__name__}: {exc}")
+                                f"{TARGET_UNREACHABLE}: {describe_failure(exc)}")
                 return
             half = connection.subprotocol == HALF_CLOSE_SUBPROTOCOL
             stream = WsStream(
@@ -293,7 +284,7 @@ class BridgeServer:
             _log_connection(peer, self.to, result.tcp_to_ws, result.ws_to_tcp,
                             time.monotonic() - start, result.close_code, result.reason)
         finally:
-            self._slots.discard(writer)
+            self._admission.release(writer)
             if task is not None:
                 self._tasks.discard(task)
 
@@ -325,6 +316,7 @@ class BridgeServer:
             return
         self._closing = True
         self._closing_waiter.set_result(None)
+        self._admission.close()
         for runner in tuple(self._pumps):
             runner.stop("bridge shutting down")
         if self._ws_server is not None:
@@ -390,8 +382,10 @@ class serve_bridge(ServerStarter[BridgeServer]):
     Args:
         text: ``"reject"`` closes a connection sending a text message with 1003
             (websockify); ``"bytes"`` forwards its UTF-8 bytes.
-        max_connections: connections served at once; a WebSocket client over the
-            limit gets HTTP 503, a TCP client is disconnected at once.
+        max_connections: connections held at once, each counted from its TCP accept
+            (so handshakes in progress count) to its close; a WebSocket client over
+            the limit gets HTTP 503 at once, without a WebSocket handshake, a TCP
+            client is disconnected at once.
         idle_timeout: close a connection (WebSocket 1001) when no byte moved either
             way for this many seconds; None never.
         ssl: the server ``SSLContext`` for a ``wss://`` listen URL.
@@ -422,7 +416,7 @@ class serve_bridge(ServerStarter[BridgeServer]):
         close_timeout: float = 10.0,
         **ws_options: Any,
     ):
-        self.listen = parse_endpoint(listen)
+        self.listen = parse_endpoint(listen, listening=True)
         self.to = parse_endpoint(to)
         if self.listen.is_websocket == self.to.is_websocket:
             raise ValueError(

@@ -13,9 +13,11 @@ How ``serve`` and ``connect`` show a received frame: one frame per line on stdou
 
 - ``lines``: the text of the line, as received;
 - ``bytes``, ``length``: a Python bytes literal, for example ``b'hello\\n'``;
-- ``msgpack``, ``cbor``, ``jsonl``: compact JSON. A byte string is shown as
-  ``{"$bytes": "<hex>"}``; a value JSON cannot express (a CBOR tag, a datetime, a set)
-  as the string of its Python ``repr``; map keys that are not strings as strings.
+- ``msgpack``, ``cbor``, ``jsonl``: compact JSON, always valid: a byte string, NaN,
+  a huge integer, a set, a tag or an extension type as a one-key ``{"$...": ...}``
+  object (see :mod:`wsframed.cli.frames`).
+
+A frame that cannot be printed is reported as one line on stderr; the connection goes on.
 
 Everything else (connections opening and closing, warnings) goes to stderr.
 
@@ -117,9 +119,23 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _ws_uri(text: str) -> str:
+    """A ws:// or wss:// URI that websockets can connect to (checked here, so that a bad
+    one is a usage error, exit status 2, like any other bad argument)."""
+    from websockets.exceptions import InvalidURI
+    from websockets.uri import parse_uri
+
     if not text.startswith(("ws://", "wss://")):
         raise argparse.ArgumentTypeError(f"expected a ws:// or wss:// URI, not {text!r}")
-    return text
+    try:
+        parse_uri(text)
+    except InvalidURI as exc:  # "hostname isn't provided", "fragment identifier is ..."
+        why = exc.msg
+    except ValueError as exc:  # from urllib: "Invalid IPv6 URL", "Port out of range ..."
+        why = str(exc)
+    else:
+        return text
+    why = why[:1].lower() + why[1:]
+    raise argparse.ArgumentTypeError(f"not a valid WebSocket URI: {text!r} ({why})")
 
 
 def _add_codec_options(parser: argparse.ArgumentParser, *, subprotocol_verb: str) -> None:

@@ -48,15 +48,26 @@ def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+_MAX_DESCRIPTION = 200  # characters: a peer's data in an error message cannot flood the log
+
+
 def _describe(exc: BaseException) -> str:
-    """One line for an exception: its message, or its type when it has none."""
+    """One line for an exception: its message, or its type when it has none.
+
+    At most :data:`_MAX_DESCRIPTION` characters (then ``...``), whatever the message.
+    """
     if isinstance(exc, socket.gaierror) and exc.strerror:
         return exc.strerror[:1].lower() + exc.strerror[1:]
     if isinstance(exc, OSError) and exc.errno:
         text = os.strerror(exc.errno)
         return text[:1].lower() + text[1:]
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+    try:
+        text = str(exc)
+    except Exception:  # a message that cannot be built says nothing more than its type
+        text = ""
+    head = text.strip()[: _MAX_DESCRIPTION + 1]
+    line = head.splitlines()[0] if head else type(exc).__name__
+    return line if len(line) <= _MAX_DESCRIPTION else line[: _MAX_DESCRIPTION - 3] + "..."
 
 
 def _peer_name(framed: Framed[Any]) -> str:
@@ -85,7 +96,8 @@ async def _receive_frames(
 ) -> int:
     """Print received frames until the end of stream; return 0 (clean) or 1.
 
-    ``ws`` is the WsStream under ``frames``. A frame that fails to decode is reported
+    ``ws`` is the WsStream under ``frames``. A frame that decodes but cannot be
+    printed is reported (one line) and skipped. A frame that fails to decode is reported
     and skipped where the codec resynchronises (lines and JSON Lines, at the next
     newline); otherwise the connection is closed with 1007 (invalid frame payload
     data) or, for a frame over the limit, 1009 (message too big).
@@ -115,7 +127,12 @@ async def _receive_frames(
             _log(f"{who}: {_describe(exc)}")
             return 1
         for item in batch:
-            _out(format_frame(codec, item))
+            try:
+                text = format_frame(codec, item)
+            except Exception as exc:  # any repr() may raise: report it, go on
+                _log(f"{who}: cannot print a frame: {type(exc).__name__}: {_describe(exc)}")
+                continue
+            _out(text)
         await on_frames(batch)
 
 
@@ -137,10 +154,15 @@ async def _run_serve(args: argparse.Namespace) -> int:
                 return
             try:
                 for item in batch:
-                    framed.feed(item)
+                    try:
+                        framed.feed(item)
+                    except (ConnectionClosed, ClosedStreamError):
+                        raise
+                    except Exception as exc:  # the peer's item, any encoder
+                        # error (FrameTooLarge, nesting, a type the encoder lacks): skip it.
+                        _log(f"{who}: could not echo a frame: {type(exc).__name__}: "
+                             f"{_describe(exc)}")
                 await framed.flush()
-            except (ValueError, TypeError) as exc:  # FrameTooLarge is a ValueError
-                _log(f"{who}: could not echo a frame: {_describe(exc)}")
             except (ConnectionClosed, ClosedStreamError):
                 # The client closed first: a WebSocket close is not a half-close.
                 _log(f"{who}: closed before the echo could be sent")
@@ -160,16 +182,18 @@ async def _run_serve(args: argparse.Namespace) -> int:
             _log(f"wsframed serve: error: cannot listen on {args.host}:{args.port}: "
                  f"{_describe(exc)}")
             return 1
-        for sock in server.sockets:
-            host, port = sock.getsockname()[:2]
-            shown = f"[{host}]" if ":" in host else host
-            _log(f"listening on ws://{shown}:{port}")
-        await stop.wait()
-        _log("stopping: closing connections with 1001 (going away)")
-        server.close()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(args.close_timeout + 1):
-                await server.wait_closed()
+        try:
+            for sock in server.sockets:
+                host, port = sock.getsockname()[:2]
+                shown = f"[{host}]" if ":" in host else host
+                _log(f"listening on ws://{shown}:{port}")
+            await stop.wait()
+            _log("stopping: closing connections with 1001 (going away)")
+        finally:  # also when cancelled (serve run inside a program or a test)
+            server.close()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(args.close_timeout + 1):
+                    await server.wait_closed()
     return 0
 
 

@@ -1,0 +1,96 @@
+"""How a bridge tells a failed or unreachable target: what the peer sees, what it logs.
+
+Real bridge processes; the targets run in the test process. The WebSocket client must
+see 1011 and the reason (a clean 1000 would look like success), and both directions
+word an unreachable target the same way in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import struct
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosedError
+
+from wsframed.bridge.pumping import TARGET_FAILED, TARGET_UNREACHABLE
+
+from .test_bridge import bridge, free_port, tcp_server, wait_for_lines, ws_echo_server
+
+TIMEOUT = 20
+
+
+def connection_line(peer: str, target: str, to_target: int, to_client: int, close: str,
+                    reason: str) -> str:
+    """The pattern of the one log line of a connection (its duration varies)."""
+    return (
+        rf"wsframed\.bridge: peer={re.escape(peer)} target={re.escape(target)} "
+        rf"to_target={to_target} to_client={to_client} duration=\d+\.\d{{3}}s "
+        rf"close={close} reason={re.escape(repr(reason))}"
+    )
+
+
+async def reset_after_five_bytes(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Read five bytes, then reset the connection (SO_LINGER 0 sends RST on close)."""
+    await reader.readexactly(5)
+    writer.get_extra_info("socket").setsockopt(
+        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+    )
+    writer.transport.abort()
+
+
+async def test_a_failed_target_closes_the_websocket_with_1011_and_the_reason() -> None:
+    async with tcp_server(reset_after_five_bytes) as port, bridge(
+        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
+    ) as process:
+        async with connect(process.url, compression=None, open_timeout=10) as client:
+            host, client_port = client.local_address[:2]
+            await client.send(b"hello")
+            with pytest.raises(ConnectionClosedError):
+                await asyncio.wait_for(client.recv(), TIMEOUT)
+        assert client.close_code == 1011
+        assert client.close_reason == TARGET_FAILED == "target connection failed"
+        [line] = await wait_for_lines(process, 1)
+    assert re.fullmatch(
+        connection_line(f"{host}:{client_port}", f"tcp://127.0.0.1:{port}", 5, 0, "1011",
+                        "target failed: connection reset by peer"),
+        line,
+    ), line
+
+
+async def test_an_unreachable_target_is_worded_the_same_both_ways() -> None:
+    port = free_port()  # nothing listens there
+    async with bridge(
+        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
+    ) as process:
+        async with connect(process.url, compression=None, open_timeout=10) as client:
+            host, client_port = client.local_address[:2]
+            with pytest.raises(ConnectionClosedError):
+                await asyncio.wait_for(client.recv(), TIMEOUT)
+        assert client.close_code == 1011
+        assert client.close_reason == TARGET_UNREACHABLE == "target unreachable"
+        [line] = await wait_for_lines(process, 1)
+    assert re.fullmatch(
+        connection_line(f"{host}:{client_port}", f"tcp://127.0.0.1:{port}", 0, 0, "1011",
+                        "target unreachable: connection refused"),
+        line,
+    ), line
+
+    async with ws_echo_server() as url:
+        pass  # started and stopped: its port now refuses connections
+    async with bridge("--listen", "tcp://127.0.0.1:0", "--to", url) as process:
+        reader, writer = await asyncio.open_connection("127.0.0.1", process.port)
+        host, client_port = writer.get_extra_info("sockname")[:2]
+        assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+        writer.close()
+        [line] = await wait_for_lines(process, 1)
+    assert re.fullmatch(
+        connection_line(f"{host}:{client_port}", url, 0, 0, "-",
+                        "target unreachable: connection refused"),
+        line,
+    ), line

@@ -1,0 +1,190 @@
+"""Admission: a bridge holds one slot per connection from its TCP accept to its close.
+
+``--max-connections`` must bound what a bridge holds (descriptors, memory), and a
+connection costs from the moment it is accepted, long before its WebSocket handshake
+completes: a client that connects and never sends its request holds a socket until
+websockets' ``open_timeout``. So :class:`Admission` counts a connection from the accept:
+
+- a ``ws://`` listener counts it when websockets creates its connection object, which
+  asyncio does at the accept (:func:`counted_connection`), and releases it when the
+  socket is closed. A connection over the limit never starts the WebSocket handshake:
+  it is sent a complete ``HTTP/1.1 503`` response and the end of stream at once, what
+  it sends meanwhile is read and dropped for at most :data:`LINGER` seconds (closing a
+  socket with unread bytes sends a TCP reset, which can destroy the response before
+  the client reads it), then it is closed; at most :data:`MAX_LINGERING` refused
+  connections linger at a time, the others are closed at once.
+- a ``tcp://`` listener counts it in the accept callback, before the target is dialled;
+  over the limit it is closed at once.
+- with ``wss://``, asyncio runs the TLS handshake before the connection is handed to
+  websockets: a connection within the limit is counted from the accept (and, if its
+  TLS handshake fails, released when the TLS handshake timeout has passed); one over
+  the limit is answered 503 once its TLS handshake is done, so its socket is held for
+  at most the TLS handshake timeout (``open_timeout``), not counted.
+
+Refusals are logged at most once per :data:`LOG_INTERVAL`, with a count of the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+
+__all__: list[str] = []  # internal to wsframed.bridge
+
+LINGER = 1.0
+"""Seconds a refused connection is read (and its bytes dropped) before it is closed."""
+
+MAX_LINGERING = 64
+"""Refused connections that may linger at once; more are closed at once."""
+
+LOG_INTERVAL = 1.0
+"""Seconds between two refusal lines in the log."""
+
+_BODY = b"Too many connections, try again later.\n"
+REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: " + str(len(_BODY)).encode() + b"\r\n"
+    b"Connection: close\r\n"
+    b"\r\n" + _BODY
+)
+"""What a WebSocket client over the limit receives, before the end of stream."""
+
+
+class Admission:
+    """The slots of one bridge: at most ``limit`` connections held at once."""
+
+    def __init__(self, limit: int, logger: logging.Logger):
+        self.limit = limit
+        self.logger = logger
+        self.held: set[object] = set()
+        self._lingering: set[asyncio.BaseTransport] = set()
+        self._last_log = -LOG_INTERVAL
+        self._unlogged = 0
+        self._flush: asyncio.TimerHandle | None = None
+
+    def admit(self, key: object) -> bool:
+        """Take a slot for ``key``; False (and nothing taken) when all are held."""
+        if len(self.held) >= self.limit:
+            return False
+        self.held.add(key)
+        return True
+
+    def release(self, key: object) -> None:
+        """Give back ``key``'s slot (idempotent)."""
+        self.held.discard(key)
+
+    def refused(self, peer: str) -> None:
+        """Log a refusal: the first in :data:`LOG_INTERVAL` by name, the others as a count."""
+        now = time.monotonic()
+        if now - self._last_log >= LOG_INTERVAL:
+            self._last_log = now
+            self.logger.warning(
+                "refused peer=%s: max-connections (%d) reached", peer, self.limit
+            )
+            return
+        self._unlogged += 1
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(
+                self._last_log + LOG_INTERVAL - now, self._log_count
+            )
+
+    def _log_count(self) -> None:
+        self._flush = None
+        if self._unlogged:
+            count, self._unlogged = self._unlogged, 0
+            self._last_log = time.monotonic()
+            self.logger.warning(
+                "refused %d more connections: max-connections (%d) reached", count, self.limit
+            )
+
+    def refuse_http(self, transport: asyncio.BaseTransport) -> None:
+        """Answer 503 and end the stream on ``transport``; close it after the linger."""
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(REFUSAL)
+        if transport.can_write_eof():
+            transport.write_eof()
+        if len(self._lingering) >= MAX_LINGERING:
+            transport.close()
+            return
+        self._lingering.add(transport)
+        asyncio.get_running_loop().call_later(LINGER, transport.close)
+
+    def lingered(self, transport: asyncio.BaseTransport | None) -> None:
+        """A refused connection is closed."""
+        if transport is not None:
+            self._lingering.discard(transport)
+
+    def close(self) -> None:
+        """Close the refused connections still lingering; log the refusals not yet told."""
+        for transport in tuple(self._lingering):
+            transport.close()
+        if self._flush is not None:
+            self._flush.cancel()
+            self._log_count()
+
+
+def counted_connection(
+    admission: Admission, tls_handshake_timeout: float | None
+) -> type[ServerConnection]:
+    """A websockets ``ServerConnection`` class that holds a slot of ``admission``.
+
+    websockets creates one per accepted socket (``create_connection=``); the slot is
+    taken then and released when the socket is closed. ``tls_handshake_timeout`` is
+    given for a TLS listener: without a completed TLS handshake asyncio never tells the
+    connection, so its slot is released once that timeout (plus a second) has passed.
+    """
+
+    class CountedConnection(ServerConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._admitted = admission.admit(self)
+            self._refused_transport: asyncio.BaseTransport | None = None
+            self._expiry: asyncio.TimerHandle | None = None
+            if self._admitted and tls_handshake_timeout is not None:
+                self._expiry = asyncio.get_running_loop().call_later(
+                    tls_handshake_timeout + 1.0, admission.release, self
+                )
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            if self._expiry is not None:
+                self._expiry.cancel()
+            if not self._admitted:
+                # Never start the WebSocket handshake: answer 503 and close.
+                self._refused_transport = transport
+                admission.refused(format_address(transport.get_extra_info("peername")))
+                admission.refuse_http(transport)
+                return
+            super().connection_made(transport)
+
+        def data_received(self, data: bytes) -> None:
+            if self._admitted:
+                super().data_received(data)
+
+        def eof_received(self) -> None:
+            if self._admitted:
+                super().eof_received()
+            # Refused: returning None lets the transport close itself.
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if not self._admitted:
+                admission.lingered(self._refused_transport)
+                return
+            try:
+                super().connection_lost(exc)
+            finally:
+                admission.release(self)
+
+    return CountedConnection
+
+
+def format_address(address: Any) -> str:
+    """``HOST:PORT`` (``[HOST]:PORT`` for IPv6) of a socket address."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = str(address[0])
+        return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+    return str(address)
