@@ -16,6 +16,9 @@ from wsframed.events import Closed, CloseFrame, Error, Ping, Pong, TextMessage
 
 from .conftest import wait_for, ws_pair
 
+PONG_DELAY = 0.2
+"""How long a test's peer holds its pong back (it stops reading for that long)."""
+
 
 async def test_line_split_across_messages_is_read_whole() -> None:
     async with ws_pair() as (client, server):
@@ -341,9 +344,12 @@ async def test_events_ping_pong_and_close_seen_by_two_subscribers() -> None:
         stream = WsStream(client)
         first, second = stream.events(), stream.events()
         await (await server.ping(b"from server"))
-        rtt = await stream.ping(b"from client")
-        assert isinstance(rtt, float)
-        assert rtt >= 0
+        # The peer reads (and answers) the ping only after PONG_DELAY: the round trip
+        # measured is the peer's, and at least that long.
+        server.transport.pause_reading()
+        asyncio.get_running_loop().call_later(PONG_DELAY, server.transport.resume_reading)
+        rtt = await asyncio.wait_for(stream.ping(b"from client"), 5)
+        assert rtt >= PONG_DELAY
         await server.pong(b"unsolicited")
         await server.close(1001, "going away")
         assert await stream.read() == b""
@@ -383,10 +389,20 @@ async def _take(subscription: object, n: int):  # type: ignore[no-untyped-def]
 
 
 async def test_ping_returns_a_round_trip_time_and_concurrent_pings_do_not_collide() -> None:
-    async with ws_pair() as (client, _server):
+    async with ws_pair() as (client, server):
         stream = WsStream(client)
-        times = await asyncio.gather(*(stream.ping() for _ in range(5)))
-        assert all(isinstance(t, float) and 0 <= t < 5 for t in times)
+        events = stream.events()
+        server.transport.pause_reading()  # every pong leaves the peer after PONG_DELAY
+        asyncio.get_running_loop().call_later(PONG_DELAY, server.transport.resume_reading)
+        times = await asyncio.wait_for(asyncio.gather(*(stream.ping() for _ in range(5))), 5)
+        assert all(t >= PONG_DELAY for t in times)
+        await server.close()
+        assert await stream.read() == b""
+        pongs = [event.data async for event in events if isinstance(event, Pong)]
+        # Five pongs from the peer, each echoing its own random 4-byte payload.
+        assert len(pongs) == 5
+        assert len(set(pongs)) == 5
+        assert all(len(data) == 4 for data in pongs)
 
 
 async def test_backpressure_bounds_memory_when_the_reader_stops() -> None:
