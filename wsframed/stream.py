@@ -272,8 +272,10 @@ class WsStream:
     async def _watch_connection(self) -> None:
         await self._backend.wait_closed()
         end = self._backend.ended()
-        if end is not None and not end.clean:
-            self._end_error_for(end)  # announced before Closed, not after it
+        if end is not None and not end.clean and not self._discarding:
+            # Announced before Closed, not after it. (After aclose() readers get the
+            # end of stream, not this error: nothing to announce then.)
+            self._end_error_for(end)
         code, reason = self._backend.closed_with() or (1006, "")
         self._closed_event = Closed(code, reason)
         self._emit(self._closed_event)
