@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
@@ -36,8 +36,10 @@ from wsframed import ConnectionClosed, WsStream
 SEPARATORS = [b"\n", b"-", b"\r\n", b"--", b"a-a", b"\n\r\n"]
 Op = tuple[Any, ...]
 
-_byte = st.sampled_from(list(b"ab-\r\n"))
-_chunk = st.lists(_byte, max_size=6).map(bytes)  # b"" included: empty messages
+# Chunks built of separators, their halves and other bytes, so that separators are
+# frequent, cut across messages, and found both within and past the limit.
+_piece = st.sampled_from([b"a", b"b", b"-", b"\r", b"\n", b"\r\n", b"--", b"a-a", b"\n\r"])
+_chunk = st.lists(_piece, max_size=4).map(b"".join)  # b"" included: empty messages
 _op: st.SearchStrategy[Op] = st.one_of(
     st.tuples(st.just("read"), st.integers(-1, 7)),
     st.tuples(st.just("readexactly"), st.integers(0, 7)),
@@ -58,8 +60,8 @@ class Scenario:
 
 _scenarios = st.builds(
     Scenario,
-    limit=st.integers(1, 8),
-    steps=st.lists(_step, max_size=12),
+    limit=st.integers(1, 6),
+    steps=st.lists(_step, max_size=14),
     end=st.sampled_from(["open", "clean", "1011", "abort"]),
     after=st.lists(_op, max_size=5),
 )
@@ -272,6 +274,7 @@ async def run_scenario(server: Server, scenario: Scenario) -> None:
                     await asyncio.gather(task, return_exceptions=True)
                 got = outcome_of(task)
                 expected = await reference.run(op)
+            event(f"{op[0]}: {got[0]} {got[1].__name__ if got[0] == 'raises' else ''}")
             log.append((op, got))
             assert got == expected, (op, got, expected, log)
             del pending[: consumed_by(got)]
@@ -343,7 +346,7 @@ def _with_found_examples(test: Any) -> Any:
 
 
 @settings(
-    max_examples=150,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
