@@ -113,3 +113,22 @@ async def test_a_text_message_queued_before_the_stream_existed_is_reported_when_
             CloseFrame(1000, ""),
             Closed(1000, ""),
         ]
+
+
+async def test_a_text_message_queued_before_the_stream_existed_is_reported_before_closed() -> None:
+    async with ws_pair() as (client, server):
+        await server.send("xyz")
+        await server.send(b"b")
+        await server.send("four")
+        await asyncio.wait_for(await server.ping(), 5)  # all three are queued
+        stream = WsStream(client, text="reject")
+        events = stream.events()
+        await server.close()  # nobody reads
+        got = await all_events(events)
+        assert got[0] == TextMessage(3)
+        error = got[1]
+        assert isinstance(error, Error)
+        assert got[2:] == [TextMessage(4), CloseFrame(1000, ""), Closed(1000, "")]
+        with pytest.raises(ProtocolError) as info:
+            await stream.read(100)
+        assert info.value is error.exc

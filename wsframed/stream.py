@@ -212,7 +212,9 @@ class WsStream:
         self._text_error: ProtocolError | None = None  # text='reject': the first text message
         self._end_error: ConnectionClosed | None = None  # the connection ended abnormally
         self._announced = False
-        self._texts_unreported: int = getattr(backend, "texts_before_wrap", 0)
+        # Text messages that arrived before this stream could observe them: reported
+        # when read, or before Closed, whichever comes first.
+        self._texts_unreported: deque[int] = deque(getattr(backend, "texts_before_wrap", ()))
 
         # Write side.
         self._pending: deque[bytes | memoryview] = deque()
@@ -252,6 +254,11 @@ class WsStream:
 
     def _on_backend_event(self, event: Event) -> None:
         """A frame arrived (the backend reports it before any reader takes it)."""
+        if self._texts_unreported:
+            self._report_early_texts()  # they arrived before this frame
+        self._note_event(event)
+
+    def _note_event(self, event: Event) -> None:
         self._emit(event)
         if isinstance(event, TextMessage) and self._text == "reject" and self._text_error is None:
             # Decided as the frame arrives, so Error follows TextMessage in wire order
@@ -263,6 +270,13 @@ class WsStream:
             )
             self._announce(self._text_error)
 
+    def _report_early_texts(self) -> None:
+        """Report the text messages that arrived before this stream could observe them."""
+        sizes = list(self._texts_unreported)
+        self._texts_unreported.clear()
+        for size in sizes:
+            self._note_event(TextMessage(size))
+
     def _announce(self, exc: BaseException) -> None:
         """Emit the one Error event of this stream: its first failure in stream order."""
         if not self._announced:
@@ -271,6 +285,7 @@ class WsStream:
 
     async def _watch_connection(self) -> None:
         await self._backend.wait_closed()
+        self._report_early_texts()  # not after Closed, where they would be lost
         end = self._backend.ended()
         if end is not None and not end.clean and not self._discarding:
             # Announced before Closed, not after it. (After aclose() readers get the
@@ -333,8 +348,7 @@ class WsStream:
         # The TextMessage event was emitted when the message arrived, unless it
         # arrived before the stream was created: then it is emitted now.
         if self._texts_unreported:
-            self._texts_unreported -= 1
-            self._on_backend_event(TextMessage(len(message.encode())))
+            self._note_event(TextMessage(self._texts_unreported.popleft()))
         if self._text == "bytes":
             return message.encode()
         if self._text == "reject":

@@ -62,13 +62,13 @@ _PONG_BACKLOG_LIMIT = 4 * 1024 * 1024
 
 def _observe_frames(
     connection: Connection, on_event: EventSink, queued: deque[Frame] | None
-) -> int:
+) -> list[int]:
     """Report control frames and text messages to ``on_event`` as they are parsed.
 
     A text message is reported when its last frame arrives (before any reader takes it
     from the queue), so its event comes in wire order with the ping, pong and close
-    frames, and always before the end of the connection. Returns how many whole text
-    messages were already in ``queued`` (websockets' frame queue), which arrived
+    frames, and always before the end of the connection. Returns the sizes of the whole
+    text messages already in ``queued`` (websockets' frame queue), which arrived
     before anything could observe them.
     """
     original = connection.process_event
@@ -80,14 +80,14 @@ def _observe_frames(
 
     binary, text = Opcode.BINARY, Opcode.TEXT
     text_size = -1  # UTF-8 bytes of the text message being received; -1: none
-    texts_queued = 0
+    texts_queued: list[int] = []
     for frame in queued or ():
         if frame.opcode is text:
             text_size = len(frame.data)
         elif frame.opcode is Opcode.CONT and text_size >= 0:
             text_size += len(frame.data)
         if frame.fin and text_size >= 0:
-            texts_queued += 1
+            texts_queued.append(text_size)
             text_size = -1
 
     def process_event(event: Any) -> None:
@@ -261,7 +261,7 @@ class WebsocketsBackend:
         # _fast_paths() expects it: without it, peek_end() cannot tell it is empty.
         self._frames: deque[Frame] | None = frames if isinstance(frames, deque) else None
         self.texts_before_wrap = _observe_frames(connection, on_event, self._frames)
-        """Text messages queued before the stream existed: reported when read."""
+        """Sizes of the text messages queued before the stream existed, in order."""
 
     @staticmethod
     def closed_from(exc: BaseException) -> BackendClosed:
