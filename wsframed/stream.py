@@ -237,10 +237,10 @@ class WsStream:
     def events(self) -> EventSubscription:
         """Subscribe a new observer of this stream's events.
 
-        Returns an async iterator of :mod:`wsframed.events` dataclasses, in the order
-        the frames arrived, that ends after :class:`~wsframed.events.Closed`. Subscribe
-        before the events of interest happen; ``close()`` the subscription to stop
-        observing.
+        Returns an async iterator of [`wsframed.events`][wsframed.events] dataclasses,
+        in the order the frames arrived, that ends after
+        [`Closed`][wsframed.events.Closed]. Subscribe before the events of interest
+        happen; ``close()`` the subscription to stop observing.
         """
         subscription = EventSubscription(self._event_queue_size, self._subscribers.remove)
         self._subscribers.append(subscription)

@@ -69,7 +69,7 @@ class Backend(Protocol):
         ...
 
     def peek_end(self) -> BackendClosed | None:
-        """The end :meth:`receive` would raise next without waiting, or None.
+        """What [`receive`][wsframed.backends.Backend.receive] would raise next at once.
 
         None while a message is left to receive or the end is not known yet.
         """

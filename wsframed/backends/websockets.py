@@ -3,7 +3,7 @@
 Everything here uses websockets' documented API except two things:
 
 - websockets does not report the ping, pong and close frames it receives, nor when a
-  text message arrives. :func:`_observe_frames` wraps the connection's
+  text message arrives. `_observe_frames()` wraps the connection's
   ``process_event`` method, the one place every received frame passes through. It is
   checked when a stream is created and covered by a test, so a websockets release
   that changes it fails loudly instead of silently losing events.
