@@ -197,3 +197,17 @@ async def test_a_cancellation_at_the_error_path_turn_loses_no_bytes() -> None:
             await task
         assert await stream.read(10) == b"bc"
         assert await stream.read(10) == b""
+
+
+async def test_aclose_cancelled_at_its_budget_turn_still_closes() -> None:
+    async with ws_pair() as (client, server):
+        stream = WsStream(client)
+        for _ in range(BUDGET - 1):  # the next call spends the last unit: it yields
+            assert await stream.read(0) == b""
+        task = asyncio.create_task(stream.aclose())
+        await asyncio.sleep(0)  # aclose() started the close, then yielded
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.wait_for(server.wait_closed(), 5)
+        assert server.close_code == 1000  # the close went out all the same

@@ -332,8 +332,8 @@ class WsStream:
 
     def _peek_end(self) -> None:
         """With nothing buffered, take the end of the connection if nothing is left before it."""
-        if self._buffer or self._eof or self._read_error is not None:
-            return
+        if self._buffer or self._eof or self._read_error is not None or self._discarding:
+            return  # (after aclose() only the end of stream is left, as _enter_read says)
         end = self._backend.peek_end()
         if end is not None:
             self._record_end(end)
@@ -772,13 +772,15 @@ class WsStream:
         seconds (default: the stream's ``close_timeout``), the TCP connection is
         dropped. Idempotent; never raises for a connection that is already gone.
         """
-        if self._budget.spend():
-            await checkpoint()  # a closed stream's aclose() completes without waiting
         if timeout is None:
             timeout = self._close_timeout
         if self._aclose_task is None:
             self._closing = True
             self._aclose_task = self._spawn(self._aclose(code, reason, timeout))
+        if self._budget.spend():
+            # Once closed, aclose() completes without waiting. (The close is started
+            # first: a cancellation here still closes the stream.)
+            await checkpoint()
         await asyncio.shield(self._aclose_task)
 
     async def _aclose(self, code: int, reason: str, timeout: float) -> None:
