@@ -883,6 +883,8 @@ class WsStream:
         return self._backend.extra_info(name, default)
 
     async def __aenter__(self) -> Self:
+        if self._budget.spend():
+            await checkpoint()
         return self
 
     async def __aexit__(
