@@ -144,6 +144,27 @@ async def _close_quietly(close: Callable[[], Awaitable[Any]]) -> None:
         await asyncio.wait_for(close(), 5)
 
 
+async def pings_answered_late(
+    ping: Awaitable[float], peer: Any, delay: float, timeout: float = 5.0
+) -> float:
+    """Await ``ping`` while ``peer`` holds its pong back ``delay`` seconds after the ping.
+
+    The peer stops reading; once the ping has reached its socket, it reads (and
+    answers) again ``delay`` seconds later, so the round trip is at least ``delay``.
+    """
+    peer.transport.pause_reading()
+    task = asyncio.ensure_future(ping)
+    try:
+        async with asyncio.timeout(timeout):
+            while not bytes_waiting(peer):
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(delay)
+            peer.transport.resume_reading()
+            return await task
+    finally:
+        task.cancel()
+
+
 def bytes_waiting(connection: Any) -> bool:
     """Whether bytes wait unread in ``connection``'s socket (its reading may be paused).
 

@@ -7,6 +7,7 @@ import hashlib
 import os
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
@@ -14,6 +15,7 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from wsframed import ClosedStreamError, ConnectionClosed, EndOfStream, ProtocolError, WsStream
 from wsframed.events import Closed, CloseFrame, Error, Ping, Pong, TextMessage
 
+from .backend_pairs import pings_answered_late
 from .conftest import wait_for, ws_pair
 
 PONG_DELAY = 0.2
@@ -344,11 +346,9 @@ async def test_events_ping_pong_and_close_seen_by_two_subscribers() -> None:
         stream = WsStream(client)
         first, second = stream.events(), stream.events()
         await (await server.ping(b"from server"))
-        # The peer reads (and answers) the ping only after PONG_DELAY: the round trip
+        # The peer answers PONG_DELAY after the ping reached it: the round trip
         # measured is the peer's, and at least that long.
-        server.transport.pause_reading()
-        asyncio.get_running_loop().call_later(PONG_DELAY, server.transport.resume_reading)
-        rtt = await asyncio.wait_for(stream.ping(b"from client"), 5)
+        rtt = await pings_answered_late(stream.ping(b"from client"), server, PONG_DELAY)
         assert rtt >= PONG_DELAY
         await server.pong(b"unsolicited")
         await server.close(1001, "going away")
@@ -392,9 +392,9 @@ async def test_ping_returns_a_round_trip_time_and_concurrent_pings_do_not_collid
     async with ws_pair() as (client, server):
         stream = WsStream(client)
         events = stream.events()
-        server.transport.pause_reading()  # every pong leaves the peer after PONG_DELAY
-        asyncio.get_running_loop().call_later(PONG_DELAY, server.transport.resume_reading)
-        times = await asyncio.wait_for(asyncio.gather(*(stream.ping() for _ in range(5))), 5)
+        # Every pong leaves the peer PONG_DELAY after the pings reached it.
+        pings = asyncio.gather(*(stream.ping() for _ in range(5)))
+        times: Any = await pings_answered_late(pings, server, PONG_DELAY)
         assert all(t >= PONG_DELAY for t in times)
         await server.close()
         assert await stream.read() == b""
