@@ -8,6 +8,8 @@ connection at the other end, so every test drives the peer with the same API.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from typing import Any
@@ -140,3 +142,41 @@ async def backend_pair(
 async def _close_quietly(close: Callable[[], Awaitable[Any]]) -> None:
     with suppress(Exception):
         await asyncio.wait_for(close(), 5)
+
+
+async def pings_answered_late(
+    ping: Awaitable[float], peer: Any, delay: float, timeout: float = 5.0
+) -> float:
+    """Await ``ping`` while ``peer`` holds its pong back ``delay`` seconds after the ping.
+
+    The peer stops reading; once the ping has reached its socket, it reads (and
+    answers) again ``delay`` seconds later, so the round trip is at least ``delay``.
+    """
+    peer.transport.pause_reading()
+    task = asyncio.ensure_future(ping)
+    try:
+        async with asyncio.timeout(timeout):
+            while not bytes_waiting(peer):
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(delay)
+            peer.transport.resume_reading()
+            return await task
+    finally:
+        task.cancel()
+
+
+def bytes_waiting(connection: Any) -> bool:
+    """Whether bytes wait unread in ``connection``'s socket (its reading may be paused).
+
+    Peeks at a duplicate of the socket's descriptor, so nothing is consumed.
+    """
+    sock = connection.transport.get_extra_info("socket")
+    peek = socket.socket(fileno=os.dup(sock.fileno()))
+    try:
+        peek.setblocking(False)
+        try:
+            return bool(peek.recv(1, socket.MSG_PEEK))
+        except BlockingIOError:
+            return False
+    finally:
+        peek.close()

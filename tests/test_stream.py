@@ -7,6 +7,7 @@ import hashlib
 import os
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
@@ -14,7 +15,11 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from wsframed import ClosedStreamError, ConnectionClosed, EndOfStream, ProtocolError, WsStream
 from wsframed.events import Closed, CloseFrame, Error, Ping, Pong, TextMessage
 
+from .backend_pairs import pings_answered_late
 from .conftest import wait_for, ws_pair
+
+PONG_DELAY = 0.2
+"""How long a test's peer holds its pong back (it stops reading for that long)."""
 
 
 async def test_line_split_across_messages_is_read_whole() -> None:
@@ -341,9 +346,10 @@ async def test_events_ping_pong_and_close_seen_by_two_subscribers() -> None:
         stream = WsStream(client)
         first, second = stream.events(), stream.events()
         await (await server.ping(b"from server"))
-        rtt = await stream.ping(b"from client")
-        assert isinstance(rtt, float)
-        assert rtt >= 0
+        # The peer answers PONG_DELAY after the ping reached it: the round trip
+        # measured is the peer's, and at least that long.
+        rtt = await pings_answered_late(stream.ping(b"from client"), server, PONG_DELAY)
+        assert rtt >= PONG_DELAY
         await server.pong(b"unsolicited")
         await server.close(1001, "going away")
         assert await stream.read() == b""
@@ -383,10 +389,20 @@ async def _take(subscription: object, n: int):  # type: ignore[no-untyped-def]
 
 
 async def test_ping_returns_a_round_trip_time_and_concurrent_pings_do_not_collide() -> None:
-    async with ws_pair() as (client, _server):
+    async with ws_pair() as (client, server):
         stream = WsStream(client)
-        times = await asyncio.gather(*(stream.ping() for _ in range(5)))
-        assert all(isinstance(t, float) and 0 <= t < 5 for t in times)
+        events = stream.events()
+        # Every pong leaves the peer PONG_DELAY after the pings reached it.
+        pings = asyncio.gather(*(stream.ping() for _ in range(5)))
+        times: Any = await pings_answered_late(pings, server, PONG_DELAY)
+        assert all(t >= PONG_DELAY for t in times)
+        await server.close()
+        assert await stream.read() == b""
+        pongs = [event.data async for event in events if isinstance(event, Pong)]
+        # Five pongs from the peer, each echoing its own random 4-byte payload.
+        assert len(pongs) == 5
+        assert len(set(pongs)) == 5
+        assert all(len(data) == 4 for data in pongs)
 
 
 async def test_backpressure_bounds_memory_when_the_reader_stops() -> None:

@@ -45,6 +45,7 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 from .backends import Backend, BackendClosed, backend_for
+from .checkpoint import Budget, checkpoint
 from .errors import ClosedStreamError, ConnectionClosed, EndOfStream, ProtocolError
 from .events import Closed, Error, Event, TextMessage
 
@@ -77,6 +78,7 @@ class EventSubscription:
         self._waiter: asyncio.Future[None] | None = None
         self._finished = False
         self._on_close = on_close
+        self._budget = Budget()
         self.dropped = 0
         """How many events were dropped because this observer fell behind."""
 
@@ -100,8 +102,11 @@ class EventSubscription:
         return self
 
     async def __anext__(self) -> Event:
+        if self._budget.spend():
+            await checkpoint()  # before taking the event: a cancellation loses none
         while not self._queue:
             if self._finished:
+                await checkpoint()  # a loop polling an ended subscription lets others run
                 raise StopAsyncIteration
             self._waiter = asyncio.get_running_loop().create_future()
             try:
@@ -172,7 +177,7 @@ class WsStream:
                 raise ValueError(f"{name} must be a positive number of bytes, not {value}")
         self._loop = asyncio.get_running_loop()
         self._subscribers: list[EventSubscription] = []
-        self._backend: Backend = backend_for(connection, self._emit)
+        self._backend: Backend = backend_for(connection, self._on_backend_event)
         # A backend may offer a raw receive/send raising its library's own "connection
         # closed" exceptions, which the stream then translates: one coroutine less per
         # message each way (the websockets backend's also batch and inline; see
@@ -198,10 +203,18 @@ class WsStream:
 
         # Read side.
         self._buffer = bytearray()
-        self._scanned = 0  # readuntil(): bytes of _buffer already searched
         self._eof = False  # the connection delivered its last message
         self._read_error: BaseException | None = None  # raised once _buffer is empty
         self._reader_active = False
+        self._budget = Budget()  # shared by every coroutine of the stream
+
+        # Failures: the first one, in stream order, is announced as the Error event.
+        self._text_error: ProtocolError | None = None  # text='reject': the first text message
+        self._end_error: ConnectionClosed | None = None  # the connection ended abnormally
+        self._announced = False
+        # Text messages that arrived before this stream could observe them: reported
+        # when read, or before Closed, whichever comes first.
+        self._texts_unreported: deque[int] = deque(getattr(backend, "texts_before_wrap", ()))
 
         # Write side.
         self._pending: deque[bytes | memoryview] = deque()
@@ -224,9 +237,10 @@ class WsStream:
     def events(self) -> EventSubscription:
         """Subscribe a new observer of this stream's events.
 
-        Returns an async iterator of :mod:`wsframed.events` dataclasses, in order, that
-        ends after :class:`~wsframed.events.Closed`. Subscribe before the events of
-        interest happen; ``close()`` the subscription to stop observing.
+        Returns an async iterator of [`wsframed.events`][wsframed.events] dataclasses,
+        in the order the frames arrived, that ends after
+        [`Closed`][wsframed.events.Closed]. Subscribe before the events of interest
+        happen; ``close()`` the subscription to stop observing.
         """
         subscription = EventSubscription(self._event_queue_size, self._subscribers.remove)
         self._subscribers.append(subscription)
@@ -238,8 +252,45 @@ class WsStream:
         for subscription in tuple(self._subscribers):
             subscription._push(event)
 
+    def _on_backend_event(self, event: Event) -> None:
+        """A frame arrived (the backend reports it before any reader takes it)."""
+        if self._texts_unreported:
+            self._report_early_texts()  # they arrived before this frame
+        self._note_event(event)
+
+    def _note_event(self, event: Event) -> None:
+        self._emit(event)
+        if isinstance(event, TextMessage) and self._text == "reject" and self._text_error is None:
+            # Decided as the frame arrives, so Error follows TextMessage in wire order
+            # (and precedes Closed); the reader gets this same exception when it
+            # reaches the message, after the bytes before it.
+            self._text_error = ProtocolError(
+                f"received a text message of {event.size} bytes; this stream carries "
+                "binary messages only (text='reject'): closing with 1003"
+            )
+            self._announce(self._text_error)
+
+    def _report_early_texts(self) -> None:
+        """Report the text messages that arrived before this stream could observe them."""
+        sizes = list(self._texts_unreported)
+        self._texts_unreported.clear()
+        for size in sizes:
+            self._note_event(TextMessage(size))
+
+    def _announce(self, exc: BaseException) -> None:
+        """Emit the one Error event of this stream: its first failure in stream order."""
+        if not self._announced:
+            self._announced = True
+            self._emit(Error(exc))
+
     async def _watch_connection(self) -> None:
         await self._backend.wait_closed()
+        self._report_early_texts()  # not after Closed, where they would be lost
+        end = self._backend.ended()
+        if end is not None and not end.clean and not self._discarding:
+            # Announced before Closed, not after it. (After aclose() readers get the
+            # end of stream, not this error: nothing to announce then.)
+            self._end_error_for(end)
         code, reason = self._backend.closed_with() or (1006, "")
         self._closed_event = Closed(code, reason)
         self._emit(self._closed_event)
@@ -264,11 +315,28 @@ class WsStream:
 
     def _on_closed(self, exc: BaseException) -> None:
         """Record the end of the connection: a clean end of stream, or the error."""
-        closed = self._closed_from(exc)
+        self._record_end(self._closed_from(exc))
+
+    def _record_end(self, closed: BackendClosed) -> None:
         if closed.clean:
             self._eof = True
         else:
-            self._fail_reading(ConnectionClosed(closed.code, closed.reason))
+            self._fail_reading(self._end_error_for(closed))
+
+    def _end_error_for(self, closed: BackendClosed) -> ConnectionClosed:
+        """The one exception for an abnormal end, whoever sees the end first."""
+        if self._end_error is None:
+            self._end_error = ConnectionClosed(closed.code, closed.reason)
+            self._announce(self._end_error)
+        return self._end_error
+
+    def _peek_end(self) -> None:
+        """With nothing buffered, take the end of the connection if nothing is left before it."""
+        if self._buffer or self._eof or self._read_error is not None or self._discarding:
+            return  # (after aclose() only the end of stream is left, as _enter_read says)
+        end = self._backend.peek_end()
+        if end is not None:
+            self._record_end(end)
 
     def _accepted(self, message: bytes | str) -> bytes | None:
         """The bytes a received message adds to the stream; None to skip it."""
@@ -277,17 +345,21 @@ class WsStream:
         return message or None
 
     def _on_text(self, message: str) -> bytes | None:
-        data = message.encode()
-        self._emit(TextMessage(len(data)))
+        # The TextMessage event was emitted when the message arrived, unless it
+        # arrived before the stream was created: then it is emitted now.
+        if self._texts_unreported:
+            self._note_event(TextMessage(self._texts_unreported.popleft()))
         if self._text == "bytes":
-            return data
+            return message.encode()
         if self._text == "reject":
-            self._fail_reading(
-                ProtocolError(
-                    f"received a text message of {len(data)} bytes; this stream "
-                    "carries binary messages only (text='reject'), closed with 1003"
+            error = self._text_error
+            if error is None:  # a backend that did not report the message's arrival
+                error = ProtocolError(
+                    f"received a text message of {len(message.encode())} bytes; this "
+                    "stream carries binary messages only (text='reject'): closing with 1003"
                 )
-            )
+                self._text_error = error
+            self._fail_reading(error)
             self._start_close(_UNSUPPORTED_DATA, "text messages are not accepted")
             self._start_discarding()
         return None
@@ -295,7 +367,7 @@ class WsStream:
     def _fail_reading(self, exc: BaseException) -> None:
         if self._read_error is None:
             self._read_error = exc
-            self._emit(Error(exc))
+            self._announce(exc)
 
     def _enter_read(self) -> None:
         if self._reader_active:
@@ -310,6 +382,26 @@ class WsStream:
         self._reader_active = False
         if self._discarding and self._discard_task is None:
             self._discard_task = self._spawn(self._discard())
+
+    def _raise_if_failed(self) -> None:
+        """``read(0)``/``readexactly(0)``: raise the stream's error once nothing precedes it."""
+        self._peek_end()
+        if self._read_error is not None and not self._buffer:
+            raise self._read_error
+
+    async def _after_error(self, exc: BaseException) -> None:
+        """Give the loop a turn before ``exc`` is raised (the error path of every read).
+
+        A read that fails at once would otherwise never yield: a retry loop around it
+        would hold the loop. Bytes ``exc`` carries are put back if the turn is
+        cancelled, so a cancellation here loses none.
+        """
+        try:
+            await checkpoint()
+        except asyncio.CancelledError:
+            if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                self._buffer[:0] = exc.partial
+            raise
 
     def _take(self, n: int) -> bytes:
         """Remove and return the first ``n`` buffered bytes, copied once."""
@@ -337,19 +429,23 @@ class WsStream:
         are available; never waits for ``n`` of them (use :meth:`readexactly`).
         Cancelling it loses no bytes.
         """
-        if n == 0:
-            return b""
-        self._enter_read()
+        if self._budget.spend():
+            await checkpoint()
         try:
-            if n < 0:
-                while await self._fill():
-                    pass
-                data = bytes(self._buffer)
-                self._buffer.clear()
-                self._scanned = 0
-                return data
-            buffer = self._buffer
-            if not buffer:
+            if n == 0:
+                self._raise_if_failed()
+                return b""
+            self._enter_read()
+            try:
+                buffer = self._buffer
+                if n < 0:
+                    while await self._fill():
+                        pass
+                    data = bytes(buffer)
+                    buffer.clear()
+                    return data
+                if buffer:
+                    return self._take(n)
                 message = None
                 if self._read_error is None and not self._eof:
                     # The usual case inline, one coroutine less per message; anything
@@ -368,11 +464,11 @@ class WsStream:
                     return message  # as it is: no copy
                 buffer += memoryview(message)[n:]
                 return message[:n]
-            data = self._take(n)
-            self._scanned = 0
-            return data
-        finally:
-            self._leave_read()
+            finally:
+                self._leave_read()
+        except Exception as exc:
+            await self._after_error(exc)
+            raise
 
     async def readexactly(self, n: int) -> bytes:
         """Read exactly ``n`` bytes.
@@ -380,31 +476,35 @@ class WsStream:
         Raises ``asyncio.IncompleteReadError`` (with the bytes read in ``partial``) when
         the stream ends first. Cancelling it loses no bytes: they stay buffered.
         """
-        if n < 0:
-            raise ValueError("readexactly size can not be less than zero")
-        if n == 0:
-            return b""
-        self._enter_read()
+        if self._budget.spend():
+            await checkpoint()
         try:
-            buffer = self._buffer
-            if not buffer:
-                message = await self._next_message()
-                if message is None:
-                    raise asyncio.IncompleteReadError(b"", n)
-                if len(message) == n:
-                    return message
-                buffer += message
-            while len(buffer) < n:
-                if not await self._fill():
-                    partial = bytes(buffer)
-                    buffer.clear()
-                    self._scanned = 0
-                    raise asyncio.IncompleteReadError(partial, n)
-            data = self._take(n)
-            self._scanned = 0
-            return data
-        finally:
-            self._leave_read()
+            if n < 0:
+                raise ValueError(f"readexactly size can not be less than zero, got {n}")
+            if n == 0:
+                self._raise_if_failed()
+                return b""
+            self._enter_read()
+            try:
+                buffer = self._buffer
+                if not buffer:
+                    message = await self._next_message()
+                    if message is None:
+                        raise asyncio.IncompleteReadError(b"", n)
+                    if len(message) == n:
+                        return message
+                    buffer += message
+                while len(buffer) < n:
+                    if not await self._fill():
+                        partial = bytes(buffer)
+                        buffer.clear()
+                        raise asyncio.IncompleteReadError(partial, n)
+                return self._take(n)
+            finally:
+                self._leave_read()
+        except Exception as exc:
+            await self._after_error(exc)
+            raise
 
     async def readuntil(self, separator: bytes = b"\n") -> bytes:
         """Read up to and including ``separator``.
@@ -412,42 +512,53 @@ class WsStream:
         Raises ``asyncio.LimitOverrunError`` when ``limit`` bytes were buffered without
         finding it, or when it is found past ``limit``; the bytes stay buffered (read
         them with :meth:`read`). Raises ``asyncio.IncompleteReadError`` with the
-        remaining bytes when the stream ends first. Bytes already searched are not
-        searched again.
+        remaining bytes when the stream ends first. Within one call no byte is
+        searched twice; a call that ends without a separator (overrun, end of stream,
+        cancellation) keeps nothing of its search, as asyncio's does.
         """
-        seplen = len(separator)
-        if seplen == 0:
-            raise ValueError("separator should be at least one-byte string")
-        self._enter_read()
+        if self._budget.spend():
+            await checkpoint()
         try:
-            buffer = self._buffer
-            limit = self._limit
-            while True:
-                start = max(0, self._scanned - seplen + 1)
-                index = buffer.find(separator, start)
-                if index >= 0:
-                    if index > limit:
-                        raise asyncio.LimitOverrunError(
-                            f"separator found {index} bytes in, past the limit of {limit}",
-                            index,
-                        )
-                    data = self._take(index + seplen)
-                    self._scanned = 0
-                    return data
-                self._scanned = len(buffer)
-                if len(buffer) > limit:
+            seplen = len(separator)
+            if seplen == 0:
+                raise ValueError("separator should be at least one-byte string")
+            self._enter_read()
+            try:
+                buffer = self._buffer
+                limit = self._limit
+                # No separator starts before ``offset``; with a separator of k bytes
+                # the last k - 1 bytes searched may begin one, so they are searched
+                # again. These are asyncio.StreamReader's rules, so ``consumed`` and
+                # when the limit is hit are the same as there.
+                offset = 0
+                while True:
+                    size = len(buffer)
+                    if size - offset >= seplen:
+                        index = buffer.find(separator, offset)
+                        if index >= 0:
+                            break
+                        offset = size + 1 - seplen
+                        if offset > limit:
+                            raise asyncio.LimitOverrunError(
+                                f"no separator in the first {offset} bytes buffered, over "
+                                f"the limit of {limit} bytes",
+                                offset,
+                            )
+                    if not await self._fill():
+                        partial = bytes(buffer)
+                        buffer.clear()
+                        raise asyncio.IncompleteReadError(partial, None)
+                if index > limit:
                     raise asyncio.LimitOverrunError(
-                        f"{len(buffer)} bytes buffered without a separator, over the "
-                        f"limit of {limit}",
-                        len(buffer),
+                        f"separator found {index} bytes in, past the limit of {limit} bytes",
+                        index,
                     )
-                if not await self._fill():
-                    partial = bytes(buffer)
-                    buffer.clear()
-                    self._scanned = 0
-                    raise asyncio.IncompleteReadError(partial, None)
-        finally:
-            self._leave_read()
+                return self._take(index + seplen)
+            finally:
+                self._leave_read()
+        except Exception as exc:
+            await self._after_error(exc)
+            raise
 
     async def readline(self) -> bytes:
         """Read one ``\\n``-terminated line, or the last bytes before the end of stream.
@@ -462,7 +573,13 @@ class WsStream:
             return exc.partial
 
     def at_eof(self) -> bool:
-        """Return True when the buffer is empty and the stream has ended."""
+        """Return True when the buffer is empty and the stream has ended.
+
+        As on ``asyncio.StreamReader``, True as soon as the peer's clean close has
+        arrived with nothing left before it, before any read returned ``b""``.
+        """
+        if not self._buffer and not (self._eof or self._discarding):
+            self._peek_end()
         return not self._buffer and (self._eof or self._discarding)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -526,22 +643,28 @@ class WsStream:
         Safe to cancel: bytes are sent in order and exactly once; what was not sent
         stays buffered for the next ``drain()``. Concurrent calls take turns.
         """
-        if self._draining or self._drain_waiters:
-            await self._acquire_drain()
-        else:
-            self._draining = True
+        if self._budget.spend():
+            await checkpoint()
         try:
-            pending = self._pending
-            send = self._send_message
-            while pending:
-                message = self._take_message()
-                try:
-                    await send(message)
-                except self._closed_errors as exc:
-                    closed = self._closed_from(exc)
-                    raise ConnectionClosed(closed.code, closed.reason) from None
-        finally:
-            self._release_drain()
+            if self._draining or self._drain_waiters:
+                await self._acquire_drain()
+            else:
+                self._draining = True
+            try:
+                pending = self._pending
+                send = self._send_message
+                while pending:
+                    message = self._take_message()
+                    try:
+                        await send(message)
+                    except self._closed_errors as exc:
+                        closed = self._closed_from(exc)
+                        raise ConnectionClosed(closed.code, closed.reason) from None
+            finally:
+                self._release_drain()
+        except Exception:
+            await checkpoint()  # a retry loop around a failing drain() lets others run
+            raise
 
     async def _acquire_drain(self) -> None:
         """Wait for the drain() in progress, first come first served.
@@ -588,6 +711,8 @@ class WsStream:
         unread messages: keep reading, or use :meth:`aclose`. Idempotent.
         """
         if self._write_closed:
+            if self._budget.spend():
+                await checkpoint()
             return
         self._write_closed = True
         try:
@@ -652,6 +777,10 @@ class WsStream:
         if self._aclose_task is None:
             self._closing = True
             self._aclose_task = self._spawn(self._aclose(code, reason, timeout))
+        if self._budget.spend():
+            # Once closed, aclose() completes without waiting. (The close is started
+            # first: a cancellation here still closes the stream.)
+            await checkpoint()
         await asyncio.shield(self._aclose_task)
 
     async def _aclose(self, code: int, reason: str, timeout: float) -> None:
@@ -681,6 +810,8 @@ class WsStream:
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed."""
+        if self._budget.spend():
+            await checkpoint()  # once closed, this completes without waiting
         if self._aclose_task is not None:
             await asyncio.shield(self._aclose_task)
         await self._backend.wait_closed()
@@ -691,12 +822,17 @@ class WsStream:
         """Read up to ``max_bytes``; raise :class:`~wsframed.errors.EndOfStream` at the end."""
         data = await self.read(max_bytes)
         if not data:
+            await checkpoint()  # a loop that ignores EndOfStream still lets others run
             raise EndOfStream
         return data
 
     async def send(self, item: bytes | bytearray | memoryview) -> None:
         """Write ``item`` and drain."""
-        self.write(item)
+        try:
+            self.write(item)
+        except ClosedStreamError:
+            await checkpoint()
+            raise
         await self.drain()
 
     @property
@@ -714,10 +850,16 @@ class WsStream:
         connection ends first, and ``NotImplementedError`` on backends that cannot
         send pings (Starlette; aiohttp with its default ``autoping=True``).
         """
+        if self._budget.spend():
+            await checkpoint()
         try:
             return await self._backend.ping(data or os.urandom(4))
         except BackendClosed as closed:
+            await checkpoint()
             raise ConnectionClosed(closed.code, closed.reason) from None
+        except Exception:  # NotImplementedError: this backend cannot send pings
+            await checkpoint()
+            raise
 
     @property
     def close_code(self) -> int | None:
@@ -741,6 +883,8 @@ class WsStream:
         return self._backend.extra_info(name, default)
 
     async def __aenter__(self) -> Self:
+        if self._budget.spend():
+            await checkpoint()
         return self
 
     async def __aexit__(

@@ -16,7 +16,8 @@ from ..events import Event
 __all__ = ["Backend", "BackendClosed", "EventSink", "backend_for"]
 
 EventSink = Callable[[Event], None]
-"""Receives the control-frame events (Ping, Pong, CloseFrame) as they arrive."""
+"""Receives Ping, Pong, CloseFrame and TextMessage events as the frames arrive, in the
+order they arrived (a text message's event as its last frame arrives, before it is read)."""
 
 
 class BackendClosed(Exception):
@@ -58,6 +59,20 @@ class Backend(Protocol):
 
     async def ping(self, data: bytes) -> float:
         """Send a ping and return the round-trip time in seconds."""
+        ...
+
+    def ended(self) -> BackendClosed | None:
+        """How the connection ended, once the close handshake is over or TCP is gone.
+
+        None while it is open. Messages received before the end may still be unread.
+        """
+        ...
+
+    def peek_end(self) -> BackendClosed | None:
+        """What [`receive`][wsframed.backends.Backend.receive] would raise next at once.
+
+        None while a message is left to receive or the end is not known yet.
+        """
         ...
 
     def closed_with(self) -> tuple[int, str] | None:

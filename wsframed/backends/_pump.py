@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from ..events import TextMessage
 from . import BackendClosed, EventSink
 
 __all__ = ["NORMAL_CLOSE_CODES", "READ_AHEAD", "PumpedBackend"]
@@ -72,6 +73,10 @@ class PumpedBackend:
 
     def _deliver(self, message: bytes | str) -> None:
         if self._final is None:
+            if isinstance(message, str):
+                # Reported as it arrives, in order with the control frames (and so
+                # before the Closed event), not when a reader reaches it.
+                self._on_event(TextMessage(len(message.encode())))
             self._inbox.append(message)
             self._inbox_size += len(message)
             if self._inbox_size >= READ_AHEAD:
@@ -112,6 +117,14 @@ class PumpedBackend:
 
     async def wait_closed(self) -> None:
         await self._done.wait()
+
+    def ended(self) -> BackendClosed | None:
+        return None if self._final is None else self._closed_error()
+
+    def peek_end(self) -> BackendClosed | None:
+        if self._inbox or self._final is None:
+            return None
+        return self._closed_error()
 
     def closed_with(self) -> tuple[int, str] | None:
         final = self._final

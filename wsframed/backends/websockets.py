@@ -2,11 +2,11 @@
 
 Everything here uses websockets' documented API except two things:
 
-- websockets does not report the ping, pong and close frames it receives.
-  :func:`_observe_control_frames` wraps the connection's ``process_event`` method, the
-  one place every received frame passes through. It is checked when a stream is
-  created and covered by a test, so a websockets release that changes it fails loudly
-  instead of silently losing events.
+- websockets does not report the ping, pong and close frames it receives, nor when a
+  text message arrives. `_observe_frames()` wraps the connection's
+  ``process_event`` method, the one place every received frame passes through. It is
+  checked when a stream is created and covered by a test, so a websockets release
+  that changes it fails loudly instead of silently losing events.
 - one message per ``recv()`` and a context manager per ``send()`` cost more than a
   byte stream needs when a peer sends many small messages. :func:`_fast_paths` takes
   the binary messages already queued together and sends a binary message in three
@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 
-from ..events import CloseFrame, Ping, Pong
+from ..events import CloseFrame, Ping, Pong, TextMessage
 from . import BackendClosed, EventSink
 
 __all__ = ["WebsocketsBackend", "is_websockets_connection"]
@@ -42,13 +42,16 @@ def is_websockets_connection(connection: object) -> TypeGuard[Connection]:
     return isinstance(connection, Connection)
 
 
-def _closed_from(exc: WsConnectionClosed) -> BackendClosed:
-    rcvd, sent = exc.rcvd, exc.sent
+def _end(rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> BackendClosed:
     if rcvd is None:
         return BackendClosed(1006, "", clean=False)
-    started_here = exc.rcvd_then_sent is False
+    started_here = rcvd_then_sent is False
     clean = sent is not None and (started_here or rcvd.code in _NORMAL_CODES)
     return BackendClosed(rcvd.code, rcvd.reason, clean=clean)
+
+
+def _closed_from(exc: WsConnectionClosed) -> BackendClosed:
+    return _end(exc.rcvd, exc.sent, exc.rcvd_then_sent)
 
 
 # websockets writes a pong for each ping as it parses it, whether or not the peer
@@ -57,7 +60,17 @@ def _closed_from(exc: WsConnectionClosed) -> BackendClosed:
 _PONG_BACKLOG_LIMIT = 4 * 1024 * 1024
 
 
-def _observe_control_frames(connection: Connection, on_event: EventSink) -> None:
+def _observe_frames(
+    connection: Connection, on_event: EventSink, queued: deque[Frame] | None
+) -> list[int]:
+    """Report control frames and text messages to ``on_event`` as they are parsed.
+
+    A text message is reported when its last frame arrives (before any reader takes it
+    from the queue), so its event comes in wire order with the ping, pong and close
+    frames, and always before the end of the connection. Returns the sizes of the whole
+    text messages already in ``queued`` (websockets' frame queue), which arrived
+    before anything could observe them.
+    """
     original = connection.process_event
     if not callable(original) or "process_event" not in vars(Connection):
         raise RuntimeError(
@@ -65,12 +78,36 @@ def _observe_control_frames(connection: Connection, on_event: EventSink) -> None
             "cannot observe control frames (see wsframed/backends/websockets.py)"
         )
 
+    binary, text = Opcode.BINARY, Opcode.TEXT
+    text_size = -1  # UTF-8 bytes of the text message being received; -1: none
+    texts_queued: list[int] = []
+    for frame in queued or ():
+        if frame.opcode is text:
+            text_size = len(frame.data)
+        elif frame.opcode is Opcode.CONT and text_size >= 0:
+            text_size += len(frame.data)
+        if frame.fin and text_size >= 0:
+            texts_queued.append(text_size)
+            text_size = -1
+
     def process_event(event: Any) -> None:
+        nonlocal text_size
         original(event)
         if not isinstance(event, Frame):
             return
         opcode = event.opcode
-        if opcode < _FIRST_CONTROL:  # data frames, nearly every event: nothing to report
+        if opcode is binary:  # nearly every event: nothing to report
+            return
+        if opcode < _FIRST_CONTROL:  # a text frame, or a continuation
+            if opcode is text:
+                text_size = len(event.data)
+            elif text_size < 0:  # a continuation of a binary message
+                return
+            else:
+                text_size += len(event.data)
+            if event.fin:
+                on_event(TextMessage(text_size))
+                text_size = -1
             return
         if opcode is Opcode.PING:
             on_event(Ping(bytes(event.data)))
@@ -91,6 +128,7 @@ def _observe_control_frames(connection: Connection, on_event: EventSink) -> None
     # An instance attribute shadows the method: data_received() calls
     # self.process_event(event) for every frame the protocol parsed.
     connection.process_event = process_event  # type: ignore[method-assign]
+    return texts_queued
 
 
 # Small binary messages that have already arrived are returned together, up to this
@@ -218,7 +256,12 @@ class WebsocketsBackend:
     def __init__(self, connection: Connection, on_event: EventSink):
         self.connection = connection
         self.raw_receive, self.raw_send = _fast_paths(connection)
-        _observe_control_frames(connection, on_event)
+        frames = getattr(getattr(connection.recv_messages, "frames", None), "queue", None)
+        # websockets' queue of received frames, if this release keeps it where
+        # _fast_paths() expects it: without it, peek_end() cannot tell it is empty.
+        self._frames: deque[Frame] | None = frames if isinstance(frames, deque) else None
+        self.texts_before_wrap = _observe_frames(connection, on_event, self._frames)
+        """Sizes of the text messages queued before the stream existed, in order."""
 
     @staticmethod
     def closed_from(exc: BaseException) -> BackendClosed:
@@ -255,6 +298,23 @@ class WebsocketsBackend:
             return await waiter
         except WsConnectionClosed as exc:
             raise _closed_from(exc) from exc
+
+    def ended(self) -> BackendClosed | None:
+        protocol = self.connection.protocol
+        if protocol.state is State.CLOSED:
+            return _end(protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
+        rcvd, sent = protocol.close_rcvd, protocol.close_sent
+        if rcvd is None or sent is None:
+            return None  # open, or waiting for the peer's close reply
+        # Close frames went both ways: websockets parses nothing after the peer's close
+        # frame, so how it ended is settled before TCP goes.
+        return _end(rcvd, sent, protocol.close_rcvd_then_sent)
+
+    def peek_end(self) -> BackendClosed | None:
+        frames = self._frames
+        if frames is None or frames:
+            return None
+        return self.ended()
 
     def closed_with(self) -> tuple[int, str] | None:
         code = self.connection.close_code
