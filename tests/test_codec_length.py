@@ -270,8 +270,17 @@ def test_includes_header_limit_counts_the_payload() -> None:
 
 def test_feed_eof_on_a_boundary_is_clean() -> None:
     codec = LengthPrefixedCodec()
-    decode_chunks(codec, [])
-    decode_chunks(codec, [codec.encode(b"a"), codec.encode(b"")])
+    assert decode_chunks(codec, []) == []
+    assert decode_chunks(codec, [b"\x00\x00\x00\x01a", b"\x00\x00\x00\x00"]) == [b"a", b""]
+    # A boundary inside one chunk, and a frame cut across chunks, end clean too.
+    data = b"\x00\x00\x00\x01a\x00\x00\x00\x00\x00\x00\x00\x02bc"
+    assert decode_chunks(codec, [data]) == [b"a", b"", b"bc"]
+    assert decode_chunks(codec, [data[:6], data[6:11], data[11:]]) == [b"a", b"", b"bc"]
+    decoder = codec.decoder()
+    decoder.feed(data)
+    assert list(decoder) == [b"a", b"", b"bc"]
+    decoder.feed_eof()  # nothing pending: returns
+    assert list(decoder) == []
 
 
 def test_feed_eof_inside_the_header() -> None:
