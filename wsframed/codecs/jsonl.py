@@ -50,6 +50,8 @@ __all__ = ["JsonLinesCodec", "JsonLinesDecoder"]
 
 _DEFAULT_MAX_FRAME_SIZE = 64 * 1024
 _NL = b"\n"
+_JSON_SPACE = " \t\r\n"  # what JSON allows around a value
+_REASON_MAX = 200  # characters of the parser's message kept in a DecodeError
 
 _default_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _default_decoder = json.JSONDecoder()
@@ -199,14 +201,19 @@ class JsonLinesDecoder:
         lines = self._lines
         loads = self._loads
         raw_decode = self._raw_decode
+        error: ValueError | RecursionError
         for line in lines:
             if not line:
                 continue
             if raw_decode is not None:  # the default loads: see _fast_encoder's notes
                 try:
                     value, end = raw_decode(line)
-                except (ValueError, RecursionError):
-                    pass  # decode() below raises the error, with its own message
+                except (ValueError, RecursionError) as exc:
+                    if line[0] not in _JSON_SPACE:
+                        # decode() would fail the same way: do not parse twice.
+                        error = exc
+                        raise self._error(line, error) from error
+                    # decode() below skips the whitespace first: its outcome stands.
                 else:
                     if end == len(line):
                         yield value
@@ -216,9 +223,20 @@ class JsonLinesDecoder:
             except (ValueError, RecursionError) as exc:
                 if line.isspace():
                     continue
-                offset = lines._line_offset(len(line.encode()))
-                raise DecodeError(f"line is not valid JSON: {exc}", offset=offset) from exc
+                error = exc
+                raise self._error(line, error) from error
             yield value
+
+    def _error(self, line: str, exc: ValueError | RecursionError) -> DecodeError:
+        """The error for ``line``, the line just yielded, that the parser refused."""
+        offset = self._lines._line_offset(len(line.encode()))
+        if isinstance(exc, RecursionError):
+            reason = "nested too deeply for the parser"
+        else:  # a custom parser's message may quote the line: keep it short
+            reason = str(exc)
+            if len(reason) > _REASON_MAX:
+                reason = reason[:_REASON_MAX] + "..."
+        return DecodeError(f"line is not valid JSON: {reason}", offset=offset)
 
     def feed_eof(self) -> None:
         """Mark the end of the stream; ``IncompleteFrame`` after an unterminated line."""
