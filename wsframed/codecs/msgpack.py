@@ -45,11 +45,22 @@ Encoding keeps a few ``Packer`` objects per codec, each used by one call at a ti
 so one codec serves many connections and threads. A decoder holds one connection's
 state and is not meant to be shared between threads.
 
+Map keys. With the default ``strict_map_key=True`` keys are ``str`` or ``bytes``,
+whose hashes Python randomises. ``strict_map_key=False`` also admits numbers (a
+64-bit int or a float shares its hash with a few dozen others at most) and, with
+``use_list=False``, tuples, which can be combined into thousands of distinct keys
+with one hash: building such a map takes time quadratic in its size (a 288 KB map
+took 0.6 s, 1 MiB about 8 s). The codec refuses that combination with
+:class:`ValueError` unless ``object_pairs_hook`` receives maps as lists of pairs.
+
 After an error. A msgpack stream cannot be resynchronised: after a
 ``DecodeError`` or ``FrameTooLarge`` the decoder is failed and re-raises the same
-error object from every later iteration, ``feed`` and ``feed_eof``. Errors raised
-by your hooks (``ext_hook``, ``object_hook``, ...) and invalid UTF-8 also fail the
-decoder as a ``DecodeError`` whose ``__cause__`` is the original exception.
+error object from every later iteration, ``feed`` and ``feed_eof``, at constant cost
+(its traceback is reset each time, so a retry loop does not grow it). Errors raised
+by your hooks (``ext_hook``, ``object_hook``, ...), by msgpack's own conversions (a
+Timestamp with nanoseconds over 999,999,999, or out of ``datetime``'s range with
+``timestamp=3``) and invalid UTF-8 also fail the decoder as a ``DecodeError`` whose
+``__cause__`` is the original exception (its message cut to 200 characters).
 """
 
 from __future__ import annotations
@@ -145,6 +156,7 @@ def _fixed_size(type_byte: int) -> tuple[int, bool]:
     return _FIXED_SIZES.get(type_byte, 1), True
 
 
+_REASON_MAX = 200  # characters of a hook's or msgpack's message kept in a DecodeError
 _LIMIT_MESSAGE = re.compile(r"-?\d+ exceeds max_\w+_len\(\d+\)")
 
 # Options whose callables run during decoding: with any of them the decoder never
@@ -229,6 +241,19 @@ class MsgpackCodec:
                 known = True
             if not known:
                 raise TypeError(f"MsgpackCodec got an unexpected keyword argument {name!r}")
+        if (
+            not unpacker_options.get("strict_map_key", True)
+            and not unpacker_options.get("use_list", True)
+            and "object_pairs_hook" not in unpacker_options
+        ):
+            # Map keys could then be tuples: a peer can pick thousands of distinct
+            # tuples with one hash (ints and floats whose hashes collide, combined),
+            # and building the dict costs time quadratic in their number.
+            raise ValueError(
+                "MsgpackCodec refuses strict_map_key=False with use_list=False: tuple map"
+                " keys with colliding hashes make decoding quadratic; keep one of them,"
+                " or pass object_pairs_hook to receive maps as lists of pairs"
+            )
         limit = max_frame_size
         # The codec's limits. Every element of an array takes at least one byte and
         # every entry of a map two, so no valid frame within the limit trips these;
@@ -394,7 +419,7 @@ class MsgpackDecoder:
         Raises the stored error of a failed decoder.
         """
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
         rope = self._rope
         if rope is not None:
             rope.append(data)
@@ -444,7 +469,7 @@ class MsgpackDecoder:
         then failed.
         """
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
         ready = self._ready
         while ready:
             yield ready.popleft()
@@ -480,12 +505,12 @@ class MsgpackDecoder:
         failed), or the stored error of a failed decoder. Call it after iterating.
         """
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
         rope = self._rope
         pending = self._base + len(self._buf) + (rope.size if rope else 0) - self._start
         if pending > 0:
             self._error = IncompleteFrame(pending, offset=self._start + self._skew)
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
 
     def _count_whole(self) -> bool:
         """Let the scanner skip the complete objects it was given; count them.
@@ -628,8 +653,11 @@ class MsgpackDecoder:
             return self._fail(FrameTooLarge(limit + 1, limit, at_least=True))
         if isinstance(exc, msgpack.FormatError):
             reason = "malformed msgpack data"
-        else:
-            reason = f"cannot decode msgpack object: {type(exc).__name__}: {exc}"
+        else:  # a hook's message may quote the data: keep it short
+            message = str(exc)
+            if len(message) > _REASON_MAX:
+                message = message[:_REASON_MAX] + "..."
+            reason = f"cannot decode msgpack object: {type(exc).__name__}: {message}"
         return self._fail(DecodeError(reason, offset=offset))
 
     def _fail(self, error: DecodeError | FrameTooLarge) -> DecodeError | FrameTooLarge:
