@@ -218,7 +218,7 @@ class LengthPrefixedDecoder:
     def feed(self, data: Buffer) -> None:
         """Append received bytes; raises the stored error of a failed decoder."""
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
         rope = self._rope
         if rope is not None:
             rope.append(data)
@@ -235,7 +235,7 @@ class LengthPrefixedDecoder:
                 ``length_includes_header=True`` (the decoder is failed).
         """
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
         if self._rope is not None:  # collecting a large body
             if self._rope.size < self._need:
                 return
@@ -329,7 +329,7 @@ class LengthPrefixedDecoder:
             FrameTooLarge, DecodeError: The decoder failed earlier.
         """
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
         pending = len(self._buf) - self._pos + (self._rope.size if self._rope else 0)
         if self._need >= 0:
             pending += self._config.length_size
