@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import datetime
+import io
+import itertools
 import struct
 import threading
 import time
@@ -632,14 +634,44 @@ def test_a_hook_message_is_cut() -> None:
     )
 
 
-def test_tuple_map_keys_are_refused_at_construction() -> None:
-    with pytest.raises(ValueError, match="strict_map_key=False with use_list=False"):
-        MsgpackCodec(strict_map_key=False, use_list=False)
-    with pytest.raises(ValueError, match="strict_map_key=False with use_list=False"):
-        MsgpackCodec(strict_map_key=0, use_list=0)
-    # Either alone, or maps received as lists of pairs, are fine.
-    keys = b"\x81\x92\x01\x02\xc0"  # {(1, 2): None}
-    pairs = MsgpackCodec(strict_map_key=False, use_list=False, object_pairs_hook=list)
-    assert decode_chunks(pairs, [keys]) == [[((1, 2), None)]]
-    assert decode_chunks(MsgpackCodec(strict_map_key=False), [b"\x81\x01\xc0"]) == [{1: None}]
-    assert decode_chunks(MsgpackCodec(use_list=False), [b"\x92\x01\x02"]) == [(1, 2)]
+def _colliding_tuple_keys(count: int) -> list[tuple[int, int, int, int]]:
+    """``count`` distinct 4-tuples of 64-bit ints that all have the same hash."""
+    p = 2**61 - 1  # Python hashes an int modulo this prime
+    same = [1 + k * p for k in range(8)]  # all < 2**64, all with hash 1
+    return list(itertools.islice(itertools.product(same, repeat=4), count))
+
+
+def test_tuple_map_keys_with_colliding_hashes_are_refused() -> None:
+    codec = MsgpackCodec(strict_map_key=False, use_list=False)
+    keys = _colliding_tuple_keys(2000)
+    assert len({hash(key) for key in keys}) == 1
+    bad = msgpack.packb({key: None for key in keys})
+    decoder = codec.decoder()
+    decoder.feed(b"\x05" + bad)
+    items: list[Any] = []
+    with pytest.raises(DecodeError) as info:
+        items.extend(decoder)
+    assert items == [5]
+    assert str(info.value) == (
+        "cannot decode msgpack object: ValueError: map of 2000 entries where 1999 keys"
+        " share their hash with another key (at most 32 allowed)"
+        " (frame starting at stream offset 1)"
+    )
+    # Up to 32 shared hashes pass, and ordinary tuple keys decode as msgpack does.
+    few = {key: 1 for key in keys[:33]}
+    plain = {(i, -i): [i] for i in range(5000)}
+    data = msgpack.packb(few) + msgpack.packb(plain)
+    expected = [few, {key: (value[0],) for key, value in plain.items()}]
+    assert decode_chunks(codec, [data]) == expected
+    assert expected == list(
+        msgpack.Unpacker(io.BytesIO(data), strict_map_key=False, use_list=False)
+    )
+    # An object_hook gets the dict built; object_pairs_hook gets the pairs unchecked.
+    hooked = MsgpackCodec(strict_map_key=False, use_list=False, object_hook=len)
+    assert decode_chunks(hooked, [data]) == [33, 5000]
+    pairs = MsgpackCodec(strict_map_key=False, use_list=False, object_pairs_hook=len)
+    assert decode_chunks(pairs, [bad]) == [2000]
+    assert repr(hooked) == (
+        "MsgpackCodec(max_frame_size=1048576, object_hook=<built-in function len>,"
+        " strict_map_key=False, use_list=False)"
+    )

@@ -50,8 +50,11 @@ whose hashes Python randomises. ``strict_map_key=False`` also admits numbers (a
 64-bit int or a float shares its hash with a few dozen others at most) and, with
 ``use_list=False``, tuples, which can be combined into thousands of distinct keys
 with one hash: building such a map takes time quadratic in its size (a 288 KB map
-took 0.6 s, 1 MiB about 8 s). The codec refuses that combination with
-:class:`ValueError` unless ``object_pairs_hook`` receives maps as lists of pairs.
+took 0.6 s, 1 MiB about 8 s). With that combination (and no ``object_pairs_hook``)
+the codec builds maps itself and refuses, as a ``DecodeError``, a map in which more
+than 32 keys share their hash with another key (equal keys included), after
+counting the distinct hashes in linear time; an ``object_hook`` then receives the
+dict built.
 
 After an error. A msgpack stream cannot be resynchronised: after a
 ``DecodeError`` or ``FrameTooLarge`` the decoder is failed and re-raises the same
@@ -196,6 +199,29 @@ _FAST_HEADERS = 8
 _ROPE_MIN = 128 * 1024
 
 
+# With strict_map_key=False and use_list=False, a map may hold this many keys that
+# share their hash with an earlier one (equal keys included); more is refused.
+_SHARED_HASHES_MAX = 32
+
+
+def _checked_map(object_hook: Callable[[dict[Any, Any]], Any] | None, pairs: list[Any]) -> Any:
+    """Build a map whose keys may be tuples, refusing one of colliding keys.
+
+    A peer can choose thousands of distinct tuples of numbers with one hash; inserting
+    them into a dict costs time quadratic in their number. Counting distinct hashes
+    first costs linear time.
+    """
+    if len(pairs) > _SHARED_HASHES_MAX:
+        shared = len(pairs) - len({hash(key) for key, _ in pairs})
+        if shared > _SHARED_HASHES_MAX:
+            raise ValueError(
+                f"map of {len(pairs)} entries where {shared} keys share their hash with"
+                f" another key (at most {_SHARED_HASHES_MAX} allowed)"
+            )
+    result = dict(pairs)
+    return result if object_hook is None else object_hook(result)
+
+
 class MsgpackCodec:
     """A plain msgpack object stream (no prefix), interoperable with any msgpack peer.
 
@@ -217,7 +243,7 @@ class MsgpackCodec:
     share a buffer.
     """
 
-    __slots__ = ("_max_frame_size", "_packer_options", "_packers", "_unpacker_options")
+    __slots__ = ("_max_frame_size", "_packer_options", "_packers", "_shown", "_unpacker_options")
 
     def __init__(self, max_frame_size: int = 1024 * 1024, **options: Any) -> None:
         if not isinstance(max_frame_size, int) or isinstance(max_frame_size, bool):
@@ -241,19 +267,15 @@ class MsgpackCodec:
                 known = True
             if not known:
                 raise TypeError(f"MsgpackCodec got an unexpected keyword argument {name!r}")
+        shown = {**packer_options, **unpacker_options}
         if (
             not unpacker_options.get("strict_map_key", True)
             and not unpacker_options.get("use_list", True)
             and "object_pairs_hook" not in unpacker_options
         ):
-            # Map keys could then be tuples: a peer can pick thousands of distinct
-            # tuples with one hash (ints and floats whose hashes collide, combined),
-            # and building the dict costs time quadratic in their number.
-            raise ValueError(
-                "MsgpackCodec refuses strict_map_key=False with use_list=False: tuple map"
-                " keys with colliding hashes make decoding quadratic; keep one of them,"
-                " or pass object_pairs_hook to receive maps as lists of pairs"
-            )
+            # Map keys may be tuples: check their hashes before building each map.
+            hook = unpacker_options.pop("object_hook", None)
+            unpacker_options["object_pairs_hook"] = functools.partial(_checked_map, hook)
         limit = max_frame_size
         # The codec's limits. Every element of an array takes at least one byte and
         # every entry of a map two, so no valid frame within the limit trips these;
@@ -270,6 +292,7 @@ class MsgpackCodec:
         self._max_frame_size = limit
         self._packer_options = packer_options
         self._unpacker_options = unpacker_options
+        self._shown = shown
         # Building one of each checks the option values now rather than mid-stream.
         self._packers: list[Any] = [msgpack.Packer(**packer_options)]
         msgpack.Unpacker(**unpacker_options)
@@ -309,12 +332,7 @@ class MsgpackCodec:
         return MsgpackDecoder(self._max_frame_size, self._unpacker_options)
 
     def __repr__(self) -> str:
-        options = {**self._packer_options, **self._unpacker_options}
-        shown = "".join(
-            f", {name}={value!r}"
-            for name, value in sorted(options.items())
-            if name not in _OWNED_OPTIONS
-        )
+        shown = "".join(f", {name}={value!r}" for name, value in sorted(self._shown.items()))
         return f"MsgpackCodec(max_frame_size={self._max_frame_size}{shown})"
 
 
