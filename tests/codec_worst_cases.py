@@ -83,7 +83,7 @@ def _jsonl(size: int) -> dict[str, bytes]:
         "float_60k_digits": _fill(b"1." + b"3" * 60_000 + b"e-5\n", size),
         "float_huge_exponent": _fill(b"1e" + b"9" * 60_000 + b"\n", size),
         "escapes": _fill(b'"' + b"\\u00e9\\n" * 8000 + b'"\n', size),
-        "surrogate_escapes": _fill(b'"' + b"\\ud83d\\ude00\\udc00" * 5000 + b'"\n', size),
+        "surrogate_escapes": _fill(b'"' + b"\\ud83d\\ude00\\udc00" * 3000 + b'"\n', size),
         "duplicate_keys": _fill(b"{" + b'"a":0,' * 10_000 + b'"a":0}\n', size),
         "many_keys": _fill(b"{" + b",".join(b'"k%d":0' % i for i in range(5000)) + b"}\n", size),
         "whitespace_around": _fill(b" " * 30_000 + b"1" + b" " * 30_000 + b"\n", size),
@@ -177,6 +177,8 @@ def feed_chunk(codec_name: str, shape: str) -> int | None:
         return 512
     if shape == "one_byte_chunks":
         return 1
+    if codec_name == "bytes" and shape == "benign":
+        return 4096  # chunks the size of a typical read
     return None
 
 

@@ -23,14 +23,19 @@ Limits
 the decoder enforces it exactly as :class:`~wsframed.codecs.LinesCodec` does, before
 an overlong line is buffered in full, so a peer cannot exhaust memory by never ending
 a line. The line limit also caps how deeply a value can nest; a value nested too
-deeply for the parser (``RecursionError``) is reported as a decode error.
+deeply for the parser (``RecursionError``) and an integer of more digits than
+Python converts (4300 by default, ``sys.set_int_max_str_digits``) are reported as
+decode errors. The default parser's cost is linear in the line for any input
+(escapes, long numbers, duplicate keys, whitespace); a line it refuses is parsed once.
 
 Errors
 ------
 * A line that is not valid UTF-8 or not valid JSON raises
   :class:`~wsframed.DecodeError` (the parser's exception is the ``__cause__``,
-  ``offset`` is where the line starts). JSON Lines resynchronises at every newline:
-  the next iteration continues with the following line.
+  ``offset`` is where the line starts; the parser's message is cut to 200
+  characters). JSON Lines resynchronises at every newline: the next iteration
+  continues with the following line. Skipping any number of bad lines costs time
+  linear in the bytes received, offsets included.
 * An overlong line raises :class:`~wsframed.FrameTooLarge` and fails the decoder for
   good: every later call raises the same error.
 * End of stream after an unterminated line: :class:`~wsframed.IncompleteFrame`.

@@ -38,8 +38,13 @@ can be trusted to start a frame. So after :class:`~wsframed.FrameTooLarge` (decl
 length over the limit) or :class:`~wsframed.DecodeError` (with
 ``length_includes_header=True``, a declared length smaller than the header itself) the
 decoder is failed for good: every later :meth:`~LengthPrefixedDecoder.feed`, iteration
-and :meth:`~LengthPrefixedDecoder.feed_eof` raises the same error object. End of stream
-inside a header or a body raises :class:`~wsframed.IncompleteFrame`.
+and :meth:`~LengthPrefixedDecoder.feed_eof` raises the same error object, at constant
+cost (its traceback is reset each time, so a loop retrying a failed decoder does not
+grow it). End of stream inside a header or a body raises
+:class:`~wsframed.IncompleteFrame`.
+
+Cost: linear in the bytes received for any input. The costliest input per byte is a
+flood of empty frames (a header alone, 4 bytes, per frame): each costs one item.
 """
 
 from __future__ import annotations

@@ -45,6 +45,11 @@ Errors
   ``__cause__`` is the :class:`UnicodeDecodeError` and whose ``offset`` is the line's
   position in the stream. The line is dropped and the next iteration continues with
   the following line: a line protocol resynchronises at the next terminator.
+  Skipping bad lines costs time linear in the bytes received however many there are,
+  also for a consumer that catches each error and carries on: a batch of lines is
+  copied and decoded once, its bad lines marked, and each bad one costs one error.
+* A failed decoder re-raises its stored error at constant cost: the traceback is
+  reset on each raise, so a loop retrying a failed decoder does not grow it.
 * End of stream after an unterminated line makes :meth:`~LinesDecoder.feed_eof` raise
   :class:`~wsframed.IncompleteFrame` (``pending`` is the number of bytes of it). A line
   protocol needs its terminators: a last line without one may be a truncated write,
