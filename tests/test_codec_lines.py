@@ -645,3 +645,28 @@ def test_a_failed_decoder_reraises_in_constant_time_and_memory() -> None:
     # Each raise starts a fresh traceback: before, every re-raise added two entries
     # to the stored error's, so a retry loop grew it without bound.
     assert lengths == [2] * 100
+
+
+many_lines = st.lists(
+    st.sampled_from([b"ok", b"\xff", b"\xc3", b"\xc3\xa9", b"x" * 6, b"", b"\r", b"yyy\r"]),
+    max_size=300,
+).map(lambda parts: b"\n".join(parts) + b"\n")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    many_lines,
+    st.sampled_from(["utf-8", "ascii", "latin-1", "shift_jis", None]),
+    st.sampled_from(["error", "discard"]),
+    st.integers(0, 8),
+    st.data(),
+)
+def test_batches_with_many_bad_lines_give_what_lines_one_by_one_give(
+    blob: bytes, encoding: str | None, on_overflow: Any, limit: int, data: st.DataObject
+) -> None:
+    # Fed whole, every line after the first goes through one batch; fed byte by byte,
+    # each line is taken alone. Both must give the same lines and the same errors.
+    codec: Any = LinesCodec(encoding, max_frame_size=limit, on_overflow=on_overflow)
+    whole = decode_events(codec, [blob])
+    assert decode_events(codec, [blob[i : i + 1] for i in range(len(blob))]) == whole
+    assert decode_events(codec, draw_chunks(data, blob)) == whole

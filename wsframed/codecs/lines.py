@@ -495,9 +495,10 @@ class LinesDecoder(Generic[_T]):
         to ``None`` at the end of the batch.
         """
         bad = self._bad
-        if not bad:
+        if not bad:  # the end of the batch: release it
             self._ready = None
             self._items = []
+            self._batch = (b"", 0)
             return
         index, size = bad.popleft()
         items = self._items
@@ -521,6 +522,8 @@ class LinesDecoder(Generic[_T]):
                 self._pos = self._scan = 0
                 self._ready = None
                 self._items = []
+                self._bad.clear()
+                self._batch = (b"", 0)
             raise exc
         line = items[index]
         encoding = self._encoding
