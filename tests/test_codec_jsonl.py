@@ -357,3 +357,10 @@ def test_a_custom_parsers_long_message_is_cut() -> None:
     assert str(info.value) == (
         f"line is not valid JSON: {reason}... (frame starting at stream offset 0)"
     )
+
+
+def test_lines_of_any_unicode_whitespace_are_skipped() -> None:
+    decoder = JsonLinesCodec().decoder()
+    decoder.feed(" \t\n1\n\x0c\n\u3000\u2028\n \u00a0 \n2\n".encode())
+    assert list(decoder) == [1, 2]
+    decoder.feed_eof()

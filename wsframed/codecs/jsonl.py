@@ -216,8 +216,12 @@ class JsonLinesDecoder:
                 except (ValueError, RecursionError) as exc:
                     if line[0] not in _JSON_SPACE:
                         # decode() would fail the same way: do not parse twice.
+                        if line.isspace():  # other Unicode spaces only: skipped
+                            continue
                         error = exc
                         raise self._error(line, error) from error
+                    if line.isspace():
+                        continue
                     # decode() below skips the whitespace first: its outcome stands.
                 else:
                     if end == len(line):
