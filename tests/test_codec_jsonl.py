@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -23,8 +24,7 @@ json_values = st.recursive(
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
     | text,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(text, children, max_size=4),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(text, children, max_size=4),
     max_leaves=12,
 )
 
@@ -232,3 +232,135 @@ def test_default_loads_fast_path_leaves_whitespace_and_errors_to_json() -> None:
         items.extend(decoder)
     items.extend(decoder)
     assert items == [1, 2, 3, {"a": [1, 2]}]
+
+
+# -- error paths: linear cost, exact offsets, nothing but DecodeError (issue 14) -------
+
+
+def _consume(decoder: Any) -> tuple[list[Any], list[Exception]]:
+    """Drain ``decoder`` as a handler that catches each codec error and carries on."""
+    items: list[Any] = []
+    errors: list[Exception] = []
+    while True:
+        try:
+            items.extend(decoder)
+        except (DecodeError, FrameTooLarge) as exc:
+            errors.append(exc)
+            continue
+        return items, errors
+
+
+def _python_lines_run(function: Any) -> int:
+    """How many lines of wsframed's codecs run while ``function()`` runs."""
+    count = 0
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return local
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        return local if "wsframed/codecs/" in frame.f_code.co_filename else None
+
+    sys.settrace(trace)
+    try:
+        function()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def test_skipping_64k_of_alternating_bad_lines_costs_linear_time() -> None:
+    data = bytearray()
+    good: list[Any] = []
+    bad: list[int] = []
+    n = 0
+    while len(data) < 64 * 1024:
+        good.append({"n": n})
+        data += b'{"n":%d}\n' % n
+        bad.append(len(data))
+        data += b'{"n":%d,\n' % n
+        n += 1
+    decoder = JsonLinesCodec().decoder()
+    decoder.feed(data)
+    result: list[Any] = []
+    steps = _python_lines_run(lambda: result.extend(_consume(decoder)))
+    items, errors = result
+    assert items == good
+    assert [type(e) for e in errors] == [DecodeError] * len(bad)
+    assert [e.offset for e in errors] == bad
+    assert str(errors[0]) == (
+        "line is not valid JSON: Expecting property name enclosed in double quotes:"
+        f" line 1 column 8 (char 7) (frame starting at stream offset {bad[0]})"
+    )
+    # The Python work per line is bounded (about 21 lines of Python run per input
+    # line): the old decoder walked every earlier line of the batch to find the offset
+    # of each bad one (about 3,100 per input line here, 19 million in all).
+    assert steps < 40 * 2 * n
+    decoder.feed_eof()
+
+
+def test_too_deep_a_value_is_a_decode_error_with_its_offset() -> None:
+    decoder = JsonLinesCodec().decoder()
+    deep = b"[" * 5000 + b"]" * 5000
+    decoder.feed(b"1\n" + deep + b"\n" + b'{"a":' * 5000 + b"\n2\n")
+    items, errors = _consume(decoder)
+    assert items == [1, 2]
+    assert [(type(e), e.offset) for e in errors] == [  # type: ignore[attr-defined]
+        (DecodeError, 2),
+        (DecodeError, 10_003),
+    ]
+    assert all(isinstance(e.__cause__, RecursionError) for e in errors)
+    assert str(errors[0]) == (
+        "line is not valid JSON: nested too deeply for the parser"
+        " (frame starting at stream offset 2)"
+    )
+
+
+def test_integers_over_the_digit_limit_are_a_decode_error() -> None:
+    decoder = JsonLinesCodec().decoder()
+    decoder.feed(b"1\n" + b"9" * 4301 + b"\n[" + b"8" * 60_000 + b"]\n" + b"9" * 4300 + b"\n")
+    items, errors = _consume(decoder)
+    assert items == [1, int("9" * 4300)]
+    assert [(type(e), e.offset) for e in errors] == [  # type: ignore[attr-defined]
+        (DecodeError, 2),
+        (DecodeError, 4304),
+    ]
+    assert all(type(e.__cause__) is ValueError for e in errors)
+    assert "4300 digits" in str(errors[0])
+
+
+def test_hostile_but_valid_values_decode_as_json_does() -> None:
+    lines = [
+        b'"' + b"\\u00e9\\n\\ud83d\\ude00" * 2000 + b'"',
+        b"{" + b'"a":0,' * 5000 + b'"a":1}',
+        b"1." + b"3" * 20_000 + b"e-5",
+        b"1e" + b"9" * 20_000,
+        b" " * 20_000 + b"[]" + b" " * 20_000,
+        b"[" * 900 + b"]" * 900,
+    ]
+    decoder = JsonLinesCodec().decoder()
+    decoder.feed(b"\n".join(lines) + b"\n")
+    assert list(decoder) == [json.loads(line) for line in lines]
+
+
+def test_a_custom_parsers_long_message_is_cut() -> None:
+    def loads(text: str) -> Any:
+        raise ValueError("bad: " + text)
+
+    decoder = JsonLinesCodec(loads=loads).decoder()
+    decoder.feed(b"x" * 1000 + b"\n")
+    with pytest.raises(DecodeError) as info:
+        list(decoder)
+    reason = "bad: " + "x" * 195
+    assert str(info.value) == (
+        f"line is not valid JSON: {reason}... (frame starting at stream offset 0)"
+    )
+
+
+def test_lines_of_any_unicode_whitespace_are_skipped() -> None:
+    decoder = JsonLinesCodec().decoder()
+    decoder.feed(" \t\n1\n\x0c\n\u3000\u2028\n \u00a0 \n2\n".encode())
+    assert list(decoder) == [1, 2]
+    decoder.feed_eof()

@@ -270,8 +270,17 @@ def test_includes_header_limit_counts_the_payload() -> None:
 
 def test_feed_eof_on_a_boundary_is_clean() -> None:
     codec = LengthPrefixedCodec()
-    decode_chunks(codec, [])
-    decode_chunks(codec, [codec.encode(b"a"), codec.encode(b"")])
+    assert decode_chunks(codec, []) == []
+    assert decode_chunks(codec, [b"\x00\x00\x00\x01a", b"\x00\x00\x00\x00"]) == [b"a", b""]
+    # A boundary inside one chunk, and a frame cut across chunks, end clean too.
+    data = b"\x00\x00\x00\x01a\x00\x00\x00\x00\x00\x00\x00\x02bc"
+    assert decode_chunks(codec, [data]) == [b"a", b"", b"bc"]
+    assert decode_chunks(codec, [data[:6], data[6:11], data[11:]]) == [b"a", b"", b"bc"]
+    decoder = codec.decoder()
+    decoder.feed(data)
+    assert list(decoder) == [b"a", b"", b"bc"]
+    decoder.feed_eof()  # nothing pending: returns
+    assert list(decoder) == []
 
 
 def test_feed_eof_inside_the_header() -> None:
@@ -330,3 +339,41 @@ def test_arbitrary_bytes_raise_only_codec_errors_and_are_chunk_invariant(
     whole = decode_events(codec, [blob])
     assert decode_events(codec, draw_chunks(data, blob)) == whole
     assert decode_events(codec, [blob[i : i + 1] for i in range(len(blob))]) == whole
+
+
+# -- floods and the failed decoder (issue 14) ----------------------------------------
+
+
+def test_a_flood_of_empty_frames_yields_each_in_one_pass() -> None:
+    decoder = LengthPrefixedCodec().decoder()
+    decoder.feed(b"\x00\x00\x00\x00" * 65_536 + b"\x00\x00\x00\x01z\x00\x00")
+    assert list(decoder) == [b""] * 65_536 + [b"z"]
+    with pytest.raises(IncompleteFrame) as info:
+        decoder.feed_eof()
+    assert (info.value.pending, info.value.offset) == (2, 65_536 * 4 + 5)
+
+
+def _traceback_length(exc: BaseException) -> int:
+    count = 0
+    tb = exc.__traceback__
+    while tb is not None:
+        count += 1
+        tb = tb.tb_next
+    return count
+
+
+def test_a_failed_decoder_reraises_in_constant_time_and_memory() -> None:
+    decoder = LengthPrefixedCodec(max_frame_size=10).decoder()
+    decoder.feed(b"\x00\x00\x00\x01a\xff\xff\xff\xff")
+    with pytest.raises(FrameTooLarge) as first:
+        list(decoder)
+    assert (first.value.size, first.value.offset) == (2**32 - 1, 5)
+    lengths = []
+    for call in [lambda: list(decoder), lambda: decoder.feed(b"\x01"), decoder.feed_eof] * 50:
+        with pytest.raises(FrameTooLarge) as again:
+            call()
+        assert again.value is first.value
+        lengths.append(_traceback_length(again.value))
+    # Each raise starts a fresh traceback; before, each added its frames to the
+    # stored error's, so a loop that retries a failed decoder grew it without bound.
+    assert lengths == [3, 3, 2] * 50

@@ -493,3 +493,180 @@ def test_arbitrary_bytes_raise_only_codec_errors_and_are_chunk_invariant(
     whole = decode_events(codec, [blob])
     assert decode_events(codec, draw_chunks(data, blob)) == whole
     assert decode_events(codec, [blob[i : i + 1] for i in range(len(blob))]) == whole
+
+
+# -- skipping bad lines costs linear time (issue 14) ---------------------------------
+
+
+def _alternating(size: int) -> tuple[bytes, list[str], list[int]]:
+    """Good and undecodable lines in turn: the bytes, the good lines, the bad offsets."""
+    data = bytearray()
+    good: list[str] = []
+    bad: list[int] = []
+    n = 0
+    while len(data) < size:
+        line = f"ok {n:05d}"
+        good.append(line)
+        data += line.encode() + b"\n"
+        bad.append(len(data))
+        data += b"\xff%05d\r\n" % n
+        n += 1
+    return bytes(data), good, bad
+
+
+def _consume(decoder: Any) -> tuple[list[Any], list[Exception]]:
+    """Drain ``decoder`` as a handler that catches each codec error and carries on."""
+    items: list[Any] = []
+    errors: list[Exception] = []
+    while True:
+        try:
+            items.extend(decoder)
+        except (DecodeError, FrameTooLarge) as exc:
+            errors.append(exc)
+            continue
+        return items, errors
+
+
+def _consume_until_failed(decoder: Any) -> tuple[list[Any], list[Any]]:
+    """Collect items until the first ``FrameTooLarge``, returned as the only error."""
+    items: list[Any] = []
+    iterator = iter(decoder)
+    while True:
+        try:
+            items.append(next(iterator))
+        except FrameTooLarge as exc:
+            return items, [exc]
+        except StopIteration:
+            return items, []
+
+
+def _count_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the size of every batch a decoder cuts into lines (``_split``)."""
+    sizes: list[int] = []
+    split = LinesDecoder._split
+
+    def counting(self: Any, start: int, stop: int) -> Any:
+        sizes.append(stop - start)
+        return split(self, start, stop)
+
+    monkeypatch.setattr(LinesDecoder, "_split", counting)
+    return sizes
+
+
+def test_skipping_64k_of_alternating_bad_lines_cuts_the_buffer_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data, good, bad = _alternating(64 * KIB)
+    batches = _count_batches(monkeypatch)
+    decoder = LinesCodec().decoder()
+    decoder.feed(data)
+    items, errors = _consume(decoder)
+    assert items == good
+    assert [type(e) for e in errors] == [DecodeError] * len(bad)
+    assert [e.offset for e in errors] == bad  # type: ignore[attr-defined]
+    assert all(isinstance(e.__cause__, UnicodeDecodeError) for e in errors)
+    assert str(errors[1]) == (
+        "line of 6 bytes is not valid utf-8: invalid start byte"
+        f" (frame starting at stream offset {bad[1]})"
+    )
+    # Every byte after the first line went into one batch, cut once: the old decoder
+    # copied and decoded the rest of the buffer again after each bad line (about
+    # 150 MB for these 64 KiB).
+    assert batches == [len(data) - len("ok 00000\n")]
+    decoder.feed_eof()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "ascii", "shift_jis"])
+def test_bad_lines_give_the_same_events_whole_and_byte_by_byte(encoding: str) -> None:
+    data, good, bad = _alternating(2 * KIB)
+    codec = LinesCodec(encoding)
+    whole = decode_events(codec, [data])
+    expected: list[Any] = []
+    for line, offset in zip(good, bad, strict=True):
+        expected += [line, ("error", "DecodeError", offset)]
+    assert whole == expected
+    assert decode_events(codec, [data[i : i + 1] for i in range(len(data))]) == expected
+
+
+def test_overlong_and_undecodable_lines_in_one_batch_in_discard_mode() -> None:
+    codec = LinesCodec(max_frame_size=4, on_overflow="discard")
+    data = b"a\nbb\n" + b"x" * 10 + b"\ncc\r\nyyyyy\n\xffz\ndd\n"
+    decoder = codec.decoder()
+    decoder.feed(data)
+    items, errors = _consume(decoder)
+    assert items == ["a", "bb", "cc", "dd"]
+    assert [(type(e), e.offset) for e in errors] == [  # type: ignore[attr-defined]
+        (FrameTooLarge, 5),
+        (FrameTooLarge, 20),
+        (DecodeError, 26),
+    ]
+    # As a line alone would be refused: the 10-byte one was searched no further than
+    # limit + 2 bytes in ("at least 5"); the 5-byte one is measured exactly.
+    too_long = [(e.size, e.at_least) for e in errors[:2]]  # type: ignore[attr-defined]
+    assert too_long == [(5, True), (5, False)]
+    assert decode_events(codec, [data[i : i + 1] for i in range(len(data))]) == decode_events(
+        codec, [data]
+    )
+
+
+def test_an_overlong_line_in_a_batch_fails_the_decoder_after_the_lines_before_it() -> None:
+    decoder = LinesCodec(max_frame_size=4).decoder()
+    decoder.feed(b"a\nbb\n" + b"x" * 5 + b"\ncc\n")
+    items, errors = _consume_until_failed(decoder)
+    assert items == ["a", "bb"]
+    info = errors[0]
+    assert (info.size, info.at_least, info.offset) == (5, False, 5)
+    for call in (lambda: list(decoder), lambda: decoder.feed(b"x\n"), decoder.feed_eof):
+        with pytest.raises(FrameTooLarge) as again:
+            call()
+        assert again.value is info
+
+
+def _traceback_length(exc: BaseException) -> int:
+    count = 0
+    tb = exc.__traceback__
+    while tb is not None:
+        count += 1
+        tb = tb.tb_next
+    return count
+
+
+def test_a_failed_decoder_reraises_in_constant_time_and_memory() -> None:
+    decoder = LinesCodec(max_frame_size=2).decoder()
+    decoder.feed(b"xxxx\n")
+    with pytest.raises(FrameTooLarge) as first:
+        list(decoder)
+    lengths = []
+    for _ in range(100):
+        with pytest.raises(FrameTooLarge) as again:
+            list(decoder)
+        assert again.value is first.value
+        lengths.append(_traceback_length(again.value))
+    # Each raise starts a fresh traceback: before, every re-raise added two entries
+    # to the stored error's, so a retry loop grew it without bound.
+    assert lengths == [2] * 100
+
+
+many_lines = st.lists(
+    st.sampled_from([b"ok", b"\xff", b"\xc3", b"\xc3\xa9", b"x" * 6, b"", b"\r", b"yyy\r"]),
+    max_size=300,
+).map(lambda parts: b"\n".join(parts) + b"\n")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    many_lines,
+    st.sampled_from(["utf-8", "ascii", "latin-1", "shift_jis", None]),
+    st.sampled_from(["error", "discard"]),
+    st.integers(0, 8),
+    st.data(),
+)
+def test_batches_with_many_bad_lines_give_what_lines_one_by_one_give(
+    blob: bytes, encoding: str | None, on_overflow: Any, limit: int, data: st.DataObject
+) -> None:
+    # Fed whole, every line after the first goes through one batch; fed byte by byte,
+    # each line is taken alone. Both must give the same lines and the same errors.
+    codec: Any = LinesCodec(encoding, max_frame_size=limit, on_overflow=on_overflow)
+    whole = decode_events(codec, [blob])
+    assert decode_events(codec, [blob[i : i + 1] for i in range(len(blob))]) == whole
+    assert decode_events(codec, draw_chunks(data, blob)) == whole

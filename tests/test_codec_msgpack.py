@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import datetime
+import io
+import itertools
+import struct
 import threading
 import time
 from pathlib import Path
@@ -541,3 +544,134 @@ def test_with_hooks_each_object_is_decoded_once() -> None:
     decoder.feed(msgpack.packb({"i": 3})[3:])
     assert list(decoder) == [{"i": 3}]
     assert calls == [{"i": i} for i in range(4)]
+
+
+# -- error paths and conversions (issue 14) ------------------------------------------
+
+
+def _traceback_length(exc: BaseException) -> int:
+    count = 0
+    tb = exc.__traceback__
+    while tb is not None:
+        count += 1
+        tb = tb.tb_next
+    return count
+
+
+def test_a_failed_decoder_reraises_in_constant_time_and_memory() -> None:
+    decoder = MsgpackCodec().decoder()
+    decoder.feed(b"\x01\xc1")
+    with pytest.raises(DecodeError) as first:
+        list(decoder)
+    lengths = []
+    for call in [lambda: list(decoder), lambda: decoder.feed(b"\x01"), decoder.feed_eof] * 50:
+        with pytest.raises(DecodeError) as again:
+            call()
+        assert again.value is first.value
+        lengths.append(_traceback_length(again.value))
+    # Each raise starts a fresh traceback; before, each added its frames to the
+    # stored error's, so a loop that retries a failed decoder grew it without bound.
+    assert lengths == [3, 3, 2] * 50
+
+
+@pytest.mark.parametrize(
+    ("options", "data", "cause", "message"),
+    [
+        (
+            {"timestamp": 3},  # seconds out of datetime's range
+            b"\xc7\x0c\xff" + struct.pack(">Iq", 999_999_999, -(2**63)),
+            OverflowError,
+            "OverflowError: days=-106751991167300; too large to convert to C int",
+        ),
+        (
+            {},  # 64-bit timestamp with nanoseconds 2**30 - 1
+            b"\xd7\xff" + b"\xff" * 8,
+            ValueError,
+            "ValueError: nanoseconds must be a non-negative integer not greater than 999999999.",
+        ),
+        (
+            {},  # a timestamp is 4, 8 or 12 bytes
+            b"\xc7\x05\xff12345",
+            ValueError,
+            "ValueError: invalid timestamp data (length 5)",
+        ),
+    ],
+)
+def test_timestamps_msgpack_cannot_convert_are_decode_errors(
+    options: dict[str, Any], data: bytes, cause: type[Exception], message: str
+) -> None:
+    decoder = MsgpackCodec(**options).decoder()
+    decoder.feed(b"\x07" + data + b"\x08")
+    items: list[Any] = []
+    with pytest.raises(DecodeError) as info:
+        items.extend(decoder)
+    assert items == [7]
+    assert type(info.value.__cause__) is cause
+    assert str(info.value) == (
+        f"cannot decode msgpack object: {message} (frame starting at stream offset 1)"
+    )
+
+
+def test_extreme_timestamps_within_range_decode() -> None:
+    data = b"\xc7\x0c\xff" + struct.pack(">Iq", 999_999_999, -(2**63))
+    stamp = msgpack.Timestamp(-(2**63), 999_999_999)
+    assert decode_chunks(MsgpackCodec(), [data]) == [stamp]
+    assert decode_chunks(MsgpackCodec(timestamp=2), [data]) == [stamp.to_unix_nano()]
+
+
+def test_a_hook_message_is_cut() -> None:
+    def hook(code: int, body: bytes) -> Any:
+        raise ValueError("bad " + body.hex())
+
+    decoder = MsgpackCodec(ext_hook=hook).decoder()
+    decoder.feed(b"\xc7\xc8\x01" + b"\xab" * 200)
+    with pytest.raises(DecodeError) as info:
+        list(decoder)
+    reason = ("bad " + "ab" * 200)[:200]
+    assert str(info.value) == (
+        f"cannot decode msgpack object: ValueError: {reason}..."
+        " (frame starting at stream offset 0)"
+    )
+
+
+def _colliding_tuple_keys(count: int) -> list[tuple[int, int, int, int]]:
+    """``count`` distinct 4-tuples of 64-bit ints that all have the same hash."""
+    p = 2**61 - 1  # Python hashes an int modulo this prime
+    same = [1 + k * p for k in range(8)]  # all < 2**64, all with hash 1
+    return list(itertools.islice(itertools.product(same, repeat=4), count))
+
+
+def test_tuple_map_keys_with_colliding_hashes_are_refused() -> None:
+    codec = MsgpackCodec(strict_map_key=False, use_list=False)
+    keys = _colliding_tuple_keys(2000)
+    assert len({hash(key) for key in keys}) == 1
+    bad = msgpack.packb({key: None for key in keys})
+    decoder = codec.decoder()
+    decoder.feed(b"\x05" + bad)
+    items: list[Any] = []
+    with pytest.raises(DecodeError) as info:
+        items.extend(decoder)
+    assert items == [5]
+    assert str(info.value) == (
+        "cannot decode msgpack object: ValueError: map of 2000 entries where 1999 keys"
+        " share their hash with another key (at most 32 allowed)"
+        " (frame starting at stream offset 1)"
+    )
+    # Up to 32 shared hashes pass, and ordinary tuple keys decode as msgpack does.
+    few = {key: 1 for key in keys[:33]}
+    plain = {(i, -i): [i] for i in range(5000)}
+    data = msgpack.packb(few) + msgpack.packb(plain)
+    expected = [few, {key: (value[0],) for key, value in plain.items()}]
+    assert decode_chunks(codec, [data]) == expected
+    assert expected == list(
+        msgpack.Unpacker(io.BytesIO(data), strict_map_key=False, use_list=False)
+    )
+    # An object_hook gets the dict built; object_pairs_hook gets the pairs unchecked.
+    hooked = MsgpackCodec(strict_map_key=False, use_list=False, object_hook=len)
+    assert decode_chunks(hooked, [data]) == [33, 5000]
+    pairs = MsgpackCodec(strict_map_key=False, use_list=False, object_pairs_hook=len)
+    assert decode_chunks(pairs, [bad]) == [2000]
+    assert repr(hooked) == (
+        "MsgpackCodec(max_frame_size=1048576, object_hook=<built-in function len>,"
+        " strict_map_key=False, use_list=False)"
+    )

@@ -23,14 +23,19 @@ Limits
 the decoder enforces it exactly as :class:`~wsframed.codecs.LinesCodec` does, before
 an overlong line is buffered in full, so a peer cannot exhaust memory by never ending
 a line. The line limit also caps how deeply a value can nest; a value nested too
-deeply for the parser (``RecursionError``) is reported as a decode error.
+deeply for the parser (``RecursionError``) and an integer of more digits than
+Python converts (4300 by default, ``sys.set_int_max_str_digits``) are reported as
+decode errors. The default parser's cost is linear in the line for any input
+(escapes, long numbers, duplicate keys, whitespace); a line it refuses is parsed once.
 
 Errors
 ------
 * A line that is not valid UTF-8 or not valid JSON raises
   :class:`~wsframed.DecodeError` (the parser's exception is the ``__cause__``,
-  ``offset`` is where the line starts). JSON Lines resynchronises at every newline:
-  the next iteration continues with the following line.
+  ``offset`` is where the line starts; the parser's message is cut to 200
+  characters). JSON Lines resynchronises at every newline: the next iteration
+  continues with the following line. Skipping any number of bad lines costs time
+  linear in the bytes received, offsets included.
 * An overlong line raises :class:`~wsframed.FrameTooLarge` and fails the decoder for
   good: every later call raises the same error.
 * End of stream after an unterminated line: :class:`~wsframed.IncompleteFrame`.
@@ -50,6 +55,8 @@ __all__ = ["JsonLinesCodec", "JsonLinesDecoder"]
 
 _DEFAULT_MAX_FRAME_SIZE = 64 * 1024
 _NL = b"\n"
+_JSON_SPACE = " \t\r\n"  # what JSON allows around a value
+_REASON_MAX = 200  # characters of the parser's message kept in a DecodeError
 
 _default_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _default_decoder = json.JSONDecoder()
@@ -199,14 +206,23 @@ class JsonLinesDecoder:
         lines = self._lines
         loads = self._loads
         raw_decode = self._raw_decode
+        error: ValueError | RecursionError
         for line in lines:
             if not line:
                 continue
             if raw_decode is not None:  # the default loads: see _fast_encoder's notes
                 try:
                     value, end = raw_decode(line)
-                except (ValueError, RecursionError):
-                    pass  # decode() below raises the error, with its own message
+                except (ValueError, RecursionError) as exc:
+                    if line[0] not in _JSON_SPACE:
+                        # decode() would fail the same way: do not parse twice.
+                        if line.isspace():  # other Unicode spaces only: skipped
+                            continue
+                        error = exc
+                        raise self._error(line, error) from error
+                    if line.isspace():
+                        continue
+                    # decode() below skips the whitespace first: its outcome stands.
                 else:
                     if end == len(line):
                         yield value
@@ -216,9 +232,20 @@ class JsonLinesDecoder:
             except (ValueError, RecursionError) as exc:
                 if line.isspace():
                     continue
-                offset = lines._line_offset(len(line.encode()))
-                raise DecodeError(f"line is not valid JSON: {exc}", offset=offset) from exc
+                error = exc
+                raise self._error(line, error) from error
             yield value
+
+    def _error(self, line: str, exc: ValueError | RecursionError) -> DecodeError:
+        """The error for ``line``, the line just yielded, that the parser refused."""
+        offset = self._lines._line_offset(len(line.encode()))
+        if isinstance(exc, RecursionError):
+            reason = "nested too deeply for the parser"
+        else:  # a custom parser's message may quote the line: keep it short
+            reason = str(exc)
+            if len(reason) > _REASON_MAX:
+                reason = reason[:_REASON_MAX] + "..."
+        return DecodeError(f"line is not valid JSON: {reason}", offset=offset)
 
     def feed_eof(self) -> None:
         """Mark the end of the stream; ``IncompleteFrame`` after an unterminated line."""

@@ -38,8 +38,13 @@ can be trusted to start a frame. So after :class:`~wsframed.FrameTooLarge` (decl
 length over the limit) or :class:`~wsframed.DecodeError` (with
 ``length_includes_header=True``, a declared length smaller than the header itself) the
 decoder is failed for good: every later :meth:`~LengthPrefixedDecoder.feed`, iteration
-and :meth:`~LengthPrefixedDecoder.feed_eof` raises the same error object. End of stream
-inside a header or a body raises :class:`~wsframed.IncompleteFrame`.
+and :meth:`~LengthPrefixedDecoder.feed_eof` raises the same error object, at constant
+cost (its traceback is reset each time, so a loop retrying a failed decoder does not
+grow it). End of stream inside a header or a body raises
+:class:`~wsframed.IncompleteFrame`.
+
+Cost: linear in the bytes received for any input. The costliest input per byte is a
+flood of empty frames (a header alone, 4 bytes, per frame): each costs one item.
 """
 
 from __future__ import annotations
@@ -218,7 +223,7 @@ class LengthPrefixedDecoder:
     def feed(self, data: Buffer) -> None:
         """Append received bytes; raises the stored error of a failed decoder."""
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
         rope = self._rope
         if rope is not None:
             rope.append(data)
@@ -235,7 +240,7 @@ class LengthPrefixedDecoder:
                 ``length_includes_header=True`` (the decoder is failed).
         """
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
         if self._rope is not None:  # collecting a large body
             if self._rope.size < self._need:
                 return
@@ -329,7 +334,7 @@ class LengthPrefixedDecoder:
             FrameTooLarge, DecodeError: The decoder failed earlier.
         """
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
         pending = len(self._buf) - self._pos + (self._rope.size if self._rope else 0)
         if self._need >= 0:
             pending += self._config.length_size

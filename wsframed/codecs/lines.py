@@ -45,6 +45,11 @@ Errors
   ``__cause__`` is the :class:`UnicodeDecodeError` and whose ``offset`` is the line's
   position in the stream. The line is dropped and the next iteration continues with
   the following line: a line protocol resynchronises at the next terminator.
+  Skipping bad lines costs time linear in the bytes received however many there are,
+  also for a consumer that catches each error and carries on: a batch of lines is
+  copied and decoded once, its bad lines marked, and each bad one costs one error.
+* A failed decoder re-raises its stored error at constant cost: the traceback is
+  reset on each raise, so a loop retrying a failed decoder does not grow it.
 * End of stream after an unterminated line makes :meth:`~LinesDecoder.feed_eof` raise
   :class:`~wsframed.IncompleteFrame` (``pending`` is the number of bytes of it). A line
   protocol needs its terminators: a last line without one may be a truncated write,
@@ -55,6 +60,8 @@ from __future__ import annotations
 
 import codecs
 import operator
+import re
+from collections import deque
 from collections.abc import Iterator
 from typing import Any, Generic, Literal, NoReturn, TypeVar, overload
 
@@ -83,6 +90,9 @@ _ROPE_MIN = 128 * 1024
 # Stateless encodings in which b"\n" is never part of another character: a batch of
 # lines decodes exactly as its lines would one by one (same text, same failures).
 _WHOLE_BATCH_ENCODINGS = frozenset({"utf-8", "ascii", "iso8859-1"})
+# What an undecodable byte becomes under errors="surrogateescape" in those encodings,
+# and never a character of valid text: it marks the bad lines of a batch.
+_ESCAPED = re.compile("[\udc80-\udcff]")
 
 
 def _check_max_frame_size(value: int) -> int:
@@ -225,12 +235,15 @@ class LinesDecoder(Generic[_T]):
     stops ``max_frame_size + 2`` bytes into the line; then it takes every other
     complete line in the buffer in one batch: one ``rfind`` for the last ``\\n``, one
     copy and C-level ``split`` (and, for UTF-8, ASCII and Latin-1, one ``decode``),
-    which costs a fraction of a per-line Python loop. A batch holding an overlong or
-    undecodable line is instead decoded line by line, so the error is raised at that
-    line, after the lines before it. Consumed bytes are dropped once per pass. A line
-    still unterminated after 128 KiB collects the chunks fed next in a list instead,
-    searching each once, and goes back to the buffer (one join) when its ``\n``
-    arrives or it passes the limit: a long line in small chunks costs linear time.
+    which costs a fraction of a per-line Python loop. A batch holding overlong or
+    undecodable lines is still decoded once (undecodable bytes escaped), its bad lines
+    are marked, and iteration yields the good lines and raises at each bad one, in
+    order, the following passes resuming after it: skipping any number of bad lines
+    costs time linear in the bytes received. Consumed bytes are dropped once per pass.
+    A line still unterminated after 128 KiB collects the chunks fed next in a list
+    instead, searching each once, and goes back to the buffer (one join) when its
+    ``\\n`` arrives or it passes the limit: a long line in small chunks costs linear
+    time.
 
     Iterate it in one pass at a time: do not start a new pass while an earlier one is
     suspended. A pass abandoned part-way (``break``) loses nothing: the next pass
@@ -238,13 +251,16 @@ class LinesDecoder(Generic[_T]):
     """
 
     __slots__ = (
+        "_bad",
         "_base",
         "_batch",
         "_buf",
+        "_cursor",
         "_discard",
         "_discarding",
         "_encoding",
         "_error",
+        "_items",
         "_max_frame_size",
         "_pos",
         "_ready",
@@ -252,6 +268,7 @@ class LinesDecoder(Generic[_T]):
         "_rope_next",
         "_rope_searched",
         "_scan",
+        "_segment",
         "_whole",
     )
 
@@ -278,8 +295,17 @@ class LinesDecoder(Generic[_T]):
         self._rope_searched = 0
         self._discarding = False  # dropping the rest of an overlong line
         self._error: WsFramedError | None = None
-        self._ready: Iterator[Any] | None = None  # rest of the batch being yielded
-        self._batch: tuple[bytes, int] = (b"", 0)  # its bytes and their stream offset
+        # The batch being yielded (its lines are already consumed from _buf): its
+        # lines; the bad ones, as (index, size), size -1 for an undecodable line; the
+        # lines between two bad ones being yielded (_ready), from index _segment[0],
+        # _segment[1] of them; the batch's bytes and their stream offset, and the
+        # index and position in them of a line (see _offset_of).
+        self._items: list[Any] = []
+        self._bad: deque[tuple[int, int]] = deque()
+        self._ready: Iterator[Any] | None = None
+        self._segment = (0, 0)
+        self._batch: tuple[bytes, int] = (b"", 0)
+        self._cursor = (0, 0)
 
     def feed(self, data: Buffer) -> None:
         """Append received bytes.
@@ -288,7 +314,7 @@ class LinesDecoder(Generic[_T]):
         is being discarded, bytes up to its ``\\n`` are dropped here, unbuffered.
         """
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
         rope = self._rope
         if rope is not None:
             rope.append(data)
@@ -314,11 +340,10 @@ class LinesDecoder(Generic[_T]):
                 after it).
         """
         if self._error is not None:
-            raise self._error
-        ready = self._ready
-        if ready is not None:  # an earlier pass stopped inside a batch
+            raise self._error.with_traceback(None)  # a traceback that does not grow
+        while (ready := self._ready) is not None:  # an earlier pass stopped in a batch
             yield from ready
-            self._ready = None
+            self._next_segment()
         if self._rope is not None and not self._search_rope():
             return  # a long line, still collecting
         buf = self._buf
@@ -333,7 +358,6 @@ class LinesDecoder(Generic[_T]):
         limit = self._max_frame_size
         encoding = self._encoding
         find = buf.find
-        batches = True
         item: Any
         while True:
             # A terminator further than limit + 2 bytes into the line ends a line
@@ -368,22 +392,18 @@ class LinesDecoder(Generic[_T]):
                     ) from exc
             self._pos = pos = scan = i + 1
             yield item
-            if batches and pos < end:
+            if pos < end:
                 # Every other complete line, at once. rfind stops at the last b"\n",
                 # so it only reads bytes no search has seen; so does split.
                 last = buf.rfind(_NL, pos, end)
-                if last < 0:
-                    scan = end
-                    continue
-                items = self._split(pos, last + 1)
-                if items is None:
-                    batches = False  # a bad line in there: go line by line to find it
-                    continue
-                self._pos = pos = last + 1
                 scan = end
-                self._ready = ready = iter(items)
-                yield from ready
-                self._ready = None
+                if last < 0:
+                    continue
+                self._split(pos, last + 1)
+                self._pos = pos = last + 1
+                while (ready := self._ready) is not None:
+                    yield from ready
+                    self._next_segment()
         if pos:
             self._compact(pos)
         if len(buf) >= _ROPE_MIN:  # a long unterminated line: collect what follows
@@ -432,36 +452,91 @@ class LinesDecoder(Generic[_T]):
         self._scan = min(searched, len(self._buf))
         return True
 
-    def _split(self, start: int, stop: int) -> list[Any] | None:
-        """Decode the complete lines in ``_buf[start:stop]`` (which ends with ``\\n``).
+    def _split(self, start: int, stop: int) -> None:
+        """Make a batch of the complete lines in ``_buf[start:stop]`` (ending with ``\\n``).
 
-        Returns ``None`` when one of them is too long or undecodable, leaving the
-        caller to find which, line by line.
+        Sets ``_ready`` to iterate over its lines up to the first bad one, if any.
         """
         region = bytes(memoryview(self._buf)[start:stop])
         data = region.replace(b"\r\n", _NL)  # each \r before a \n is terminator
         limit = self._max_frame_size
         encoding = self._encoding
+        bad: list[tuple[int, int]] = []
         items: list[Any]
+        if len(data) > limit + 1 and max(map(len, parts := data.split(_NL))) > limit:
+            bad = [(index, n) for index, n in enumerate(map(len, parts)) if n > limit]
         if encoding is not None and self._whole:
-            if len(data) > limit + 1 and max(map(len, data.split(_NL))) > limit:
-                return None
             try:
-                items = data.decode(encoding).split("\n")
+                text = data.decode(encoding)
             except UnicodeDecodeError:
-                return None
+                text = data.decode(encoding, "surrogateescape")
+                bad = _merge(bad, _escaped_lines(text))
+            items = text.split("\n")
         else:
             items = data.split(_NL)
-            if len(data) > limit + 1 and max(map(len, items)) > limit:
-                return None
             if encoding is not None:
                 try:
                     items = [line.decode(encoding) for line in items]
                 except UnicodeDecodeError:
-                    return None
+                    bad = _merge(bad, _decode_each(items, encoding))
         items.pop()  # the empty piece after the last b"\n"
+        self._items = items
+        self._bad = deque(bad)
         self._batch = (region, self._base + start)
-        return items
+        self._cursor = (0, 0)
+        count = bad[0][0] if bad else len(items)
+        self._segment = (0, count)
+        self._ready = iter(items if count == len(items) else items[:count])
+
+    def _next_segment(self) -> None:
+        """After the lines of ``_ready``: raise about the bad line that ends them.
+
+        Sets ``_ready`` to the lines after that one, up to the next bad line, first;
+        to ``None`` at the end of the batch.
+        """
+        bad = self._bad
+        if not bad:  # the end of the batch: release it
+            self._ready = None
+            self._items = []
+            self._batch = (b"", 0)
+            return
+        index, size = bad.popleft()
+        items = self._items
+        after = bad[0][0] if bad else len(items)
+        self._segment = (index + 1, after - index - 1)
+        self._ready = iter(items[index + 1 : after])
+        offset = self._offset_of(index)
+        limit = self._max_frame_size
+        if size >= 0:
+            # As the line would be refused alone: searched no further than limit + 2
+            # bytes in, a longer line is known to be "at least limit + 1" bytes.
+            region, start = self._batch
+            at = offset - start
+            if region.index(_NL, at) - at > limit + 1:
+                exc = FrameTooLarge(limit + 1, limit, at_least=True, offset=offset)
+            else:
+                exc = FrameTooLarge(size, limit, offset=offset)
+            if not self._discard:
+                self._error = exc
+                self._buf = bytearray()  # release the memory for good
+                self._pos = self._scan = 0
+                self._ready = None
+                self._items = []
+                self._bad.clear()
+                self._batch = (b"", 0)
+            raise exc
+        line = items[index]
+        encoding = self._encoding
+        assert encoding is not None
+        raw = line if isinstance(line, bytes) else line.encode(encoding, "surrogateescape")
+        try:
+            raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise DecodeError(
+                f"line of {len(raw)} bytes is not valid {encoding}: {exc.reason}",
+                offset=offset,
+            ) from exc
+        raise AssertionError("a line marked undecodable decoded")  # pragma: no cover
 
     def _compact(self, pos: int) -> None:
         """Drop the consumed ``_buf[:pos]``."""
@@ -502,18 +577,29 @@ class LinesDecoder(Generic[_T]):
         that yielded the line is suspended right after it.
         """
         ready = self._ready
-        if ready is not None:  # the line came from a batch: count the lines before it
-            region, offset = self._batch
-            index = region.count(_NL) - operator.length_hint(ready) - 1
-            at = 0
-            for _ in range(index):
-                at = region.index(_NL, at) + 1
-            return offset + at
+        if ready is not None:  # the line came from a batch
+            first, count = self._segment
+            return self._offset_of(first + count - operator.length_hint(ready) - 1)
         pos = self._pos  # just past the line's b"\n"; no compaction since
         start = pos - 1 - size
         if size and self._buf[pos - 2] == _CR:  # a stripped "\r" (see __iter__)
             start -= 1
         return self._base + start
+
+    def _offset_of(self, index: int) -> int:
+        """Stream offset of the line ``index`` of the batch.
+
+        Lines are looked for in order: walking on from the last one found, finding
+        every line of a batch costs one pass over its bytes.
+        """
+        region, offset = self._batch
+        seen, at = self._cursor
+        if index < seen:
+            seen = at = 0
+        for _ in range(index - seen):
+            at = region.index(_NL, at) + 1
+        self._cursor = (index, at)
+        return offset + at
 
     def feed_eof(self) -> None:
         """Mark the end of the stream.
@@ -526,7 +612,51 @@ class LinesDecoder(Generic[_T]):
             FrameTooLarge: The decoder failed earlier (``on_overflow="error"``).
         """
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
         pending = len(self._buf) - self._pos + (self._rope.size if self._rope else 0)
         if pending:
             raise IncompleteFrame(pending, offset=self._base + self._pos)
+
+
+def _escaped_lines(text: str) -> list[tuple[int, int]]:
+    """The lines of ``text`` (decoded with ``surrogateescape``) with an escaped byte.
+
+    As ``(index, -1)``; one search per bad line, so linear in ``len(text)``.
+    """
+    bad: list[tuple[int, int]] = []
+    search = _ESCAPED.search
+    count = text.count
+    find = text.find
+    index = at = 0
+    while (match := search(text, at)) is not None:
+        hit = match.start()
+        index += count("\n", at, hit)
+        bad.append((index, -1))
+        at = find("\n", hit)
+        if at < 0:
+            break
+        at += 1
+        index += 1
+    return bad
+
+
+def _decode_each(items: list[Any], encoding: str) -> list[tuple[int, int]]:
+    """Decode ``items`` in place, leaving the undecodable ones as bytes; list those."""
+    bad: list[tuple[int, int]] = []
+    for index, line in enumerate(items):
+        try:
+            items[index] = line.decode(encoding)
+        except UnicodeDecodeError:
+            bad.append((index, -1))
+    return bad
+
+
+def _merge(
+    over: list[tuple[int, int]], undecodable: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """The bad lines of both lists, in order; an overlong line is reported as such."""
+    if not over:
+        return undecodable
+    sizes = dict(undecodable)
+    sizes.update(over)
+    return sorted(sizes.items())

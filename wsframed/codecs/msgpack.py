@@ -45,11 +45,25 @@ Encoding keeps a few ``Packer`` objects per codec, each used by one call at a ti
 so one codec serves many connections and threads. A decoder holds one connection's
 state and is not meant to be shared between threads.
 
+Map keys. With the default ``strict_map_key=True`` keys are ``str`` or ``bytes``,
+whose hashes Python randomises. ``strict_map_key=False`` also admits numbers (a
+64-bit int or a float shares its hash with a few dozen others at most) and, with
+``use_list=False``, tuples, which can be combined into thousands of distinct keys
+with one hash: building such a map takes time quadratic in its size (a 288 KB map
+took 0.6 s, 1 MiB about 8 s). With that combination (and no ``object_pairs_hook``)
+the codec builds maps itself and refuses, as a ``DecodeError``, a map in which more
+than 32 keys share their hash with another key (equal keys included), after
+counting the distinct hashes in linear time; an ``object_hook`` then receives the
+dict built.
+
 After an error. A msgpack stream cannot be resynchronised: after a
 ``DecodeError`` or ``FrameTooLarge`` the decoder is failed and re-raises the same
-error object from every later iteration, ``feed`` and ``feed_eof``. Errors raised
-by your hooks (``ext_hook``, ``object_hook``, ...) and invalid UTF-8 also fail the
-decoder as a ``DecodeError`` whose ``__cause__`` is the original exception.
+error object from every later iteration, ``feed`` and ``feed_eof``, at constant cost
+(its traceback is reset each time, so a retry loop does not grow it). Errors raised
+by your hooks (``ext_hook``, ``object_hook``, ...), by msgpack's own conversions (a
+Timestamp with nanoseconds over 999,999,999, or out of ``datetime``'s range with
+``timestamp=3``) and invalid UTF-8 also fail the decoder as a ``DecodeError`` whose
+``__cause__`` is the original exception (its message cut to 200 characters).
 """
 
 from __future__ import annotations
@@ -145,6 +159,7 @@ def _fixed_size(type_byte: int) -> tuple[int, bool]:
     return _FIXED_SIZES.get(type_byte, 1), True
 
 
+_REASON_MAX = 200  # characters of a hook's or msgpack's message kept in a DecodeError
 _LIMIT_MESSAGE = re.compile(r"-?\d+ exceeds max_\w+_len\(\d+\)")
 
 # Options whose callables run during decoding: with any of them the decoder never
@@ -184,6 +199,29 @@ _FAST_HEADERS = 8
 _ROPE_MIN = 128 * 1024
 
 
+# With strict_map_key=False and use_list=False, a map may hold this many keys that
+# share their hash with an earlier one (equal keys included); more is refused.
+_SHARED_HASHES_MAX = 32
+
+
+def _checked_map(object_hook: Callable[[dict[Any, Any]], Any] | None, pairs: list[Any]) -> Any:
+    """Build a map whose keys may be tuples, refusing one of colliding keys.
+
+    A peer can choose thousands of distinct tuples of numbers with one hash; inserting
+    them into a dict costs time quadratic in their number. Counting distinct hashes
+    first costs linear time.
+    """
+    if len(pairs) > _SHARED_HASHES_MAX:
+        shared = len(pairs) - len({hash(key) for key, _ in pairs})
+        if shared > _SHARED_HASHES_MAX:
+            raise ValueError(
+                f"map of {len(pairs)} entries where {shared} keys share their hash with"
+                f" another key (at most {_SHARED_HASHES_MAX} allowed)"
+            )
+    result = dict(pairs)
+    return result if object_hook is None else object_hook(result)
+
+
 class MsgpackCodec:
     """A plain msgpack object stream (no prefix), interoperable with any msgpack peer.
 
@@ -205,7 +243,7 @@ class MsgpackCodec:
     share a buffer.
     """
 
-    __slots__ = ("_max_frame_size", "_packer_options", "_packers", "_unpacker_options")
+    __slots__ = ("_max_frame_size", "_packer_options", "_packers", "_shown", "_unpacker_options")
 
     def __init__(self, max_frame_size: int = 1024 * 1024, **options: Any) -> None:
         if not isinstance(max_frame_size, int) or isinstance(max_frame_size, bool):
@@ -229,6 +267,15 @@ class MsgpackCodec:
                 known = True
             if not known:
                 raise TypeError(f"MsgpackCodec got an unexpected keyword argument {name!r}")
+        shown = {**packer_options, **unpacker_options}
+        if (
+            not unpacker_options.get("strict_map_key", True)
+            and not unpacker_options.get("use_list", True)
+            and "object_pairs_hook" not in unpacker_options
+        ):
+            # Map keys may be tuples: check their hashes before building each map.
+            hook = unpacker_options.pop("object_hook", None)
+            unpacker_options["object_pairs_hook"] = functools.partial(_checked_map, hook)
         limit = max_frame_size
         # The codec's limits. Every element of an array takes at least one byte and
         # every entry of a map two, so no valid frame within the limit trips these;
@@ -245,6 +292,7 @@ class MsgpackCodec:
         self._max_frame_size = limit
         self._packer_options = packer_options
         self._unpacker_options = unpacker_options
+        self._shown = shown
         # Building one of each checks the option values now rather than mid-stream.
         self._packers: list[Any] = [msgpack.Packer(**packer_options)]
         msgpack.Unpacker(**unpacker_options)
@@ -284,12 +332,7 @@ class MsgpackCodec:
         return MsgpackDecoder(self._max_frame_size, self._unpacker_options)
 
     def __repr__(self) -> str:
-        options = {**self._packer_options, **self._unpacker_options}
-        shown = "".join(
-            f", {name}={value!r}"
-            for name, value in sorted(options.items())
-            if name not in _OWNED_OPTIONS
-        )
+        shown = "".join(f", {name}={value!r}" for name, value in sorted(self._shown.items()))
         return f"MsgpackCodec(max_frame_size={self._max_frame_size}{shown})"
 
 
@@ -394,7 +437,7 @@ class MsgpackDecoder:
         Raises the stored error of a failed decoder.
         """
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
         rope = self._rope
         if rope is not None:
             rope.append(data)
@@ -444,7 +487,7 @@ class MsgpackDecoder:
         then failed.
         """
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
         ready = self._ready
         while ready:
             yield ready.popleft()
@@ -480,12 +523,12 @@ class MsgpackDecoder:
         failed), or the stored error of a failed decoder. Call it after iterating.
         """
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
         rope = self._rope
         pending = self._base + len(self._buf) + (rope.size if rope else 0) - self._start
         if pending > 0:
             self._error = IncompleteFrame(pending, offset=self._start + self._skew)
-            raise self._error
+            raise self._error.with_traceback(None)  # a traceback that does not grow
 
     def _count_whole(self) -> bool:
         """Let the scanner skip the complete objects it was given; count them.
@@ -628,8 +671,11 @@ class MsgpackDecoder:
             return self._fail(FrameTooLarge(limit + 1, limit, at_least=True))
         if isinstance(exc, msgpack.FormatError):
             reason = "malformed msgpack data"
-        else:
-            reason = f"cannot decode msgpack object: {type(exc).__name__}: {exc}"
+        else:  # a hook's message may quote the data: keep it short
+            message = str(exc)
+            if len(message) > _REASON_MAX:
+                message = message[:_REASON_MAX] + "..."
+            reason = f"cannot decode msgpack object: {type(exc).__name__}: {message}"
         return self._fail(DecodeError(reason, offset=offset))
 
     def _fail(self, error: DecodeError | FrameTooLarge) -> DecodeError | FrameTooLarge:

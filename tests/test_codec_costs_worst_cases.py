@@ -1,0 +1,59 @@
+"""The worst cases of tests/codec_worst_cases.py cost linear time (issue 14).
+
+Counted, not timed: the lines of Python that the codecs run while a consumer that
+catches every error drains each hostile input, at two sizes. Work in C (copies,
+searches) is checked by the codecs' own tests.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+from .codec_worst_cases import CODECS, codec_for, consume, feed_chunk, worst_cases
+
+KIB = 1024
+
+
+def _python_lines_run(function: Any) -> int:
+    """How many lines of wsframed's codecs run while ``function()`` runs."""
+    count = 0
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return local
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        return local if "wsframed/codecs/" in frame.f_code.co_filename else None
+
+    sys.settrace(trace)
+    try:
+        function()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def _cost(codec_name: str, shape: str, size: int) -> tuple[float, tuple[int, int]]:
+    """Lines of Python run per input byte, and the items and errors counted."""
+    data = worst_cases(codec_name, size)[shape]
+    decoder = codec_for(codec_name).decoder()
+    outcome: list[tuple[int, int]] = []
+    steps = _python_lines_run(
+        lambda: outcome.append(consume(decoder, data, feed_chunk(codec_name, shape), retries=10))
+    )
+    return steps / len(data), outcome[0]
+
+
+@pytest.mark.parametrize("codec_name", CODECS)
+def test_every_shape_costs_linear_python_work(codec_name: str) -> None:
+    for shape in worst_cases(codec_name, 16 * KIB):
+        few, few_outcome = _cost(codec_name, shape, 16 * KIB)
+        many, many_outcome = _cost(codec_name, shape, 64 * KIB)
+        # Four times the input costs four times the work (per byte: the same), give
+        # or take a constant cost per input.
+        assert many <= 1.05 * few + 0.05, (shape, few, many, few_outcome, many_outcome)
