@@ -212,3 +212,25 @@ async def test_aclose_cancelled_at_its_budget_turn_still_closes() -> None:
             await task
         await asyncio.wait_for(server.wait_closed(), 5)
         assert server.close_code == 1000  # the close went out all the same
+
+
+def _depth(exc: BaseException) -> int:
+    depth, tb = 0, exc.__traceback__
+    while tb is not None:
+        depth, tb = depth + 1, tb.tb_next
+    return depth
+
+
+@pytest.mark.parametrize("name", ["read", "readexactly", "readline", "receive"])
+async def test_a_stored_error_raised_again_keeps_a_traceback_of_one_call(name: str) -> None:
+    # The stream raises the same error object on every read after it failed; each
+    # raise must start a fresh traceback, or a retry loop grows it by a few frames per
+    # call (memory that grows with every retry, and ever longer logged tracebacks).
+    call = FAILING[name]
+    async with failed_stream() as stream:
+        depths = []
+        for _ in range(50):
+            with pytest.raises(ConnectionClosed) as info:
+                await call(stream)
+            depths.append(_depth(info.value))
+        assert len(set(depths)) == 1, depths

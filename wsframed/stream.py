@@ -301,7 +301,7 @@ class WsStream:
         """Take the next non-empty message from the connection; None at the end."""
         while True:
             if self._read_error is not None:
-                raise self._read_error
+                raise self._read_error.with_traceback(None)  # a traceback that does not grow
             if self._eof:
                 return None
             try:
@@ -387,7 +387,7 @@ class WsStream:
         """``read(0)``/``readexactly(0)``: raise the stream's error once nothing precedes it."""
         self._peek_end()
         if self._read_error is not None and not self._buffer:
-            raise self._read_error
+            raise self._read_error.with_traceback(None)  # a traceback that does not grow
 
     async def _after_error(self, exc: BaseException) -> None:
         """Give the loop a turn before ``exc`` is raised (the error path of every read).
