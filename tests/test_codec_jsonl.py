@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wsframed.codecs import lines as lines_module
 from wsframed.codecs.base import Codec
 from wsframed.codecs.jsonl import JsonLinesCodec, JsonLinesDecoder
 from wsframed.errors import DecodeError, FrameTooLarge, IncompleteFrame
@@ -245,6 +246,8 @@ def _consume(decoder: Any) -> tuple[list[Any], list[Exception]]:
         try:
             items.extend(decoder)
         except (DecodeError, FrameTooLarge) as exc:
+            if errors and exc is errors[-1]:  # failed for good: raised again
+                return items, errors
             errors.append(exc)
             continue
         return items, errors
@@ -271,7 +274,10 @@ def _python_lines_run(function: Any) -> int:
     return count
 
 
-def test_skipping_64k_of_alternating_bad_lines_costs_linear_time() -> None:
+def test_skipping_64k_of_alternating_bad_lines_costs_linear_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lines_module, "_BAD_LINES_BURST", 10**9)  # no rate limit here
     data = bytearray()
     good: list[Any] = []
     bad: list[int] = []
@@ -364,3 +370,24 @@ def test_lines_of_any_unicode_whitespace_are_skipped() -> None:
     decoder.feed(" \t\n1\n\x0c\n\u3000\u2028\n \u00a0 \n2\n".encode())
     assert list(decoder) == [1, 2]
     decoder.feed_eof()
+
+
+def test_bad_json_lines_past_the_tolerated_rate_fail_the_decoder() -> None:
+    # JSON Lines counts its own bad lines with the line decoder's: 64, plus one per
+    # KiB of stream before the bad line.
+    data = b'{"n":\n1\n' * 200
+    decoder = JsonLinesCodec().decoder()
+    decoder.feed(data)
+    items, errors = _consume(decoder)
+    assert items == [1] * 64
+    assert len(errors) == 65
+    assert str(errors[-1]) == (
+        "too many bad lines: 65 by this one, more than 64 plus one per 1024 bytes of"
+        " stream; the peer is not speaking this protocol (frame starting at stream"
+        f" offset {64 * 8})"
+    )
+    assert type(errors[-1].__cause__) is DecodeError
+    assert errors[-1].__cause__.offset == 64 * 8  # type: ignore[attr-defined]
+    with pytest.raises(DecodeError) as again:
+        list(decoder)
+    assert again.value is errors[-1]

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wsframed.codecs import lines as lines_module
 from wsframed.codecs.base import Codec
 from wsframed.codecs.lines import LinesCodec, LinesDecoder
 from wsframed.errors import DecodeError, FrameTooLarge, IncompleteFrame
@@ -522,9 +523,17 @@ def _consume(decoder: Any) -> tuple[list[Any], list[Exception]]:
         try:
             items.extend(decoder)
         except (DecodeError, FrameTooLarge) as exc:
+            if errors and exc is errors[-1]:  # failed for good: raised again
+                return items, errors
             errors.append(exc)
             continue
         return items, errors
+
+
+@pytest.fixture
+def any_rate_of_bad_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lift the bad-line rate limit: for tests of skipping many bad lines."""
+    monkeypatch.setattr(lines_module, "_BAD_LINES_BURST", 10**9)
 
 
 def _consume_until_failed(decoder: Any) -> tuple[list[Any], list[Any]]:
@@ -554,7 +563,7 @@ def _count_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_skipping_64k_of_alternating_bad_lines_cuts_the_buffer_once(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, any_rate_of_bad_lines: None
 ) -> None:
     data, good, bad = _alternating(64 * KIB)
     batches = _count_batches(monkeypatch)
@@ -577,7 +586,9 @@ def test_skipping_64k_of_alternating_bad_lines_cuts_the_buffer_once(
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "ascii", "shift_jis"])
-def test_bad_lines_give_the_same_events_whole_and_byte_by_byte(encoding: str) -> None:
+def test_bad_lines_give_the_same_events_whole_and_byte_by_byte(
+    encoding: str, any_rate_of_bad_lines: None
+) -> None:
     data, good, bad = _alternating(2 * KIB)
     codec = LinesCodec(encoding)
     whole = decode_events(codec, [data])
@@ -670,3 +681,54 @@ def test_batches_with_many_bad_lines_give_what_lines_one_by_one_give(
     whole = decode_events(codec, [blob])
     assert decode_events(codec, [blob[i : i + 1] for i in range(len(blob))]) == whole
     assert decode_events(codec, draw_chunks(data, blob)) == whole
+
+
+def test_bad_lines_past_the_tolerated_rate_fail_the_decoder() -> None:
+    # 64 bad lines, plus one per KiB of stream before the bad line, are skipped; the
+    # next one fails the decoder for good: a peer sending one bad line per two bytes
+    # must not buy one exception (microseconds) per two bytes for ever.
+    data, good, bad = _alternating(64 * KIB)
+    decoder = LinesCodec().decoder()
+    decoder.feed(data)
+    items, errors = _consume(decoder)
+    fatal = next(i for i, offset in enumerate(bad) if i + 1 > 64 + offset // 1024)
+    assert len(errors) == fatal + 1
+    assert items == good[: fatal + 1]
+    assert [e.offset for e in errors] == bad[: fatal + 1]  # type: ignore[attr-defined]
+    last = errors[-1]
+    assert str(last) == (
+        f"too many bad lines: {fatal + 1} by this one, more than 64 plus one per 1024"
+        " bytes of stream; the peer is not speaking this protocol"
+        f" (frame starting at stream offset {bad[fatal]})"
+    )
+    assert type(last.__cause__) is DecodeError
+    assert isinstance(last.__cause__.__cause__, UnicodeDecodeError)
+    with pytest.raises(DecodeError) as again:
+        list(decoder)
+    assert again.value is last
+    with pytest.raises(DecodeError) as fed:
+        decoder.feed(b"ok\n")
+    assert fed.value is last
+
+
+def test_bad_lines_within_the_tolerated_rate_are_all_skipped() -> None:
+    # One bad line per 2 KiB, for 1 MiB, after a burst of 64 at the start.
+    chunk = b"x" * 2038 + b"\n" + b"\xff\xfe\n" + b"y" * 5 + b"\n"
+    data = b"\xff\n" * 64 + chunk * 512
+    decoder = LinesCodec().decoder()
+    decoder.feed(data)
+    items, errors = _consume(decoder)
+    assert len(errors) == 64 + 512
+    assert all(type(e) is DecodeError and "too many" not in str(e) for e in errors)
+    assert items == ["x" * 2038, "yyyyy"] * 512
+
+
+def test_overlong_lines_count_as_bad_lines_in_discard_mode() -> None:
+    codec = LinesCodec(max_frame_size=2, on_overflow="discard")
+    decoder = codec.decoder()
+    decoder.feed(b"xxx\n" * 100)
+    items, errors = _consume(decoder)
+    assert items == []
+    assert [type(e) for e in errors] == [FrameTooLarge] * 64 + [DecodeError]
+    assert str(errors[-1]).startswith("too many bad lines: 65 by this one")
+    assert type(errors[-1].__cause__) is FrameTooLarge

@@ -47,7 +47,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..errors import DecodeError, FrameTooLarge
+from ..errors import DecodeError, FrameTooLarge, WsFramedError
 from .base import Buffer
 from .lines import LinesCodec, LinesDecoder
 
@@ -219,7 +219,8 @@ class JsonLinesDecoder:
                         if line.isspace():  # other Unicode spaces only: skipped
                             continue
                         error = exc
-                        raise self._error(line, error) from error
+                        skipped = self._skipped(line, error)
+                        raise skipped from skipped.__cause__
                     if line.isspace():
                         continue
                     # decode() below skips the whitespace first: its outcome stands.
@@ -233,8 +234,15 @@ class JsonLinesDecoder:
                 if line.isspace():
                     continue
                 error = exc
-                raise self._error(line, error) from error
+                skipped = self._skipped(line, error)
+                raise skipped from skipped.__cause__
             yield value
+
+    def _skipped(self, line: str, exc: ValueError | RecursionError) -> WsFramedError:
+        """The error to raise for ``line``: its own, or "too many bad lines"."""
+        error = self._error(line, exc)
+        error.__cause__ = exc
+        return self._lines._skipped(error)
 
     def _error(self, line: str, exc: ValueError | RecursionError) -> DecodeError:
         """The error for ``line``, the line just yielded, that the parser refused."""

@@ -48,6 +48,13 @@ Errors
   Skipping bad lines costs time linear in the bytes received however many there are,
   also for a consumer that catches each error and carries on: a batch of lines is
   copied and decoded once, its bad lines marked, and each bad one costs one error.
+* Bad lines are tolerated up to a rate: 64, plus one per KiB of stream before the bad
+  line. A peer past that rate is not speaking this protocol (a msgpack or TLS client
+  talking to a line server, or an attacker buying one exception per two bytes, each
+  costing the consumer microseconds where a good byte costs nanoseconds): the error
+  raised is then a :class:`~wsframed.DecodeError` "too many bad lines" (its
+  ``__cause__`` the bad line's own error) and the decoder is failed for good. So a
+  forgiving consumer pays at most ~64 exceptions plus one per KiB, whatever it is sent.
 * A failed decoder re-raises its stored error at constant cost: the traceback is
   reset on each raise, so a loop retrying a failed decoder does not grow it.
 * End of stream after an unterminated line makes :meth:`~LinesDecoder.feed_eof` raise
@@ -93,6 +100,10 @@ _WHOLE_BATCH_ENCODINGS = frozenset({"utf-8", "ascii", "iso8859-1"})
 # What an undecodable byte becomes under errors="surrogateescape" in those encodings,
 # and never a character of valid text: it marks the bad lines of a batch.
 _ESCAPED = re.compile("[\udc80-\udcff]")
+# Bad lines a resynchronising decoder tolerates: _BAD_LINES_BURST, plus one per
+# _BAD_LINE_BYTES bytes of stream before the bad line (see "Errors" above).
+_BAD_LINES_BURST = 64
+_BAD_LINE_BYTES = 1024
 
 
 def _check_max_frame_size(value: int) -> int:
@@ -252,6 +263,7 @@ class LinesDecoder(Generic[_T]):
 
     __slots__ = (
         "_bad",
+        "_bad_lines",
         "_base",
         "_batch",
         "_buf",
@@ -295,6 +307,7 @@ class LinesDecoder(Generic[_T]):
         self._rope_searched = 0
         self._discarding = False  # dropping the rest of an overlong line
         self._error: WsFramedError | None = None
+        self._bad_lines = 0  # bad lines skipped so far (see _skipped)
         # The batch being yielded (its lines are already consumed from _buf): its
         # lines; the bad ones, as (index, size), size -1 for an undecodable line; the
         # lines between two bad ones being yielded (_ready), from index _segment[0],
@@ -386,10 +399,13 @@ class LinesDecoder(Generic[_T]):
                         item = str(memoryview(buf)[pos:stop], encoding)
                 except UnicodeDecodeError as exc:
                     self._pos = i + 1
-                    raise DecodeError(
+                    error = DecodeError(
                         f"line of {size} bytes is not valid {encoding}: {exc.reason}",
                         offset=self._base + pos,
-                    ) from exc
+                    )
+                    error.__cause__ = exc
+                    skipped = self._skipped(error)
+                    raise skipped from skipped.__cause__
             self._pos = pos = scan = i + 1
             yield item
             if pos < end:
@@ -517,14 +533,8 @@ class LinesDecoder(Generic[_T]):
             else:
                 exc = FrameTooLarge(size, limit, offset=offset)
             if not self._discard:
-                self._error = exc
-                self._buf = bytearray()  # release the memory for good
-                self._pos = self._scan = 0
-                self._ready = None
-                self._items = []
-                self._bad.clear()
-                self._batch = (b"", 0)
-            raise exc
+                self._fail(exc)
+            raise self._skipped(exc)
         line = items[index]
         encoding = self._encoding
         assert encoding is not None
@@ -532,10 +542,13 @@ class LinesDecoder(Generic[_T]):
         try:
             raw.decode(encoding)
         except UnicodeDecodeError as exc:
-            raise DecodeError(
+            error = DecodeError(
                 f"line of {len(raw)} bytes is not valid {encoding}: {exc.reason}",
                 offset=offset,
-            ) from exc
+            )
+            error.__cause__ = exc
+            skipped = self._skipped(error)
+            raise skipped from skipped.__cause__
         raise AssertionError("a line marked undecodable decoded")  # pragma: no cover
 
     def _compact(self, pos: int) -> None:
@@ -555,9 +568,7 @@ class LinesDecoder(Generic[_T]):
         buf = self._buf
         exc = FrameTooLarge(size, limit, at_least=newline is None, offset=self._base + pos)
         if not self._discard:
-            self._error = exc
-            self._buf = bytearray()  # release the memory for good
-            self._pos = self._scan = 0
+            self._fail(exc)
             raise exc
         if newline is None:
             # The first limit + 2 bytes of the line (or all of it) were searched.
@@ -568,7 +579,42 @@ class LinesDecoder(Generic[_T]):
         else:
             self._compact(newline + 1)
         self._scan = 0
-        raise exc
+        raise self._skipped(exc)
+
+    def _fail(self, exc: WsFramedError) -> None:
+        """Fail the decoder for good with ``exc``, releasing its memory."""
+        self._error = exc
+        self._buf = bytearray()
+        self._pos = self._scan = 0
+        self._rope = None
+        self._ready = None
+        self._items = []
+        self._bad.clear()
+        self._batch = (b"", 0)
+
+    def _skipped(self, exc: WsFramedError) -> WsFramedError:
+        """Count the bad line of ``exc``, which the decoder resynchronises after.
+
+        Returns the error to raise: ``exc`` itself while bad lines come at no more than
+        the tolerated rate (see the module's "Errors"); past it, a "too many bad lines"
+        :class:`~wsframed.DecodeError` that fails the decoder for good. Codecs built on
+        this one (JSON Lines) count their own bad lines here too.
+        """
+        if self._error is not None:  # already failed (on_overflow="error")
+            return exc
+        self._bad_lines = count = self._bad_lines + 1
+        offset = getattr(exc, "offset", None) or 0
+        if count <= _BAD_LINES_BURST + offset // _BAD_LINE_BYTES:
+            return exc
+        error = DecodeError(
+            f"too many bad lines: {count} by this one, more than {_BAD_LINES_BURST} plus"
+            f" one per {_BAD_LINE_BYTES} bytes of stream; the peer is not speaking this"
+            " protocol",
+            offset=offset,
+        )
+        error.__cause__ = exc
+        self._fail(error)
+        return error
 
     def _line_offset(self, size: int) -> int:
         """Stream offset of the line just yielded, whose payload is ``size`` bytes.
