@@ -27,10 +27,10 @@ that raises without having waited (a failed decoder, the end of stream, a closed
 a frame that does not encode) yields once first, so a retry loop around it cannot
 freeze the program or outrun a timeout. The yield comes before any state changes: a
 cancellation delivered there leaves the stored error, the queued frames and the send
-buffer as they were. On success, frames served from the queue spend the receiving
-side's budget and sends spend the sending side's; one call in
-[`BUDGET`][wsframed.checkpoint.BUDGET] yields, before it takes a frame or writes one,
-so again a cancellation there loses and half-sends nothing.
+buffer as they were. Every call spends one unit of its side's budget (receiving or
+sending; a call that read from a stream that never waits counts too), and one call in
+[`BUDGET`][wsframed.checkpoint.BUDGET] yields first, before it takes a frame or writes
+one, so again a cancellation there loses and half-sends nothing.
 """
 
 from __future__ import annotations
@@ -306,18 +306,19 @@ class Framed(Generic[T]):
         :class:`~wsframed.errors.IncompleteFrame` if it ended inside a frame,
         :class:`~wsframed.errors.DecodeError` / ``FrameTooLarge`` for bad input (after
         the frames before it), and ``ConnectionClosed`` for an abnormal end.
-        Returns at once when a frame is queued (one such call in
-        [`BUDGET`][wsframed.checkpoint.BUDGET] yields to the event loop first); raises
-        after yielding once. Cancelling it loses no frame.
+        Returns at once when a frame is queued; one call in
+        [`BUDGET`][wsframed.checkpoint.BUDGET] yields to the event loop first, and one
+        that raises yields before it raises. Cancelling it loses no frame.
         """
         items = self._items
-        if items:
-            left = self._recv_left - 1  # the receiving Budget, inlined
-            if left:
-                self._recv_left = left
+        left = self._recv_left - 1  # the receiving Budget, inlined
+        if left:
+            self._recv_left = left
+            if items:
                 return items.popleft()
+        else:
             self._recv_left = BUDGET
-            await checkpoint()  # before the frame is taken: a cancellation keeps it
+            await checkpoint()  # before anything is taken: a cancellation loses nothing
         if not items:
             if self._error is None and not self._recheck and not self._eof:
                 # The usual case inline (no coroutine of its own): one read.
@@ -341,13 +342,12 @@ class Framed(Generic[T]):
         yields to the event loop.
         """
         items = self._items
-        if items:
-            left = self._recv_left - 1
-            if left:
-                self._recv_left = left
-            else:
-                self._recv_left = BUDGET
-                await checkpoint()
+        left = self._recv_left - 1
+        if left:
+            self._recv_left = left
+        else:
+            self._recv_left = BUDGET
+            await checkpoint()
         if not items:
             if self._error is None and not self._recheck and not self._eof:
                 try:
@@ -373,11 +373,12 @@ class Framed(Generic[T]):
 
     async def __anext__(self) -> T:
         items = self._items
-        if items:
-            left = self._recv_left - 1
-            if left:
-                self._recv_left = left
+        left = self._recv_left - 1
+        if left:
+            self._recv_left = left
+            if items:
                 return items.popleft()
+        else:
             self._recv_left = BUDGET
             await checkpoint()
         if not items:
