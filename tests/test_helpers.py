@@ -188,3 +188,17 @@ async def test_connect_failure_raises_oserror() -> None:
     await server.wait_closed()
     with pytest.raises(ConnectionRefusedError):
         await wsframed.connect(url, LinesCodec(), open_timeout=5)
+
+
+async def test_connect_with_bad_stream_options_closes_the_connection_it_opened() -> None:
+    ended: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+
+    async def handler(framed: Framed[Any]) -> None:
+        with contextlib.suppress(EndOfStream, ConnectionClosed):
+            await framed.recv()
+        ended.set_result(framed.stream.close_code)
+
+    async with wsframed.serve(handler, "127.0.0.1", 0, codec=LinesCodec()) as server:
+        with pytest.raises(ValueError, match="text must be one of"):
+            await wsframed.connect(url_of(server), LinesCodec(), text="bogus")  # type: ignore[arg-type]
+        assert await asyncio.wait_for(ended, 5) == 1000  # closed, not left open

@@ -30,6 +30,7 @@ except ImportError as exc:  # pragma: no cover - tested by hiding anyio
         "wsframed.anyio needs anyio: pip install 'wsframed[anyio]'"
     ) from exc
 
+from .checkpoint import Budget, checkpoint
 from .errors import ClosedStreamError, ConnectionClosed
 from .stream import WsStream
 
@@ -55,37 +56,68 @@ class AnyioWsStream(ByteStream):
     :class:`~wsframed.errors.ConnectionClosed`, and using a side this stream already
     closed is ``anyio.ClosedResourceError``. ``aclose()`` runs the WebSocket close
     handshake.
+
+    Each method is a checkpoint in anyio's sense for a loop that retries it: one that
+    raises yields to the event loop first, and one call in
+    [`BUDGET`][wsframed.checkpoint.BUDGET] yields on success (see
+    [`wsframed.checkpoint`][wsframed.checkpoint]).
     """
 
     def __init__(self, stream: WsStream):
         self.stream = stream
         """The wrapped :class:`~wsframed.WsStream`."""
+        self._spend = Budget().spend
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """Return up to ``max_bytes`` bytes; ``anyio.EndOfStream`` at the end."""
-        if max_bytes < 1:
-            raise ValueError("max_bytes must be a positive integer")
+        if self._spend():
+            await checkpoint()
         try:
+            if max_bytes < 1:
+                raise ValueError(f"max_bytes must be a positive integer, not {max_bytes}")
             return await self.stream.receive(max_bytes)
         except ConnectionClosed as exc:
+            await checkpoint()
             raise anyio.BrokenResourceError(str(exc)) from exc
+        except Exception:
+            await checkpoint()  # an end or error reported at once must not spin a loop
+            raise
 
     async def send(self, item: bytes) -> None:
         """Send ``item`` (one or more binary messages) and wait for backpressure."""
+        if self._spend():
+            await checkpoint()  # before anything is written: a cancellation sends nothing
         try:
             await self.stream.send(item)
         except ClosedStreamError as exc:
+            await checkpoint()
             raise anyio.ClosedResourceError(str(exc)) from exc
         except ConnectionClosed as exc:
+            await checkpoint()
             raise anyio.BrokenResourceError(str(exc)) from exc
+        except Exception:
+            await checkpoint()
+            raise
 
     async def send_eof(self) -> None:
         """Send the close frame; receiving goes on to the peer's end of stream."""
-        await self.stream.send_eof()
+        if self._spend():
+            await checkpoint()
+        try:
+            await self.stream.send_eof()
+        except Exception:
+            await checkpoint()
+            raise
 
     async def aclose(self) -> None:
         """Close the WebSocket (the full close handshake, bounded by its timeout)."""
-        await self.stream.aclose()
+        if self._spend():
+            await checkpoint()
+        try:
+            await self.stream.aclose()
+        except Exception:
+            await checkpoint()
+            raise
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:

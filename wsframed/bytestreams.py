@@ -8,6 +8,13 @@ TCP, pipes and TLS alike:
 - anyio ``ByteStream`` style: an object with ``receive``, ``send`` and ``aclose``.
 
 :func:`byte_stream` wraps any of them in a :class:`ByteStream`.
+
+The adapters' own coroutines follow [`wsframed.checkpoint`][wsframed.checkpoint]: one
+that raises yields to the event loop first, and each adapter's
+[`Budget`][wsframed.checkpoint.Budget] makes one call in
+[`BUDGET`][wsframed.checkpoint.BUDGET] yield on success. ``read_some``, ``write`` and
+``drain`` of a reader/writer pair are the pair's own methods; [`Framed`][wsframed.Framed]
+yields around them.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from .checkpoint import Budget, checkpoint
 from .errors import EndOfStream
 
 __all__ = ["AnyioByteStream", "ByteStream", "ReaderWriterByteStream", "byte_stream"]
@@ -68,8 +76,18 @@ class ReaderWriterByteStream:
         self.read_some = functools.partial(reader.read, READ_SIZE)
         self.write = writer.write
         self.drain = writer.drain
+        self._spend = Budget().spend
 
     async def send_eof(self) -> None:
+        if self._spend():
+            await checkpoint()
+        try:
+            await self._send_eof()
+        except Exception:
+            await checkpoint()  # a writer that fails at once must not spin a retry loop
+            raise
+
+    async def _send_eof(self) -> None:
         writer = self.writer
         send_eof = getattr(writer, "send_eof", None)
         if send_eof is not None:  # a WsStream: close frame, read side stays open
@@ -82,6 +100,15 @@ class ReaderWriterByteStream:
             writer.close()
 
     async def aclose(self) -> None:
+        if self._spend():
+            await checkpoint()
+        try:
+            await self._aclose()
+        except Exception:
+            await checkpoint()
+            raise
+
+    async def _aclose(self) -> None:
         writer = self.writer
         aclose = getattr(writer, "aclose", None)
         if aclose is not None:
@@ -102,15 +129,17 @@ class AnyioByteStream:
     def __init__(self, stream: Any):
         self.stream = stream
         self._pending: list[bytes] = []
+        self._spend = Budget().spend
 
     async def read_some(self) -> bytes:
+        if self._spend():
+            await checkpoint()
         try:
             data: bytes = await self.stream.receive(READ_SIZE)
-        except EndOfStream:
-            return b""
         except Exception as exc:
+            await checkpoint()  # an end or error reported at once must not spin a loop
             # anyio.EndOfStream without importing anyio (it is optional).
-            if type(exc).__name__ == "EndOfStream":
+            if isinstance(exc, EndOfStream) or type(exc).__name__ == "EndOfStream":
                 return b""
             raise
         return data
@@ -119,17 +148,33 @@ class AnyioByteStream:
         self._pending.append(data)
 
     async def drain(self) -> None:
+        if self._spend():
+            await checkpoint()  # before taking the buffer: a cancellation sends nothing
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
-            await self.stream.send(data)
+            try:
+                await self.stream.send(data)
+            except Exception:
+                await checkpoint()
+                raise
 
     async def send_eof(self) -> None:
         await self.drain()
-        await self.stream.send_eof()
+        try:
+            await self.stream.send_eof()
+        except Exception:
+            await checkpoint()
+            raise
 
     async def aclose(self) -> None:
-        await self.stream.aclose()
+        if self._spend():
+            await checkpoint()
+        try:
+            await self.stream.aclose()
+        except Exception:
+            await checkpoint()
+            raise
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         getter = getattr(self.stream, "get_extra_info", None)

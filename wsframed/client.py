@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from websockets.asyncio.client import connect as ws_connect
 
+from .checkpoint import checkpoint
 from .codecs.base import Codec
 from .framed import Framed
 from .stream import TextPolicy, WsStream
@@ -67,8 +68,19 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         self._framed: Framed[T] | None = None
 
     async def _connect(self) -> Framed[T]:
-        connection = await ws_connect(self.uri, **self._options)
-        return Framed(WsStream(connection, **self._stream_options), self.codec)
+        try:
+            connection = await ws_connect(self.uri, **self._options)
+        except Exception:
+            # A bad URI or a refused loopback connection fails without waiting:
+            # a reconnect loop must still give the event loop a turn.
+            await checkpoint()
+            raise
+        try:
+            stream = WsStream(connection, **self._stream_options)
+        except Exception:
+            await connection.close()  # bad stream options: do not leak the connection
+            raise
+        return Framed(stream, self.codec)
 
     def __await__(self) -> Generator[Any, None, Framed[T]]:
         return self._connect().__await__()

@@ -21,6 +21,16 @@ the high-water mark into a list and hands them to the stream in one ``write()``:
 other task runs in between, so this is what feeding them one by one would give, at
 a fraction of the cost per frame (an async iterable may let other tasks run between
 items, so its frames are fed one by one).
+
+Giving the loop a turn (see [`wsframed.checkpoint`][wsframed.checkpoint]): a call
+that raises without having waited (a failed decoder, the end of stream, a closed side,
+a frame that does not encode) yields once first, so a retry loop around it cannot
+freeze the program or outrun a timeout. The yield comes before any state changes: a
+cancellation delivered there leaves the stored error, the queued frames and the send
+buffer as they were. Every call spends one unit of its side's budget (receiving or
+sending; a call that read from a stream that never waits counts too), and one call in
+[`BUDGET`][wsframed.checkpoint.BUDGET] yields first, before it takes a frame or writes
+one, so again a cancellation there loses and half-sends nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 from .bytestreams import ByteStream, ReaderWriterByteStream, byte_stream
+from .checkpoint import BUDGET, checkpoint
 from .codecs.base import Codec, Decoder
 from .errors import ClosedStreamError, EndOfStream
 
@@ -79,6 +90,10 @@ class Framed(Generic[T]):
         self._write = self._io.write
         self._drain = self._io.drain
         self._read_some = self._io.read_some
+        # A Budget per direction (the halves may belong to two tasks), inlined as the
+        # reads are: Budget.spend() as a call would cost as much as serving the frame.
+        self._recv_left = BUDGET
+        self._send_left = BUDGET
 
     @classmethod
     def from_streams(
@@ -105,14 +120,56 @@ class Framed(Generic[T]):
 
     async def flush(self) -> None:
         """Send everything fed so far and wait for transport backpressure."""
+        left = self._send_left - 1  # _send_spent(), inlined
+        if left:
+            self._send_left = left
+        else:
+            self._send_left = BUDGET
+            await checkpoint()
         self._unflushed = 0
-        await self._drain()
+        try:
+            await self._drain()
+        except Exception:
+            await checkpoint()  # a stream that fails at once must not spin a retry loop
+            raise
 
     async def send(self, item: T) -> None:
-        """Encode, write and flush one item (:meth:`feed` then :meth:`flush`)."""
-        if self._send_closed:
-            raise ClosedStreamError(_SEND_CLOSED)
-        self._write(self._encode(item))
+        """Encode, write and flush one item (:meth:`feed` then :meth:`flush`).
+
+        Raises like [`feed`][wsframed.Framed.feed] (nothing sent) after yielding to the
+        event loop once.
+        Cancelling it never sends part of a frame: before the frame is written nothing
+        of it is sent; once written, the whole frame leaves with this or the next flush.
+        """
+        left = self._send_left - 1  # _send_spent(), inlined
+        if left:
+            self._send_left = left
+        else:
+            self._send_left = BUDGET
+            await checkpoint()  # before the frame is written: a cancellation sends nothing
+        try:
+            if self._send_closed:
+                raise ClosedStreamError(_SEND_CLOSED)
+            self._write(self._encode(item))
+            self._unflushed = 0
+            await self._drain()
+        except Exception:
+            await checkpoint()
+            raise
+
+    def _send_spent(self) -> bool:
+        """Spend one unit of the sending budget; True when this call must yield."""
+        left = self._send_left - 1
+        if left:
+            self._send_left = left
+            return False
+        self._send_left = BUDGET
+        return True
+
+    async def _flush(self) -> None:
+        """flush() for send_all(), whose caller yields on errors."""
+        if self._send_spent():
+            await checkpoint()
         self._unflushed = 0
         await self._drain()
 
@@ -122,14 +179,21 @@ class Framed(Generic[T]):
         Accepts a plain or an async iterable. A frame that fails to encode raises with
         the frames before it already fed (flush to send them).
         """
+        try:
+            await self._send_all(items)
+        except Exception:
+            await checkpoint()
+            raise
+
+    async def _send_all(self, items: Iterable[T] | AsyncIterable[T]) -> None:
         high_water = self._high_water
         if isinstance(items, AsyncIterable):
             feed = self.feed
             async for item in items:
                 feed(item)
                 if self._unflushed >= high_water:
-                    await self.flush()
-            await self.flush()
+                    await self._flush()
+            await self._flush()
             return
         encode = self._encode
         iterator = iter(items)
@@ -155,8 +219,8 @@ class Framed(Generic[T]):
                 if batch:
                     self._write(batch[0] if len(batch) == 1 else b"".join(batch))
                 self._unflushed = unflushed
-            await self.flush()
-        await self.flush()
+            await self._flush()
+        await self._flush()
 
     async def send_eof(self) -> None:
         """Flush and close the sending side; receiving goes on to the end of stream.
@@ -165,9 +229,15 @@ class Framed(Generic[T]):
         gets it); over TCP it half-closes.
         """
         if self._send_closed:
+            if self._send_spent():
+                await checkpoint()
             return
         self._send_closed = True
-        await self._io.send_eof()
+        try:
+            await self._io.send_eof()
+        except Exception:
+            await checkpoint()
+            raise
 
     # Receiving ----------------------------------------------------------------
 
@@ -175,12 +245,22 @@ class Framed(Generic[T]):
         """Read until at least one frame is queued, or raise the stream's end/error."""
         items = self._items
         decoder = self._decoder
+        yielded = False
         while not items:
             error = self._error
-            if error is not None:
-                self._error = None
-                self._recheck = True
-                raise error
+            if error is not None or (self._eof and not self._recheck):
+                if not yielded:
+                    # About to raise without waiting (a retry loop would spin): give
+                    # the loop a turn first, before the error is taken, so that a
+                    # cancellation here leaves it stored. Then look again.
+                    yielded = True
+                    await checkpoint()
+                    continue
+                if error is not None:
+                    self._error = None
+                    self._recheck = True
+                    raise error
+                raise self._eof_error or EndOfStream
             if self._recheck:
                 # After an error, ask the decoder again before reading: a failed
                 # decoder re-raises at once, a resyncing one yields what it holds.
@@ -190,9 +270,11 @@ class Framed(Generic[T]):
                 except Exception as exc:
                     self._error = exc
                 continue
-            if self._eof:
-                raise self._eof_error or EndOfStream
-            data = await self._read_some()
+            try:
+                data = await self._read_some()
+            except Exception as exc:
+                self._error = exc  # raised above, after a checkpoint (the stream's own)
+                continue
             if data:
                 self._decode(data)
             else:
@@ -224,17 +306,31 @@ class Framed(Generic[T]):
         :class:`~wsframed.errors.IncompleteFrame` if it ended inside a frame,
         :class:`~wsframed.errors.DecodeError` / ``FrameTooLarge`` for bad input (after
         the frames before it), and ``ConnectionClosed`` for an abnormal end.
-        Cancelling it loses no frame.
+        Returns at once when a frame is queued; one call in
+        [`BUDGET`][wsframed.checkpoint.BUDGET] yields to the event loop first, and one
+        that raises yields before it raises. Cancelling it loses no frame.
         """
         items = self._items
+        left = self._recv_left - 1  # the receiving Budget, inlined
+        if left:
+            self._recv_left = left
+            if items:
+                return items.popleft()
+        else:
+            self._recv_left = BUDGET
+            await checkpoint()  # before anything is taken: a cancellation loses nothing
         if not items:
             if self._error is None and not self._recheck and not self._eof:
                 # The usual case inline (no coroutine of its own): one read.
-                data = await self._read_some()
-                if data:
-                    self._decode(data)
+                try:
+                    data = await self._read_some()
+                except Exception as exc:
+                    self._error = exc  # _fill() raises it, after a checkpoint
                 else:
-                    self._decode_eof()
+                    if data:
+                        self._decode(data)
+                    else:
+                        self._decode_eof()
             if not items:
                 await self._fill()
         return items.popleft()
@@ -242,16 +338,27 @@ class Framed(Generic[T]):
     async def recv_many(self, max_items: int | None = None) -> list[T]:
         """Return every frame already decoded (at least one, at most ``max_items``).
 
-        Waits only when none is queued. Same errors as :meth:`recv`.
+        Waits only when none is queued. Same errors as :meth:`recv`, and the same
+        yields to the event loop.
         """
         items = self._items
+        left = self._recv_left - 1
+        if left:
+            self._recv_left = left
+        else:
+            self._recv_left = BUDGET
+            await checkpoint()
         if not items:
             if self._error is None and not self._recheck and not self._eof:
-                data = await self._read_some()  # the usual case inline, as in recv()
-                if data:
-                    self._decode(data)
+                try:
+                    data = await self._read_some()  # the usual case inline, as in recv()
+                except Exception as exc:
+                    self._error = exc
                 else:
-                    self._decode_eof()
+                    if data:
+                        self._decode(data)
+                    else:
+                        self._decode_eof()
             if not items:
                 await self._fill()
         if max_items is None or max_items >= len(items):
@@ -266,13 +373,25 @@ class Framed(Generic[T]):
 
     async def __anext__(self) -> T:
         items = self._items
+        left = self._recv_left - 1
+        if left:
+            self._recv_left = left
+            if items:
+                return items.popleft()
+        else:
+            self._recv_left = BUDGET
+            await checkpoint()
         if not items:
             if self._error is None and not self._recheck and not self._eof:
-                data = await self._read_some()  # the usual case inline, as in recv()
-                if data:
-                    self._decode(data)
+                try:
+                    data = await self._read_some()  # the usual case inline, as in recv()
+                except Exception as exc:
+                    self._error = exc
                 else:
-                    self._decode_eof()
+                    if data:
+                        self._decode(data)
+                    else:
+                        self._decode_eof()
             if not items:
                 try:
                     await self._fill()
@@ -288,16 +407,25 @@ class Framed(Generic[T]):
 
     async def aclose(self) -> None:
         """Close the underlying stream (over a WsStream: the close handshake). Idempotent."""
-        if not self._closed:
-            self._closed = True
-            self._send_closed = True
+        if self._closed:
+            if self._send_spent():
+                await checkpoint()
+            return
+        self._closed = True
+        self._send_closed = True
+        try:
             await self._io.aclose()
+        except Exception:
+            await checkpoint()
+            raise
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """Transport information from the underlying stream (``"peername"``, ...)."""
         return self._io.get_extra_info(name, default)
 
     async def __aenter__(self) -> Self:
+        if self._send_spent():
+            await checkpoint()
         return self
 
     async def __aexit__(
