@@ -15,7 +15,7 @@ import random
 import struct
 from collections.abc import Callable, Iterator
 
-__all__ = ["cbor_worst_cases", "tuple_hash_collisions"]
+__all__ = ["cbor_worst_case", "cbor_worst_cases", "tuple_hash_collisions"]
 
 # CPython's hash of an int is the int modulo this prime (and -2 for -1).
 MODULUS = (1 << 61) - 1
@@ -272,3 +272,8 @@ def cbor_worst_cases(size: int) -> dict[str, bytes]:
     size, the baseline the others are compared with. Deterministic for a given size.
     """
     return {name: make() for name, make in _shapes(size).items()}
+
+
+def cbor_worst_case(name: str, size: int) -> bytes:
+    """The one frame ``name`` of [`cbor_worst_cases`][tests.cbor_worst_cases.cbor_worst_cases]."""
+    return _shapes(size)[name]()

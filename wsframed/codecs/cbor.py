@@ -116,6 +116,7 @@ _UINT8_ARRAY = 64  # RFC 8746: a typed array of uint8, i.e. bytes (cbor-x's Uint
 _SHARED_REF = 29  # "sharedref": a reference to a value marked with tag 28 ("shareable")
 _STRING_REF = 25  # "stringref": an index into the strings of an enclosing tag 256
 _SET = 258  # a set: an array of distinct elements
+_STRING_NAMESPACE = 256  # strings referenced inside it (cbor2 puts one inside a set's tag)
 # Tags cbor2 converts through decimal text or a gcd, in time quadratic in the size of
 # the integers inside: decimal fraction, bigfloat, rational.
 _NUMERIC_TAGS = (4, 5, 30)
@@ -273,7 +274,9 @@ def _check_open(
         mark = marks[-1]
         kind = mark & 3
         if kind == _NUMERIC_MARK:
-            if major == 6:
+            # cbor2 puts a string namespace (tag 256) around the array of a top-level
+            # decimal or rational when it writes string references.
+            if major == 6 and tag != _STRING_NAMESPACE:
                 if tag != 2 and tag != 3:
                     raise _Malformed(
                         f"tag {tag} inside a decimal fraction, bigfloat or rational "
@@ -309,7 +312,7 @@ def _check_open(
             if major != 6 or tag != _STRING_REF:
                 where = "a map key" if kind == _MAP_MARK else "a set element (tag 258)"
                 raise _Malformed(f"{where} is {_what(major, tag)}{_REFUSED_KEY}", i)
-        elif kind == _SET_TAG_MARK and major != 4:
+        elif kind == _SET_TAG_MARK and major != 4 and tag != _STRING_NAMESPACE:
             raise _Malformed(f"tag 258 (a set) holds {_what(major, tag)}, not an array", i)
     depth = (depth + 1) << 2
     if major == 5:
@@ -317,7 +320,7 @@ def _check_open(
     elif major == 4:
         if kind == _SET_TAG_MARK:
             marks.append(depth | _SET_MARK)
-    elif tag == _SET:
+    elif tag == _SET or kind == _SET_TAG_MARK:  # a string namespace passes it on
         marks.append(depth | _SET_TAG_MARK)
     elif tag in numeric:
         marks.append(depth | _NUMERIC_MARK)
