@@ -17,6 +17,7 @@ from typing import Any
 import cbor2
 import pytest
 
+import wsframed.codecs.cbor as cbor_module
 from wsframed.codecs.cbor import CborCodec
 from wsframed.errors import DecodeError
 
@@ -327,3 +328,28 @@ def test_a_diverted_item_does_not_disturb_the_items_around_it() -> None:
     decoder.feed(data)
     assert list(decoder) == items
     decoder.feed_eof()
+
+
+def test_items_handed_to_the_scanner_do_not_recopy_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each such item sends the fast path to the scanner and back; the window the fast
+    # path reads (a copy of up to max_frame_size bytes) is kept, not made again per
+    # item, which would cost max_frame_size bytes of copying per three-byte item.
+    windows: list[int] = []
+
+    class CountingBytesIO(cbor_module.BytesIO):
+        def __init__(self, data: Any = b"") -> None:
+            windows.append(len(data))
+            super().__init__(data)
+
+    monkeypatch.setattr(cbor_module, "BytesIO", CountingBytesIO)
+    codec = CborCodec(4 * KIB)
+    data = b"\xa1\x00\x00" * 10_000 + cbor2.dumps({"k": 1})  # 30 KiB, read in windows
+    decoder = codec.decoder()
+    decoder.feed(data[:20_000])
+    decoder.feed(data[20_000:])  # the buffer is now a bytearray: windows are copies
+    assert list(decoder) == [{0: 0}] * 10_000 + [{"k": 1}]
+    # Back to back: 1365 items fill 4095 bytes of each window, the scanner takes the
+    # item cut off at its end, and the next window starts after that item.
+    assert [size for size in windows if size] == [4096] * 7 + [len(data) - 7 * 4098]

@@ -41,6 +41,47 @@ Limits. ``max_frame_size`` (1 MiB by default) bounds one item's size on the wire
   items fail with ``DecodeError``, which stops a ``81 81 81 ...`` stream from
   exhausting a stack.
 
+What cbor2 may build. cbor2 turns tags into Python objects and builds dicts and sets
+from whatever keys the peer sends; some of that costs far more than the bytes that
+ask for it (cbor2 6.3: a 1 MiB decimal fraction takes about two minutes, 1 MiB of
+bignum map keys 31 s). So unless ``trusted_peer=True``:
+
+* map keys and set elements (tag 258) must be integers, floats, simple values, text
+  or byte strings, or string references (tag 25). An array, a map or any other tag
+  there is a ``DecodeError`` naming the head's offset. Python hashes an integer as
+  itself modulo 2**61 - 1, a tuple by an invertible mix of its elements' hashes, a
+  ``Decimal``, ``Fraction``, ``UUID`` or IPv6 network from the integer inside, so a
+  peer can send thousands of keys with one hash, and the dict fills in quadratic
+  time. Keys within 64 bits share a hash at most 8 integers (42 floats and integers)
+  at a time, and strings hash with a per-process random key: those stay linear.
+* tags 4 (decimal fraction), 5 (bigfloat) and 30 (rational) are converted when every
+  integer in them is a plain integer or a bignum (tag 2 or 3) of at most 1024 bytes;
+  a longer or indefinite-length bignum, or another tag, inside one is a
+  ``DecodeError``. cbor2 converts them through decimal text or a gcd, in time
+  quadratic in the size of the integers.
+* tags 35 (regular expression) and 36 (MIME message) stay inert, as a
+  ``cbor2.CBORTag``: cbor2 hands them to Python's ``re`` and ``email`` parsers, at
+  about a microsecond per byte (9 s per MiB of empty messages), and a peer's
+  pattern can backtrack for ever once you match with it.
+* every other tag is decoded as cbor2 decodes it: dates (0, 1, 100, 1004) and
+  bignums (2, 3) in linear time, UUIDs (37) and IP addresses (52, 54, 260, 261) of
+  fixed size, sets (258) of an array whose elements follow the rule for keys;
+  unknown tags become ``cbor2.CBORTag``.
+
+``trusted_peer=True`` lifts all four rules (size and depth limits stay, and shared
+references still need ``value_sharing=True``); your own ``semantic_decoders`` entry
+for tag 4, 5, 30, 35 or 36 replaces the rule for that tag. Every decoded object still
+costs what Python charges for it: the densest frames (one-byte empty arrays, two-byte
+tags) take 5 to 40 times as long per MiB as ordinary messages, in linear time.
+
+The rules cost ordinary items nothing: the fast path's ``CBORDecoder`` runs with
+``strict_hashable_types=True`` and a semantic decoder for tags 4, 5 and 30 that
+raises, so cbor2 stops at the first key that is not a string and at the first numeric
+tag, before building anything costly. That item, like one cbor2 finds malformed, goes
+to the scanner, which checks the rules at each head (keeping its place between
+feeds, like the rest of its state) and then hands it to ``cbor2.loads``. An item
+with integer keys therefore takes the slower scanner path.
+
 Self-describe tag. RFC 8949 section 3.4.6 lets a sender wrap an item in tag 55799
 (``d9 d9 f7``) to mark it as CBOR; the tag means nothing else. cbor2 6 decodes the
 tagged content as immutable (a tuple instead of a list), so the codec registers a
@@ -157,9 +198,17 @@ def _uint8_array(value: Any, immutable: bool) -> Any:
     return bytes(value) if isinstance(value, (bytes, bytearray)) else value
 
 
-def _inert(value: Any, immutable: bool, tag: int) -> Any:
-    """Semantic decoder for the tags in ``_INERT_TAGS``: the tag, unconverted."""
-    return cbor2.CBORTag(tag, value)
+def _inert(tag: int) -> Callable[[Any, bool], Any]:
+    """A semantic decoder for ``tag`` (one of ``_INERT_TAGS``): the tag, unconverted."""
+    make = cbor2.CBORTag
+
+    def inert(value: Any, immutable: bool) -> Any:
+        return make(tag, value)
+
+    return inert
+
+
+_INERT_DECODERS = {tag: _inert(tag) for tag in _INERT_TAGS}
 
 
 class _Divert(Exception):
@@ -502,7 +551,10 @@ class CborCodec:
     ``immutable`` when decoding. ``value_sharing=True`` also lets the decoder accept
     shared references (tags 28/29), which are refused by default: they let a peer
     send cyclic objects, or a few bytes that expand exponentially when re-encoded or
-    walked. Hooks are called as cbor2 calls them. Each item is
+    walked. ``trusted_peer=True`` lets cbor2 convert every tag it knows at any size and
+    accept any map key (see the module's "What cbor2 may build"). Hooks are called
+    as cbor2 calls them, and may be called twice for an item that the fast path
+    hands to the scanner. Each item is
     encoded and decoded on its own, so shared values and string references never span
     items. Any other option is a ``TypeError``; option values are checked once, here.
 
@@ -557,12 +609,15 @@ class CborCodec:
         self._trusted = trusted_peer
         stream_options: dict[str, Any] = {}
         if _FAST:
-            semantic = {_SELF_DESCRIBE: _unwrap_self_described, _UINT8_ARRAY: _uint8_array}
+            semantic: dict[int, Callable[[Any, bool], Any]] = {
+                _SELF_DESCRIBE: _unwrap_self_described,
+                _UINT8_ARRAY: _uint8_array,
+            }
             if not encode_options.get("value_sharing"):
                 semantic[_SHARED_REF] = _refuse_shared_reference
             if not trusted_peer:
                 for tag in _INERT_TAGS:
-                    semantic[tag] = functools.partial(_inert, tag=tag)
+                    semantic[tag] = _INERT_DECODERS[tag]
             semantic.update(own)
             decode_options["semantic_decoders"] = semantic
             decode_options["max_depth"] = max_depth
@@ -766,23 +821,37 @@ class CborDecoder:
         scanning = self._scanning
         i = self._scan if scanning else start
         count = self._count
+        # The fast path's window on the buffer (a BytesIO), its offset in the buffer
+        # and its length, kept while the scanner takes an item from it.
+        window: BytesIO | None = None
+        offset = last = 0
         while True:
             buf = self._buf  # feed() may have replaced it while we were suspended
             if not scanning and _FAST and start < len(buf):
                 # Fast path: cbor2 delimits the items that have fully arrived, reading
                 # a window of at most limit bytes, so every item it returns is within
                 # the limit; an item the window cuts off goes to the scanner.
-                stop = start + limit
-                if len(buf) <= stop and type(buf) is bytes:
-                    offset = 0
-                    fp = BytesIO(buf)  # shares the bytes object, no copy
-                    fp.seek(start)
-                    last = len(buf)
+                if window is not None and start < offset + last:
+                    # Back from the scanner, which took one item of the window: the
+                    # window's bytes are still those of the buffer (bytes before
+                    # start are dropped only when iteration stops), so read on.
+                    fp = window
+                    fp.seek(start - offset)
                 else:
-                    offset = start
-                    with memoryview(buf) as view:
-                        fp = BytesIO(view[start:stop])
-                    last = min(len(buf), stop) - start
+                    if window is not None:
+                        window.close()
+                    stop = start + limit
+                    if len(buf) <= stop and type(buf) is bytes:
+                        offset = 0
+                        fp = BytesIO(buf)  # shares the bytes object, no copy
+                        fp.seek(start)
+                        last = len(buf)
+                    else:
+                        offset = start
+                        with memoryview(buf) as view:
+                            fp = BytesIO(view[start:stop])
+                        last = min(len(buf), stop) - start
+                    window = fp
                 stream = self._stream
                 if stream is None:
                     stream = self._stream = codec._stream_decoder()
@@ -798,9 +867,10 @@ class CborDecoder:
                     except Exception as exc:
                         if marks is None:
                             raise self._fail_decode(exc, start) from exc
-                        # A key or tag the fast path does not convert (see
-                        # _fast_options), or a malformed item: the scanner checks
-                        # it, then cbor2.loads decodes it or raises the error.
+                        # A map key, set element or numeric tag that the codec's
+                        # CBORDecoder stops at (see CborCodec.__init__), or a
+                        # malformed item: the scanner checks the item, then
+                        # cbor2.loads decodes it or raises the error.
                         scanning = True
                         break
                     j = tell()
@@ -809,8 +879,9 @@ class CborDecoder:
                     yield item
                     if j >= last:  # the window is done; more may have been fed meanwhile
                         break
-                fp.close()  # do not keep the buffer alive between feeds
                 if not scanning:
+                    fp.close()  # do not keep the buffer alive between feeds
+                    window = None
                     continue
                 buf = self._buf
             # The scanner, on the item at start (resumed where it stopped).
@@ -888,6 +959,8 @@ class CborDecoder:
             if not complete:
                 if end - start >= limit:  # the item needs at least one byte more
                     raise self._fail(FrameTooLarge(end - start + 1, limit, at_least=True))
+                if window is not None:
+                    window.close()
                 self._save(start, i, count)
                 return
             if i - start > limit:
