@@ -71,8 +71,9 @@ bignum map keys 31 s). So unless ``trusted_peer=True``:
 ``trusted_peer=True`` lifts all four rules (size and depth limits stay, and shared
 references still need ``value_sharing=True``); your own ``semantic_decoders`` entry
 for tag 4, 5, 30, 35 or 36 replaces the rule for that tag. Every decoded object still
-costs what Python charges for it: the densest frames (one-byte empty arrays, two-byte
-tags) take 5 to 40 times as long per MiB as ordinary messages, in linear time.
+costs what Python charges for it, in linear time: the densest frames (a one-byte
+empty array or a few-byte tag per object) take about 10 to 20 times as long per MiB
+as a 1 MiB frame of ordinary small maps.
 
 The rules cost ordinary items nothing: the fast path's ``CBORDecoder`` runs with
 ``strict_hashable_types=True`` and a semantic decoder for tags 4, 5 and 30 that
@@ -80,7 +81,8 @@ raises, so cbor2 stops at the first key that is not a string and at the first nu
 tag, before building anything costly. That item, like one cbor2 finds malformed, goes
 to the scanner, which checks the rules at each head (keeping its place between
 feeds, like the rest of its state) and then hands it to ``cbor2.loads``. An item
-with integer keys therefore takes the slower scanner path.
+with integer keys therefore takes the slower scanner path: a small one decodes in
+about 9 µs instead of 1.3 µs (``trusted_peer=True`` keeps the fast path).
 
 Self-describe tag. RFC 8949 section 3.4.6 lets a sender wrap an item in tag 55799
 (``d9 d9 f7``) to mark it as CBOR; the tag means nothing else. cbor2 6 decodes the
