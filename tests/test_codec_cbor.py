@@ -37,7 +37,10 @@ values = st.recursive(
     scalars,
     lambda children: (
         st.lists(children, max_size=5)
-        | st.dictionaries(st.text() | st.integers() | st.binary(), children, max_size=5)
+        # Keys within 64 bits: a bignum key is refused by default (test_cbor_costs.py).
+        | st.dictionaries(
+            st.text() | st.integers(-(2**64), 2**64 - 1) | st.binary(), children, max_size=5
+        )
     ),
     max_leaves=20,
 )
@@ -137,7 +140,7 @@ def test_decodes_what_cbor2_encodes_and_cbor2_decodes_what_it_encodes() -> None:
         ("7f 6161 6162 ff", "ab"),
         ("5f ff", b""),
         ("9f 01 9f ff 02 ff", [1, [], 2]),
-        ("bf 01 02 9f ff bf ff ff", {1: 2, (): {}}),  # cbor2 makes an array key a tuple
+        ("bf 01 02 61 61 bf ff ff", {1: 2, "a": {}}),
         ("82 d9 1234 43 010203 c1 00", [cbor2.CBORTag(0x1234, b"\x01\x02\x03"), EPOCH]),
         ("c1 1a 5f5e1000", datetime.datetime(2020, 9, 13, 12, 26, 40, tzinfo=UTC)),
         ("f9 3e00", 1.5),  # half precision
@@ -316,7 +319,7 @@ def test_feeding_while_iterating_and_stopping_early() -> None:
 def test_cbor2_state_does_not_leak_from_a_cut_item() -> None:
     # cbor2 gives up on an item cut off at the end of a feed (nested, in a map key,
     # inside a shared value); the next item starts afresh.
-    decoder = CborCodec(max_depth=3).decoder()
+    decoder = CborCodec(max_depth=3, trusted_peer=True).decoder()  # an array key
     decoder.feed(hexes("00 81 81 81"))
     assert list(decoder) == [0]
     decoder.feed(hexes("00 81 81 81 00 a1 82"))

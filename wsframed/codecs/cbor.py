@@ -41,6 +41,49 @@ Limits. ``max_frame_size`` (1 MiB by default) bounds one item's size on the wire
   items fail with ``DecodeError``, which stops a ``81 81 81 ...`` stream from
   exhausting a stack.
 
+What cbor2 may build. cbor2 turns tags into Python objects and builds dicts and sets
+from whatever keys the peer sends; some of that costs far more than the bytes that
+ask for it (cbor2 6.3: a 1 MiB decimal fraction takes about two minutes, 1 MiB of
+bignum map keys 31 s). So unless ``trusted_peer=True``:
+
+* map keys and set elements (tag 258) must be integers, floats, simple values, text
+  or byte strings, or string references (tag 25). An array, a map or any other tag
+  there is a ``DecodeError`` naming the head's offset. Python hashes an integer as
+  itself modulo 2**61 - 1, a tuple by an invertible mix of its elements' hashes, a
+  ``Decimal``, ``Fraction``, ``UUID`` or IPv6 network from the integer inside, so a
+  peer can send thousands of keys with one hash, and the dict fills in quadratic
+  time. Keys within 64 bits share a hash at most 8 integers (42 floats and integers)
+  at a time, and strings hash with a per-process random key: those stay linear.
+* tags 4 (decimal fraction), 5 (bigfloat) and 30 (rational) are converted when every
+  integer in them is a plain integer or a bignum (tag 2 or 3) of at most 1024 bytes;
+  a longer or indefinite-length bignum, or another tag, inside one is a
+  ``DecodeError``. cbor2 converts them through decimal text or a gcd, in time
+  quadratic in the size of the integers.
+* tags 35 (regular expression) and 36 (MIME message) stay inert, as a
+  ``cbor2.CBORTag``: cbor2 hands them to Python's ``re`` and ``email`` parsers, at
+  about a microsecond per byte (9 s per MiB of empty messages), and a peer's
+  pattern can backtrack for ever once you match with it.
+* every other tag is decoded as cbor2 decodes it: dates (0, 1, 100, 1004) and
+  bignums (2, 3) in linear time, UUIDs (37) and IP addresses (52, 54, 260, 261) of
+  fixed size, sets (258) of an array whose elements follow the rule for keys;
+  unknown tags become ``cbor2.CBORTag``.
+
+``trusted_peer=True`` lifts all four rules (size and depth limits stay, and shared
+references still need ``value_sharing=True``); your own ``semantic_decoders`` entry
+for tag 4, 5, 30, 35 or 36 replaces the rule for that tag. Every decoded object still
+costs what Python charges for it, in linear time: the densest frames (a one-byte
+empty array or a few-byte tag per object) take about 10 to 20 times as long per MiB
+as a 1 MiB frame of ordinary small maps.
+
+The rules cost ordinary items nothing: the fast path's ``CBORDecoder`` runs with
+``strict_hashable_types=True`` and a semantic decoder for tags 4, 5 and 30 that
+raises, so cbor2 stops at the first key that is not a string and at the first numeric
+tag, before building anything costly. That item, like one cbor2 finds malformed, goes
+to the scanner, which checks the rules at each head (keeping its place between
+feeds, like the rest of its state) and then hands it to ``cbor2.loads``. An item
+with integer keys therefore takes the slower scanner path: a small one decodes in
+about 9 µs instead of 1.3 µs (``trusted_peer=True`` keeps the fast path).
+
 Self-describe tag. RFC 8949 section 3.4.6 lets a sender wrap an item in tag 55799
 (``d9 d9 f7``) to mark it as CBOR; the tag means nothing else. cbor2 6 decodes the
 tagged content as immutable (a tuple instead of a list), so the codec registers a
@@ -114,6 +157,17 @@ _FAST = {"max_depth", "read_size", "semantic_decoders"} <= _parameters(cbor2.CBO
 _SELF_DESCRIBE = 55799
 _UINT8_ARRAY = 64  # RFC 8746: a typed array of uint8, i.e. bytes (cbor-x's Uint8Array)
 _SHARED_REF = 29  # "sharedref": a reference to a value marked with tag 28 ("shareable")
+_STRING_REF = 25  # "stringref": an index into the strings of an enclosing tag 256
+_SET = 258  # a set: an array of distinct elements
+_STRING_NAMESPACE = 256  # strings referenced inside it (cbor2 puts one inside a set's tag)
+# Tags cbor2 converts through decimal text or a gcd, in time quadratic in the size of
+# the integers inside: decimal fraction, bigfloat, rational.
+_NUMERIC_TAGS = (4, 5, 30)
+# Tags cbor2 converts with a parser written in Python, at about a microsecond per
+# byte, into objects that invite more work: a regular expression, a MIME message.
+_INERT_TAGS = (35, 36)
+# The longest bignum (in bytes) accepted inside a tag of _NUMERIC_TAGS.
+_NUMERIC_BIGNUM = 1024
 # How much a CBORDecoder reads ahead per item; it seeks back to the item's end.
 _READ_SIZE = 256
 _MAX_LIMIT = 1 << 48  # keeps every count below the indefinite-length markers below
@@ -146,6 +200,28 @@ def _uint8_array(value: Any, immutable: bool) -> Any:
     return bytes(value) if isinstance(value, (bytes, bytearray)) else value
 
 
+def _inert(tag: int) -> Callable[[Any, bool], Any]:
+    """A semantic decoder for ``tag`` (one of ``_INERT_TAGS``): the tag, unconverted."""
+    make = cbor2.CBORTag
+
+    def inert(value: Any, immutable: bool) -> Any:
+        return make(tag, value)
+
+    return inert
+
+
+_INERT_DECODERS = {tag: _inert(tag) for tag in _INERT_TAGS}
+
+
+class _Divert(Exception):
+    """Raised by a semantic decoder of the fast path: the scanner must check the item."""
+
+
+def _divert(value: Any, immutable: bool) -> Any:
+    """Fast-path semantic decoder for the tags in ``_NUMERIC_TAGS``: hand over the item."""
+    raise _Divert
+
+
 # Scanner tables, indexed by an item's initial byte.
 #
 # _LEAF: the size of an item that the initial byte alone determines (integers,
@@ -166,6 +242,10 @@ for _byte in range(256):
     elif _major == 5 and _info < 24:
         _small[_byte] = 2 * _info
 _LEAF = bytes(_leaf)
+# With the conversion policy on, empty arrays and maps take the slow path too, where
+# the scanner checks that they are not map keys or set elements.
+_leaf[0x80] = _leaf[0xA0] = 0
+_LEAF_CHECKED = bytes(_leaf)
 _SMALL = bytes(_small)
 del _leaf, _small, _byte, _major, _info
 
@@ -186,11 +266,116 @@ _MORE = 2  # the head (or chunk) at the returned offset needs more bytes
 
 
 class _Malformed(Exception):
-    """Raised by the scanner; the decoder turns it into a DecodeError with an offset."""
+    """Raised by the scanner; the decoder turns it into a DecodeError with an offset.
+
+    ``at`` is the buffer index of the head at fault, when the message names one.
+    """
+
+    def __init__(self, message: str, at: int | None = None) -> None:
+        super().__init__(message)
+        self.at = at
 
 
 def _too_deep(max_depth: int) -> _Malformed:
     return _Malformed(f"CBOR item nested deeper than max_depth={max_depth}")
+
+
+# The conversion policy's marks, one per open map, set or numeric tag, innermost last:
+# ``depth << 2 | kind`` where depth is the stack length inside it. A mark deeper than
+# the stack is stale (its container ended) and is dropped when next looked at.
+_MAP_MARK = 0  # a map: its keys are checked
+_SET_MARK = 1  # the array of a set: its elements are checked
+_SET_TAG_MARK = 2  # tag 258: its content must be an array
+_NUMERIC_MARK = 3  # a tag of _NUMERIC_TAGS: the integers in it are bounded
+_REFUSED_KEY = (
+    "; map keys and set elements may be integers, floats, simple values and strings, "
+    "whose hashes a peer cannot make collide (pass trusted_peer=True to accept any)"
+)
+
+
+def _what(major: int, tag: int) -> str:
+    return "an array" if major == 4 else "a map" if major == 5 else f"tag {tag}"
+
+
+def _check_open(
+    buf: bytes | bytearray,
+    i: int,
+    j: int,
+    end: int,
+    major: int,
+    tag: int,
+    count: int,
+    marks: list[int],
+    depth: int,
+    numeric: frozenset[int],
+) -> bool:
+    """Apply the conversion policy to the array, map or tag whose head is ``buf[i:j]``.
+
+    ``depth`` is the stack length before the head opens anything, ``tag`` the tag
+    number (major type 6). Refuses, with ``_Malformed``, an array, map or tag (other
+    than a string reference) as a map key or set element, content other than an array
+    in a set, and any tag but a bignum of at most ``_NUMERIC_BIGNUM`` bytes inside a
+    tag of ``numeric``. Returns False when the bignum's length is still to come.
+    Otherwise records a mark for what the head opens and returns True.
+    """
+    while marks and marks[-1] >> 2 > depth:
+        marks.pop()
+    kind = -1
+    if marks:
+        mark = marks[-1]
+        kind = mark & 3
+        if kind == _NUMERIC_MARK:
+            # cbor2 puts a string namespace (tag 256) around the array of a top-level
+            # decimal or rational when it writes string references.
+            if major == 6 and tag != _STRING_NAMESPACE:
+                if tag != 2 and tag != 3:
+                    raise _Malformed(
+                        f"tag {tag} inside a decimal fraction, bigfloat or rational "
+                        f"(tags 4, 5, 30), which may only hold integers",
+                        i,
+                    )
+                if j >= end:
+                    return False
+                ib = buf[j]
+                if ib == 0x5F:
+                    raise _Malformed(
+                        "an indefinite-length bignum inside a decimal fraction, "
+                        "bigfloat or rational (tags 4, 5, 30)",
+                        i,
+                    )
+                if 0x40 <= ib < 0x5C:
+                    stop = _string_end(buf, j)
+                    if stop < 0:
+                        return False
+                    info = ib & 0x1F
+                    size = stop - j - 1 - (1 << (info - 24) if info >= 24 else 0)
+                    if size > _NUMERIC_BIGNUM:
+                        raise _Malformed(
+                            f"a bignum of {size} bytes inside a decimal fraction, bigfloat "
+                            f"or rational (tags 4, 5, 30), over the {_NUMERIC_BIGNUM}-byte "
+                            f"bound: cbor2 converts them in time quadratic in their size "
+                            f"(pass trusted_peer=True to lift the bound)",
+                            i,
+                        )
+        elif mark >> 2 != depth:
+            kind = -1  # an array or tag inside the map or set is innermost
+        elif (kind == _MAP_MARK and not count & 1) or kind == _SET_MARK:
+            if major != 6 or tag != _STRING_REF:
+                where = "a map key" if kind == _MAP_MARK else "a set element (tag 258)"
+                raise _Malformed(f"{where} is {_what(major, tag)}{_REFUSED_KEY}", i)
+        elif kind == _SET_TAG_MARK and major != 4 and tag != _STRING_NAMESPACE:
+            raise _Malformed(f"tag 258 (a set) holds {_what(major, tag)}, not an array", i)
+    depth = (depth + 1) << 2
+    if major == 5:
+        marks.append(depth | _MAP_MARK)
+    elif major == 4:
+        if kind == _SET_TAG_MARK:
+            marks.append(depth | _SET_MARK)
+    elif tag == _SET or kind == _SET_TAG_MARK:  # a string namespace passes it on
+        marks.append(depth | _SET_TAG_MARK)
+    elif tag in numeric:
+        marks.append(depth | _NUMERIC_MARK)
+    return True
 
 
 def _slow_head(
@@ -202,12 +387,15 @@ def _slow_head(
     count: int,
     stack: list[int],
     max_depth: int,
+    marks: list[int] | None,
+    numeric: frozenset[int],
 ) -> tuple[int, int, int]:
     """Scan the head at ``buf[i]`` that the fast tables do not cover.
 
     Returns ``(what, offset, count)`` where ``what`` is ``_ENDED``, ``_OPENED`` or
     ``_MORE``. ``start`` is where the item in progress starts (for the size checks);
-    bytes at ``end`` and beyond are not available.
+    bytes at ``end`` and beyond are not available. ``marks`` is None when the
+    conversion policy is off, else its marks (see ``_check_open``).
     """
     ib = buf[i]
     major = ib >> 5
@@ -232,6 +420,8 @@ def _slow_head(
         if major >= 4:
             if len(stack) >= max_depth:
                 raise _too_deep(max_depth)
+            if marks is not None:
+                _check_open(buf, i, i + 1, end, major, -1, count, marks, len(stack), numeric)
             stack.append(count)
             return _OPENED, i + 1, _INDEF_ARRAY if major == 4 else _INDEF_MAP
         # An indefinite-length string holds only strings, so it cannot nest: cbor2
@@ -254,16 +444,24 @@ def _slow_head(
         if major == 5:
             arg *= 2
         if not arg:
+            if marks is not None:  # an empty array or map may not be a key either
+                _check_open(buf, i, j, end, major, -1, count, marks, len(stack), numeric)
             return _ENDED, j, count
         if j - start + arg > limit:  # every entry takes at least one byte
             raise FrameTooLarge(j - start + arg, limit, at_least=True)
         if len(stack) >= max_depth:
             raise _too_deep(max_depth)
+        if marks is not None:
+            _check_open(buf, i, j, end, major, -1, count, marks, len(stack), numeric)
         stack.append(count)
         return _OPENED, j, arg
     if major == 6:
         if len(stack) >= max_depth:
             raise _too_deep(max_depth)
+        if marks is not None and not _check_open(
+            buf, i, j, end, 6, arg, count, marks, len(stack), numeric
+        ):
+            return _MORE, i, count
         stack.append(count)
         return _OPENED, j, 1
     return _ENDED, j, count  # pragma: no cover - the fast tables cover the rest
@@ -355,7 +553,10 @@ class CborCodec:
     ``immutable`` when decoding. ``value_sharing=True`` also lets the decoder accept
     shared references (tags 28/29), which are refused by default: they let a peer
     send cyclic objects, or a few bytes that expand exponentially when re-encoded or
-    walked. Hooks are called as cbor2 calls them. Each item is
+    walked. ``trusted_peer=True`` lets cbor2 convert every tag it knows at any size and
+    accept any map key (see the module's "What cbor2 may build"). Hooks are called
+    as cbor2 calls them, and may be called twice for an item that the fast path
+    hands to the scanner. Each item is
     encoded and decoded on its own, so shared values and string references never span
     items. Any other option is a ``TypeError``; option values are checked once, here.
 
@@ -365,7 +566,6 @@ class CborCodec:
     """
 
     __slots__ = (
-        "_decode_options",
         "_dumps",
         "_encode_options",
         "_encoders",
@@ -373,11 +573,19 @@ class CborCodec:
         "_loads",
         "_max_depth",
         "_max_frame_size",
+        "_numeric",
         "_options",
+        "_stream_options",
+        "_trusted",
     )
 
     def __init__(
-        self, max_frame_size: int = 1024 * 1024, *, max_depth: int = 256, **cbor2_options: Any
+        self,
+        max_frame_size: int = 1024 * 1024,
+        *,
+        max_depth: int = 256,
+        trusted_peer: bool = False,
+        **cbor2_options: Any,
     ) -> None:
         for name, value in (("max_frame_size", max_frame_size), ("max_depth", max_depth)):
             if not isinstance(value, int) or isinstance(value, bool):
@@ -395,13 +603,34 @@ class CborCodec:
                 decode_options[name] = value
             else:
                 raise TypeError(f"CborCodec got an unexpected keyword argument {name!r}")
+        if not isinstance(trusted_peer, bool):
+            raise TypeError(f"trusted_peer must be a bool, not {type(trusted_peer).__name__}")
+        own: dict[int, Any] = dict(decode_options.get("semantic_decoders") or {})
+        # The numeric tags the scanner bounds: those cbor2 converts itself.
+        self._numeric = frozenset(() if trusted_peer else set(_NUMERIC_TAGS) - set(own))
+        self._trusted = trusted_peer
+        stream_options: dict[str, Any] = {}
         if _FAST:
-            semantic = {_SELF_DESCRIBE: _unwrap_self_described, _UINT8_ARRAY: _uint8_array}
+            semantic: dict[int, Callable[[Any, bool], Any]] = {
+                _SELF_DESCRIBE: _unwrap_self_described,
+                _UINT8_ARRAY: _uint8_array,
+            }
             if not encode_options.get("value_sharing"):
                 semantic[_SHARED_REF] = _refuse_shared_reference
-            semantic.update(decode_options.get("semantic_decoders") or {})
+            if not trusted_peer:
+                for tag in _INERT_TAGS:
+                    semantic[tag] = _INERT_DECODERS[tag]
+            semantic.update(own)
             decode_options["semantic_decoders"] = semantic
             decode_options["max_depth"] = max_depth
+            stream_options = dict(decode_options)
+            if not trusted_peer:
+                # The fast path hands the scanner every item with a numeric tag, or a
+                # map key or set element that is not a string (cbor2 raises on one):
+                # the scanner checks those, and cbor2.loads then decodes the item.
+                stream_options["semantic_decoders"] = dict.fromkeys(self._numeric, _divert)
+                stream_options["semantic_decoders"].update(semantic)
+                stream_options["strict_hashable_types"] = True
         # Check the option values now rather than mid-stream.
         cbor2.dumps(None, **encode_options)
         cbor2.loads(b"\xf6", **decode_options)
@@ -427,7 +656,8 @@ class CborCodec:
         )
         # CBORDecoder takes the same options except ``immutable``, which goes to decode().
         self._immutable: bool | None = decode_options.pop("immutable", None)
-        self._decode_options = decode_options
+        stream_options.pop("immutable", None)
+        self._stream_options = stream_options
         if _FAST:
             self._stream_decoder()  # CBORDecoder checks its options too
 
@@ -477,13 +707,15 @@ class CborCodec:
 
     def _stream_decoder(self) -> tuple[Any, Callable[[], Any]]:
         """A CBORDecoder with the codec's options, and its ``decode`` method to call."""
-        decoder = cbor2.CBORDecoder(BytesIO(), read_size=_READ_SIZE, **self._decode_options)
+        decoder = cbor2.CBORDecoder(BytesIO(), read_size=_READ_SIZE, **self._stream_options)
         if self._immutable is None:
             return decoder, decoder.decode
         return decoder, functools.partial(decoder.decode, immutable=self._immutable)
 
     def __repr__(self) -> str:
         shown = "".join(f", {name}={value!r}" for name, value in sorted(self._options.items()))
+        if self._trusted:
+            shown = f", trusted_peer=True{shown}"
         return (
             f"CborCodec(max_frame_size={self._max_frame_size}, max_depth={self._max_depth}{shown})"
         )
@@ -504,6 +736,7 @@ class CborDecoder:
         "_codec",
         "_count",
         "_error",
+        "_marks",
         "_rope",
         "_scan",
         "_scanning",
@@ -529,6 +762,9 @@ class CborDecoder:
         self._scan = 0
         self._count = 1
         self._stack: list[int] = []
+        # The conversion policy's marks for the item being scanned (see _check_open),
+        # or None when the codec has it off (trusted_peer=True).
+        self._marks: list[int] | None = None if codec._trusted else []
         # Waiting for the rest of a long string (see _ROPE_MIN): the chunks fed since,
         # and the length _buf must reach; _rope is None otherwise.
         self._rope: Rope | None = None
@@ -577,7 +813,9 @@ class CborDecoder:
         limit = codec._max_frame_size
         max_depth = codec._max_depth
         loads = codec._loads
-        leaf = _LEAF
+        marks = self._marks
+        numeric = codec._numeric
+        leaf = _LEAF if marks is None else _LEAF_CHECKED
         small = _SMALL
         slow_head = _slow_head
         stack = self._stack
@@ -585,23 +823,37 @@ class CborDecoder:
         scanning = self._scanning
         i = self._scan if scanning else start
         count = self._count
+        # The fast path's window on the buffer (a BytesIO), its offset in the buffer
+        # and its length, kept while the scanner takes an item from it.
+        window: BytesIO | None = None
+        offset = last = 0
         while True:
             buf = self._buf  # feed() may have replaced it while we were suspended
             if not scanning and _FAST and start < len(buf):
                 # Fast path: cbor2 delimits the items that have fully arrived, reading
                 # a window of at most limit bytes, so every item it returns is within
                 # the limit; an item the window cuts off goes to the scanner.
-                stop = start + limit
-                if len(buf) <= stop and type(buf) is bytes:
-                    offset = 0
-                    fp = BytesIO(buf)  # shares the bytes object, no copy
-                    fp.seek(start)
-                    last = len(buf)
+                if window is not None and start < offset + last:
+                    # Back from the scanner, which took one item of the window: the
+                    # window's bytes are still those of the buffer (bytes before
+                    # start are dropped only when iteration stops), so read on.
+                    fp = window
+                    fp.seek(start - offset)
                 else:
-                    offset = start
-                    with memoryview(buf) as view:
-                        fp = BytesIO(view[start:stop])
-                    last = min(len(buf), stop) - start
+                    if window is not None:
+                        window.close()
+                    stop = start + limit
+                    if len(buf) <= stop and type(buf) is bytes:
+                        offset = 0
+                        fp = BytesIO(buf)  # shares the bytes object, no copy
+                        fp.seek(start)
+                        last = len(buf)
+                    else:
+                        offset = start
+                        with memoryview(buf) as view:
+                            fp = BytesIO(view[start:stop])
+                        last = min(len(buf), stop) - start
+                    window = fp
                 stream = self._stream
                 if stream is None:
                     stream = self._stream = codec._stream_decoder()
@@ -615,15 +867,23 @@ class CborDecoder:
                         scanning = True  # the item at start is cut off: scan it
                         break
                     except Exception as exc:
-                        raise self._fail_decode(exc, start) from exc
+                        if marks is None:
+                            raise self._fail_decode(exc, start) from exc
+                        # A map key, set element or numeric tag that the codec's
+                        # CBORDecoder stops at (see CborCodec.__init__), or a
+                        # malformed item: the scanner checks the item, then
+                        # cbor2.loads decodes it or raises the error.
+                        scanning = True
+                        break
                     j = tell()
                     start = i = offset + j
                     self._start = i
                     yield item
                     if j >= last:  # the window is done; more may have been fed meanwhile
                         break
-                fp.close()  # do not keep the buffer alive between feeds
                 if not scanning:
+                    fp.close()  # do not keep the buffer alive between feeds
+                    window = None
                     continue
                 buf = self._buf
             # The scanner, on the item at start (resumed where it stopped).
@@ -655,12 +915,25 @@ class CborDecoder:
                         if entries:
                             if len(stack) >= max_depth:
                                 raise _too_deep(max_depth)
+                            if marks is not None and (marks or ib >= 0xA0):
+                                _check_open(
+                                    buf,
+                                    i,
+                                    i + 1,
+                                    end,
+                                    ib >> 5,
+                                    -1,
+                                    count,
+                                    marks,
+                                    len(stack),
+                                    numeric,
+                                )
                             stack.append(count)
                             count = entries
                             i += 1
                             continue
                         what, i, count = slow_head(
-                            buf, i, end, start, limit, count, stack, max_depth
+                            buf, i, end, start, limit, count, stack, max_depth, marks, numeric
                         )
                         if what == _OPENED:
                             continue
@@ -679,12 +952,17 @@ class CborDecoder:
                         complete = True
                         break
             except _Malformed as exc:
-                raise self._fail(DecodeError(str(exc), offset=self._base + start)) from None
+                message = str(exc)
+                if exc.at is not None:
+                    message = f"{message}; the head at stream offset {self._base + exc.at}"
+                raise self._fail(DecodeError(message, offset=self._base + start)) from None
             except FrameTooLarge as exc:
                 raise self._fail(exc) from None
             if not complete:
                 if end - start >= limit:  # the item needs at least one byte more
                     raise self._fail(FrameTooLarge(end - start + 1, limit, at_least=True))
+                if window is not None:
+                    window.close()
                 self._save(start, i, count)
                 return
             if i - start > limit:
@@ -701,6 +979,8 @@ class CborDecoder:
             start = i
             count = 1
             scanning = False
+            if marks:
+                marks.clear()
             self._start = i
             self._count = 1
             self._scanning = False
@@ -758,5 +1038,7 @@ class CborDecoder:
         self._buf = b""
         self._rope = None
         self._stack.clear()
+        if self._marks:
+            self._marks.clear()
         self._stream = None
         return error
