@@ -443,6 +443,8 @@ class WsStream:
                         pass
                     data = bytes(buffer)
                     buffer.clear()
+                    if not data:  # at the end: a loop reading b"" must not spin
+                        await checkpoint()
                     return data
                 if buffer:
                     return self._take(n)
@@ -459,6 +461,7 @@ class WsStream:
                 if message is None:
                     message = await self._next_message()
                     if message is None:
+                        await checkpoint()  # at the end: a loop reading b"" must not spin
                         return b""
                 if len(message) <= n:
                     return message  # as it is: no copy
@@ -821,8 +824,7 @@ class WsStream:
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """Read up to ``max_bytes``; raise :class:`~wsframed.errors.EndOfStream` at the end."""
         data = await self.read(max_bytes)
-        if not data:
-            await checkpoint()  # a loop that ignores EndOfStream still lets others run
+        if not data:  # read() gave the loop a turn at the end already
             raise EndOfStream
         return data
 
