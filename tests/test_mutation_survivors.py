@@ -62,3 +62,24 @@ def test_the_end_of_stream_inside_a_large_body_counts_every_byte_received() -> N
     with pytest.raises(IncompleteFrame) as cut:
         decoder.feed_eof()
     assert (cut.value.pending, cut.value.offset) == (4 + 300 * KiB, 5)
+
+
+# wsframed/codecs/lines.py ----------------------------------------------------------
+
+
+def test_lines_of_a_stateful_encoding_decode_one_by_one() -> None:
+    """ISO-2022-JP: a line left in JIS X 0208 mode does not carry its shift state into
+    the next line, whether the lines arrive in one chunk or one by one (only the
+    stateless encodings are decoded a batch at a time: lines.py ``_whole``)."""
+    from wsframed.codecs import LinesCodec
+
+    # After the first line the rest of a chunk is decoded as a batch: line 2 is "\u4e9c"
+    # in JIS X 0208 with no shift back to ASCII, line 3 is "ab".
+    data = b"x\n\x1b$B0!\nab\n"
+    for chunks in ([data], [data[:7], data[7:]]):
+        decoder = LinesCodec(encoding="iso2022_jp").decoder()
+        items = []
+        for chunk in chunks:
+            decoder.feed(chunk)
+            items += list(decoder)
+        assert items == ["x", "\u4e9c", "ab"]
