@@ -83,3 +83,20 @@ def test_lines_of_a_stateful_encoding_decode_one_by_one() -> None:
             decoder.feed(chunk)
             items += list(decoder)
         assert items == ["x", "\u4e9c", "ab"]
+
+
+def test_a_line_too_long_is_refused_at_the_byte_that_proves_it_even_when_it_is_a_cr() -> None:
+    """limit 4: ``xxxxx\\r`` (6 bytes, no ``\\n`` yet) cannot become a line of 4 bytes
+    or fewer, so it fails now, not when the next byte comes (lines.py, the
+    ``pending > limit + 1`` test of an unterminated line)."""
+    from wsframed.codecs import LinesCodec
+    from wsframed.errors import FrameTooLarge
+
+    decoder = LinesCodec(max_frame_size=4).decoder()
+    decoder.feed(b"ab\nxxxxx\r")
+    lines = iter(decoder)
+    assert next(lines) == "ab"
+    with pytest.raises(FrameTooLarge) as refused:
+        next(lines)
+    error = refused.value
+    assert (error.size, error.limit, error.at_least, error.offset) == (5, 4, True, 3)
