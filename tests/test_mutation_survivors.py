@@ -100,3 +100,53 @@ def test_a_line_too_long_is_refused_at_the_byte_that_proves_it_even_when_it_is_a
         next(lines)
     error = refused.value
     assert (error.size, error.limit, error.at_least, error.offset) == (5, 4, True, 3)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", None, "cp1252"])
+def test_a_line_one_byte_over_the_limit_is_refused_inside_a_batch(encoding: str | None) -> None:
+    """After the first line of a chunk the rest is split as a batch; a line of limit + 1
+    bytes there is refused like the first line would be (lines.py ``_split``, the
+    ``len(data) > limit + 1`` shortcut, for whole-batch, bytes and per-line decoding)."""
+    from wsframed.codecs import LinesCodec
+    from wsframed.errors import FrameTooLarge
+
+    cases = [(b"a\nccccc\n", [b"a"], 2), (b"a\nbbbb\r\nccccc\n", [b"a", b"bbbb"], 8)]
+    codec = LinesCodec(max_frame_size=4, encoding=encoding)  # type: ignore[call-overload]
+    for chunk, good, offset in cases:
+        decoder = codec.decoder()
+        decoder.feed(chunk)
+        lines = iter(decoder)
+        assert [next(lines) for _ in good] == [g.decode() if encoding else g for g in good]
+        with pytest.raises(FrameTooLarge) as refused:
+            next(lines)
+        error = refused.value
+        assert (error.size, error.limit, error.at_least, error.offset) == (5, 4, False, offset)
+
+
+LONG = 200 * KiB  # past the 128 KiB from which an unterminated line is collected as a rope
+
+
+@pytest.mark.parametrize(("tail", "fails"), [(b"", False), (b"\r", False), (b"x", True)])
+def test_a_long_unterminated_line_at_the_limit(tail: bytes, fails: bool) -> None:
+    """A line collected in pieces (a rope): ``limit`` bytes, or ``limit`` and a CR, may
+    still end within the limit; ``limit + 1`` other bytes fail at once (lines.py
+    ``_search_rope``, ``within``)."""
+    from wsframed.codecs import LinesCodec
+    from wsframed.errors import FrameTooLarge
+
+    decoder = LinesCodec(max_frame_size=LONG, encoding=None).decoder()
+    decoder.feed(b"a\n")
+    assert list(decoder) == [b"a"]
+    for _ in range(LONG // (50 * KiB)):
+        decoder.feed(b"y" * (50 * KiB))
+        assert list(decoder) == []
+    decoder.feed(tail)
+    if fails:
+        with pytest.raises(FrameTooLarge) as refused:
+            list(decoder)
+        error = refused.value
+        assert (error.size, error.limit, error.at_least, error.offset) == (LONG + 1, LONG, True, 2)
+        return
+    assert list(decoder) == []
+    decoder.feed(b"\nz\n")
+    assert list(decoder) == [b"y" * LONG, b"z"]
