@@ -150,3 +150,19 @@ def test_a_long_unterminated_line_at_the_limit(tail: bytes, fails: bool) -> None
     assert list(decoder) == []
     decoder.feed(b"\nz\n")
     assert list(decoder) == [b"y" * LONG, b"z"]
+
+
+def test_discard_resumes_at_a_newline_right_after_the_searched_bytes() -> None:
+    """``on_overflow="discard"``, limit 4: the line ``xxxxxx`` has its ``\\n`` at
+    limit + 2, the first byte the search for it did not cover; the next line survives
+    (lines.py ``_overflow``, ``buf.find(_NL, pos + limit + 2)``)."""
+    from wsframed.codecs import LinesCodec
+    from wsframed.errors import FrameTooLarge
+
+    decoder = LinesCodec(max_frame_size=4, on_overflow="discard").decoder()
+    decoder.feed(b"xxxxxx\nnext\n")
+    with pytest.raises(FrameTooLarge) as refused:
+        list(decoder)
+    error = refused.value
+    assert (error.size, error.limit, error.at_least, error.offset) == (5, 4, True, 0)
+    assert list(decoder) == ["next"]

@@ -52,7 +52,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SURVIVORS = "tests/test_mutation_survivors.py"  # tests written for earlier survivors
 MODULE_TESTS: dict[str, list[str]] = {
     "wsframed/codecs/length.py": ["tests/test_codec_length.py", SURVIVORS],
-    "wsframed/codecs/lines.py": ["tests/test_codec_lines.py", SURVIVORS],
+    "wsframed/codecs/lines.py": [  # JsonLinesCodec is built on its decoder
+        "tests/test_codec_lines.py", "tests/test_codec_jsonl.py", SURVIVORS,
+    ],
     "wsframed/codecs/bytes.py": ["tests/test_codec_bytes.py"],
     "wsframed/codecs/jsonl.py": ["tests/test_codec_jsonl.py", "tests/test_codec_objects.py"],
     "wsframed/codecs/msgpack.py": [
