@@ -166,3 +166,17 @@ def test_discard_resumes_at_a_newline_right_after_the_searched_bytes() -> None:
     error = refused.value
     assert (error.size, error.limit, error.at_least, error.offset) == (5, 4, True, 0)
     assert list(decoder) == ["next"]
+
+
+def test_a_long_line_is_delivered_by_the_chunk_that_ends_it() -> None:
+    """A line collected in pieces: the chunk holding its ``\\n`` delivers it at once,
+    whichever piece that is (lines.py ``_search_rope`` walks every new piece)."""
+    from wsframed.codecs import LinesCodec
+
+    decoder = LinesCodec(max_frame_size=1024 * KiB, encoding=None).decoder()
+    pieces = [b"y" * (130 * KiB), b"y" * (10 * KiB), b"end\n"]
+    for piece in pieces[:-1]:
+        decoder.feed(piece)
+        assert list(decoder) == []
+    decoder.feed(pieces[-1])
+    assert list(decoder) == [b"".join(pieces)[:-1]]
