@@ -180,3 +180,17 @@ def test_a_long_line_is_delivered_by_the_chunk_that_ends_it() -> None:
         assert list(decoder) == []
     decoder.feed(pieces[-1])
     assert list(decoder) == [b"".join(pieces)[:-1]]
+
+
+def test_the_end_of_stream_inside_a_long_line_counts_every_byte_received() -> None:
+    """The stream ends inside a line being collected in pieces: ``pending`` is every
+    byte of it received, at the line's offset (lines.py ``feed_eof``)."""
+    from wsframed.codecs import LinesCodec
+
+    decoder = LinesCodec(max_frame_size=1024 * KiB, encoding=None).decoder()
+    for piece, lines in [(b"a\n", [b"a"]), (b"y" * (130 * KiB), []), (b"y" * (10 * KiB), [])]:
+        decoder.feed(piece)
+        assert list(decoder) == lines
+    with pytest.raises(IncompleteFrame) as cut:
+        decoder.feed_eof()
+    assert (cut.value.pending, cut.value.offset) == (140 * KiB, 2)

@@ -4,6 +4,8 @@
     python tools/mutation.py wsframed/codecs/lines.py --list      # the mutants, no run
     python tools/mutation.py wsframed/stream.py --lines 300-420   # part of a module
     python tools/mutation.py --all                                # every mapped module
+    python tools/mutation.py wsframed/codecs/lines.py --json out.json   # keep the results
+    python tools/mutation.py wsframed/codecs/lines.py --retry out.json  # rerun survivors
 
 Run by hand (not in CI): each mutant reruns the module's own test files, so a module
 takes minutes (length.py: about 130 mutants x 2 s). A survivor is a change to the code
@@ -280,9 +282,11 @@ def run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[str, float]
 
 
 def mutate(module: str, tests: list[str], lines: range | None, listing: bool,
-           factor: float) -> list[Mutant]:
+           factor: float, retry: set[tuple[str, int, int, str]] | None = None) -> list[Mutant]:
     source = (ROOT / module).read_text(encoding="utf-8")
     mutants = mutants_of(module, source, lines)
+    if retry is not None:
+        mutants = [m for m in mutants if (m.module, m.start, m.end, m.replacement) in retry]
     if listing:
         for mutant in mutants:
             print(mutant.describe())
@@ -319,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="print the mutants, run nothing")
     parser.add_argument("--timeout-factor", type=float, default=3.0)
     parser.add_argument("--json", type=Path, help="write every mutant and its status here")
+    parser.add_argument(
+        "--retry", type=Path, help="only the survivors recorded in this --json file"
+    )
     args = parser.parse_args(argv)
     modules = list(MODULE_TESTS) if args.all else args.modules
     if not modules:
@@ -327,12 +334,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.lines:
         first, _, last = args.lines.partition("-")
         lines = range(int(first), int(last or first) + 1)
+    retry = None
+    if args.retry:
+        retry = {
+            (m["module"], m["start"], m["end"], m["replacement"])
+            for m in json.loads(args.retry.read_text())
+            if m["status"] == "survived"
+        }
     results: list[Mutant] = []
     for module in modules:
         tests = args.tests or MODULE_TESTS.get(module)
         if not tests:
             parser.error(f"{module}: not in MODULE_TESTS; pass --tests")
-        results += mutate(module, tests, lines, args.list, args.timeout_factor)
+        results += mutate(module, tests, lines, args.list, args.timeout_factor, retry)
     if args.list:
         return 0
     print("\nmodule                          mutants  killed  timeout  survived  score")
