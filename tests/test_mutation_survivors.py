@@ -168,13 +168,15 @@ def test_discard_resumes_at_a_newline_right_after_the_searched_bytes() -> None:
     assert list(decoder) == ["next"]
 
 
-def test_a_long_line_is_delivered_by_the_chunk_that_ends_it() -> None:
+@pytest.mark.parametrize("middle", [0, 1])
+def test_a_long_line_is_delivered_by_the_chunk_that_ends_it(middle: int) -> None:
     """A line collected in pieces: the chunk holding its ``\\n`` delivers it at once,
-    whichever piece that is (lines.py ``_search_rope`` walks every new piece)."""
+    whichever piece that is (lines.py ``_search_rope`` walks every new piece, from the
+    first one after the rope starts)."""
     from wsframed.codecs import LinesCodec
 
     decoder = LinesCodec(max_frame_size=1024 * KiB, encoding=None).decoder()
-    pieces = [b"y" * (130 * KiB), b"y" * (10 * KiB), b"end\n"]
+    pieces = [b"y" * (130 * KiB), *[b"y" * (10 * KiB)] * middle, b"end\n"]
     for piece in pieces[:-1]:
         decoder.feed(piece)
         assert list(decoder) == []
