@@ -39,12 +39,19 @@ from .peers import KiB, MiB, RawWsClient, reset, traced
 
 
 def raise_open_file_limit(needed: int) -> None:
-    """Raise the soft RLIMIT_NOFILE to ``needed`` (within the hard limit), or skip."""
+    """Raise the soft RLIMIT_NOFILE to ``needed`` (within the hard limit), or skip.
+
+    Under ``CI=true`` a hard limit too low is a failure, not a skip: CI must run the
+    load tests (raise the limit with ``ulimit -Hn`` before the run).
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft >= needed:
         return
     if hard != resource.RLIM_INFINITY and hard < needed:
-        pytest.skip(f"needs {needed} open files; the hard limit is {hard}")
+        message = f"needs {needed} open files; the hard limit is {hard}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true: a load test may not skip)")
+        pytest.skip(message)
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
@@ -368,3 +375,31 @@ async def _churn(
     assert fds_after <= fds_before + 4
     assert tasks_after <= tasks_before + 2
     assert growth < 4 * MiB
+
+
+# The load tests cannot hide in CI ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "1 failed"), ("", "1 skipped")])
+def test_a_load_test_skips_for_a_low_open_file_limit_only_outside_ci(
+    ci: str, outcome: str
+) -> None:
+    """Under CI=true, a hard limit of 512 open files fails the 500-connection test."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))
+
+    test = "tests/test_load.py::test_500_connections_exchange_100_msgpack_frames_each_way"
+    env = {**os.environ, "CI": ci, "PYTHONPATH": str(root)}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfs", test],
+        cwd=root, env=env, preexec_fn=low_limit, capture_output=True, text=True, timeout=120,
+    )
+    assert f"{outcome} in " in run.stdout, run.stdout + run.stderr
+    reason = "needs 1256 open files; the hard limit is 512"
+    assert reason + (" (CI=true: a load test may not skip)" if ci else "") in run.stdout
