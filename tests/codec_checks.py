@@ -47,3 +47,56 @@ def assert_chunk_invariant(
         k = rng.randint(1, min(len(data), 64)) if data else 0
         cuts = rng.sample(range(len(data) + 1), k) if data else []
         assert decode_chunks(codec, split_at(data, cuts)) == expected, cuts
+
+
+def consume_skipping_errors(decoder: Any) -> tuple[list[Any], list[Exception]]:
+    """Drain ``decoder`` as a handler that catches each codec error and carries on.
+
+    Stops when the decoder raises the error it raised last (failed for good).
+    """
+    from wsframed.errors import DecodeError, FrameTooLarge
+
+    items: list[Any] = []
+    errors: list[Exception] = []
+    while True:
+        try:
+            items.extend(decoder)
+        except (DecodeError, FrameTooLarge) as exc:
+            if errors and exc is errors[-1]:
+                return items, errors
+            errors.append(exc)
+            continue
+        return items, errors
+
+
+def traceback_length(exc: BaseException) -> int:
+    """How many frames ``exc``'s traceback holds."""
+    count = 0
+    tb = exc.__traceback__
+    while tb is not None:
+        count += 1
+        tb = tb.tb_next
+    return count
+
+
+def python_lines_run(function: Any) -> int:
+    """How many lines of wsframed's codecs run while ``function()`` runs."""
+    import sys
+
+    count = 0
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return local
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        return local if "wsframed/codecs/" in frame.f_code.co_filename else None
+
+    sys.settrace(trace)
+    try:
+        function()
+    finally:
+        sys.settrace(None)
+    return count

@@ -7,35 +7,12 @@ searches) is checked by the codecs' own tests.
 
 from __future__ import annotations
 
-import sys
-from typing import Any
-
 import pytest
 
+from .codec_checks import python_lines_run
 from .codec_worst_cases import CODECS, codec_for, consume, feed_chunk, worst_cases
 
 KIB = 1024
-
-
-def _python_lines_run(function: Any) -> int:
-    """How many lines of wsframed's codecs run while ``function()`` runs."""
-    count = 0
-
-    def local(frame: Any, event: str, arg: Any) -> Any:
-        nonlocal count
-        if event == "line":
-            count += 1
-        return local
-
-    def trace(frame: Any, event: str, arg: Any) -> Any:
-        return local if "wsframed/codecs/" in frame.f_code.co_filename else None
-
-    sys.settrace(trace)
-    try:
-        function()
-    finally:
-        sys.settrace(None)
-    return count
 
 
 def _cost(codec_name: str, shape: str, size: int) -> tuple[float, tuple[int, int]]:
@@ -43,7 +20,7 @@ def _cost(codec_name: str, shape: str, size: int) -> tuple[float, tuple[int, int
     data = worst_cases(codec_name, size)[shape]
     decoder = codec_for(codec_name).decoder()
     outcome: list[tuple[int, int]] = []
-    steps = _python_lines_run(
+    steps = python_lines_run(
         lambda: outcome.append(consume(decoder, data, feed_chunk(codec_name, shape), retries=10))
     )
     return steps / len(data), outcome[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import pytest
@@ -15,7 +14,13 @@ from wsframed.codecs.base import Codec
 from wsframed.codecs.jsonl import JsonLinesCodec, JsonLinesDecoder
 from wsframed.errors import DecodeError, FrameTooLarge, IncompleteFrame
 
-from .codec_checks import assert_chunk_invariant, decode_chunks, split_at
+from .codec_checks import (
+    assert_chunk_invariant,
+    consume_skipping_errors,
+    decode_chunks,
+    python_lines_run,
+    split_at,
+)
 from .codec_strategies import decode_events, draw_chunks
 
 text = st.text(st.characters(exclude_categories=["Cs"]))  # UTF-8 cannot carry surrogates
@@ -238,42 +243,6 @@ def test_default_loads_fast_path_leaves_whitespace_and_errors_to_json() -> None:
 # -- error paths: linear cost, exact offsets, nothing but DecodeError (issue 14) -------
 
 
-def _consume(decoder: Any) -> tuple[list[Any], list[Exception]]:
-    """Drain ``decoder`` as a handler that catches each codec error and carries on."""
-    items: list[Any] = []
-    errors: list[Exception] = []
-    while True:
-        try:
-            items.extend(decoder)
-        except (DecodeError, FrameTooLarge) as exc:
-            if errors and exc is errors[-1]:  # failed for good: raised again
-                return items, errors
-            errors.append(exc)
-            continue
-        return items, errors
-
-
-def _python_lines_run(function: Any) -> int:
-    """How many lines of wsframed's codecs run while ``function()`` runs."""
-    count = 0
-
-    def local(frame: Any, event: str, arg: Any) -> Any:
-        nonlocal count
-        if event == "line":
-            count += 1
-        return local
-
-    def trace(frame: Any, event: str, arg: Any) -> Any:
-        return local if "wsframed/codecs/" in frame.f_code.co_filename else None
-
-    sys.settrace(trace)
-    try:
-        function()
-    finally:
-        sys.settrace(None)
-    return count
-
-
 def test_skipping_64k_of_alternating_bad_lines_costs_linear_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -291,7 +260,7 @@ def test_skipping_64k_of_alternating_bad_lines_costs_linear_time(
     decoder = JsonLinesCodec().decoder()
     decoder.feed(data)
     result: list[Any] = []
-    steps = _python_lines_run(lambda: result.extend(_consume(decoder)))
+    steps = python_lines_run(lambda: result.extend(consume_skipping_errors(decoder)))
     items, errors = result
     assert items == good
     assert [type(e) for e in errors] == [DecodeError] * len(bad)
@@ -311,7 +280,7 @@ def test_too_deep_a_value_is_a_decode_error_with_its_offset() -> None:
     decoder = JsonLinesCodec().decoder()
     deep = b"[" * 5000 + b"]" * 5000
     decoder.feed(b"1\n" + deep + b"\n" + b'{"a":' * 5000 + b"\n2\n")
-    items, errors = _consume(decoder)
+    items, errors = consume_skipping_errors(decoder)
     assert items == [1, 2]
     assert [(type(e), e.offset) for e in errors] == [  # type: ignore[attr-defined]
         (DecodeError, 2),
@@ -327,7 +296,7 @@ def test_too_deep_a_value_is_a_decode_error_with_its_offset() -> None:
 def test_integers_over_the_digit_limit_are_a_decode_error() -> None:
     decoder = JsonLinesCodec().decoder()
     decoder.feed(b"1\n" + b"9" * 4301 + b"\n[" + b"8" * 60_000 + b"]\n" + b"9" * 4300 + b"\n")
-    items, errors = _consume(decoder)
+    items, errors = consume_skipping_errors(decoder)
     assert items == [1, int("9" * 4300)]
     assert [(type(e), e.offset) for e in errors] == [  # type: ignore[attr-defined]
         (DecodeError, 2),
@@ -378,7 +347,7 @@ def test_bad_json_lines_past_the_tolerated_rate_fail_the_decoder() -> None:
     data = b'{"n":\n1\n' * 200
     decoder = JsonLinesCodec().decoder()
     decoder.feed(data)
-    items, errors = _consume(decoder)
+    items, errors = consume_skipping_errors(decoder)
     assert items == [1] * 64
     assert len(errors) == 65
     assert str(errors[-1]) == (

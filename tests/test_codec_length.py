@@ -14,7 +14,7 @@ from wsframed.codecs.base import Codec
 from wsframed.codecs.length import LengthPrefixedCodec, LengthPrefixedDecoder
 from wsframed.errors import DecodeError, FrameTooLarge, IncompleteFrame
 
-from .codec_checks import assert_chunk_invariant, decode_chunks
+from .codec_checks import assert_chunk_invariant, decode_chunks, traceback_length
 from .codec_strategies import decode_events, draw_chunks
 
 MIB = 1024 * 1024
@@ -353,15 +353,6 @@ def test_a_flood_of_empty_frames_yields_each_in_one_pass() -> None:
     assert (info.value.pending, info.value.offset) == (2, 65_536 * 4 + 5)
 
 
-def _traceback_length(exc: BaseException) -> int:
-    count = 0
-    tb = exc.__traceback__
-    while tb is not None:
-        count += 1
-        tb = tb.tb_next
-    return count
-
-
 def test_a_failed_decoder_reraises_in_constant_time_and_memory() -> None:
     decoder = LengthPrefixedCodec(max_frame_size=10).decoder()
     decoder.feed(b"\x00\x00\x00\x01a\xff\xff\xff\xff")
@@ -373,7 +364,7 @@ def test_a_failed_decoder_reraises_in_constant_time_and_memory() -> None:
         with pytest.raises(FrameTooLarge) as again:
             call()
         assert again.value is first.value
-        lengths.append(_traceback_length(again.value))
+        lengths.append(traceback_length(again.value))
     # Each raise starts a fresh traceback; before, each added its frames to the
     # stored error's, so a loop that retries a failed decoder grew it without bound.
     assert lengths == [3, 3, 2] * 50

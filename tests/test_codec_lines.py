@@ -14,7 +14,13 @@ from wsframed.codecs.base import Codec
 from wsframed.codecs.lines import LinesCodec, LinesDecoder
 from wsframed.errors import DecodeError, FrameTooLarge, IncompleteFrame
 
-from .codec_checks import assert_chunk_invariant, decode_chunks, split_at
+from .codec_checks import (
+    assert_chunk_invariant,
+    consume_skipping_errors,
+    decode_chunks,
+    split_at,
+    traceback_length,
+)
 from .codec_strategies import decode_events, draw_chunks
 
 KIB = 1024
@@ -515,21 +521,6 @@ def _alternating(size: int) -> tuple[bytes, list[str], list[int]]:
     return bytes(data), good, bad
 
 
-def _consume(decoder: Any) -> tuple[list[Any], list[Exception]]:
-    """Drain ``decoder`` as a handler that catches each codec error and carries on."""
-    items: list[Any] = []
-    errors: list[Exception] = []
-    while True:
-        try:
-            items.extend(decoder)
-        except (DecodeError, FrameTooLarge) as exc:
-            if errors and exc is errors[-1]:  # failed for good: raised again
-                return items, errors
-            errors.append(exc)
-            continue
-        return items, errors
-
-
 @pytest.fixture
 def any_rate_of_bad_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     """Lift the bad-line rate limit: for tests of skipping many bad lines."""
@@ -569,7 +560,7 @@ def test_skipping_64k_of_alternating_bad_lines_cuts_the_buffer_once(
     batches = _count_batches(monkeypatch)
     decoder = LinesCodec().decoder()
     decoder.feed(data)
-    items, errors = _consume(decoder)
+    items, errors = consume_skipping_errors(decoder)
     assert items == good
     assert [type(e) for e in errors] == [DecodeError] * len(bad)
     assert [e.offset for e in errors] == bad  # type: ignore[attr-defined]
@@ -604,7 +595,7 @@ def test_overlong_and_undecodable_lines_in_one_batch_in_discard_mode() -> None:
     data = b"a\nbb\n" + b"x" * 10 + b"\ncc\r\nyyyyy\n\xffz\ndd\n"
     decoder = codec.decoder()
     decoder.feed(data)
-    items, errors = _consume(decoder)
+    items, errors = consume_skipping_errors(decoder)
     assert items == ["a", "bb", "cc", "dd"]
     assert [(type(e), e.offset) for e in errors] == [  # type: ignore[attr-defined]
         (FrameTooLarge, 5),
@@ -633,15 +624,6 @@ def test_an_overlong_line_in_a_batch_fails_the_decoder_after_the_lines_before_it
         assert again.value is info
 
 
-def _traceback_length(exc: BaseException) -> int:
-    count = 0
-    tb = exc.__traceback__
-    while tb is not None:
-        count += 1
-        tb = tb.tb_next
-    return count
-
-
 def test_a_failed_decoder_reraises_in_constant_time_and_memory() -> None:
     decoder = LinesCodec(max_frame_size=2).decoder()
     decoder.feed(b"xxxx\n")
@@ -652,7 +634,7 @@ def test_a_failed_decoder_reraises_in_constant_time_and_memory() -> None:
         with pytest.raises(FrameTooLarge) as again:
             list(decoder)
         assert again.value is first.value
-        lengths.append(_traceback_length(again.value))
+        lengths.append(traceback_length(again.value))
     # Each raise starts a fresh traceback: before, every re-raise added two entries
     # to the stored error's, so a retry loop grew it without bound.
     assert lengths == [2] * 100
@@ -690,7 +672,7 @@ def test_bad_lines_past_the_tolerated_rate_fail_the_decoder() -> None:
     data, good, bad = _alternating(64 * KIB)
     decoder = LinesCodec().decoder()
     decoder.feed(data)
-    items, errors = _consume(decoder)
+    items, errors = consume_skipping_errors(decoder)
     fatal = next(i for i, offset in enumerate(bad) if i + 1 > 64 + offset // 1024)
     assert len(errors) == fatal + 1
     assert items == good[: fatal + 1]
@@ -717,7 +699,7 @@ def test_bad_lines_within_the_tolerated_rate_are_all_skipped() -> None:
     data = b"\xff\n" * 64 + chunk * 512
     decoder = LinesCodec().decoder()
     decoder.feed(data)
-    items, errors = _consume(decoder)
+    items, errors = consume_skipping_errors(decoder)
     assert len(errors) == 64 + 512
     assert all(type(e) is DecodeError and "too many" not in str(e) for e in errors)
     assert items == ["x" * 2038, "yyyyy"] * 512
@@ -727,7 +709,7 @@ def test_overlong_lines_count_as_bad_lines_in_discard_mode() -> None:
     codec = LinesCodec(max_frame_size=2, on_overflow="discard")
     decoder = codec.decoder()
     decoder.feed(b"xxx\n" * 100)
-    items, errors = _consume(decoder)
+    items, errors = consume_skipping_errors(decoder)
     assert items == []
     assert [type(e) for e in errors] == [FrameTooLarge] * 64 + [DecodeError]
     assert str(errors[-1]).startswith("too many bad lines: 65 by this one")

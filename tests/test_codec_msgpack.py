@@ -21,7 +21,7 @@ from wsframed.codecs.base import Codec
 from wsframed.codecs.msgpack import MsgpackCodec, MsgpackDecoder
 from wsframed.errors import DecodeError, FrameTooLarge, IncompleteFrame
 
-from .codec_checks import assert_chunk_invariant, decode_chunks, split_at
+from .codec_checks import assert_chunk_invariant, decode_chunks, split_at, traceback_length
 from .codec_strategies import decode_events, draw_chunks
 
 KIB = 1024
@@ -549,15 +549,6 @@ def test_with_hooks_each_object_is_decoded_once() -> None:
 # -- error paths and conversions (issue 14) ------------------------------------------
 
 
-def _traceback_length(exc: BaseException) -> int:
-    count = 0
-    tb = exc.__traceback__
-    while tb is not None:
-        count += 1
-        tb = tb.tb_next
-    return count
-
-
 def test_a_failed_decoder_reraises_in_constant_time_and_memory() -> None:
     decoder = MsgpackCodec().decoder()
     decoder.feed(b"\x01\xc1")
@@ -568,7 +559,7 @@ def test_a_failed_decoder_reraises_in_constant_time_and_memory() -> None:
         with pytest.raises(DecodeError) as again:
             call()
         assert again.value is first.value
-        lengths.append(_traceback_length(again.value))
+        lengths.append(traceback_length(again.value))
     # Each raise starts a fresh traceback; before, each added its frames to the
     # stored error's, so a loop that retries a failed decoder grew it without bound.
     assert lengths == [3, 3, 2] * 50
