@@ -42,7 +42,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 import wsframed
 from wsframed import Framed, WsStream
-from wsframed.codecs import MsgpackCodec
+from wsframed.codecs import LengthPrefixedCodec, MsgpackCodec
 from wsframed.rpc import RpcPeer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -404,9 +404,37 @@ async def run_deploy_app(tmp_path: Path) -> None:
         assert await sample.output() == (0, "", "")
 
 
+async def run_consume_sample() -> None:
+    """framed.md: consume() hands each frame on, then closes and re-raises on bad data."""
+    consume = definitions(BLOCKS["framed.md#0"])["consume"]
+    handled: list[Any] = []
+    failures: list[BaseException] = []
+
+    async def handler(framed: Framed[Any]) -> None:
+        async def handle(item: Any) -> None:
+            handled.append(item)
+
+        try:
+            await consume(framed, handle)
+        except wsframed.FrameTooLarge as exc:
+            failures.append(exc)
+
+    codec = LengthPrefixedCodec(max_frame_size=4)
+    async with (
+        wsframed.serve(handler, "127.0.0.1", 0, codec=codec) as server,
+        wsframed.connect(f"ws://127.0.0.1:{server.port}/", LengthPrefixedCodec()) as framed,
+    ):
+        await framed.send_all([b"ab", b"cd", b"too long"])
+        with pytest.raises(wsframed.EndOfStream):
+            await asyncio.wait_for(framed.recv(), WAIT)
+        assert framed.stream.close_code == 1000
+    assert handled == [b"ab", b"cd"]
+    assert [(e.size, e.limit) for e in failures] == [(8, 4)]  # type: ignore[attr-defined]
+
+
 async def run_split_handler() -> None:
     """framed.md: split() halves answering each request."""
-    handler = definitions(BLOCKS["framed.md#0"])["handler"]
+    handler = definitions(BLOCKS["framed.md#1"])["handler"]
     async with (
         wsframed.serve(handler, "127.0.0.1", 0, codec=MsgpackCodec()) as server,
         wsframed.connect(f"ws://127.0.0.1:{server.port}/", MsgpackCodec()) as framed,
@@ -508,7 +536,8 @@ RUNNERS: dict[str, Runner | str] = {
     "codecs.md#0": INCLUDED,  # examples/netstring_codec.py: tests/test_custom_codec.py
     "deploy.md#0": run_forwarded_for_handler,
     "deploy.md#1": run_deploy_app,
-    "framed.md#0": run_split_handler,
+    "framed.md#0": run_consume_sample,
+    "framed.md#1": run_split_handler,
     "integrations.md#0": INCLUDED,  # examples/aiohttp_server.py: tests/test_integrations.py
     "integrations.md#1": INCLUDED,  # examples/fastapi_app.py: tests/test_integrations.py
     "integrations.md#2": INCLUDED,  # examples/anyio_tls.py: tests/test_integrations.py
