@@ -4,7 +4,8 @@ One strict ``mkdocs build`` (a few seconds) into a temporary directory, then thr
 on the HTML it wrote:
 
 * no raw Sphinx role (``:class:`` and kin) and no unprocessed autorefs link
-  (``[`Framed`][wsframed.Framed]`` left as text) in what a reader sees;
+  (``[`Framed`][wsframed.Framed]`` left as text) in what a reader sees (code spans
+  may quote them);
 * every local ``href``/``src`` names a file of the site, and every ``#anchor`` exists in
   the page it points into (``mkdocs build --strict`` only logs missing anchors);
 * the build did not fall back to unformatted signatures (the docs extra installs Ruff).
@@ -34,7 +35,11 @@ UNFORMATTED_SIGNATURES = "Formatting signatures requires"
 
 
 class _Page(HTMLParser):
-    """Collects a page's ids, its local references, and its visible prose text."""
+    """Collects a page's ids, its local references, and its visible prose text.
+
+    A code span counts as one backtick in the prose: a raw role renders as
+    ``:class:<code>Framed</code>``, prose that quotes one inside a code span is fine.
+    """
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -42,6 +47,7 @@ class _Page(HTMLParser):
         self.refs: list[str] = []
         self.text: list[str] = []
         self._skip = 0  # inside <script>, <style> or <pre>: not prose
+        self._code = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
@@ -54,13 +60,19 @@ class _Page(HTMLParser):
                 self.refs.append(value)
         if tag in ("script", "style", "pre"):
             self._skip += 1
+        elif tag == "code":
+            if not self._code and not self._skip:
+                self.text.append("`")
+            self._code += 1
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style", "pre") and self._skip:
             self._skip -= 1
+        elif tag == "code" and self._code:
+            self._code -= 1
 
     def handle_data(self, data: str) -> None:
-        if not self._skip:
+        if not self._skip and not self._code:
             self.text.append(data)
 
 
