@@ -1,7 +1,7 @@
 """wsframed: a WebSocket connection as an asyncio byte stream, framed by codecs.
 
-Layers, bottom up: :class:`WsStream` (messages in, one byte stream out, and back),
-the sans-I/O codecs in :mod:`wsframed.codecs`, and :class:`Framed` (a codec over any
+Layers, bottom up: [`WsStream`][wsframed.WsStream] (messages in, one byte stream out, and back),
+the sans-I/O codecs in ``wsframed.codecs``, and [`Framed`][wsframed.Framed] (a codec over any
 byte stream).
 """
 

@@ -1,4 +1,4 @@
-"""``python -m wsframed``: the ``wsframed`` command (see :mod:`wsframed.cli`)."""
+"""``python -m wsframed``: the ``wsframed`` command (see ``wsframed.cli``)."""
 
 from .cli import main
 

@@ -1,4 +1,4 @@
-"""A :class:`~wsframed.WsStream` as a genuine ``anyio.abc.ByteStream``.
+"""A [`WsStream`][wsframed.WsStream] as a genuine ``anyio.abc.ByteStream``.
 
 A ``WsStream`` already has anyio's stream methods (``receive``, ``send``,
 ``send_eof``, ``aclose``, ``extra_attributes``) and raises an ``EndOfStream`` that
@@ -6,8 +6,8 @@ subclasses ``anyio.EndOfStream``, so anyio's wrappers (``TLSStream.wrap``,
 ``BufferedByteReceiveStream``, ...) work on it as it is. What it is not is an instance
 of ``anyio.abc.ByteStream``: type checkers reject it where anyio annotates
 ``AnyByteStream``, and anyio code that branches on ``isinstance`` takes the generic
-path. :func:`as_anyio_stream` wraps it in a real subclass, adding anyio's error
-conventions and typed attributes::
+path. [`as_anyio_stream`][wsframed.anyio.as_anyio_stream] wraps it in a real subclass, adding
+anyio's error conventions and typed attributes::
 
     tls = await TLSStream.wrap(as_anyio_stream(ws_stream), hostname="example.org")
     tls.extra(SocketAttribute.remote_address)  # passes through the layers
@@ -44,16 +44,16 @@ class WsAttribute(TypedAttributeSet):
     connection: Any = typed_attribute()
     #: the negotiated subprotocol, or None
     subprotocol: str | None = typed_attribute()
-    #: the :class:`~wsframed.WsStream` itself
+    #: the [`WsStream`][wsframed.WsStream] itself
     ws_stream: WsStream = typed_attribute()
 
 
 class AnyioWsStream(ByteStream):
-    """An ``anyio.abc.ByteStream`` over a :class:`~wsframed.WsStream`.
+    """An ``anyio.abc.ByteStream`` over a [`WsStream`][wsframed.WsStream].
 
     Errors follow anyio: the end of stream is ``anyio.EndOfStream`` (wsframed's
     subclass of it), an abnormal end is ``anyio.BrokenResourceError`` chained to the
-    :class:`~wsframed.errors.ConnectionClosed`, and using a side this stream already
+    [`ConnectionClosed`][wsframed.errors.ConnectionClosed], and using a side this stream already
     closed is ``anyio.ClosedResourceError``. ``aclose()`` runs the WebSocket close
     handshake.
 
@@ -65,7 +65,7 @@ class AnyioWsStream(ByteStream):
 
     def __init__(self, stream: WsStream):
         self.stream = stream
-        """The wrapped :class:`~wsframed.WsStream`."""
+        """The wrapped [`WsStream`][wsframed.WsStream]."""
         self._spend = Budget().spend
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
@@ -121,7 +121,10 @@ class AnyioWsStream(ByteStream):
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
-        """anyio's socket addresses, :class:`WsAttribute`, and the stream's own ones."""
+        """anyio's socket addresses and [`WsAttribute`][wsframed.anyio.WsAttribute].
+
+        Plus the wrapped stream's own ``extra_attributes``.
+        """
         stream = self.stream
         attributes: dict[Any, Callable[[], Any]] = dict(stream.extra_attributes)
         for attribute, name in (
@@ -144,7 +147,10 @@ def _constant(value: Any) -> Callable[[], Any]:
 
 
 def as_anyio_stream(stream: WsStream) -> AnyioWsStream:
-    """Wrap ``stream`` as an ``anyio.abc.ByteStream`` (see :class:`AnyioWsStream`)."""
+    """Wrap ``stream`` as an ``anyio.abc.ByteStream``.
+
+    See [`AnyioWsStream`][wsframed.anyio.AnyioWsStream].
+    """
     if not isinstance(stream, WsStream):
         raise TypeError(
             f"as_anyio_stream() wraps a wsframed.WsStream, not {type(stream).__qualname__}"

@@ -1,13 +1,13 @@
-"""The byte streams :class:`~wsframed.Framed` runs over, behind one small interface.
+"""The byte streams [`Framed`][wsframed.Framed] runs over, behind one small interface.
 
 Three shapes are accepted, so one codec and one protocol function serve WebSockets,
 TCP, pipes and TLS alike:
 
 - asyncio ``StreamReader``/``StreamWriter`` style: an object with ``read``, ``write``
-  and ``drain`` (a :class:`~wsframed.WsStream` is one), or a ``(reader, writer)`` pair;
+  and ``drain`` (a [`WsStream`][wsframed.WsStream] is one), or a ``(reader, writer)`` pair;
 - anyio ``ByteStream`` style: an object with ``receive``, ``send`` and ``aclose``.
 
-:func:`byte_stream` wraps any of them in a :class:`ByteStream`.
+``byte_stream`` wraps any of them in a ``ByteStream``.
 
 The adapters' own coroutines follow [`wsframed.checkpoint`][wsframed.checkpoint]: one
 that raises yields to the event loop first, and each adapter's
@@ -33,7 +33,7 @@ READ_SIZE = 64 * 1024
 
 
 class ByteStream(Protocol):
-    """What :class:`~wsframed.Framed` needs from a byte stream."""
+    """What [`Framed`][wsframed.Framed] needs from a byte stream."""
 
     def read_some(self) -> Awaitable[bytes]:
         """Return the next bytes available (at most 64 KiB), ``b""`` at the end."""
@@ -182,7 +182,7 @@ class AnyioByteStream:
 
 
 def byte_stream(stream: Any) -> ByteStream:
-    """Wrap ``stream`` (any accepted shape) as a :class:`ByteStream`.
+    """Wrap ``stream`` (any accepted shape) as a ``ByteStream``.
 
     Raises ``TypeError`` naming the accepted shapes otherwise.
     """

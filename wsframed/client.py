@@ -1,4 +1,4 @@
-"""connect(): open a WebSocket and get a :class:`~wsframed.Framed` straight away."""
+"""connect(): open a WebSocket and get a [`Framed`][wsframed.Framed] straight away."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def byte_stream_defaults(options: dict[str, Any]) -> dict[str, Any]:
 
 
 class connect(Generic[T]):  # lower case: a function-like class, as websockets' connect
-    """Connect to ``uri`` and return a :class:`~wsframed.Framed` using ``codec``.
+    """Connect to ``uri`` and return a [`Framed`][wsframed.Framed] using ``codec``.
 
     Use either way::
 
@@ -36,7 +36,7 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         async with wsframed.connect(uri, MsgpackCodec()) as framed: ...
 
     ``text``, ``write_chunk_size``, ``limit``, ``event_queue_size`` and
-    ``close_timeout`` configure the :class:`~wsframed.WsStream`; ``close_timeout`` is
+    ``close_timeout`` configure the [`WsStream`][wsframed.WsStream]; ``close_timeout`` is
     also websockets' own. Every other keyword goes to websockets' ``connect()``
     (``ssl``, ``origin``, ``subprotocols``, ``additional_headers``, ``max_size``,
     ``ping_interval``, ``open_timeout``, ...), with ``compression=None`` unless given.

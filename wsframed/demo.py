@@ -1,7 +1,7 @@
 """``wsframed demo``: a server and a client in one process, showing each layer.
 
-Each section starts a :func:`wsframed.serve` server on 127.0.0.1 (a free port),
-connects with :func:`wsframed.connect` and prints a short transcript: lines echoed,
+Each section starts a [`wsframed.serve`][wsframed.serve] server on 127.0.0.1 (a free port),
+connects with [`wsframed.connect`][wsframed.connect] and prints a short transcript: lines echoed,
 msgpack request/response, msgpack-RPC, CBOR, the split halves in two tasks, oversized
 frames refused on both sides, and the close handshake with its codes.
 """

@@ -1,6 +1,6 @@
 """Exceptions raised by wsframed.
 
-Every exception derives from :class:`WsFramedError`::
+Every exception derives from [`WsFramedError`][wsframed.errors.WsFramedError]::
 
     WsFramedError
     ├── FrameTooLarge        a frame over max_frame_size (ValueError too)

@@ -1,8 +1,8 @@
 """Out-of-band events of a WebSocket byte stream.
 
-A byte stream cannot carry control frames or message kinds, so :class:`WsStream`
+A byte stream cannot carry control frames or message kinds, so [`WsStream`][wsframed.WsStream]
 reports them here. ``stream.events()`` subscribes an observer that receives these
-frozen dataclasses in order; see :class:`wsframed.stream.EventSubscription`.
+frozen dataclasses in order; see [`wsframed.stream.EventSubscription`][wsframed.EventSubscription].
 """
 
 from __future__ import annotations

@@ -2,25 +2,25 @@
 
 How it works
 ------------
-Receiving: :meth:`Framed.recv` reads whatever bytes are available (at most 64 KiB,
-often one whole WebSocket message), feeds them to the codec's decoder and queues every
+Receiving: [`Framed.recv`][wsframed.Framed.recv] reads whatever bytes are available (at most 64
+KiB, often one whole WebSocket message), feeds them to the codec's decoder and queues every
 complete frame the decoder yields, so one read serves many frames and no coroutine is
 awaited per frame while frames are queued. When the decoder fails part-way through a
 chunk, the frames before the failure are delivered first, then the error. Codecs that
 cannot resynchronise (length-prefixed, msgpack, CBOR) keep failing with the same error;
 ``LinesCodec(on_overflow="discard")`` and JSON Lines resume at the next line.
 
-Sending: :meth:`Framed.feed` encodes synchronously and hands the whole frame to the
-stream in one ``write()``, so a frame that is too large raises there with nothing
+Sending: [`Framed.feed`][wsframed.Framed.feed] encodes synchronously and hands the whole frame to
+the stream in one ``write()``, so a frame that is too large raises there with nothing
 buffered, and concurrent senders never interleave the bytes of two frames.
-:meth:`Framed.flush` drains; over a :class:`~wsframed.WsStream` everything fed since the
-last flush leaves as one message (up to ``write_chunk_size``). :meth:`Framed.send` is
-feed plus flush; :meth:`Framed.send_all` flushes whenever ``high_water`` bytes are
-waiting, and at the end. Given a plain iterable, ``send_all`` encodes the frames up to
-the high-water mark into a list and hands them to the stream in one ``write()``: no
-other task runs in between, so this is what feeding them one by one would give, at
-a fraction of the cost per frame (an async iterable may let other tasks run between
-items, so its frames are fed one by one).
+[`Framed.flush`][wsframed.Framed.flush] drains; over a [`WsStream`][wsframed.WsStream] everything
+fed since the last flush leaves as one message (up to ``write_chunk_size``).
+[`Framed.send`][wsframed.Framed.send] is feed plus flush;
+[`Framed.send_all`][wsframed.Framed.send_all] flushes whenever ``high_water`` bytes are waiting,
+and at the end. Given a plain iterable, ``send_all`` encodes the frames up to the high-water mark
+into a list and hands them to the stream in one ``write()``: no other task runs in between, so this
+is what feeding them one by one would give, at a fraction of the cost per frame (an async iterable
+may let other tasks run between items, so its frames are fed one by one).
 
 Giving the loop a turn (see [`wsframed.checkpoint`][wsframed.checkpoint]): a call
 that raises without having waited (a failed decoder, the end of stream, a closed side,
@@ -59,13 +59,13 @@ DEFAULT_HIGH_WATER = 64 * 1024
 class Framed(Generic[T]):
     """Frames of type ``T`` over a byte stream, encoded and decoded by ``codec``.
 
-    ``stream`` is a :class:`~wsframed.WsStream`, any object with asyncio
+    ``stream`` is a [`WsStream`][wsframed.WsStream], any object with asyncio
     ``read``/``write``/``drain``, an asyncio ``(reader, writer)`` pair, or an anyio
-    ``ByteStream``. ``high_water`` is how many encoded bytes :meth:`send_all` buffers
-    before it flushes.
+    ``ByteStream``. ``high_water`` is how many encoded bytes [`send_all`][wsframed.Framed.send_all]
+    buffers before it flushes.
 
     Receiving and sending are independent: one task may receive while others send.
-    Use :meth:`split` to hand the halves to different owners.
+    Use [`split`][wsframed.Framed.split] to hand the halves to different owners.
     """
 
     def __init__(self, stream: Any, codec: Codec[T], *, high_water: int = DEFAULT_HIGH_WATER):
@@ -107,9 +107,9 @@ class Framed(Generic[T]):
     # Sending ------------------------------------------------------------------
 
     def feed(self, item: T) -> None:
-        """Encode ``item`` and buffer it; :meth:`flush` sends it.
+        """Encode ``item`` and buffer it; [`flush`][wsframed.Framed.flush] sends it.
 
-        Raises :class:`~wsframed.errors.FrameTooLarge` (or the codec's ``ValueError``/
+        Raises [`FrameTooLarge`][wsframed.errors.FrameTooLarge] (or the codec's ``ValueError``/
         ``TypeError``) with nothing buffered, so the stream stays usable.
         """
         if self._send_closed:
@@ -134,7 +134,9 @@ class Framed(Generic[T]):
             raise
 
     async def send(self, item: T) -> None:
-        """Encode, write and flush one item (:meth:`feed` then :meth:`flush`).
+        """Encode, write and flush one item.
+
+        The same as [`feed`][wsframed.Framed.feed] then [`flush`][wsframed.Framed.flush].
 
         Raises like [`feed`][wsframed.Framed.feed] (nothing sent) after yielding to the
         event loop once.
@@ -302,9 +304,9 @@ class Framed(Generic[T]):
     async def recv(self) -> T:
         """Return the next frame.
 
-        Raises :class:`~wsframed.errors.EndOfStream` at a clean end of stream,
-        :class:`~wsframed.errors.IncompleteFrame` if it ended inside a frame,
-        :class:`~wsframed.errors.DecodeError` / ``FrameTooLarge`` for bad input (after
+        Raises [`EndOfStream`][wsframed.errors.EndOfStream] at a clean end of stream,
+        [`IncompleteFrame`][wsframed.errors.IncompleteFrame] if it ended inside a frame,
+        [`DecodeError`][wsframed.errors.DecodeError] / ``FrameTooLarge`` for bad input (after
         the frames before it), and ``ConnectionClosed`` for an abnormal end.
         Returns at once when a frame is queued; one call in
         [`BUDGET`][wsframed.checkpoint.BUDGET] yields to the event loop first, and one
@@ -338,7 +340,7 @@ class Framed(Generic[T]):
     async def recv_many(self, max_items: int | None = None) -> list[T]:
         """Return every frame already decoded (at least one, at most ``max_items``).
 
-        Waits only when none is queued. Same errors as :meth:`recv`, and the same
+        Waits only when none is queued. Same errors as [`recv`][wsframed.Framed.recv], and the same
         yields to the event loop.
         """
         items = self._items
@@ -438,17 +440,20 @@ class Framed(Generic[T]):
 
 
 class FramedSink(Generic[T_contra]):
-    """The sending half of a :class:`Framed`: ``send``, ``feed``, ``flush``, ``send_all``."""
+    """The sending half of a [`Framed`][wsframed.Framed].
+
+    Its methods: ``send``, ``feed``, ``flush``, ``send_all``.
+    """
 
     def __init__(self, framed: Framed[Any]):
         self._framed = framed
 
     def feed(self, item: T_contra) -> None:
-        """Encode and buffer ``item`` (see :meth:`Framed.feed`)."""
+        """Encode and buffer ``item`` (see [`Framed.feed`][wsframed.Framed.feed])."""
         self._framed.feed(item)
 
     async def flush(self) -> None:
-        """Send what was fed (see :meth:`Framed.flush`)."""
+        """Send what was fed (see [`Framed.flush`][wsframed.Framed.flush])."""
         await self._framed.flush()
 
     async def send(self, item: T_contra) -> None:
@@ -456,7 +461,7 @@ class FramedSink(Generic[T_contra]):
         await self._framed.send(item)
 
     async def send_all(self, items: Iterable[T_contra] | AsyncIterable[T_contra]) -> None:
-        """Send every item, batched (see :meth:`Framed.send_all`)."""
+        """Send every item, batched (see [`Framed.send_all`][wsframed.Framed.send_all])."""
         await self._framed.send_all(items)
 
     async def close(self) -> None:
@@ -468,18 +473,21 @@ class FramedSink(Generic[T_contra]):
 
 
 class FramedStream(Generic[T_co]):
-    """The receiving half of a :class:`Framed`: an async iterator of frames."""
+    """The receiving half of a [`Framed`][wsframed.Framed]: an async iterator of frames."""
 
     def __init__(self, framed: Framed[Any]):
         self._framed = framed
 
     async def recv(self) -> T_co:
-        """Return the next frame (see :meth:`Framed.recv`)."""
+        """Return the next frame (see [`Framed.recv`][wsframed.Framed.recv])."""
         item: T_co = await self._framed.recv()
         return item
 
     async def recv_many(self, max_items: int | None = None) -> list[T_co]:
-        """Return the frames already decoded (see :meth:`Framed.recv_many`)."""
+        """Return the frames already decoded.
+
+        See [`Framed.recv_many`][wsframed.Framed.recv_many].
+        """
         return await self._framed.recv_many(max_items)
 
     def __aiter__(self) -> AsyncIterator[T_co]:

@@ -1,4 +1,4 @@
-"""serve(): a WebSocket server whose handler receives a :class:`~wsframed.Framed`.
+"""serve(): a WebSocket server whose handler receives a [`Framed`][wsframed.Framed].
 
 When the handler returns, the connection closes with 1000. When it lets an exception
 escape, the connection closes and one record is logged on ``wsframed.server``, after
@@ -54,7 +54,7 @@ Handler = Callable[[Framed[T]], Awaitable[None]]
 
 
 class FramedServer:
-    """A running server (wraps websockets' ``Server``, which is :attr:`ws_server`)."""
+    """A running server (wraps websockets' ``Server``, which is ``ws_server``)."""
 
     def __init__(self, ws_server: WsServer):
         self.ws_server = ws_server
@@ -117,8 +117,9 @@ S = TypeVar("S", bound=_Closable)
 class ServerStarter(Generic[S]):
     """``server = await starter`` or ``async with starter as server`` (closed on exit).
 
-    Shared by :class:`serve` and :class:`wsframed.bridge.serve_bridge`: subclasses
-    implement ``_start()``, which starts the server once and returns it.
+    Shared by [`serve`][wsframed.serve] and
+    [`wsframed.bridge.serve_bridge`][wsframed.bridge.serve_bridge]: subclasses implement
+    ``_start()``, which starts the server once and returns it.
     """
 
     _server: S | None = None
@@ -150,7 +151,7 @@ class serve(ServerStarter[FramedServer], Generic[T]):
     Use as ``async with serve(handler, host, port, codec=...) as server`` or
     ``server = await serve(...)``; ``port=0`` picks a free port (``server.port``).
     ``text``, ``write_chunk_size``, ``limit``, ``event_queue_size`` and
-    ``close_timeout`` configure each :class:`~wsframed.WsStream`; ``close_timeout`` is
+    ``close_timeout`` configure each [`WsStream`][wsframed.WsStream]; ``close_timeout`` is
     also websockets' own (the bound on a close handshake websockets starts, for
     example after a keepalive timeout). Every other keyword goes to websockets'
     ``serve()`` (``origins``, ``subprotocols``, ``ssl``, ``max_size``, ``max_queue``,

@@ -2,7 +2,7 @@
 
 How it works
 ------------
-Reading is pull-based. :class:`WsStream` keeps one read buffer and takes the next
+Reading is pull-based. [`WsStream`][wsframed.WsStream] keeps one read buffer and takes the next
 message from the connection only when a read needs more bytes than the buffer holds.
 An unread message therefore stays in the WebSocket library's bounded queue, which
 pauses the socket when full: a slow reader slows the peer's TCP sender, and memory is
@@ -27,11 +27,11 @@ Closing follows RFC 6455 section 7. ``send_eof()`` flushes and sends a close fra
 a background task while the read side stays open: the peer's remaining bytes are read
 normally and the end of stream comes with its close reply. A clean end (the handshake
 completed after a close this side started, or the peer closed with 1000, 1001 or 1005)
-reads as ``b""``; anything else raises :class:`~wsframed.errors.ConnectionClosed` once
+reads as ``b""``; anything else raises [`ConnectionClosed`][wsframed.errors.ConnectionClosed] once
 every byte received before it was read.
 
 Control frames and text messages cannot travel in a byte stream; they are reported to
-observers (:meth:`WsStream.events`), each with its own bounded queue.
+observers ([`WsStream.events`][wsframed.WsStream.events]), each with its own bounded queue.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from .events import Closed, Error, Event, TextMessage
 __all__ = ["EventSubscription", "TextPolicy", "WsStream"]
 
 TextPolicy = Literal["reject", "bytes", "ignore"]
-"""What a :class:`WsStream` does with text messages; see :class:`WsStream`."""
+"""What a [`WsStream`][wsframed.WsStream] does with text messages (its ``text`` argument)."""
 
 _TEXT_POLICIES = ("reject", "bytes", "ignore")
 _UNSUPPORTED_DATA = 1003  # RFC 6455 section 7.4.1: "a type of data it cannot accept"
@@ -68,8 +68,9 @@ class EventSubscription:
     """One observer of a stream's events: an async iterator with a bounded queue.
 
     The stream never waits for an observer. When the queue is full the oldest event
-    is dropped and counted in :attr:`dropped`, so the newest events, and the final
-    :class:`~wsframed.events.Closed`, always arrive. Iteration ends after ``Closed``.
+    is dropped and counted in [`dropped`][wsframed.EventSubscription.dropped], so the newest
+    events, and the final [`Closed`][wsframed.events.Closed], always arrive. Iteration ends after
+    ``Closed``.
     """
 
     def __init__(self, maxlen: int, on_close: Any):
@@ -139,15 +140,15 @@ class WsStream:
 
     Args:
         text: what to do with a text message. ``"reject"`` (default): close the
-            connection with 1003, emit :class:`~wsframed.events.TextMessage`, and
-            raise :class:`~wsframed.errors.ProtocolError` to the reader after the bytes
+            connection with 1003, emit [`TextMessage`][wsframed.events.TextMessage], and
+            raise [`ProtocolError`][wsframed.errors.ProtocolError] to the reader after the bytes
             received before it. ``"bytes"``: its UTF-8 bytes join the stream.
             ``"ignore"``: drop it and emit the event.
         write_chunk_size: the largest binary message ``drain()`` sends. Keep it at or
             below the peer's maximum message size (websockets: ``max_size``, 1 MiB).
         limit: the most bytes ``readuntil()``/``readline()`` buffer while looking for
             the separator.
-        event_queue_size: the queue length of each :meth:`events` observer.
+        event_queue_size: the queue length of each [`events`][wsframed.WsStream.events] observer.
         close_timeout: the default time ``aclose()`` waits for the close handshake.
 
     The reading methods are the ``asyncio.StreamReader`` ones, the writing methods
@@ -426,8 +427,8 @@ class WsStream:
         """Read up to ``n`` bytes; ``b""`` at the end of the stream.
 
         With ``n < 0``, read until the end of the stream. Returns as soon as any bytes
-        are available; never waits for ``n`` of them (use :meth:`readexactly`).
-        Cancelling it loses no bytes.
+        are available; never waits for ``n`` of them (use
+        [`readexactly`][wsframed.WsStream.readexactly]). Cancelling it loses no bytes.
         """
         if self._budget.spend():
             await checkpoint()
@@ -514,8 +515,8 @@ class WsStream:
 
         Raises ``asyncio.LimitOverrunError`` when ``limit`` bytes were buffered without
         finding it, or when it is found past ``limit``; the bytes stay buffered (read
-        them with :meth:`read`). Raises ``asyncio.IncompleteReadError`` with the
-        remaining bytes when the stream ends first. Within one call no byte is
+        them with [`read`][wsframed.WsStream.read]). Raises ``asyncio.IncompleteReadError`` with
+        the remaining bytes when the stream ends first. Within one call no byte is
         searched twice; a call that ends without a separator (overrun, end of stream,
         cancellation) keeps nothing of its search, as asyncio's does.
         """
@@ -595,9 +596,9 @@ class WsStream:
     # Writing ------------------------------------------------------------------
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Buffer ``data`` for sending; call :meth:`drain` to send it.
+        """Buffer ``data`` for sending; call [`drain`][wsframed.WsStream.drain] to send it.
 
-        Raises :class:`~wsframed.errors.ClosedStreamError` after ``send_eof()`` or a
+        Raises [`ClosedStreamError`][wsframed.errors.ClosedStreamError] after ``send_eof()`` or a
         close. The buffer is not bounded: drain regularly. A ``bytearray`` is copied
         (the caller may reuse it); ``bytes`` and ``memoryview`` are kept as they are.
         """
@@ -610,7 +611,7 @@ class WsStream:
             self._pending_size += len(data)
 
     def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
-        """Buffer every chunk in ``chunks``, as :meth:`write` does."""
+        """Buffer every chunk in ``chunks``, as [`write`][wsframed.WsStream.write] does."""
         for chunk in chunks:
             self.write(chunk)
 
@@ -642,7 +643,7 @@ class WsStream:
     async def drain(self) -> None:
         """Send every buffered byte as binary messages, then wait for backpressure.
 
-        Raises :class:`~wsframed.errors.ConnectionClosed` when the connection is gone.
+        Raises [`ConnectionClosed`][wsframed.errors.ConnectionClosed] when the connection is gone.
         Safe to cancel: bytes are sent in order and exactly once; what was not sent
         stays buffered for the next ``drain()``. Concurrent calls take turns.
         """
@@ -672,8 +673,8 @@ class WsStream:
     async def _acquire_drain(self) -> None:
         """Wait for the drain() in progress, first come first served.
 
-        The uncontended case is handled inline by :meth:`drain`; this is the lock's
-        slow path. The lock passes straight to the next waiter on release.
+        The uncontended case is handled inline by [`drain`][wsframed.WsStream.drain]; this is the
+        lock's slow path. The lock passes straight to the next waiter on release.
         """
         waiter = self._loop.create_future()
         self._drain_waiters.append(waiter)
@@ -701,7 +702,10 @@ class WsStream:
         return True
 
     def write_eof(self) -> None:
-        """Start :meth:`send_eof` in the background (``StreamWriter`` compatibility)."""
+        """Start [`send_eof`][wsframed.WsStream.send_eof] in the background.
+
+        For ``StreamWriter`` compatibility.
+        """
         if not self._write_closed:
             self._write_closed = True
             self._close_task = self._spawn(self._flush_and_close(1000, ""))
@@ -711,7 +715,7 @@ class WsStream:
 
         Every byte the peer sends before its close reply is still delivered; then
         reads see the end of stream. If nobody reads, the close reply can sit behind
-        unread messages: keep reading, or use :meth:`aclose`. Idempotent.
+        unread messages: keep reading, or use [`aclose`][wsframed.WsStream.aclose]. Idempotent.
         """
         if self._write_closed:
             if self._budget.spend():
@@ -802,7 +806,10 @@ class WsStream:
         await asyncio.sleep(0)  # let the watcher emit Closed
 
     def close(self) -> None:
-        """Start :meth:`aclose` in the background (``StreamWriter`` compatibility)."""
+        """Start [`aclose`][wsframed.WsStream.aclose] in the background.
+
+        For ``StreamWriter`` compatibility.
+        """
         if self._aclose_task is None:
             self._closing = True
             self._aclose_task = self._spawn(self._aclose(1000, "", self._close_timeout))
@@ -822,7 +829,10 @@ class WsStream:
     # anyio ByteStream ---------------------------------------------------------
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
-        """Read up to ``max_bytes``; raise :class:`~wsframed.errors.EndOfStream` at the end."""
+        """Read up to ``max_bytes`` (anyio's ``receive``).
+
+        Raises [`EndOfStream`][wsframed.errors.EndOfStream] at the end of the stream.
+        """
         data = await self.read(max_bytes)
         if not data:  # read() gave the loop a turn at the end already
             raise EndOfStream
@@ -839,7 +849,10 @@ class WsStream:
 
     @property
     def extra_attributes(self) -> dict[Any, Any]:
-        """anyio typed attributes; none are provided (use :meth:`get_extra_info`)."""
+        """anyio typed attributes: none are provided.
+
+        Use [`get_extra_info`][wsframed.WsStream.get_extra_info] instead.
+        """
         return {}
 
     # Connection ---------------------------------------------------------------
@@ -848,7 +861,7 @@ class WsStream:
         """Send a ping and return the round-trip time in seconds.
 
         An empty ``data`` sends a unique random 4-byte payload, so concurrent pings
-        do not collide. Raises :class:`~wsframed.errors.ConnectionClosed` when the
+        do not collide. Raises [`ConnectionClosed`][wsframed.errors.ConnectionClosed] when the
         connection ends first, and ``NotImplementedError`` on backends that cannot
         send pings (Starlette; aiohttp with its default ``autoping=True``).
         """

@@ -1,8 +1,8 @@
-"""Adapters from WebSocket libraries to the small interface :class:`WsStream` drives.
+"""Adapters from WebSocket libraries to the small interface [`WsStream`][wsframed.WsStream] drives.
 
-A backend turns one library's connection object into :class:`Backend`: whole messages
+A backend turns one library's connection object into ``Backend``: whole messages
 in and out, a close frame sent without waiting, an abort, pings, and a callback for
-the control frames the peer sends. :func:`backend_for` picks the adapter from the
+the control frames the peer sends. ``backend_for`` picks the adapter from the
 connection's type, so ``WsStream(connection)`` accepts any supported library.
 """
 
@@ -21,7 +21,7 @@ order they arrived (a text message's event as its last frame arrives, before it 
 
 
 class BackendClosed(Exception):
-    """The connection is over: raised by :meth:`Backend.receive` and :meth:`Backend.send`.
+    """The connection is over: raised by ``Backend.receive`` and ``Backend.send``.
 
     ``clean`` is true when the close handshake completed normally: close frames went
     both ways and either this side started it or the peer's code was 1000, 1001 or 1005.
@@ -35,10 +35,10 @@ class BackendClosed(Exception):
 
 
 class Backend(Protocol):
-    """What :class:`WsStream` needs from a WebSocket connection."""
+    """What [`WsStream`][wsframed.WsStream] needs from a WebSocket connection."""
 
     async def receive(self) -> bytes | str:
-        """Return the next whole message; raise :class:`BackendClosed` at the end."""
+        """Return the next whole message; raise ``BackendClosed`` at the end."""
         ...
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:

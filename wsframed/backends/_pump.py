@@ -2,10 +2,10 @@
 
 aiohttp and ASGI servers (Starlette, FastAPI) have no protocol layer that a stream can
 watch: control frames, the peer's close and the end of the TCP connection surface only
-as the result of a receive call. :class:`PumpedBackend` therefore runs that call in
+as the result of a receive call. ``PumpedBackend`` therefore runs that call in
 its own task, the *pump*:
 
-- it reads ahead of the reader until :data:`READ_AHEAD` bytes are waiting (the last
+- it reads ahead of the reader until ``READ_AHEAD`` bytes are waiting (the last
   message may take it past), so a reader that stops reading stops the pump, the
   library's bounded queue fills up and backpressure reaches the peer's TCP socket, as
   with the websockets backend and its ``max_queue``;
@@ -37,8 +37,8 @@ NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})
 class PumpedBackend:
     """Base class: a pump task feeds a bounded inbox; subclasses take messages.
 
-    Subclasses implement :meth:`_receive_one`, which awaits one library message and
-    calls :meth:`_deliver` (a data message), :meth:`_finish` (the end) or neither (a
+    Subclasses implement ``_receive_one``, which awaits one library message and
+    calls ``_deliver`` (a data message), ``_finish`` (the end) or neither (a
     control message it handled).
     """
 

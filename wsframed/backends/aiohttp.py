@@ -2,7 +2,7 @@
 
 aiohttp reports control frames, the peer's close and the end of the connection only
 through ``receive()``, so this backend runs it in a pump task that reads ahead of
-the reader until 64 KiB are waiting (see :mod:`wsframed.backends._pump`).
+the reader until 64 KiB are waiting (see ``wsframed.backends._pump``).
 
 Closing. aiohttp's ``close()`` sends a close frame, then reads and *drops* every
 message until the peer's close arrives. This backend does not call it: it sends the
@@ -14,7 +14,7 @@ the first close frame was sent, it sends a second one, which the peer discards
 (RFC 6455 section 5.5.1: nothing follows a close frame).
 
 Pings. With aiohttp's default ``autoping=True``, aiohttp answers pings and drops
-pongs inside ``receive()``: no Ping/Pong events, and :meth:`AiohttpBackend.ping`
+pongs inside ``receive()``: no Ping/Pong events, and ``AiohttpBackend.ping``
 raises ``NotImplementedError``. Created with ``autoping=False``, the connection hands
 them over: this backend answers pings itself, emits the events, and measures pings.
 
@@ -44,7 +44,7 @@ from ._pump import NORMAL_CLOSE_CODES, PumpedBackend
 __all__ = ["AiohttpBackend", "AiohttpConnection", "is_aiohttp_connection"]
 
 AiohttpConnection = web.WebSocketResponse[Any] | ClientWebSocketResponse[Any]
-"""The aiohttp objects a :class:`~wsframed.WsStream` accepts."""
+"""The aiohttp objects a [`WsStream`][wsframed.WsStream] accepts."""
 
 # RFC 6455 section 7.4: codes an endpoint may put in a close frame.
 _SENDABLE = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
@@ -60,7 +60,7 @@ def is_aiohttp_connection(connection: object) -> TypeGuard[AiohttpConnection]:
 
 
 class AiohttpBackend(PumpedBackend):
-    """Adapts an aiohttp WebSocket to :class:`~wsframed.backends.Backend`.
+    """Adapts an aiohttp WebSocket to ``Backend``.
 
     A server-side ``WebSocketResponse`` must be prepared (``await ws.prepare(request)``)
     first. Once wrapped, the stream owns the connection: do not call the aiohttp

@@ -5,12 +5,12 @@ Starlette speaks ASGI, which gives an application whole messages and a final
 TCP connection, and no news of the peer's close reply once this side has closed. The
 server (uvicorn, hypercorn, ...) answers pings and runs the close handshake itself.
 A pump task reads ahead of the reader until 64 KiB are waiting (see
-:mod:`wsframed.backends._pump`), so ``wait_closed()`` and the ``Closed`` event need no
+``wsframed.backends._pump``), so ``wait_closed()`` and the ``Closed`` event need no
 reader.
 
 What follows from ASGI, and is documented in ``docs/integrations.md``:
 
-- :meth:`StarletteBackend.ping` raises ``NotImplementedError``; no Ping/Pong events.
+- ``StarletteBackend.ping`` raises ``NotImplementedError``; no Ping/Pong events.
 - Closing: after ``websocket.close`` the server discards the messages that arrive
   while it waits for the peer's reply (uvicorn does). So ``send_eof()`` delivers the
   messages the server had already queued, then the end of stream; bytes the peer
@@ -47,7 +47,7 @@ def is_starlette_websocket(connection: object) -> TypeGuard[WebSocket]:
 
 
 class StarletteBackend(PumpedBackend):
-    """Adapts an accepted Starlette ``WebSocket`` to :class:`~wsframed.backends.Backend`.
+    """Adapts an accepted Starlette ``WebSocket`` to ``Backend``.
 
     Once wrapped, the stream owns the connection: do not call the WebSocket's
     ``receive*()``, ``send*()`` or ``close()`` yourself.

@@ -8,7 +8,7 @@ Everything here uses websockets' documented API except two things:
   checked when a stream is created and covered by a test, so a websockets release
   that changes it fails loudly instead of silently losing events.
 - one message per ``recv()`` and a context manager per ``send()`` cost more than a
-  byte stream needs when a peer sends many small messages. :func:`_fast_paths` takes
+  byte stream needs when a peer sends many small messages. ``_fast_paths`` takes
   the binary messages already queued together and sends a binary message in three
   inline steps; both check the internals they use when the stream is created and
   fall back to ``recv()`` and ``send()`` if those change.
@@ -242,12 +242,12 @@ def _fast_paths(
 
 
 class WebsocketsBackend:
-    """Adapts a ``websockets.asyncio`` connection to :class:`~wsframed.backends.Backend`.
+    """Adapts a ``websockets.asyncio`` connection to ``Backend``.
 
-    Besides the :class:`~wsframed.backends.Backend` methods it offers the fast path
-    :class:`~wsframed.WsStream` looks for: ``raw_receive`` and ``raw_send`` (see
-    :func:`_fast_paths`) raise websockets' own exceptions, which the stream turns
-    into :class:`~wsframed.backends.BackendClosed` with ``closed_from``: one
+    Besides the ``Backend`` methods it offers the fast path
+    [`WsStream`][wsframed.WsStream] looks for: ``raw_receive`` and ``raw_send`` (see
+    ``_fast_paths``) raise websockets' own exceptions, which the stream turns
+    into ``BackendClosed`` with ``closed_from``: one
     coroutine less per message each way.
     """
 

@@ -3,8 +3,8 @@
 ``wsframed bench`` runs the quick set with a progress display on stderr and prints a
 markdown table on stdout; ``python benchmarks/run.py`` (from a checkout) runs the
 full set and can draw the batch-size chart. What is measured and why is in
-:mod:`wsframed.bench.scenarios`; the plan and the runner in :mod:`wsframed.bench.suite`;
-the tables and targets in :mod:`wsframed.bench.report`.
+``wsframed.bench.scenarios``; the plan and the runner in ``wsframed.bench.suite``;
+the tables and targets in ``wsframed.bench.report``.
 
 The suite ships in the package so that ``wsframed bench`` works from an installed
 wheel; it imports nothing beyond wsframed's own dependencies (the chart needs

@@ -1,10 +1,10 @@
-"""Turn :class:`~wsframed.bench.suite.Results` into markdown tables and a chart.
+"""Turn ``Results`` into markdown tables and a chart.
 
 Every figure is the best of the run's rounds; every ratio divides two figures from the
 same run. The targets are the ones of the performance issue: batching at least 5x
 (``async for``) and 10x (``recv_many``) the one-message-per-item baseline, ``send()``
 per item not slower than it, CBOR at least half msgpack's rate, bulk through
-:class:`~wsframed.WsStream` at least 0.9x raw websockets, decoding one frame in linear
+[`WsStream`][wsframed.WsStream] at least 0.9x raw websockets, decoding one frame in linear
 time, and memory bounded under a slow reader.
 """
 

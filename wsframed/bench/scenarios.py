@@ -20,8 +20,8 @@ code a user would write without wsframed:
     no I/O at all: encode the items, cut the bytes into 64 KiB chunks, decode them.
     What the codec alone costs; no transport can beat it, so it bounds every ratio.
 
-The decoding scenario (:func:`decode_pieces`) needs no network and the memory
-scenario (:func:`slow_reader_memory`) reports traced bytes instead of a duration.
+The decoding scenario (``decode_pieces``) needs no network and the memory
+scenario (``slow_reader_memory``) reports traced bytes instead of a duration.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ SMALL_MODES = (
     "raw_tcp",
     "codec",
 )
-"""The small-frame scenarios; see :func:`small_frames`."""
+"""The small-frame scenarios; see ``small_frames``."""
 
 
 async def _timed(sender: Awaitable[Any], receiver: Awaitable[Any]) -> float:
@@ -78,7 +78,7 @@ async def _timed(sender: Awaitable[Any], receiver: Awaitable[Any]) -> float:
 async def small_frames(workload: Workload, mode: str, count: int, batch: int = 0) -> float:
     """Send ``count`` small items client to server; return the seconds it took.
 
-    ``mode`` is one of :data:`SMALL_MODES`:
+    ``mode`` is one of ``SMALL_MODES``:
 
     - ``naive``, ``adhoc``, ``raw_tcp``: the baselines (see the module docs);
     - ``send``: ``await framed.send(x)`` per item, ``async for`` on the other side;

@@ -1,6 +1,6 @@
 """What the benchmarks send: one workload per codec, and the connections they use.
 
-A :class:`Workload` pairs a codec with the item a benchmark sends, and with the code
+A ``Workload`` pairs a codec with the item a benchmark sends, and with the code
 a user would write without wsframed: ``to_message``/``from_message`` turn one item
 into one WebSocket message and back (``msgpack.packb``/``unpackb`` and the like), the
 *naive* baseline. Items are small on purpose, where the per-message cost of a

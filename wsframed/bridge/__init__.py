@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-:func:`pump` joins one :class:`~wsframed.WsStream` and one asyncio TCP connection
-with two loops, each "read a chunk, write it, wait for the other side's backpressure":
+[`pump`][wsframed.bridge.pump] joins one [`WsStream`][wsframed.WsStream] and one asyncio TCP
+connection with two loops, each "read a chunk, write it, wait for the other side's backpressure":
 
 - *up*: ``ws.read()`` -> ``writer.write()`` -> ``await writer.drain()``;
 - *down*: ``reader.read()`` -> ``ws.write()`` -> ``await ws.drain()``.
@@ -32,16 +32,16 @@ answers after a client's close is lost. Between two wsframed bridges the
 bytes, and a text message means "no more bytes from me" (``write_eof()`` on the
 other side); the WebSocket closes with 1000 once both directions have ended.
 
-:func:`serve_bridge` runs a server in either direction: ``ws://`` (or ``wss://``) in,
-``tcp://`` out, each WebSocket client getting its own TCP connection, dialled after
+[`serve_bridge`][wsframed.bridge.serve_bridge] runs a server in either direction: ``ws://`` (or
+``wss://``) in, ``tcp://`` out, each WebSocket client getting its own TCP connection, dialled after
 the WebSocket was accepted; or ``tcp://`` in, ``ws://``/``wss://`` out, so that two
-bridges make a tunnel. :func:`add_arguments` and :func:`run_command` are the
+bridges make a tunnel. ``add_arguments`` and ``run_command`` are the
 ``wsframed bridge`` command; ``python -m wsframed.bridge`` runs it too.
 
-One module per layer: :mod:`wsframed.bridge.pumping` (one connection pair),
-:mod:`wsframed.bridge.admission` (``max_connections``, counted from the TCP accept),
-:mod:`wsframed.bridge.server` (endpoints and bridge servers) and
-:mod:`wsframed.bridge.command` (the command line).
+One module per layer: ``wsframed.bridge.pumping`` (one connection pair),
+``wsframed.bridge.admission`` (``max_connections``, counted from the TCP accept),
+``wsframed.bridge.server`` (endpoints and bridge servers) and
+``wsframed.bridge.command`` (the command line).
 """
 
 from .command import _ssl_contexts as _ssl_contexts

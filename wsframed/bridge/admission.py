@@ -3,15 +3,15 @@
 ``--max-connections`` must bound what a bridge holds (descriptors, memory), and a
 connection costs from the moment it is accepted, long before its WebSocket handshake
 completes: a client that connects and never sends its request holds a socket until
-websockets' ``open_timeout``. So :class:`Admission` counts a connection from the accept:
+websockets' ``open_timeout``. So ``Admission`` counts a connection from the accept:
 
 - a ``ws://`` listener counts it when websockets creates its connection object, which
-  asyncio does at the accept (:func:`counted_connection`), and releases it when the
+  asyncio does at the accept (``counted_connection``), and releases it when the
   socket is closed. A connection over the limit never starts the WebSocket handshake:
   it is sent a complete ``HTTP/1.1 503`` response and the end of stream at once, what
-  it sends meanwhile is read and dropped for at most :data:`LINGER` seconds (closing a
+  it sends meanwhile is read and dropped for at most ``LINGER`` seconds (closing a
   socket with unread bytes sends a TCP reset, which can destroy the response before
-  the client reads it), then it is closed; at most :data:`MAX_LINGERING` refused
+  the client reads it), then it is closed; at most ``MAX_LINGERING`` refused
   connections linger at a time, the others are closed at once.
 - a ``tcp://`` listener counts it in the accept callback, before the target is dialled;
   over the limit it is closed at once.
@@ -21,7 +21,7 @@ websockets' ``open_timeout``. So :class:`Admission` counts a connection from the
   the limit is answered 503 once its TLS handshake is done, so its socket is held for
   at most the TLS handshake timeout (``open_timeout``), not counted.
 
-Refusals are logged at most once per :data:`LOG_INTERVAL`, with a count of the others.
+Refusals are logged at most once per ``LOG_INTERVAL``, with a count of the others.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class Admission:
         self.held.discard(key)
 
     def refused(self, peer: str) -> None:
-        """Log a refusal: the first in :data:`LOG_INTERVAL` by name, the others as a count."""
+        """Log a refusal: the first in ``LOG_INTERVAL`` by name, the others as a count."""
         now = time.monotonic()
         if now - self._last_log >= LOG_INTERVAL:
             self._last_log = now

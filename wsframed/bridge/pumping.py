@@ -1,8 +1,9 @@
-"""One connection pair: :func:`pump` joins a :class:`~wsframed.WsStream` and a TCP connection.
+"""One connection pair: [`pump`][wsframed.bridge.pump] joins a [`WsStream`][wsframed.WsStream] and
+a TCP connection.
 
 Two loops move the bytes ("read a chunk, write it, wait for the other side's
 backpressure") and a supervisor maps every ending to both sides; the theory of
-operation is in :mod:`wsframed.bridge`. :data:`HALF_CLOSE_SUBPROTOCOL` is the
+operation is in ``wsframed.bridge``. ``HALF_CLOSE_SUBPROTOCOL`` is the
 half-close the pump speaks between two wsframed bridges.
 """
 
@@ -45,7 +46,7 @@ _INTERNAL_ERROR = 1011
 
 @dataclass(frozen=True)
 class PumpResult:
-    """How one bridged connection ended (what :func:`pump` returns)."""
+    """How one bridged connection ended (what [`pump`][wsframed.bridge.pump] returns)."""
 
     ws_to_tcp: int
     """Bytes read from the WebSocket and written to TCP."""
@@ -57,7 +58,7 @@ class PumpResult:
     reason: str
     """Why it ended: ``"target closed"``, ``"websocket closed"``, ``"idle timeout"``..."""
     duration: float
-    """Seconds from the start of :func:`pump` to both sides being closed."""
+    """Seconds from the start of [`pump`][wsframed.bridge.pump] to both sides being closed."""
 
 
 async def pump(
@@ -79,7 +80,7 @@ async def pump(
     moved either way for ``idle_timeout`` seconds the WebSocket is closed with 1001.
     ``close_timeout`` bounds each closing step.
 
-    ``half_close=True`` speaks :data:`HALF_CLOSE_SUBPROTOCOL` (use it when that
+    ``half_close=True`` speaks ``HALF_CLOSE_SUBPROTOCOL`` (use it when that
     subprotocol was negotiated, with a stream made with ``text="ignore"``): TCP EOF is
     sent as a text message and a text message received becomes ``write_eof()``.
 

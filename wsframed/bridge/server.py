@@ -1,8 +1,10 @@
-"""Bridge servers: :func:`serve_bridge` listens on one endpoint and dials the other.
+"""Bridge servers: [`serve_bridge`][wsframed.bridge.serve_bridge] listens on one endpoint and dials
+the other.
 
 ``ws://`` (or ``wss://``) in and ``tcp://`` out, or ``tcp://`` in and ``ws://``/``wss://``
 out; each accepted connection gets its own connection to the target and a
-:func:`~wsframed.bridge.pump` between the two. :func:`parse_endpoint` reads the URLs.
+[`pump`][wsframed.bridge.pump] between the two. [`parse_endpoint`][wsframed.bridge.parse_endpoint]
+reads the URLs.
 """
 
 from __future__ import annotations
@@ -140,10 +142,10 @@ def _select_subprotocol(
 
 
 class BridgeServer:
-    """A running bridge, as returned by :func:`serve_bridge`.
+    """A running bridge, as returned by [`serve_bridge`][wsframed.bridge.serve_bridge].
 
-    ``listen`` and ``to`` are the parsed endpoints; :attr:`url` is the listening URL
-    with the real port (useful with port 0).
+    ``listen`` and ``to`` are the parsed endpoints; [`url`][wsframed.bridge.BridgeServer.url] is
+    the listening URL with the real port (useful with port 0).
     """
 
     def __init__(self, config: serve_bridge):
@@ -334,7 +336,11 @@ class BridgeServer:
             await self._tcp_server.wait_closed()
 
     async def serve_forever(self) -> None:
-        """Serve until :meth:`close` is called or the task is cancelled."""
+        """Serve until closed or cancelled.
+
+        Returns when [`close`][wsframed.bridge.BridgeServer.close] is called; cancelling the
+        task stops it too.
+        """
         try:
             await asyncio.shield(self._closing_waiter)
         except asyncio.CancelledError:
@@ -377,7 +383,7 @@ class serve_bridge(ServerStarter[BridgeServer]):
     each TCP client gets its own WebSocket, so two bridges make a tunnel.
 
     Use as ``async with serve_bridge(...) as bridge`` or ``bridge = await
-    serve_bridge(...)``; either gives a :class:`BridgeServer`.
+    serve_bridge(...)``; either gives a [`BridgeServer`][wsframed.bridge.BridgeServer].
 
     Args:
         text: ``"reject"`` closes a connection sending a text message with 1003
@@ -391,7 +397,7 @@ class serve_bridge(ServerStarter[BridgeServer]):
         ssl: the server ``SSLContext`` for a ``wss://`` listen URL.
         target_ssl: the client ``SSLContext`` for a ``wss://`` target; by default the
             system's trusted CAs, with host name checking.
-        half_close: offer and accept :data:`HALF_CLOSE_SUBPROTOCOL`.
+        half_close: offer and accept ``HALF_CLOSE_SUBPROTOCOL``.
         open_timeout: the most seconds to reach the target (TCP connect, or the
             WebSocket and TLS handshakes).
         close_timeout: the most seconds each closing step may take.

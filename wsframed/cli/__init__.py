@@ -15,16 +15,16 @@ How ``serve`` and ``connect`` show a received frame: one frame per line on stdou
 - ``bytes``, ``length``: a Python bytes literal, for example ``b'hello\\n'``;
 - ``msgpack``, ``cbor``, ``jsonl``: compact JSON, always valid: a byte string, NaN,
   a huge integer, a set, a tag or an extension type as a one-key ``{"$...": ...}``
-  object (see :mod:`wsframed.cli.frames`).
+  object (see ``wsframed.cli.frames``).
 
 A frame that cannot be printed is reported as one line on stderr; the connection goes on.
 
 Everything else (connections opening and closing, warnings) goes to stderr.
 
-One module per part: :mod:`wsframed.cli.frames` (codecs by name, frames as text),
-:mod:`wsframed.cli.serve` (``serve``; receiving and printing frames) and
-:mod:`wsframed.cli.connect` (``connect``). This module holds the argument parser and
-:func:`main`.
+One module per part: ``wsframed.cli.frames`` (codecs by name, frames as text),
+``wsframed.cli.serve`` (``serve``; receiving and printing frames) and
+``wsframed.cli.connect`` (``connect``). This module holds the argument parser and
+``main``.
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ class _OneLineFormatter(logging.Formatter):
 
 def _configure_logging(debug: bool) -> None:
     """Log warnings (everything with ``--debug``) to stderr, unless the host program
-    (a test runner, an application calling :func:`main`) configured logging itself."""
+    (a test runner, an application calling ``main``) configured logging itself."""
     root = logging.getLogger()
     if root.handlers:
         return

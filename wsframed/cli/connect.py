@@ -1,8 +1,8 @@
 """``wsframed connect``: send stdin's lines as frames and print the frames received.
 
-stdin is read without blocking the event loop (:func:`_input_chunks`) and cut into
-lines that are never buffered past a limit (:func:`_input_lines`). Receiving and
-printing frames, and the signal handling, are shared with :mod:`wsframed.cli.serve`.
+stdin is read without blocking the event loop (``_input_chunks``) and cut into
+lines that are never buffered past a limit (``_input_lines``). Receiving and
+printing frames, and the signal handling, are shared with ``wsframed.cli.serve``.
 """
 
 from __future__ import annotations

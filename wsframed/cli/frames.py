@@ -4,7 +4,7 @@ A received frame is shown on one line,
 
 - ``lines``: the text of the line, as received;
 - ``bytes``, ``length``: a Python bytes literal, for example ``b'hello\\n'``;
-- ``msgpack``, ``cbor``, ``jsonl``: compact JSON (:func:`json_text`). What JSON cannot
+- ``msgpack``, ``cbor``, ``jsonl``: compact JSON (``json_text``). What JSON cannot
   write is shown as a one-key object: a byte string as ``{"$bytes":"<hex>"}``; NaN and
   the infinities as ``{"$float":"NaN"}``, ``"Infinity"``, ``"-Infinity"``; an integer of
   more than 4,300 digits (JSON allows it, but writing it in decimal costs time quadratic
@@ -16,7 +16,7 @@ A received frame is shown on one line,
   other key (an array, a map) is written as ``{"$map":[[key,value],...]}``. Anything
   else (a datetime, a Decimal, a msgpack Timestamp) is the string of its ``repr``.
 
-:func:`parse_input_line` turns a line of ``connect``'s input into the item it sends;
+``parse_input_line`` turns a line of ``connect``'s input into the item it sends;
 for msgpack and CBOR it reads ``$bytes``, ``$float`` and ``$int`` back, so printed
 frames can be sent again as they are.
 """
@@ -44,7 +44,7 @@ CODECS = ("bytes", "lines", "length", "msgpack", "cbor", "jsonl")
 _STRUCTURED = frozenset({"msgpack", "cbor", "jsonl"})
 
 SKIP: Any = object()
-"""What :func:`parse_input_line` returns for a line that sends nothing (a blank line
+"""What ``parse_input_line`` returns for a line that sends nothing (a blank line
 under a JSON codec, an empty read under ``bytes``)."""
 
 
@@ -52,7 +52,7 @@ under a JSON codec, an empty read under ``bytes``)."""
 
 
 def make_codec(name: str, max_frame_size: int | None = None) -> Codec[Any]:
-    """Return the codec named ``name`` (one of :data:`CODECS`), with its default limit
+    """Return the codec named ``name`` (one of ``CODECS``), with its default limit
     unless ``max_frame_size`` is given."""
     from .. import codecs
 
@@ -98,7 +98,7 @@ _FLOAT_NAMES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def _decimal(value: int) -> str | None:
-    """``value`` in decimal if it has at most :data:`_MAX_DIGITS` digits (and the
+    """``value`` in decimal if it has at most ``_MAX_DIGITS`` digits (and the
     interpreter's own limit allows it), else None."""
     if value.bit_length() > _MAX_DECIMAL_BITS:
         return None
@@ -172,7 +172,7 @@ _SCALARS.update({
 
 
 def _scalar_text(value: Any) -> str | None:
-    """``value`` as JSON text, or None for a container (written by :func:`json_text`)."""
+    """``value`` as JSON text, or None for a container (written by ``json_text``)."""
     if isinstance(value, str):
         return encode_basestring(value)
     if isinstance(value, bool):
@@ -258,7 +258,7 @@ def json_text(value: Any) -> str:
 
 
 def _write(value: Any) -> str:
-    """The printer of :func:`json_text` (which tries json's encoder first)."""
+    """The printer of ``json_text`` (which tries json's encoder first)."""
     scalars = _SCALARS
     writer = scalars.get(type(value))
     text = writer(value) if writer is not None else _scalar_text(value)
@@ -347,7 +347,7 @@ def parse_input_line(codec: str, line: bytes) -> Any:
 
     ``bytes`` sends the line as read, newline included (a raw byte stream, as netcat
     does); ``length`` the line without its terminator; ``lines`` its text; ``msgpack``,
-    ``cbor`` and ``jsonl`` parse it as JSON (a blank line gives :data:`SKIP`) and, except for
+    ``cbor`` and ``jsonl`` parse it as JSON (a blank line gives ``SKIP``) and, except for
     ``jsonl``, turn ``{"$bytes": "<hex>"}`` into bytes, ``{"$float": "NaN"}`` (or
     ``"Infinity"``, ``"-Infinity"``) into a float and ``{"$int": "0x<hex>"}`` into an int.
     Raises ``ValueError`` with a message saying what is wrong with the line.

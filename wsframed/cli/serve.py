@@ -1,7 +1,7 @@
 """``wsframed serve``: accept WebSocket connections and print the frames received.
 
-Also what ``connect`` shares with it: :func:`_receive_frames` (print frames until the
-end of stream), :func:`_stop_on_signals`, and the output helpers (``_out`` writes
+Also what ``connect`` shares with it: ``_receive_frames`` (print frames until the
+end of stream), ``_stop_on_signals``, and the output helpers (``_out`` writes
 stdout, ``_log`` stderr, ``_describe`` turns an exception into one line).
 """
 
@@ -54,7 +54,7 @@ _MAX_DESCRIPTION = 200  # characters: a peer's data in an error message cannot f
 def _describe(exc: BaseException) -> str:
     """One line for an exception: its message, or its type when it has none.
 
-    At most :data:`_MAX_DESCRIPTION` characters (then ``...``), whatever the message.
+    At most ``_MAX_DESCRIPTION`` characters (then ``...``), whatever the message.
     """
     if isinstance(exc, socket.gaierror) and exc.strerror:
         return exc.strerror[:1].lower() + exc.strerror[1:]

@@ -2,8 +2,8 @@
 
 Every codec enforces ``max_frame_size`` when encoding (nothing is written) and when
 decoding (before an oversized frame is buffered in full). Codecs never import asyncio
-or websockets; see :mod:`wsframed.codecs.base` for the protocols a codec of your own
-implements.
+or websockets; see [`wsframed.codecs.base`][wsframed.codecs.base] for the protocols a codec of your
+own implements.
 """
 
 from .base import Buffer, Codec, Decoder

@@ -1,10 +1,11 @@
 """The codec protocols: what a codec and its decoder must provide.
 
 A codec is immutable configuration; it may serve many connections at once. All the
-state of one connection lives in the :class:`Decoder` that :meth:`Codec.decoder`
-returns. Neither ever performs I/O: bytes go in, items come out, and back.
+state of one connection lives in the [`Decoder`][wsframed.codecs.base.Decoder] that
+[`Codec.decoder`][wsframed.codecs.base.Codec.decoder] returns. Neither ever performs I/O: bytes go
+in, items come out, and back.
 
-A decoder is driven like this (this is all :class:`wsframed.Framed` does)::
+A decoder is driven like this (this is all [`wsframed.Framed`][wsframed.Framed] does)::
 
     decoder = codec.decoder()
     while chunk := await read_some():

@@ -8,7 +8,7 @@ wire and nothing is removed::
     feed(b"hel"); feed(b"lo")  ->  b"hel", b"lo"
 
 Use it when the application has its own framing (or none), or to pass an opaque
-stream through :class:`wsframed.Framed` unchanged. Chunk boundaries carry no meaning:
+stream through [`wsframed.Framed`][wsframed.Framed] unchanged. Chunk boundaries carry no meaning:
 the peer's ``b"hello"`` may arrive as ``b"hel"`` and ``b"lo"``, or merged with the
 next write. Over a WebSocket a chunk is usually one message, but do not rely on it.
 
@@ -16,8 +16,8 @@ Limits
 ------
 ``max_frame_size`` (default 1 MiB) bounds every item in both directions:
 
-* :meth:`BytesCodec.encode` refuses a larger item with
-  :class:`~wsframed.FrameTooLarge` (``local=True``); nothing is written.
+* [`BytesCodec.encode`][wsframed.codecs.BytesCodec.encode] refuses a larger item with
+  [`FrameTooLarge`][wsframed.errors.FrameTooLarge] (``local=True``); nothing is written.
 * The decoder never refuses input, because there is no frame to refuse: a chunk larger
   than ``max_frame_size`` is split into pieces of at most ``max_frame_size`` bytes, in
   order. Code that handles one item at a time therefore never sees more than the limit,
@@ -26,7 +26,7 @@ Limits
 Errors
 ------
 The decoder raises nothing: every byte sequence is valid, and
-:meth:`BytesDecoder.feed_eof` never raises because no frame can be cut short.
+``BytesDecoder.feed_eof`` never raises because no frame can be cut short.
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ class BytesCodec:
     """Pass bytes through unframed; see the module documentation.
 
     Args:
-        max_frame_size: The largest item, in bytes, that :meth:`encode` accepts and
-            that the decoder yields (larger received chunks are split). Must be at
-            least 1.
+        max_frame_size: The largest item, in bytes, that
+            [`encode`][wsframed.codecs.BytesCodec.encode] accepts and that the decoder yields
+            (larger received chunks are split). Must be at least 1.
 
     The codec is immutable and may serve any number of connections.
     """
@@ -94,7 +94,7 @@ class BytesCodec:
         return view.tobytes()
 
     def decoder(self) -> BytesDecoder:
-        """Return a fresh :class:`BytesDecoder`."""
+        """Return a fresh ``BytesDecoder``."""
         return BytesDecoder(self._max_frame_size)
 
 
@@ -104,7 +104,7 @@ class BytesDecoder:
     Empty chunks are skipped. A chunk longer than ``max_frame_size`` is yielded as
     consecutive pieces of at most ``max_frame_size`` bytes. ``bytes`` chunks are
     yielded as the very same objects (no copy); ``bytearray`` and ``memoryview``
-    chunks are copied once, at :meth:`feed`, so the caller may reuse its buffer.
+    chunks are copied once, at ``feed``, so the caller may reuse its buffer.
 
     Unlike the framing decoders this one keeps a queue of chunks rather than a byte
     buffer: with no frame boundaries to find, joining chunks would only add copies.

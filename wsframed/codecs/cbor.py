@@ -27,7 +27,7 @@ itself, two ways:
 
 Limits. ``max_frame_size`` (1 MiB by default) bounds one item's size on the wire:
 
-* encoding an item larger than the limit raises :class:`~wsframed.FrameTooLarge`
+* encoding an item larger than the limit raises [`FrameTooLarge`][wsframed.errors.FrameTooLarge]
   with ``local=True``; nothing is returned, the codec stays usable.
 * a head that declares more than the limit fails at the head, before its body is
   buffered: a byte or text string longer than the limit (``5b`` + 8 length bytes),
@@ -722,7 +722,8 @@ class CborCodec:
 
 
 class CborDecoder:
-    """Decoding state of one connection; made by :meth:`CborCodec.decoder`.
+    """Decoding state of one connection; made by
+    [`CborCodec.decoder`][wsframed.codecs.CborCodec.decoder].
 
     Iteration yields every complete item buffered so far and stops when the rest of
     an item is still to come, remembering where its scan stopped. When the scan stops

@@ -3,7 +3,7 @@ r"""JSON Lines: one JSON value per ``\n``-terminated line (https://jsonlines.org
 Wire format
 -----------
 Each frame is one JSON text in UTF-8 followed by ``\n``; the line framing is
-:class:`~wsframed.codecs.LinesCodec`'s, so ``\r\n`` terminators are accepted too::
+[`LinesCodec`][wsframed.codecs.LinesCodec]'s, so ``\r\n`` terminators are accepted too::
 
     +-----------------------------+----+
     |  {"id":1,"tags":["é"]}      | \n |
@@ -20,7 +20,7 @@ return ``str`` or UTF-8 ``bytes``, as ``orjson.dumps`` does).
 Limits
 ------
 ``max_frame_size`` (default 64 KiB) counts the bytes of a line without its terminator;
-the decoder enforces it exactly as :class:`~wsframed.codecs.LinesCodec` does, before
+the decoder enforces it exactly as [`LinesCodec`][wsframed.codecs.LinesCodec] does, before
 an overlong line is buffered in full, so a peer cannot exhaust memory by never ending
 a line. The line limit also caps how deeply a value can nest; a value nested too
 deeply for the parser (``RecursionError``) and an integer of more digits than
@@ -31,14 +31,15 @@ decode errors. The default parser's cost is linear in the line for any input
 Errors
 ------
 * A line that is not valid UTF-8 or not valid JSON raises
-  :class:`~wsframed.DecodeError` (the parser's exception is the ``__cause__``,
+  [`DecodeError`][wsframed.errors.DecodeError] (the parser's exception is the ``__cause__``,
   ``offset`` is where the line starts; the parser's message is cut to 200
   characters). JSON Lines resynchronises at every newline: the next iteration
   continues with the following line. Skipping any number of bad lines costs time
   linear in the bytes received, offsets included.
-* An overlong line raises :class:`~wsframed.FrameTooLarge` and fails the decoder for
+* An overlong line raises [`FrameTooLarge`][wsframed.errors.FrameTooLarge] and fails the decoder
+  for
   good: every later call raises the same error.
-* End of stream after an unterminated line: :class:`~wsframed.IncompleteFrame`.
+* End of stream after an unterminated line: [`IncompleteFrame`][wsframed.errors.IncompleteFrame].
 """
 
 from __future__ import annotations
@@ -100,9 +101,9 @@ class JsonLinesCodec:
         max_frame_size: The longest line in bytes, terminator excluded, on encode and
             on decode.
         dumps: Serialises a value to a JSON text, ``str`` or UTF-8 ``bytes``, without
-            raw newlines. Default: compact :func:`json.dumps`.
-        loads: Parses one line (``str``). Default: :func:`json.loads`. It should raise
-            :class:`ValueError` (as ``json.JSONDecodeError`` is) on invalid input.
+            raw newlines. Default: compact ``json.dumps``.
+        loads: Parses one line (``str``). Default: ``json.loads``. It should raise
+            ``ValueError`` (as ``json.JSONDecodeError`` is) on invalid input.
 
     The codec is immutable and may serve any number of connections.
     """
@@ -163,17 +164,19 @@ class JsonLinesCodec:
         return data + _NL
 
     def decoder(self) -> JsonLinesDecoder:
-        """Return a fresh :class:`JsonLinesDecoder`."""
+        """Return a fresh ``JsonLinesDecoder``."""
         return JsonLinesDecoder(self._lines.decoder(), self._loads)
 
 
 class JsonLinesDecoder:
-    """Decoding state of a :class:`JsonLinesCodec`: a :class:`LinesDecoder` plus a parser.
+    """Decoding state of a [`JsonLinesCodec`][wsframed.codecs.JsonLinesCodec]: a ``LinesDecoder``
+    plus a parser.
 
     Args:
         lines: The UTF-8 line decoder to read from (default: a fresh one with a 64 KiB
-            limit); :meth:`JsonLinesCodec.decoder` passes one with the codec's limit.
-        loads: Parses one line (default: :func:`json.loads`).
+            limit); [`JsonLinesCodec.decoder`][wsframed.codecs.JsonLinesCodec.decoder] passes one
+            with the codec's limit.
+        loads: Parses one line (default: ``json.loads``).
 
     Blank and whitespace-only lines are skipped.
     """

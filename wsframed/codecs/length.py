@@ -16,8 +16,8 @@ This is the default format of tokio-util's ``LengthDelimitedCodec``, of Netty's
 Twisted's ``Int32StringReceiver``, so those peers interoperate unchanged. The header
 may be 1, 2, 4 or 8 bytes (``length_size``), big- or little-endian (``byteorder``), and
 may count itself (``length_includes_header=True``, as Netty's
-``LengthFieldPrepender(4, true)``). Items are ``bytes``; :meth:`encode` accepts any
-bytes-like object.
+``LengthFieldPrepender(4, true)``). Items are ``bytes``;
+[`encode`][wsframed.codecs.LengthPrefixedCodec.encode] accepts any bytes-like object.
 
 Limits
 ------
@@ -28,20 +28,20 @@ the declared length as soon as the header is complete and refuses an oversized f
 before a single byte of its body is buffered. ``max_frame_size`` larger than the
 header can express is clamped to that maximum (255 bytes for ``length_size=1``, 65535
 for 2, less the header with ``length_includes_header``), so the defaults work with any
-header size; the :attr:`~LengthPrefixedCodec.max_frame_size` property reports the
-clamped value.
+header size; the [`max_frame_size`][wsframed.codecs.LengthPrefixedCodec.max_frame_size] property
+reports the clamped value.
 
 Errors
 ------
 A length-prefixed stream cannot resynchronise: once a header is wrong, no later byte
-can be trusted to start a frame. So after :class:`~wsframed.FrameTooLarge` (declared
-length over the limit) or :class:`~wsframed.DecodeError` (with
+can be trusted to start a frame. So after [`FrameTooLarge`][wsframed.errors.FrameTooLarge]
+(declared length over the limit) or [`DecodeError`][wsframed.errors.DecodeError] (with
 ``length_includes_header=True``, a declared length smaller than the header itself) the
-decoder is failed for good: every later :meth:`~LengthPrefixedDecoder.feed`, iteration
-and :meth:`~LengthPrefixedDecoder.feed_eof` raises the same error object, at constant
+decoder is failed for good: every later ``feed``, iteration
+and ``feed_eof`` raises the same error object, at constant
 cost (its traceback is reset each time, so a loop retrying a failed decoder does not
 grow it). End of stream inside a header or a body raises
-:class:`~wsframed.IncompleteFrame`.
+[`IncompleteFrame`][wsframed.errors.IncompleteFrame].
 
 Cost: linear in the bytes received for any input. The costliest input per byte is a
 flood of empty frames (a header alone, 4 bytes, per frame): each costs one item.
@@ -108,7 +108,7 @@ class LengthPrefixedCodec:
     """Frames are a length header followed by that many payload bytes; see the module docs.
 
     Args:
-        length_size: Size of the header in bytes: 1, 2, 4 or 8, else :class:`ValueError`.
+        length_size: Size of the header in bytes: 1, 2, 4 or 8, else ``ValueError``.
         byteorder: ``"big"`` (network order, the default) or ``"little"``.
         max_frame_size: The largest payload in bytes, header excluded, on encode and on
             decode; clamped to what the header can express.
@@ -177,12 +177,13 @@ class LengthPrefixedCodec:
         return c.header.pack(size) + item
 
     def decoder(self) -> LengthPrefixedDecoder:
-        """Return a fresh :class:`LengthPrefixedDecoder`."""
+        """Return a fresh ``LengthPrefixedDecoder``."""
         return LengthPrefixedDecoder(_config=self._config)
 
 
 class LengthPrefixedDecoder:
-    """Decoding state of a :class:`LengthPrefixedCodec` for one connection.
+    """Decoding state of a [`LengthPrefixedCodec`][wsframed.codecs.LengthPrefixedCodec] for one
+    connection.
 
     States, as in tokio-util's ``DecodeState``: *head* (waiting for a complete header),
     *body(n)* (the header said ``n`` payload bytes; the body is awaited without

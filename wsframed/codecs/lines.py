@@ -14,9 +14,9 @@ part of the terminator, so peers that end lines with ``\r\n`` interoperate::
 
 By default lines are ``str`` decoded from UTF-8; ``LinesCodec(encoding=None)`` works
 on ``bytes`` instead. Any encoding in which ``"\r\n"`` is the bytes ``b"\r\n"`` may be
-used (UTF-8, Latin-1, ASCII, ...; not UTF-16). :meth:`LinesCodec.encode` appends
-``\n`` and refuses a line that contains ``\n`` or ends with ``\r`` (the peer would read
-it back differently), with :class:`ValueError`.
+used (UTF-8, Latin-1, ASCII, ...; not UTF-16).
+[`LinesCodec.encode`][wsframed.codecs.LinesCodec.encode] appends ``\n`` and refuses a line that
+contains ``\n`` or ends with ``\r`` (the peer would read it back differently), with ``ValueError``.
 
 Limits
 ------
@@ -34,15 +34,15 @@ turns out too long is never searched past ``max_frame_size + 2`` bytes.
 
 Errors
 ------
-* A line over the limit raises :class:`~wsframed.FrameTooLarge` (``at_least=True``
+* A line over the limit raises [`FrameTooLarge`][wsframed.errors.FrameTooLarge] (``at_least=True``
   when its end had not arrived yet). With ``on_overflow="error"`` (the default) the
-  decoder is then failed: every later :meth:`~LinesDecoder.feed`, iteration and
-  :meth:`~LinesDecoder.feed_eof` raises that same error object. With
+  decoder is then failed: every later ``feed``, iteration and
+  ``feed_eof`` raises that same error object. With
   ``on_overflow="discard"`` the error is raised once, then every byte up to and
   including the next ``\n`` is dropped as it arrives (never buffered) and decoding
   resumes with the line after it.
-* A line that is not valid in the encoding raises :class:`~wsframed.DecodeError`, whose
-  ``__cause__`` is the :class:`UnicodeDecodeError` and whose ``offset`` is the line's
+* A line that is not valid in the encoding raises [`DecodeError`][wsframed.errors.DecodeError],
+  whose ``__cause__`` is the ``UnicodeDecodeError`` and whose ``offset`` is the line's
   position in the stream. The line is dropped and the next iteration continues with
   the following line: a line protocol resynchronises at the next terminator.
   Skipping bad lines costs time linear in the bytes received however many there are,
@@ -52,14 +52,14 @@ Errors
   line. A peer past that rate is not speaking this protocol (a msgpack or TLS client
   talking to a line server, or an attacker buying one exception per two bytes, each
   costing the consumer microseconds where a good byte costs nanoseconds): the error
-  raised is then a :class:`~wsframed.DecodeError` "too many bad lines" (its
+  raised is then a [`DecodeError`][wsframed.errors.DecodeError] "too many bad lines" (its
   ``__cause__`` the bad line's own error) and the decoder is failed for good. So a
   forgiving consumer pays at most ~64 exceptions plus one per KiB, whatever it is sent.
 * A failed decoder re-raises its stored error at constant cost: the traceback is
   reset on each raise, so a loop retrying a failed decoder does not grow it.
-* End of stream after an unterminated line makes :meth:`~LinesDecoder.feed_eof` raise
-  :class:`~wsframed.IncompleteFrame` (``pending`` is the number of bytes of it). A line
-  protocol needs its terminators: a last line without one may be a truncated write,
+* End of stream after an unterminated line makes ``feed_eof`` raise
+  [`IncompleteFrame`][wsframed.errors.IncompleteFrame] (``pending`` is the number of bytes of it).
+  A line protocol needs its terminators: a last line without one may be a truncated write,
   so it is reported instead of being delivered as if it were complete.
 """
 
@@ -135,9 +135,9 @@ class LinesCodec(Generic[_T]):
     Args:
         encoding: Text encoding of the lines; items are ``str``. ``None`` makes items
             ``bytes`` (a ``LinesCodec[bytes]``). The encoding must encode ``"\r\n"``
-            as ``b"\r\n"``, otherwise :class:`ValueError`.
+            as ``b"\r\n"``, otherwise ``ValueError``.
         max_frame_size: The longest line in bytes, terminator excluded, accepted by
-            :meth:`encode` and by the decoder.
+            [`encode`][wsframed.codecs.LinesCodec.encode] and by the decoder.
         on_overflow: ``"error"`` fails the decoder for good on an overlong received
             line; ``"discard"`` raises once, skips that line and carries on.
 
@@ -208,7 +208,7 @@ class LinesCodec(Generic[_T]):
         Raises:
             FrameTooLarge: The encoded line exceeds ``max_frame_size`` (``local=True``).
             ValueError: The line contains ``\n`` or ends with ``\r``, or cannot be
-                encoded (:class:`UnicodeEncodeError`).
+                encoded (``UnicodeEncodeError``).
             TypeError: ``item`` is ``bytes`` for a text codec or ``str`` for a bytes
                 codec.
         """
@@ -232,12 +232,12 @@ class LinesCodec(Generic[_T]):
         return data + _NL
 
     def decoder(self) -> LinesDecoder[_T]:
-        """Return a fresh :class:`LinesDecoder`."""
+        """Return a fresh ``LinesDecoder``."""
         return LinesDecoder(self._encoding, self._max_frame_size, self.on_overflow)
 
 
 class LinesDecoder(Generic[_T]):
-    """Decoding state of a :class:`LinesCodec` for one connection.
+    """Decoding state of a [`LinesCodec`][wsframed.codecs.LinesCodec] for one connection.
 
     How it works: received bytes are appended to one ``bytearray``. ``_pos`` is where
     the next line starts and ``_scan`` how far the search for its ``\\n`` has got, so
@@ -597,8 +597,8 @@ class LinesDecoder(Generic[_T]):
 
         Returns the error to raise: ``exc`` itself while bad lines come at no more than
         the tolerated rate (see the module's "Errors"); past it, a "too many bad lines"
-        :class:`~wsframed.DecodeError` that fails the decoder for good. Codecs built on
-        this one (JSON Lines) count their own bad lines here too.
+        [`DecodeError`][wsframed.errors.DecodeError] that fails the decoder for good. Codecs built
+        on this one (JSON Lines) count their own bad lines here too.
         """
         if self._error is not None:  # already failed (on_overflow="error")
             return exc

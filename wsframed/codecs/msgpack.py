@@ -8,8 +8,8 @@ length prefix or separator of wsframed's own::
     |   [1, 2]       |   "add"     |   b"..."         |
     +----------------+-------------+------------------+
 
-so a :class:`MsgpackCodec` talks to any msgpack peer: a msgpack-RPC server, Neovim's
-RPC API, or a ``msgpack.Unpacker`` fed from a socket. Encoding uses
+so a [`MsgpackCodec`][wsframed.codecs.MsgpackCodec] talks to any msgpack peer: a msgpack-RPC
+server, Neovim's RPC API, or a ``msgpack.Unpacker`` fed from a socket. Encoding uses
 ``msgpack.Packer``, decoding ``msgpack.Unpacker``; their options pass through
 unchanged and keep msgpack's own defaults (``use_bin_type=True``, ``raw=False``,
 ``strict_map_key=True``, lists for arrays), so ``codec.encode(x) ==
@@ -18,7 +18,7 @@ msgpack.packb(x)``.
 Limits. ``max_frame_size`` (1 MiB by default) bounds the size of one object on the
 wire, on both sides:
 
-* encoding an object larger than the limit raises :class:`~wsframed.FrameTooLarge`
+* encoding an object larger than the limit raises [`FrameTooLarge`][wsframed.errors.FrameTooLarge]
   with ``local=True``; nothing is returned, the codec stays usable.
 * decoding measures the object in progress from the end of the last complete one.
   The decoder feeds the unpacker in pieces, never more than the limit allows, so the
@@ -34,12 +34,12 @@ wire, on both sides:
   limit: until then the object is held as bytes, at most ``max_frame_size`` of them.
 * the unpacker that builds objects only ever parses whole objects: a second
   unpacker, which skips over objects and builds nothing, counts the complete ones
-  first (see :class:`MsgpackDecoder`). msgpack preallocates a list for each array
+  first (see ``MsgpackDecoder``). msgpack preallocates a list for each array
   header before the items arrive, so parsing a partial object of nested array
   headers would hold about 15,000 times its size in memory; a whole one cannot,
   since each slot costs at least a byte of the frame.
 * nesting deeper than the C unpacker's fixed stack (1024 levels) is a
-  :class:`~wsframed.DecodeError`; no recursion error, no hang.
+  [`DecodeError`][wsframed.errors.DecodeError]; no recursion error, no hang.
 
 Encoding keeps a few ``Packer`` objects per codec, each used by one call at a time,
 so one codec serves many connections and threads. A decoder holds one connection's
@@ -337,7 +337,8 @@ class MsgpackCodec:
 
 
 class MsgpackDecoder:
-    """Decoding state of one connection; made by :meth:`MsgpackCodec.decoder`.
+    """Decoding state of one connection; made by
+    [`MsgpackCodec.decoder`][wsframed.codecs.MsgpackCodec.decoder].
 
     Received bytes wait in the decoder's own buffer and go to the unpacker in pieces
     that keep the object in progress within ``max_frame_size``. Iteration yields every
@@ -606,7 +607,7 @@ class MsgpackDecoder:
         """Hand the collected rest of a large object to the unpacker.
 
         The scanner, which saw only the start of the object, is replaced by a fresh
-        one for the bytes after it; they go through :meth:`feed` as usual.
+        one for the bytes after it; they go through ``feed`` as usual.
         """
         rope = self._rope
         assert rope is not None

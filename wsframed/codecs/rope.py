@@ -3,7 +3,7 @@
 A decoder that appends every received chunk to one growing buffer copies a frame of
 n bytes fed in chunks of k bytes about n/k times over (each growth may reallocate).
 Once a decoder knows that a large frame is still to come (a length header, a long
-line, a long string), it collects the chunks in a :class:`Rope` instead and joins or
+line, a long string), it collects the chunks in a ``Rope`` instead and joins or
 feeds them once: linear time, one copy.
 """
 

@@ -1,6 +1,6 @@
-"""The machinery under :class:`~wsframed.rpc.RpcPeer`: one reader, one write path.
+"""The machinery under [`RpcPeer`][wsframed.rpc.RpcPeer]: one reader, one write path.
 
-The reader takes every message the :class:`~wsframed.Framed` has decoded and places
+The reader takes every message the [`Framed`][wsframed.Framed] has decoded and places
 each one, in order: a response resolves the future of its call; a request or a
 notification starts its handler when a slot is free, else waits in the backlog, else
 (the backlog is full) is refused or makes the reader wait. The bounds hold per
@@ -10,7 +10,7 @@ message, never per read: one WebSocket message may carry thousands of requests.
     calls of ours in flight:    backlog <= 16 * max_concurrency; when full, refuse
                                 (the peer's answers may sit behind its requests)
 
-Writing has a single path, :meth:`PeerCore._flush`, one flush at a time. Frames are
+Writing has a single path, ``PeerCore._flush``, one flush at a time. Frames are
 encoded whole by ``Framed.feed``, so they never interleave; a writer task flushes what
 was fed during one turn of the event loop as one message.
 """
@@ -65,7 +65,7 @@ class _Brief:
 
 
 class PeerCore:
-    """State, reading, dispatching and writing shared by :class:`~wsframed.rpc.RpcPeer`."""
+    """State, reading, dispatching and writing shared by [`RpcPeer`][wsframed.rpc.RpcPeer]."""
 
     def __init__(self, framed: Framed[Any], max_concurrency: int):
         self.framed = framed

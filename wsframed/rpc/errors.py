@@ -23,7 +23,8 @@ _TYPE_PREFIX = re.compile(r"([A-Za-z_][\w.]*): ")
 
 
 class RemoteError(WsFramedError):
-    """The peer answered a call with an error; :attr:`error` is its error object, as sent.
+    """The peer answered a call with an error; [`error`][wsframed.rpc.RemoteError.error] is its
+    error object, as sent.
 
     ``str()`` gives the method and the remote message. Raise a ``RemoteError`` in a
     handler to send a particular error object unchanged (any other exception is sent

@@ -1,9 +1,9 @@
 """Logging that a peer cannot flood: the first records of each kind, then a count.
 
-Every record :class:`~wsframed.rpc.RpcPeer` writes about something the peer sent (a
+Every record [`RpcPeer`][wsframed.rpc.RpcPeer] writes about something the peer sent (a
 malformed message, a notification of an unknown method, a request refused while the
 queue is full, a handler's exception, a late response) goes through one
-``ConnectionLog`` per connection. The first :data:`LOG_FIRST` records of each kind are
+``ConnectionLog`` per connection. The first ``LOG_FIRST`` records of each kind are
 written as they happen; the rest are only counted, and one summary record per kind
 gives the count when the connection ends. Whatever the peer sends, a connection writes
 at most ``LOG_FIRST + 1`` records of each kind: 1 MiB of malformed messages costs
@@ -56,10 +56,10 @@ def brief(value: Any) -> str:
 
 
 class ConnectionLog:
-    """Writes the first :data:`LOG_FIRST` records of each kind, counts the rest.
+    """Writes the first ``LOG_FIRST`` records of each kind, counts the rest.
 
     A kind is a plural noun phrase ("malformed messages from the peer"); it names the
-    kind in the summary that :meth:`summarize` writes.
+    kind in the summary that ``summarize`` writes.
     """
 
     __slots__ = ("_counts", "_levels")
