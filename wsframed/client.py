@@ -10,7 +10,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 from .checkpoint import checkpoint
 from .codecs.base import Codec
-from .framed import Framed
+from .framed import Framed, check_codec
 from .stream import TextPolicy, WsStream
 
 __all__ = ["byte_stream_defaults", "connect"]
@@ -55,6 +55,7 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         close_timeout: float = 10.0,
         **options: Any,
     ):
+        check_codec(codec, "connect()")
         self.uri = uri
         self.codec = codec
         self._stream_options: dict[str, Any] = {

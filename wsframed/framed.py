@@ -56,6 +56,32 @@ T_contra = TypeVar("T_contra", contravariant=True)
 DEFAULT_HIGH_WATER = 64 * 1024
 
 
+def check_codec(codec: object, caller: str) -> None:
+    """Raise ``TypeError`` unless ``codec`` is a codec instance, naming the fix.
+
+    ``caller`` names the call in the message (``"serve()"``). A codec class given
+    where an instance belongs (``codec=LinesCodec``) would otherwise fail only when a
+    connection calls ``decoder()``, once per connection, far from the mistake.
+    """
+    looks_like_codec = callable(getattr(codec, "encode", None)) and callable(
+        getattr(codec, "decoder", None)
+    )
+    if isinstance(codec, type) and looks_like_codec:
+        name = codec.__qualname__
+        raise TypeError(
+            f"{caller} got the codec class {name}, not a codec: pass an instance: {name}()"
+        )
+    if isinstance(codec, type) or not looks_like_codec:
+        if isinstance(codec, type):
+            what = f"the class {codec.__qualname__}"
+        else:
+            what = f"an instance of {type(codec).__qualname__}"
+        raise TypeError(
+            f"{caller} needs a codec instance (an object with encode() and decoder(), "
+            f"such as LinesCodec()), not {what}"
+        )
+
+
 class Framed(Generic[T]):
     """Frames of type ``T`` over a byte stream, encoded and decoded by ``codec``.
 
@@ -71,6 +97,7 @@ class Framed(Generic[T]):
     def __init__(self, stream: Any, codec: Codec[T], *, high_water: int = DEFAULT_HIGH_WATER):
         if high_water <= 0:
             raise ValueError(f"high_water must be a positive number of bytes, not {high_water}")
+        check_codec(codec, "Framed()")
         self.stream = stream
         """The byte stream this Framed runs over, as given."""
         self.codec = codec

@@ -25,7 +25,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar, overload
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection
@@ -41,7 +41,7 @@ from .errors import (
     FrameTooLarge,
     ProtocolError,
 )
-from .framed import Framed
+from .framed import Framed, check_codec
 from .stream import TextPolicy, WsStream
 
 __all__ = ["FramedServer", "serve"]
@@ -147,8 +147,11 @@ class ServerStarter(Generic[S]):
 class serve(ServerStarter[FramedServer], Generic[T]):
     """Serve WebSocket connections on ``host:port``, handing each a ``Framed``.
 
-    Use as ``async with serve(handler, host, port, codec=...) as server`` or
+    Use as ``async with serve(handler, host, port, codec) as server`` or
     ``server = await serve(...)``; ``port=0`` picks a free port (``server.port``).
+    The codec is an instance, given positionally as in
+    [`connect`][wsframed.connect] or as ``codec=``; a codec class or any other
+    object is a ``TypeError`` here, at the call, not at each connection.
     ``text``, ``write_chunk_size``, ``limit``, ``event_queue_size`` and
     ``close_timeout`` configure each :class:`~wsframed.WsStream`; ``close_timeout`` is
     also websockets' own (the bound on a close handshake websockets starts, for
@@ -165,6 +168,23 @@ class serve(ServerStarter[FramedServer], Generic[T]):
     bugs carry a traceback, so a hostile client costs one line.
     """
 
+    @overload
+    def __init__(
+        self,
+        handler: Handler[T],
+        host: str | None,
+        port: int | None,
+        codec: Codec[T],
+        *,
+        text: TextPolicy = "reject",
+        write_chunk_size: int = 64 * 1024,
+        limit: int = 64 * 1024,
+        event_queue_size: int = 256,
+        close_timeout: float = 10.0,
+        **options: Any,
+    ): ...
+
+    @overload
     def __init__(
         self,
         handler: Handler[T],
@@ -178,7 +198,33 @@ class serve(ServerStarter[FramedServer], Generic[T]):
         event_queue_size: int = 256,
         close_timeout: float = 10.0,
         **options: Any,
+    ): ...
+
+    def __init__(
+        self,
+        handler: Handler[T],
+        host: str | None = None,
+        port: int | None = None,
+        codec: Codec[T] | None = None,
+        *,
+        text: TextPolicy = "reject",
+        write_chunk_size: int = 64 * 1024,
+        limit: int = 64 * 1024,
+        event_queue_size: int = 256,
+        close_timeout: float = 10.0,
+        **options: Any,
     ):
+        if codec is None:
+            raise TypeError(
+                "serve() needs a codec: serve(handler, host, port, LinesCodec()) "
+                "or serve(handler, host, port, codec=LinesCodec())"
+            )
+        check_codec(codec, "serve()")
+        if not callable(handler):
+            raise TypeError(
+                "serve() needs a handler first: an async function taking a Framed, "
+                f"not a {type(handler).__qualname__}"
+            )
         self.handler = handler
         self.codec = codec
         self._close_timeout = close_timeout
