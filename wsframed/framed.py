@@ -44,6 +44,7 @@ from .bytestreams import ByteStream, ReaderWriterByteStream, byte_stream
 from .checkpoint import BUDGET, checkpoint
 from .codecs.base import Codec, Decoder
 from .errors import ClosedStreamError, EndOfStream
+from .request import Request, request_of
 
 _SEND_CLOSED = "cannot send: this Framed's sending side is closed"
 
@@ -449,6 +450,49 @@ class Framed(Generic[T]):
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """Transport information from the underlying stream (``"peername"``, ...)."""
         return self._io.get_extra_info(name, default)
+
+    @property
+    def request(self) -> Request | None:
+        """The request that opened this connection, in a [`serve`][wsframed.serve] handler.
+
+        A [`Request`][wsframed.Request] (``path``, ``query``, ``headers``,
+        ``remote_address``, ``subprotocol``) on the server side of a websockets
+        connection; ``None`` on a client, over TCP, aiohttp or Starlette.
+        """
+        return request_of(self._io.get_extra_info("connection"))
+
+    @property
+    def remote_address(self) -> Any:
+        """The peer's address (the stream's ``"peername"``), or ``None`` when unknown."""
+        return self._io.get_extra_info("peername")
+
+    @property
+    def local_address(self) -> Any:
+        """This side's address (the stream's ``"sockname"``), or ``None`` when unknown."""
+        return self._io.get_extra_info("sockname")
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The WebSocket subprotocol agreed in the handshake, or ``None``."""
+        subprotocol = self._io.get_extra_info("subprotocol")
+        return subprotocol if isinstance(subprotocol, str) else None
+
+    @property
+    def close_code(self) -> int | None:
+        """How the connection ended: the close code, as the stream reports it.
+
+        Over a [`WsStream`][wsframed.WsStream], its
+        [`close_code`][wsframed.WsStream.close_code] (``None`` while open, 1006 when it
+        ended with no close frame); ``None`` over a stream that has no close code.
+        """
+        code = getattr(self.stream, "close_code", None)
+        return code if isinstance(code, int) else None
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason, as the stream reports it; ``None`` as for ``close_code``."""
+        reason = getattr(self.stream, "close_reason", None)
+        return reason if isinstance(reason, str) else None
 
     async def __aenter__(self) -> Self:
         if self._send_spent():
