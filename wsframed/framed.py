@@ -288,7 +288,7 @@ class Framed(Generic[T]):
                     self._error = None
                     self._recheck = True
                     raise error
-                raise self._eof_error or EndOfStream
+                raise self._eof_error or self._end_of_stream()
             if self._recheck:
                 # After an error, ask the decoder again before reading: a failed
                 # decoder re-raises at once, a resyncing one yields what it holds.
@@ -307,6 +307,15 @@ class Framed(Generic[T]):
                 self._decode(data)
             else:
                 self._decode_eof()
+
+    def _end_of_stream(self) -> EndOfStream:
+        """The end of stream a receiving call raises, saying which side ended it."""
+        if self._closed:
+            return EndOfStream(
+                "this Framed was closed with aclose() on this side: nothing more will be "
+                "received (the frames that arrived before were delivered)"
+            )
+        return EndOfStream("the peer ended the stream")
 
     def _decode(self, data: bytes) -> None:
         """Feed a chunk to the decoder and queue every frame it completes."""
