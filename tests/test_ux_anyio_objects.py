@@ -16,7 +16,7 @@ from anyio.streams.stapled import StapledObjectStream
 import wsframed
 from wsframed import ConnectionClosed, Framed, WsStream
 from wsframed.anyio import WsAttribute, as_anyio_stream
-from wsframed.anyio_framed import AnyioFramed, as_object_stream
+from wsframed.anyio_framed import AnyioFramed, as_object_stream, as_object_stream_halves
 from wsframed.codecs import LinesCodec
 
 pytestmark = pytest.mark.timeout(30)
@@ -93,6 +93,53 @@ async def test_framed_gives_the_same_transcript_over_a_websocket() -> None:
         assert (framed.close_code, framed.close_reason) == (1000, "")
 
 
+async def test_the_halves_stapled_give_the_same_transcript() -> None:
+    async def handler(framed: Framed[str]) -> None:
+        send, receive = as_object_stream_halves(framed)
+        await echo_objects(StapledObjectStream(send, receive))
+
+    async with wsframed.serve(handler, "127.0.0.1", 0, LinesCodec()) as server:
+        framed = await wsframed.connect(f"ws://127.0.0.1:{server.port}", LinesCodec())
+        send, receive = as_object_stream_halves(framed)
+        assert isinstance(send, ObjectSendStream)
+        assert isinstance(receive, ObjectReceiveStream)
+        with anyio.fail_after(10):
+            assert await transcript(StapledObjectStream(send, receive)) == EXPECTED
+        assert (framed.close_code, framed.close_reason) == (1000, "")
+
+
+async def test_two_tasks_on_the_halves_as_on_a_memory_stream() -> None:
+    """A producer closes its sending half; the consumer reads to the end of stream."""
+
+    async def produce(send: ObjectSendStream[str]) -> None:
+        async with send:
+            for item in ("a", "b", "c"):
+                await send.send(item)
+
+    async def consume(receive: ObjectReceiveStream[str], into: list[str]) -> None:
+        async with receive:
+            into.extend([item async for item in receive])
+
+    results: dict[str, list[str]] = {"memory": [], "framed": []}
+    memory_send, memory_receive = anyio.create_memory_object_stream[str](8)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(produce, memory_send)
+        tasks.start_soon(consume, memory_receive, results["memory"])
+
+    async def handler(framed: Framed[str]) -> None:
+        send, _ = as_object_stream_halves(framed)
+        await produce(send)
+        async for _ in framed:  # until the client's close reply
+            pass
+
+    async with wsframed.serve(handler, "127.0.0.1", 0, LinesCodec()) as server:
+        framed = await wsframed.connect(f"ws://127.0.0.1:{server.port}", LinesCodec())
+        _, receive = as_object_stream_halves(framed)
+        with anyio.fail_after(10):
+            await consume(receive, results["framed"])
+    assert results == {"memory": ["a", "b", "c"], "framed": ["a", "b", "c"]}
+
+
 async def pump(source: ObjectReceiveStream[T], sink: ObjectSendStream[T]) -> None:
     """anyio-generic: copy objects until the source ends, then close the sink."""
     async with sink:
@@ -156,3 +203,6 @@ async def test_as_object_stream_refuses_anything_but_a_framed() -> None:
     with pytest.raises(TypeError) as refused:
         as_object_stream("framed")  # type: ignore[arg-type]
     assert str(refused.value) == "as_object_stream() wraps a wsframed.Framed, not str"
+    with pytest.raises(TypeError) as halves:
+        as_object_stream_halves("framed")  # type: ignore[arg-type]
+    assert str(halves.value) == "as_object_stream_halves() wraps a wsframed.Framed, not str"
