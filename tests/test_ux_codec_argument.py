@@ -106,7 +106,8 @@ async def test_serve_with_the_handler_and_codec_swapped_names_the_handler() -> N
     with pytest.raises(TypeError) as swapped:
         wsframed.serve(LinesCodec(), "127.0.0.1", 0, LinesCodec())  # type: ignore[call-overload]
     assert str(swapped.value) == (
-        "serve() needs a handler first: an async function taking a Framed, not a LinesCodec"
+        "serve() needs a handler first: an async function taking a Framed, "
+        "or a mapping of paths to such functions, not a LinesCodec"
     )
 
 
