@@ -18,6 +18,7 @@ from .errors import (
     WsFramedError,
 )
 from .framed import Framed, FramedSink, FramedStream
+from .request import Request
 from .server import FramedServer, serve
 from .stream import EventSubscription, TextPolicy, WsStream
 
@@ -36,6 +37,7 @@ __all__ = [
     "FramedStream",
     "IncompleteFrame",
     "ProtocolError",
+    "Request",
     "TextPolicy",
     "WsFramedError",
     "WsStream",

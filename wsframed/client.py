@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import AsyncIterator, Generator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -10,7 +10,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 from .checkpoint import checkpoint
 from .codecs.base import Codec
-from .framed import Framed
+from .framed import Framed, check_codec
 from .stream import TextPolicy, WsStream
 
 __all__ = ["byte_stream_defaults", "connect"]
@@ -41,6 +41,26 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
     (``ssl``, ``origin``, ``subprotocols``, ``additional_headers``, ``max_size``,
     ``ping_interval``, ``open_timeout``, ...), with ``compression=None`` unless given.
     Leaving the ``async with`` block closes the connection (1000, or 1011 on error).
+
+    A third way reconnects, as websockets' ``connect()`` does::
+
+        async for framed in wsframed.connect(uri, MsgpackCodec()):
+            try:
+                async for item in framed:
+                    ...
+            except ConnectionClosed:
+                continue  # connect again
+
+    Each turn of the loop opens a new connection and hands over a fresh
+    [`Framed`][wsframed.Framed]; when the body ends and the loop goes round, that
+    one is closed (1000). A failure to connect that may pass (an ``OSError`` such as
+    a refused connection, a timeout, HTTP 500, 502, 503 or 504) is retried with
+    websockets' backoff (``reconnect_delays`` changes the delays); any other (HTTP 4xx,
+    a bad URI) is raised from the loop, as is what a ``process_exception`` you pass
+    returns. Frames queued but not received
+    on a connection that ended are lost with it, and nothing is resent: the
+    protocol above decides what a reconnect means for requests in flight. ``break``
+    leaves the last connection open: close it first (``await framed.aclose()``).
     """
 
     def __init__(
@@ -55,6 +75,7 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         close_timeout: float = 10.0,
         **options: Any,
     ):
+        check_codec(codec, "connect()")
         self.uri = uri
         self.codec = codec
         self._stream_options: dict[str, Any] = {
@@ -84,6 +105,22 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
 
     def __await__(self) -> Generator[Any, None, Framed[T]]:
         return self._connect().__await__()
+
+    def __aiter__(self) -> AsyncIterator[Framed[T]]:
+        return self._reconnecting()
+
+    async def _reconnecting(self) -> AsyncIterator[Framed[T]]:
+        async for connection in ws_connect(self.uri, **self._options):
+            try:
+                stream = WsStream(connection, **self._stream_options)
+            except Exception:
+                await connection.close()  # bad stream options: do not leak the connection
+                raise
+            try:
+                yield Framed(stream, self.codec)
+            finally:
+                # The loop went round (or the iteration was closed): this one is done.
+                await stream.aclose()
 
     async def __aenter__(self) -> Framed[T]:
         self._framed = await self._connect()

@@ -44,6 +44,7 @@ from .bytestreams import ByteStream, ReaderWriterByteStream, byte_stream
 from .checkpoint import BUDGET, checkpoint
 from .codecs.base import Codec, Decoder
 from .errors import ClosedStreamError, EndOfStream
+from .request import Request, request_of
 
 _SEND_CLOSED = "cannot send: this Framed's sending side is closed"
 
@@ -54,6 +55,32 @@ T_co = TypeVar("T_co", covariant=True)
 T_contra = TypeVar("T_contra", contravariant=True)
 
 DEFAULT_HIGH_WATER = 64 * 1024
+
+
+def check_codec(codec: object, caller: str) -> None:
+    """Raise ``TypeError`` unless ``codec`` is a codec instance, naming the fix.
+
+    ``caller`` names the call in the message (``"serve()"``). A codec class given
+    where an instance belongs (``codec=LinesCodec``) would otherwise fail only when a
+    connection calls ``decoder()``, once per connection, far from the mistake.
+    """
+    looks_like_codec = callable(getattr(codec, "encode", None)) and callable(
+        getattr(codec, "decoder", None)
+    )
+    if isinstance(codec, type) and looks_like_codec:
+        name = codec.__qualname__
+        raise TypeError(
+            f"{caller} got the codec class {name}, not a codec: pass an instance: {name}()"
+        )
+    if isinstance(codec, type) or not looks_like_codec:
+        if isinstance(codec, type):
+            what = f"the class {codec.__qualname__}"
+        else:
+            what = f"an instance of {type(codec).__qualname__}"
+        raise TypeError(
+            f"{caller} needs a codec instance (an object with encode() and decoder(), "
+            f"such as LinesCodec()), not {what}"
+        )
 
 
 class Framed(Generic[T]):
@@ -71,6 +98,7 @@ class Framed(Generic[T]):
     def __init__(self, stream: Any, codec: Codec[T], *, high_water: int = DEFAULT_HIGH_WATER):
         if high_water <= 0:
             raise ValueError(f"high_water must be a positive number of bytes, not {high_water}")
+        check_codec(codec, "Framed()")
         self.stream = stream
         """The byte stream this Framed runs over, as given."""
         self.codec = codec
@@ -262,7 +290,7 @@ class Framed(Generic[T]):
                     self._error = None
                     self._recheck = True
                     raise error
-                raise self._eof_error or EndOfStream
+                raise self._eof_error or self._end_of_stream()
             if self._recheck:
                 # After an error, ask the decoder again before reading: a failed
                 # decoder re-raises at once, a resyncing one yields what it holds.
@@ -281,6 +309,15 @@ class Framed(Generic[T]):
                 self._decode(data)
             else:
                 self._decode_eof()
+
+    def _end_of_stream(self) -> EndOfStream:
+        """The end of stream a receiving call raises, saying which side ended it."""
+        if self._closed:
+            return EndOfStream(
+                "this Framed was closed with aclose() on this side: nothing more will be "
+                "received (the frames that arrived before were delivered)"
+            )
+        return EndOfStream("the peer ended the stream")
 
     def _decode(self, data: bytes) -> None:
         """Feed a chunk to the decoder and queue every frame it completes."""
@@ -424,6 +461,49 @@ class Framed(Generic[T]):
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """Transport information from the underlying stream (``"peername"``, ...)."""
         return self._io.get_extra_info(name, default)
+
+    @property
+    def request(self) -> Request | None:
+        """The request that opened this connection, in a [`serve`][wsframed.serve] handler.
+
+        A [`Request`][wsframed.Request] (``path``, ``query``, ``headers``,
+        ``remote_address``, ``subprotocol``) on the server side of a websockets
+        connection; ``None`` on a client, over TCP, aiohttp or Starlette.
+        """
+        return request_of(self._io.get_extra_info("connection"))
+
+    @property
+    def remote_address(self) -> Any:
+        """The peer's address (the stream's ``"peername"``), or ``None`` when unknown."""
+        return self._io.get_extra_info("peername")
+
+    @property
+    def local_address(self) -> Any:
+        """This side's address (the stream's ``"sockname"``), or ``None`` when unknown."""
+        return self._io.get_extra_info("sockname")
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The WebSocket subprotocol agreed in the handshake, or ``None``."""
+        subprotocol = self._io.get_extra_info("subprotocol")
+        return subprotocol if isinstance(subprotocol, str) else None
+
+    @property
+    def close_code(self) -> int | None:
+        """How the connection ended: the close code, as the stream reports it.
+
+        Over a [`WsStream`][wsframed.WsStream], its
+        [`close_code`][wsframed.WsStream.close_code] (``None`` while open, 1006 when it
+        ended with no close frame); ``None`` over a stream that has no close code.
+        """
+        code = getattr(self.stream, "close_code", None)
+        return code if isinstance(code, int) else None
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason, as the stream reports it; ``None`` as for ``close_code``."""
+        reason = getattr(self.stream, "close_reason", None)
+        return reason if isinstance(reason, str) else None
 
     async def __aenter__(self) -> Self:
         if self._send_spent():

@@ -21,15 +21,18 @@ read and dropped, so a slow or hostile client cannot hold the close handshake up
 
 from __future__ import annotations
 
+import inspect
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from http import HTTPStatus
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar, cast, overload
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as ws_serve
+from websockets.http11 import Request, Response
 
 from .checkpoint import checkpoint
 from .client import byte_stream_defaults
@@ -41,7 +44,7 @@ from .errors import (
     FrameTooLarge,
     ProtocolError,
 )
-from .framed import Framed
+from .framed import Framed, check_codec
 from .stream import TextPolicy, WsStream
 
 __all__ = ["FramedServer", "serve"]
@@ -148,8 +151,11 @@ class ServerStarter(Generic[S]):
 class serve(ServerStarter[FramedServer], Generic[T]):
     """Serve WebSocket connections on ``host:port``, handing each a ``Framed``.
 
-    Use as ``async with serve(handler, host, port, codec=...) as server`` or
+    Use as ``async with serve(handler, host, port, codec) as server`` or
     ``server = await serve(...)``; ``port=0`` picks a free port (``server.port``).
+    The codec is an instance, given positionally as in
+    [`connect`][wsframed.connect] or as ``codec=``; a codec class or any other
+    object is a ``TypeError`` here, at the call, not at each connection.
     ``text``, ``write_chunk_size``, ``limit``, ``event_queue_size`` and
     ``close_timeout`` configure each [`WsStream`][wsframed.WsStream]; ``close_timeout`` is
     also websockets' own (the bound on a close handshake websockets starts, for
@@ -164,11 +170,35 @@ class serve(ServerStarter[FramedServer], Generic[T]):
     own ``max_frame_size``). One record per connection is logged on
     ``wsframed.server``, naming the close code actually sent; only the handler's own
     bugs carry a traceback, so a hostile client costs one line.
+
+    Several endpoints on one port: give a mapping of paths to handlers instead of one
+    handler, ``serve({"/chat": chat, "/feed": feed}, host, port, codec)``. The request's
+    path (as sent, without its query string; see
+    [`Request.path`][wsframed.Request.path]) picks the handler by exact match; any
+    other path is refused in the handshake with HTTP 404, after a ``process_request``
+    you pass has had its say. Every route shares the codec and the options.
     """
 
+    @overload
     def __init__(
         self,
-        handler: Handler[T],
+        handler: Handler[T] | Mapping[str, Handler[T]],
+        host: str | None,
+        port: int | None,
+        codec: Codec[T],
+        *,
+        text: TextPolicy = "reject",
+        write_chunk_size: int = 64 * 1024,
+        limit: int = 64 * 1024,
+        event_queue_size: int = 256,
+        close_timeout: float = 10.0,
+        **options: Any,
+    ): ...
+
+    @overload
+    def __init__(
+        self,
+        handler: Handler[T] | Mapping[str, Handler[T]],
         host: str | None = None,
         port: int | None = None,
         *,
@@ -179,8 +209,41 @@ class serve(ServerStarter[FramedServer], Generic[T]):
         event_queue_size: int = 256,
         close_timeout: float = 10.0,
         **options: Any,
+    ): ...
+
+    def __init__(
+        self,
+        handler: Handler[T] | Mapping[str, Handler[T]],
+        host: str | None = None,
+        port: int | None = None,
+        codec: Codec[T] | None = None,
+        *,
+        text: TextPolicy = "reject",
+        write_chunk_size: int = 64 * 1024,
+        limit: int = 64 * 1024,
+        event_queue_size: int = 256,
+        close_timeout: float = 10.0,
+        **options: Any,
     ):
+        if codec is None:
+            raise TypeError(
+                "serve() needs a codec: serve(handler, host, port, LinesCodec()) "
+                "or serve(handler, host, port, codec=LinesCodec())"
+            )
+        check_codec(codec, "serve()")
+        self._routes: dict[str, Handler[T]] | None = None
+        if isinstance(handler, Mapping):
+            self._routes = _checked_routes(handler)
+            options["process_request"] = _refusing_unknown_paths(
+                self._routes, options.get("process_request")
+            )
+        elif not callable(handler):
+            raise TypeError(
+                "serve() needs a handler first: an async function taking a Framed, "
+                f"or a mapping of paths to such functions, not a {type(handler).__qualname__}"
+            )
         self.handler = handler
+        """The handler, or the mapping of paths to handlers, as given."""
         self.codec = codec
         self._close_timeout = close_timeout
         self._stream_options: dict[str, Any] = {
@@ -202,8 +265,17 @@ class serve(ServerStarter[FramedServer], Generic[T]):
     async def _handle(self, connection: ServerConnection) -> None:
         stream = WsStream(connection, **self._stream_options)
         framed = Framed(stream, self.codec)
+        routes = self._routes
+        if routes is None:
+            handler = self.handler
+            assert callable(handler)
+        else:
+            # _refusing_unknown_paths() answered 404 to any other path.
+            request = connection.request
+            assert request is not None
+            handler = routes[request.path.partition("?")[0]]
         try:
-            await self.handler(framed)
+            await handler(framed)
         except Exception as exc:
             code, reason, level = _verdict(exc)
             try:
@@ -218,6 +290,45 @@ class serve(ServerStarter[FramedServer], Generic[T]):
             # A failure to listen (a port in use) is raised after asyncio has yielded.
             self._server = FramedServer(await self._ws_serve)
         return self._server
+
+
+def _checked_routes(routes: Mapping[Any, Any]) -> dict[str, Handler[Any]]:
+    """The routes of ``serve({path: handler})``, checked: the caller's mistakes raise."""
+    if not routes:
+        raise ValueError("serve() got an empty mapping of routes: give at least one path")
+    checked: dict[str, Handler[Any]] = {}
+    for path, handler in routes.items():
+        if not isinstance(path, str) or not path.startswith("/") or "?" in path:
+            raise ValueError(
+                f"serve() routes are paths such as '/chat' (no query string), not {path!r}"
+            )
+        if not callable(handler):
+            raise TypeError(
+                f"serve() route {path!r} needs an async function taking a Framed, "
+                f"not a {type(handler).__qualname__}"
+            )
+        checked[path] = handler
+    return checked
+
+
+def _refusing_unknown_paths(
+    routes: Mapping[str, Any], process_request: Any
+) -> Callable[[ServerConnection, Request], Awaitable[Response | None]]:
+    """websockets' ``process_request``: the user's own first, then 404 off the routes."""
+
+    async def process(connection: ServerConnection, request: Request) -> Response | None:
+        if process_request is not None:
+            response = process_request(connection, request)
+            if inspect.isawaitable(response):
+                response = await response
+            if response is not None:
+                return cast(Response, response)
+        if request.path.partition("?")[0] not in routes:
+            # The path is the peer's: not echoed back, so the reply has a fixed size.
+            return connection.respond(HTTPStatus.NOT_FOUND, "no WebSocket endpoint here\n")
+        return None
+
+    return process
 
 
 def _verdict(exc: Exception) -> tuple[int, str, int]:

@@ -176,9 +176,10 @@ class WsStream:
         ):
             if value <= 0:
                 raise ValueError(f"{name} must be a positive number of bytes, not {value}")
-        self._loop = asyncio.get_running_loop()
         self._subscribers: list[EventSubscription] = []
+        # The type check first: a wrong object is a TypeError even outside a loop.
         self._backend: Backend = backend_for(connection, self._on_backend_event)
+        self._loop = asyncio.get_running_loop()
         # A backend may offer a raw receive/send raising its library's own "connection
         # closed" exceptions, which the stream then translates: one coroutine less per
         # message each way (the websockets backend's also batch and inline; see
