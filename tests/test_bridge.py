@@ -726,3 +726,27 @@ def test_parse_endpoint() -> None:
     assert parse_endpoint("TCP://h:1").scheme == "tcp"
     with pytest.raises(ValueError, match="no path"):
         parse_endpoint("tcp://h:1/x")
+
+
+async def test_a_half_close_marker_sent_before_the_pump_starts_is_not_missed() -> None:
+    # The far end of a tunnel sends its bytes and its end-of-bytes marker as soon as the
+    # WebSocket opens, before this side's pump has started (it may still be dialling
+    # its TCP target). The marker must still end the WebSocket-to-TCP direction after
+    # every byte ahead of it: the TCP peer gets the bytes, then EOF. (The pump used to
+    # watch events for it; events are reported on arrival, so this one was missed and
+    # the tunnel hung until the bridge stopped.)
+    async with ws_pair() as (ws_client_side, ws_server_side), tcp_pair() as (tcp_peer, tcp_ours):
+        await ws_client_side.send(b"bytes ahead of the marker")
+        await ws_client_side.send("EOF")
+        stream = WsStream(ws_server_side, text="ignore")
+        await asyncio.sleep(0.05)  # both messages have arrived before the pump starts
+        running = asyncio.create_task(pump(stream, *tcp_ours, half_close=True))
+        received = await asyncio.wait_for(tcp_peer[0].read(), 5)
+        assert received == b"bytes ahead of the marker"
+        tcp_peer[1].write(b"reply")
+        tcp_peer[1].write_eof()
+        assert await asyncio.wait_for(ws_client_side.recv(), 5) == b"reply"
+        assert await asyncio.wait_for(ws_client_side.recv(), 5) == "EOF"
+        await ws_client_side.close()
+        result = await asyncio.wait_for(running, 5)
+        assert (result.ws_to_tcp, result.tcp_to_ws) == (25, 5)

@@ -217,6 +217,10 @@ class WsStream:
         # Text messages that arrived before this stream could observe them: reported
         # when read, or before Closed, whichever comes first.
         self._texts_unreported: deque[int] = deque(getattr(backend, "texts_before_wrap", ()))
+        # The bridge's half-close (wsframed.bridge): a text message is the peer's end of
+        # bytes, seen by reads exactly where it stands among the messages.
+        self._text_ends_reads = False
+        self._text_ended_reads = False
 
         # Write side.
         self._pending: deque[bytes | memoryview] = deque()
@@ -351,6 +355,9 @@ class WsStream:
         # arrived before the stream was created: then it is emitted now.
         if self._texts_unreported:
             self._note_event(TextMessage(self._texts_unreported.popleft()))
+        if self._text_ends_reads:
+            self._text_ended_reads = self._eof = True
+            return None
         if self._text == "bytes":
             return message.encode()
         if self._text == "reject":

@@ -21,8 +21,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
 from ..errors import ClosedStreamError, ConnectionClosed, ProtocolError
-from ..events import TextMessage
-from ..stream import EventSubscription, WsStream
+from ..stream import WsStream
 
 __all__ = ["HALF_CLOSE_SUBPROTOCOL", "PumpResult", "pump"]
 
@@ -124,7 +123,6 @@ class _Pump:
         self.reason = ""
         self.code_sent: int | None = None
         self.last_activity = self.loop.time()
-        self.peer_eof = False  # half-close: the peer's end-of-bytes marker arrived
         self.stopped: asyncio.Future[str] = self.loop.create_future()
 
     def stop(self, reason: str) -> None:
@@ -154,18 +152,6 @@ class _Pump:
         if self.half_close:
             await _send_text(ws, _EOF_MARKER)
 
-    async def _watch_markers(
-        self, events: EventSubscription, up: asyncio.Task[None]
-    ) -> None:
-        # A text message is reported while ``up`` reads it, after every byte before
-        # it was returned by an earlier read and written to TCP; so cancelling that
-        # read (which loses nothing) ends the up direction at exactly that point.
-        async for event in events:
-            if isinstance(event, TextMessage):
-                self.peer_eof = True
-                up.cancel()
-                return
-
     async def _watch_idle(self, idle_timeout: float) -> None:
         while True:
             delay = self.last_activity + idle_timeout - self.loop.time()
@@ -178,13 +164,15 @@ class _Pump:
     async def run(self) -> PumpResult:
         start = self.loop.time()
         tasks: list[asyncio.Task[None]] = []
-        # Subscribe before the first read, or a marker could come unobserved.
-        events = self.ws.events() if self.half_close else None
+        # The peer's half-close marker (a text message) ends the stream's reads where
+        # it stands among the messages: every byte before it is read and written to
+        # TCP first, and a marker that arrived before the pump started is not missed
+        # (events are reported on arrival, so watching them could miss it or act on
+        # it before the bytes ahead of it were written).
+        self.ws._text_ends_reads = self.half_close
         up = self.loop.create_task(self._ws_to_tcp())
         down = self.loop.create_task(self._tcp_to_ws())
         tasks += (up, down)
-        if events is not None:
-            tasks.append(self.loop.create_task(self._watch_markers(events, up)))
         idle = None
         if self.idle_timeout is not None:
             idle = self.loop.create_task(self._watch_idle(self.idle_timeout))
@@ -200,8 +188,6 @@ class _Pump:
             raise
         finally:
             await _cancel(*tasks)
-            if events is not None:
-                events.close()
         code = self.code_sent if self.code_sent is not None else self.ws.close_code
         return PumpResult(
             self.ws_to_tcp, self.tcp_to_ws, code, self.reason, self.loop.time() - start
@@ -253,7 +239,7 @@ class _Pump:
             if up in done and not up_done:
                 up_done = True
                 exc = None if up.cancelled() else up.exception()
-                if exc is None and self.half_close and self.peer_eof:
+                if exc is None and self.half_close and self.ws._text_ended_reads:
                     self._write_eof()  # the peer's half-close
                 elif exc is None:  # the WebSocket closed cleanly
                     self.reason = self.reason or "websocket closed"
