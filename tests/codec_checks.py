@@ -94,9 +94,12 @@ def python_lines_run(function: Any) -> int:
     def trace(frame: Any, event: str, arg: Any) -> Any:
         return local if "wsframed/codecs/" in frame.f_code.co_filename else None
 
+    # Put back whatever tracer was there (coverage's, under CI): settrace(None) would
+    # switch coverage off for the rest of the run.
+    previous = sys.gettrace()
     sys.settrace(trace)
     try:
         function()
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     return count
