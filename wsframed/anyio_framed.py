@@ -48,6 +48,16 @@ T_contra = TypeVar("T_contra", contravariant=True)
 _CLOSED = "this object stream was closed with aclose() on this side"
 
 
+async def _send(framed: Framed[Any], item: Any) -> None:
+    """``framed.send(item)`` with wsframed's errors as anyio's (one place for both faces)."""
+    try:
+        await framed.send(item)
+    except ClosedStreamError as exc:
+        raise anyio.ClosedResourceError(str(exc)) from exc
+    except ConnectionClosed as exc:
+        raise anyio.BrokenResourceError(str(exc)) from exc
+
+
 class AnyioFramed(ObjectStream[T]):
     """An ``anyio.abc.ObjectStream`` over a [`Framed`][wsframed.Framed].
 
@@ -79,12 +89,7 @@ class AnyioFramed(ObjectStream[T]):
         if self._closed:
             await checkpoint()
             raise anyio.ClosedResourceError(_CLOSED)
-        try:
-            await self.framed.send(item)
-        except ClosedStreamError as exc:
-            raise anyio.ClosedResourceError(str(exc)) from exc
-        except ConnectionClosed as exc:
-            raise anyio.BrokenResourceError(str(exc)) from exc
+        await _send(self.framed, item)
 
     async def send_eof(self) -> None:
         """Close the sending side; ``receive()`` goes on to the peer's end of stream."""
@@ -115,12 +120,7 @@ class AnyioFramedSendStream(ObjectSendStream[T_contra]):
 
     async def send(self, item: T_contra) -> None:
         """Encode and send ``item``, waiting for backpressure."""
-        try:
-            await self.framed.send(item)
-        except ClosedStreamError as exc:
-            raise anyio.ClosedResourceError(str(exc)) from exc
-        except ConnectionClosed as exc:
-            raise anyio.BrokenResourceError(str(exc)) from exc
+        await _send(self.framed, item)
 
     async def aclose(self) -> None:
         """Close the sending side ([`Framed.send_eof`][wsframed.Framed.send_eof]). Idempotent."""
