@@ -159,6 +159,40 @@ async def test_tls_listener_counts_from_the_accept_and_frees_failed_handshakes()
             assert await asyncio.wait_for(client.recv(), TIMEOUT) == b"served"
 
 
+async def test_tls_listener_closes_connections_over_the_limit_at_the_accept() -> None:
+    """Over the limit, a wss:// listener does no TLS work: the socket is closed at once,
+    not held until the TLS handshake timeout (30 s here)."""
+    ca = trustme.CA()
+    server_ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ssl)
+    client_ssl = ssl.create_default_context()
+    ca.configure_trust(client_ssl)
+    async with tcp_server(echo) as port, serve_bridge(
+        "wss://127.0.0.1:0", f"tcp://127.0.0.1:{port}", ssl=server_ssl, max_connections=2,
+        ssl_handshake_timeout=30,
+    ) as server:
+        stalled = await open_stalled(server.port, 2)  # never send a ClientHello
+        await wait_for(lambda: server.active_connections == 2, TIMEOUT)
+        extra = await open_stalled(server.port, EXTRA)
+        for reader, _ in extra:  # ended at once (the handshake timeout is 30 s)
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+        with pytest.raises((ssl.SSLError, ConnectionError)):  # a TLS client: no session
+            await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", server.port, ssl=client_ssl), 10
+            )
+        assert server.active_connections == 2
+        for reader, _ in stalled:
+            assert not reader.at_eof()
+        await close_all(extra + stalled)
+        # The stalled handshakes give their slots back as their sockets close.
+        await wait_for(lambda: server.active_connections == 0, TIMEOUT)
+        async with connect(f"wss://127.0.0.1:{server.port}", ssl=client_ssl,
+                           compression=None, open_timeout=10) as client:
+            assert server.active_connections == 1
+            await client.send(b"served")
+            assert await asyncio.wait_for(client.recv(), TIMEOUT) == b"served"
+
+
 async def test_refusals_are_logged_at_most_once_a_second(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

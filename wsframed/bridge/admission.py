@@ -15,11 +15,11 @@ websockets' ``open_timeout``. So ``Admission`` counts a connection from the acce
   connections linger at a time, the others are closed at once.
 - a ``tcp://`` listener counts it in the accept callback, before the target is dialled;
   over the limit it is closed at once.
-- with ``wss://``, asyncio runs the TLS handshake before the connection is handed to
-  websockets: a connection within the limit is counted from the accept (and, if its
-  TLS handshake fails, released when the TLS handshake timeout has passed); one over
-  the limit is answered 503 once its TLS handshake is done, so its socket is held for
-  at most the TLS handshake timeout (``open_timeout``), not counted.
+- a ``wss://`` listener counts it at the accept too: the bridge runs the TLS handshake
+  itself (``loop.start_tls``) once the connection holds a slot, so one over the limit
+  is closed at the accept, before any TLS work (a TLS client cannot read a plain-text
+  503, so closing is the answer it gets); a handshake that fails or passes the TLS
+  handshake timeout gives its slot back at once.
 
 Refusals are logged at most once per ``LOG_INTERVAL``, with a count of the others.
 """
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from typing import Any
 
@@ -63,6 +64,7 @@ class Admission:
         self.logger = logger
         self.held: set[object] = set()
         self._lingering: set[asyncio.BaseTransport] = set()
+        self.tls_handshakes: set[asyncio.Transport] = set()
         self._last_log = -LOG_INTERVAL
         self._unlogged = 0
         self._flush: asyncio.TimerHandle | None = None
@@ -120,23 +122,31 @@ class Admission:
             self._lingering.discard(transport)
 
     def close(self) -> None:
-        """Close the refused connections still lingering; log the refusals not yet told."""
+        """Close the refused connections still lingering and the TLS handshakes in
+        progress; log the refusals not yet told."""
         for transport in tuple(self._lingering):
             transport.close()
+        for transport in tuple(self.tls_handshakes):
+            transport.abort()
         if self._flush is not None:
             self._flush.cancel()
             self._log_count()
 
 
 def counted_connection(
-    admission: Admission, tls_handshake_timeout: float | None
+    admission: Admission,
+    tls: ssl.SSLContext | None = None,
+    tls_handshake_timeout: float | None = None,
+    tls_shutdown_timeout: float | None = None,
 ) -> type[ServerConnection]:
     """A websockets ``ServerConnection`` class that holds a slot of ``admission``.
 
     websockets creates one per accepted socket (``create_connection=``); the slot is
-    taken then and released when the socket is closed. ``tls_handshake_timeout`` is
-    given for a TLS listener: without a completed TLS handshake asyncio never tells the
-    connection, so its slot is released once that timeout (plus a second) has passed.
+    taken then and released when the socket is closed. With ``tls`` (the listener's
+    server context; websockets itself is then given none), the connection runs the TLS
+    handshake itself once it holds a slot, bounded by ``tls_handshake_timeout``, and
+    only then starts the WebSocket handshake; a connection over the limit is closed at
+    once.
     """
 
     class CountedConnection(ServerConnection):
@@ -144,22 +154,51 @@ def counted_connection(
             super().__init__(*args, **kwargs)
             self._admitted = admission.admit(self)
             self._refused_transport: asyncio.BaseTransport | None = None
-            self._expiry: asyncio.TimerHandle | None = None
-            if self._admitted and tls_handshake_timeout is not None:
-                self._expiry = asyncio.get_running_loop().call_later(
-                    tls_handshake_timeout + 1.0, admission.release, self
-                )
+            self._tls_handshake: asyncio.Task[None] | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            if self._expiry is not None:
-                self._expiry.cancel()
             if not self._admitted:
+                admission.refused(format_address(transport.get_extra_info("peername")))
+                if tls is not None:
+                    assert isinstance(transport, asyncio.Transport)
+                    transport.abort()  # no TLS work for a connection over the limit
+                    return
                 # Never start the WebSocket handshake: answer 503 and close.
                 self._refused_transport = transport
-                admission.refused(format_address(transport.get_extra_info("peername")))
                 admission.refuse_http(transport)
                 return
+            if tls is not None and self._tls_handshake is None:
+                assert isinstance(transport, asyncio.Transport)
+                transport.pause_reading()  # nothing reaches websockets before TLS
+                self._tls_handshake = asyncio.get_running_loop().create_task(
+                    self._start_tls(transport)
+                )
+                return
             super().connection_made(transport)
+
+        async def _start_tls(self, transport: asyncio.Transport) -> None:
+            assert tls is not None
+            admission.tls_handshakes.add(transport)
+            try:
+                secure = await asyncio.get_running_loop().start_tls(
+                    transport, self, tls, server_side=True,
+                    ssl_handshake_timeout=tls_handshake_timeout,
+                    ssl_shutdown_timeout=tls_shutdown_timeout,
+                )
+            except asyncio.CancelledError:  # the bridge is closing
+                transport.abort()
+                admission.release(self)
+                raise
+            except Exception:  # failed or timed out: the client's problem, not logged
+                transport.abort()
+                admission.release(self)
+                return
+            finally:
+                admission.tls_handshakes.discard(transport)
+            if secure is None:  # the socket closed during the handshake
+                admission.release(self)
+                return
+            self.connection_made(secure)
 
         def data_received(self, data: bytes) -> None:
             if self._admitted:

@@ -166,20 +166,22 @@ class BridgeServer:
         listen = self.listen
         if listen.is_websocket:
             options = byte_stream_defaults(config.ws_options)
-            tls_timeout = None
-            if config.ssl is not None:  # as websockets and asyncio set it
-                tls_timeout = options.get(
-                    "ssl_handshake_timeout", options.get("open_timeout", 10.0)
-                )
-                tls_timeout = 60.0 if tls_timeout is None else float(tls_timeout)
+            tls_timeout = tls_shutdown = None
+            if config.ssl is not None:  # the defaults websockets would give asyncio
+                tls_timeout = float(options.pop(
+                    "ssl_handshake_timeout", options.get("open_timeout", 10.0)) or 60.0)
+                tls_shutdown = options.pop("ssl_shutdown_timeout",
+                                           options.get("close_timeout", 10.0))
             self._ws_server = await ws_serve(
                 self._handle_websocket, listen.host, listen.port,
-                ssl=config.ssl,
+                # The connection runs TLS itself once admitted (see admission.py).
                 select_subprotocol=lambda _, offered: _select_subprotocol(
                     offered, config.half_close
                 ),
                 process_request=self._process_request,
-                create_connection=counted_connection(self._admission, tls_timeout),
+                create_connection=counted_connection(
+                    self._admission, config.ssl, tls_timeout, tls_shutdown
+                ),
                 **options,
             )
         else:
