@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "message per item; bulk bytes against raw websockets and TCP; decoding one "
         "large frame; memory under a slow reader. Prints markdown tables of rates and "
         "ratios on stdout; progress goes to stderr on a terminal or with --progress. "
-        "The quick set takes about a minute; 'python benchmarks/run.py' from a "
+        "The quick set takes a minute or two; 'python benchmarks/run.py' from a "
         "checkout runs the full set and draws the chart."
     )
     parser.add_argument(
