@@ -101,6 +101,11 @@ _OVERFLOWS = """
 @pytest.fixture(scope="module")
 def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Build the site and serve it on 127.0.0.1; yield its base URL."""
+    try:
+        import mkdocs  # noqa: F401
+        import mkdocstrings_handlers.python  # noqa: F401
+    except ImportError:
+        _unavailable("the docs extra is not installed: pip install -e '.[docs]'")
     site_dir = tmp_path_factory.mktemp("site")
     try:
         build_site(site_dir)
@@ -142,7 +147,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.mark.parametrize("page", _pages())
-def test_page_fits_1280px_without_errors(page: str, site_url: str, browser: Any) -> None:
+def test_page_fits_1280px_without_errors(page: str, browser: Any, site_url: str) -> None:
     context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
     errors: list[str] = []
     outside: list[str] = []
@@ -158,7 +163,12 @@ def test_page_fits_1280px_without_errors(page: str, site_url: str, browser: Any)
     try:
         context.route("**/*", route)
         tab = context.new_page()
-        tab.on("console", lambda message: message.type == "error" and errors.append(message.text))
+
+        def console(message: Any) -> None:
+            if message.type == "error":
+                errors.append(message.text)
+
+        tab.on("console", console)
         tab.on("pageerror", lambda exception: errors.append(f"uncaught: {exception}"))
         response = tab.goto(site_url + _url_path(page), wait_until="load", timeout=PAGE_TIMEOUT)
         assert response is not None
