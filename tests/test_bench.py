@@ -7,7 +7,9 @@ speed lives in the benchmarks' own runs (see docs/performance.md).
 
 from __future__ import annotations
 
+import io
 import re
+import sys
 from dataclasses import replace
 
 import pytest
@@ -144,3 +146,31 @@ def test_help_names_the_limits_and_no_targets(capsys: pytest.CaptureFixture[str]
     for section in SECTIONS:
         assert section in out
     assert "target" not in out.lower()
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_rewrites_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    argv = ["bench", "--only", "small", "--codec", "length", "--items", "200", "--repeat", "1"]
+    assert cli.main(argv) == 0
+    shown = terminal.getvalue()
+    updates = shown.split("\r\x1b[K")
+    assert updates[0] == ""  # every update starts by clearing the line
+    jobs = [update.split("s ", 1)[1] for update in updates[1:-1]]
+    assert jobs == [
+        f"[{i:3}/{len(jobs)}] round 1/1: length {mode}"
+        for i, mode in enumerate(
+            ("naive", "adhoc", "send", "send_all", "recv_many", "tcp_framed",
+             "plain_tcp", "raw_tcp", "codec"),
+            start=1,
+        )
+    ]
+    assert re.fullmatch(r"done in \d+ s\n", updates[-1])
+    assert capsys.readouterr().out.startswith("## wsframed bench")
