@@ -2,7 +2,7 @@
 
 The site is built (``mkdocs build --strict``) and served on 127.0.0.1; every page is
 opened in headless Chromium, driven with Playwright through the system browser
-(``/usr/bin/chromium``, or the one ``WSFRAMED_CHROMIUM`` names: no browser download).
+(``chromium`` on PATH, or the one ``WSFRAMED_CHROMIUM`` names: no browser download).
 A page fails when
 
 * an element of its content (a table, a code block, an image, a diagram) is wider
@@ -28,7 +28,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -42,17 +42,27 @@ PAGE_TIMEOUT = 60_000  # ms: loading one page on a loaded 2-core machine
 pytestmark = pytest.mark.timeout(BUILD_TIMEOUT + 120)
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: the browser check may not skip)")
     pytest.skip(reason)
 
 
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
+
+
 def _chromium() -> str:
-    path = os.environ.get("WSFRAMED_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).is_file():
-        _unavailable(f"no Chromium at {path} (set WSFRAMED_CHROMIUM to its path)")
-    return path
+    """The browser the interop tests use too: ``$WSFRAMED_CHROMIUM``, else the first of
+    ``CHROMIUM_NAMES`` on PATH (``.ci/install-interop`` installs one in CI)."""
+    override = os.environ.get("WSFRAMED_CHROMIUM")
+    found = [override] if override else [shutil.which(name) for name in CHROMIUM_NAMES]
+    for path in found:
+        if path and os.access(path, os.X_OK):
+            return path
+    _unavailable(
+        f"no Chromium: {override or ', '.join(CHROMIUM_NAMES)} not found "
+        "(run .ci/install-interop, or set WSFRAMED_CHROMIUM to its path)"
+    )
 
 
 def _pages() -> list[str]:
