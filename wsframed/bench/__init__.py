@@ -37,6 +37,7 @@ __all__ = [
     "Results",
     "SECTIONS",
     "add_arguments",
+    "config_from",
     "markdown",
     "progress_printer",
     "run",
