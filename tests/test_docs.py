@@ -529,6 +529,13 @@ async def run_tls_sample(tmp_path: Path, certificates: Path) -> None:
             assert await client.output() == (0, "{'hello': 'over TLS'}\n", "")
 
 
+async def run_home_page_example(tmp_path: Path) -> None:
+    """index.md: the fifteen-line example prints both replies."""
+    async with program(BLOCKS["index.md#0"].rendered, tmp_path) as sample:
+        code, out, err = await sample.output()
+    assert (code, out) == (0, "{'id': 1, 'sum': 3} {'id': 2, 'sum': 7}\n"), err
+
+
 RUNNERS: dict[str, Runner | str] = {
     "bridge.md#0": run_bridge_tls_sample,
     "bridge.md#1": run_bridge_pump_sample,
@@ -538,6 +545,7 @@ RUNNERS: dict[str, Runner | str] = {
     "deploy.md#1": run_deploy_app,
     "framed.md#0": run_consume_sample,
     "framed.md#1": run_split_handler,
+    "index.md#0": run_home_page_example,
     "integrations.md#0": INCLUDED,  # examples/aiohttp_server.py: tests/test_integrations.py
     "integrations.md#1": INCLUDED,  # examples/fastapi_app.py: tests/test_integrations.py
     "integrations.md#2": INCLUDED,  # examples/anyio_tls.py: tests/test_integrations.py

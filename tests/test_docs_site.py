@@ -16,18 +16,17 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from .docs_site import BUILD_TIMEOUT, build_site
+
 pytest.importorskip("mkdocs", reason="the docs extra is not installed: pip install -e '.[docs]'")
 pytest.importorskip("mkdocstrings_handlers.python", reason="the docs extra is not installed")
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILD_TIMEOUT = 240  # seconds; the build takes 2 to 10 s on an idle machine
 
 ROLE = re.compile(r":(?:py:)?(?:class|meth|func|attr|mod|exc|data|obj|const|ref|doc):(?=[`~\w])")
 UNPROCESSED_AUTOREF = re.compile(r"\]\[wsframed[\w.]*\]")
@@ -80,22 +79,10 @@ class _Page(HTMLParser):
 def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """Build the site once (strict) and return its directory and the build's log."""
     site_dir = tmp_path_factory.mktemp("site")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["NO_MKDOCS_2_WARNING"] = "1"
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=BUILD_TIMEOUT,
-        )
+        log = build_site(site_dir)
     except subprocess.TimeoutExpired:
         pytest.fail(f"mkdocs build took more than {BUILD_TIMEOUT} s")
-    log = done.stdout + done.stderr
-    assert done.returncode == 0, f"mkdocs build --strict failed:\n{log[-4000:]}"
     return site_dir, log
 
 

@@ -1,10 +1,11 @@
 """Benchmarks: wsframed against the code users would otherwise write.
 
-``wsframed bench`` runs the quick set with a progress display on stderr and prints a
-markdown table on stdout; ``python benchmarks/run.py`` (from a checkout) runs the
-full set and can draw the batch-size chart. What is measured and why is in
-``wsframed.bench.scenarios``; the plan and the runner in ``wsframed.bench.suite``;
-the tables and targets in ``wsframed.bench.report``.
+``wsframed bench`` runs the quick set and prints markdown tables on stdout: rates,
+and ratios to the limits and baselines measured in the same run; on a terminal (or
+with ``--progress``) it shows its progress on stderr. ``python benchmarks/run.py``
+(from a checkout) runs the full set and can draw the batch-size chart. What is
+measured and why is in ``wsframed.bench.scenarios``; the plan and the runner in
+``wsframed.bench.suite``; the tables in ``wsframed.bench.report``.
 
 The suite ships in the package so that ``wsframed bench`` works from an installed
 wheel; it imports nothing beyond wsframed's own dependencies (the chart needs
@@ -21,16 +22,22 @@ from dataclasses import replace
 from typing import TextIO
 
 from ..cli_args import positive_int
-from .report import checks, markdown
+from .report import LIMITS, markdown
 from .suite import FULL, QUICK, Config, Results, run
+from .workloads import WORKLOADS
+
+SECTIONS = ("small", "bulk", "decode", "memory")
+"""What ``--only`` can pick (the batch-size sweep is ``benchmarks/run.py --chart``'s)."""
 
 __all__ = [
     "FULL",
     "QUICK",
     "Config",
+    "LIMITS",
     "Results",
+    "SECTIONS",
     "add_arguments",
-    "checks",
+    "config_from",
     "markdown",
     "progress_printer",
     "run",
@@ -63,12 +70,15 @@ def progress_printer(stream: TextIO = sys.stderr) -> Callable[[str], None]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``wsframed bench`` options to ``parser``."""
     parser.description = (
-        "Measure wsframed against the alternatives on 127.0.0.1 (server and client in "
-        "this process, one event loop): small frames per codec against one websockets "
-        "message per item, bulk bytes against raw websockets and TCP, decoding one large "
-        "frame, and memory under a slow reader. Prints a markdown table on stdout; "
-        "progress goes to stderr. The quick set takes under a minute; run "
-        "'python benchmarks/run.py' from a checkout for the full set and the chart."
+        "Measure wsframed on 127.0.0.1 (server and client in this process, one event "
+        "loop) against the limit and the code you would write without it, all in the "
+        "same run: small frames per codec against raw TCP with the plain library (or, "
+        "for CBOR and JSON Lines, the codec with no I/O) and against one websockets "
+        "message per item; bulk bytes against raw websockets and TCP; decoding one "
+        "large frame; memory under a slow reader. Prints markdown tables of rates and "
+        "ratios on stdout; progress goes to stderr on a terminal or with --progress. "
+        "The quick set takes a minute or two; 'python benchmarks/run.py' from a "
+        "checkout runs the full set and draws the chart."
     )
     parser.add_argument(
         "--repeat",
@@ -81,19 +91,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the full set: 100k items, 256 MiB bulk, 1 GiB slow reader (minutes)",
     )
+    parser.add_argument(
+        "--items",
+        type=positive_int,
+        metavar="N",
+        help="small frames per transfer, for every mode (default: "
+        f"{QUICK.items:,} batched, {QUICK.message_items:,} one message per item)",
+    )
+    parser.add_argument(
+        "--codec",
+        action="append",
+        choices=tuple(WORKLOADS),
+        dest="codecs",
+        metavar="NAME",
+        help="measure this small-frame workload only (repeat for several; "
+        f"default: all of {', '.join(WORKLOADS)})",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SECTIONS,
+        dest="sections",
+        metavar="SECTION",
+        help=f"run this section only (repeat for several): {', '.join(SECTIONS)}",
+    )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress on stderr even when it is not a terminal (one line per round)",
+    )
 
 
-def run_command(args: argparse.Namespace) -> int:
-    """Run the benchmark set chosen by ``args``; print the table. Returns 0."""
+def config_from(args: argparse.Namespace) -> Config:
+    """The ``Config`` that ``wsframed bench``'s options ask for."""
     config: Config = FULL if getattr(args, "full", False) else QUICK
     if getattr(args, "repeat", None):
         config = replace(config, repeat=args.repeat)
-    show = progress_printer(sys.stderr)
+    if getattr(args, "items", None):
+        config = replace(config, items=args.items, message_items=args.items)
+    if getattr(args, "codecs", None):
+        config = replace(config, codecs=tuple(dict.fromkeys(args.codecs)))
+    return config
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the benchmark set chosen by ``args``; print the tables. Returns 0."""
+    config = config_from(args)
+    sections = tuple(getattr(args, "sections", None) or ("sweep", *SECTIONS))
+    show = None
+    if getattr(args, "progress", False) or sys.stderr.isatty():
+        show = progress_printer(sys.stderr)
     started = time.monotonic()
-    results = run(config, progress=show)
-    if sys.stderr.isatty():
-        sys.stderr.write("\r\x1b[K")
-    sys.stderr.write(f"done in {time.monotonic() - started:.0f} s\n")
+    results = run(config, sections=sections, progress=show)
+    if show is not None:
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\x1b[K")
+        sys.stderr.write(f"done in {time.monotonic() - started:.0f} s\n")
     sys.stdout.write(markdown(results))
     sys.stdout.flush()
     return 0

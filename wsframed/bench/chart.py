@@ -32,7 +32,7 @@ def chart(results: Results, path: str | Path) -> None:
     for key, label, style in (
         (("small", "msgpack", "naive"), "naive: one websockets message per item", "--"),
         (("small", "msgpack", "tcp_framed"), "Framed over TCP, send_all", ":"),
-        (("small", "msgpack", "raw_tcp"), "raw TCP + codec (ceiling)", "-."),
+        (("small", "msgpack", "plain_tcp"), "limit: raw TCP + plain msgpack", "-."),
     ):
         rate = results.rate(*key)
         if not math.isnan(rate):

@@ -13,12 +13,18 @@ code a user would write without wsframed:
     line-based codecs) into 64 KiB messages; the receiver feeds every message into an
     ``asyncio.StreamReader`` (``feed_data``) and reads frames with ``readexactly``
     (``readline``).
+``plain_tcp``
+    asyncio streams with coalesced 64 KiB writes, and the plain library on each
+    side (``msgpack.packb`` and ``msgpack.Unpacker``, ``split(b"\\n")``, ``struct``,
+    ``cbor2``, ``json``): nothing of wsframed. The physical limit on loopback, the
+    figure wsframed's rates are divided by.
 ``raw_tcp``
-    asyncio streams with coalesced 64 KiB writes, the codec's encoder and decoder
-    and nothing of wsframed's I/O layers: the ceiling for loopback.
+    the same with wsframed's codec instead of the plain library: what the codec
+    layer costs on its own.
 ``codec``
-    no I/O at all: encode the items, cut the bytes into 64 KiB chunks, decode them.
-    What the codec alone costs; no transport can beat it, so it bounds every ratio.
+    no I/O at all: encode the items with wsframed's codec, cut the bytes into
+    64 KiB chunks, decode them. No transport can beat it: for CBOR and JSON Lines,
+    whose libraries cost more than the I/O, this is the bound.
 
 The decoding scenario (``decode_pieces``) needs no network and the memory
 scenario (``slow_reader_memory``) reports traced bytes instead of a duration.
@@ -32,7 +38,7 @@ import gc
 import sys
 import time
 import tracemalloc
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..framed import Framed
@@ -62,6 +68,7 @@ SMALL_MODES = (
     "recv_many",
     "batch",
     "tcp_framed",
+    "plain_tcp",
     "raw_tcp",
     "codec",
 )
@@ -80,7 +87,8 @@ async def small_frames(workload: Workload, mode: str, count: int, batch: int = 0
 
     ``mode`` is one of ``SMALL_MODES``:
 
-    - ``naive``, ``adhoc``, ``raw_tcp``: the baselines (see the module docs);
+    - ``naive``, ``adhoc``, ``plain_tcp``, ``raw_tcp``, ``codec``: the baselines (see
+      the module docs);
     - ``send``: ``await framed.send(x)`` per item, ``async for`` on the other side;
     - ``send_all``: ``await framed.send_all(items)``, ``async for``;
     - ``recv_many``: ``send_all``, and ``recv_many()`` on the other side;
@@ -106,7 +114,10 @@ async def _small_frames(workload: Workload, mode: str, items: list[Any], batch: 
     if mode == "codec":
         return _codec_only(workload, items)
     if mode == "raw_tcp":
-        return await _raw_tcp_frames(workload, items)
+        codec = workload.codec()
+        return await _raw_tcp_frames(codec.encode, _codec_receiver(codec), items)
+    if mode == "plain_tcp":
+        return await _raw_tcp_frames(workload.plain_frame, workload.plain_receiver(), items)
     if mode == "tcp_framed":
         async with tcp_pair() as (client, server):
             sender = Framed.from_streams(*client, workload.codec())
@@ -220,9 +231,20 @@ async def _adhoc(workload: Workload, client: Any, server: Any, items: list[Any])
     return await _timed(send(), receive())
 
 
-async def _raw_tcp_frames(workload: Workload, items: list[Any]) -> float:
-    codec = workload.codec()
-    encode = codec.encode
+def _codec_receiver(codec: Any) -> Callable[[bytes], int]:
+    decoder = codec.decoder()
+
+    def feed(data: bytes) -> int:
+        decoder.feed(data)
+        return len(list(decoder))
+
+    return feed
+
+
+async def _raw_tcp_frames(
+    encode: Callable[[Any], bytes], feed: Callable[[bytes], int], items: list[Any]
+) -> float:
+    """Items over asyncio TCP streams: ``encode`` each, 64 KiB writes, ``feed`` reads."""
     async with tcp_pair() as ((_, writer), (reader, _)):
 
         async def send() -> None:
@@ -241,14 +263,14 @@ async def _raw_tcp_frames(workload: Workload, items: list[Any]) -> float:
             await writer.drain()
 
         async def receive() -> None:
-            decoder = codec.decoder()
             received = 0
             while received < len(items):
                 data = await reader.read(CHUNK)
                 if not data:
                     raise EOFError("raw TCP sender closed early")
-                decoder.feed(data)
-                received += len(list(decoder))
+                received += feed(data)
+            if received != len(items):
+                raise AssertionError(f"decoded {received} of {len(items)} items")
 
         return await _timed(send(), receive())
 

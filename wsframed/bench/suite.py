@@ -1,4 +1,4 @@
-"""The benchmark plan and the runner (the targets are checked in ``report``).
+"""The benchmark plan and the runner (the tables are made in ``report``).
 
 A run is a list of jobs. The runner goes through the whole list once per round and
 keeps each job's best (shortest) time, so a job and the baselines it is compared with
@@ -73,7 +73,7 @@ FULL = Config(
     sweep=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096),
     sweep_items=50_000,
 )
-"""The full set (``benchmarks/run.py``): the targets' sizes, several minutes."""
+"""The full set (``benchmarks/run.py``): 100k items, several minutes."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@
 A ``Workload`` pairs a codec with the item a benchmark sends, and with the code
 a user would write without wsframed: ``to_message``/``from_message`` turn one item
 into one WebSocket message and back (``msgpack.packb``/``unpackb`` and the like), the
-*naive* baseline. Items are small on purpose, where the per-message cost of a
+*naive* baseline; ``plain_frame``/``plain_receiver`` frame items in the same wire
+format with the plain library and nothing of wsframed (``msgpack.Unpacker``, a
+``split(b"\n")``, ``struct``, ``cbor2.CBORDecoder``, ``json.loads``), the *limit*
+baseline over raw TCP. Items are small on purpose, where the per-message cost of a
 WebSocket library dominates: an RPC-like map of about 30 bytes for msgpack and for
 ``cbor`` (the same item, to compare the two), and 100-byte frames for ``cbor-100``,
 the line-based and the length-prefixed codecs.
@@ -17,7 +20,9 @@ except the network.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import struct
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -53,6 +58,8 @@ class Workload:
     item: Callable[[int], Any]
     to_message: Callable[[Any], bytes]
     from_message: Callable[[bytes], Any]
+    plain_frame: Callable[[Any], bytes]  # one item as a frame, by the plain library
+    plain_receiver: Callable[[], Callable[[bytes], int]]  # feed(chunk) -> items decoded
     line_based: bool = False  # the ad-hoc baseline reads lines instead of a length
 
     def frame_size(self) -> int:
@@ -95,20 +102,117 @@ def _identity(message: bytes) -> bytes:
     return message
 
 
+# The limit baseline's receivers: what a user would write with the plain library to
+# decode a stream of frames arriving in chunks. Each returns feed(chunk) -> the
+# number of items decoded from it (the items are built, then dropped).
+
+
+def _msgpack_receiver() -> Callable[[bytes], int]:
+    unpacker = msgpack.Unpacker()
+
+    def feed(data: bytes) -> int:
+        unpacker.feed(data)
+        return sum(1 for _ in unpacker)
+
+    return feed
+
+
+def _lines_receiver(decode: Callable[[bytes], Any]) -> Callable[[], Callable[[bytes], int]]:
+    def receiver() -> Callable[[bytes], int]:
+        rest = b""
+
+        def feed(data: bytes) -> int:
+            nonlocal rest
+            lines = (rest + data).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                decode(line)
+            return len(lines)
+
+        return feed
+
+    return receiver
+
+
+def _length_receiver() -> Callable[[bytes], int]:
+    buffer = bytearray()
+    unpack_from = struct.Struct(">I").unpack_from
+
+    def feed(data: bytes) -> int:
+        buffer.extend(data)
+        offset = count = 0
+        end = len(buffer)
+        while end - offset >= 4:
+            (size,) = unpack_from(buffer, offset)
+            if end - offset - 4 < size:
+                break
+            bytes(buffer[offset + 4 : offset + 4 + size])
+            offset += 4 + size
+            count += 1
+        del buffer[:offset]
+        return count
+
+    return feed
+
+
+def _cbor_receiver() -> Callable[[bytes], int]:
+    rest = b""
+
+    def feed(data: bytes) -> int:
+        nonlocal rest
+        stream = io.BytesIO(rest + data)
+        decoder = cbor2.CBORDecoder(stream)
+        count = 0
+        while True:
+            start = stream.tell()
+            try:
+                decoder.decode()
+            except cbor2.CBORDecodeEOF:
+                stream.seek(start)
+                rest = stream.read()
+                return count
+            count += 1
+
+    return feed
+
+
+def _length_frame(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+def _line_frame(text: str) -> bytes:
+    return (text + "\n").encode()
+
+
+def _json_line(item: Any) -> bytes:
+    return (_json_dumps(item) + "\n").encode()
+
+
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
-        Workload("msgpack", MsgpackCodec, _rpc_item, msgpack.packb, msgpack.unpackb),
-        Workload("cbor", CborCodec, _rpc_item, cbor2.dumps, cbor2.loads),
-        Workload("cbor-100", CborCodec, _cbor_100_item, cbor2.dumps, cbor2.loads),
-        Workload("lines", LinesCodec, _line_item, str.encode, _text_from_message, line_based=True),
-        Workload("length", LengthPrefixedCodec, _blob_item, bytes, _identity),
         Workload(
-            "jsonl",
-            JsonLinesCodec,
-            _json_item,
-            lambda item: _json_dumps(item).encode(),
-            _json_from_message,
+            "msgpack", MsgpackCodec, _rpc_item, msgpack.packb, msgpack.unpackb,
+            msgpack.packb, _msgpack_receiver,
+        ),
+        Workload(
+            "cbor", CborCodec, _rpc_item, cbor2.dumps, cbor2.loads, cbor2.dumps, _cbor_receiver
+        ),
+        Workload(
+            "cbor-100", CborCodec, _cbor_100_item, cbor2.dumps, cbor2.loads,
+            cbor2.dumps, _cbor_receiver,
+        ),
+        Workload(
+            "lines", LinesCodec, _line_item, str.encode, _text_from_message,
+            _line_frame, _lines_receiver(_text_from_message), line_based=True,
+        ),
+        Workload(
+            "length", LengthPrefixedCodec, _blob_item, bytes, _identity,
+            _length_frame, _length_receiver,
+        ),
+        Workload(
+            "jsonl", JsonLinesCodec, _json_item, lambda item: _json_dumps(item).encode(),
+            _json_from_message, _json_line, _lines_receiver(_json_from_message),
             line_based=True,
         ),
     )

@@ -178,9 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo", help="a server and a client in one process, showing each feature",
-        description="Start a server and a client on 127.0.0.1 in this process and print a "
-        "transcript: lines echoed, msgpack request/response, CBOR, split halves, "
-        "oversized frames refused, the close handshake.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Start a server and a client on 127.0.0.1 in this process and print\n"
+        "what travels each way, in seven sections:\n\n"
+        "  1. Lines, echoed (LinesCodec)\n"
+        "  2. msgpack request/response (MsgpackCodec)\n"
+        "  3. msgpack-RPC (wsframed.rpc.RpcPeer)\n"
+        "  4. CBOR items, echoed (CborCodec)\n"
+        "  5. Split halves: one task sends, another receives\n"
+        "  6. Oversized frames refused\n"
+        "  7. Close handshake",
     )
     demo.add_argument("--timeout", type=seconds, default=30.0, metavar="SECONDS",
                       help="give up after this long (default: 30)")
