@@ -548,6 +548,7 @@ RUNNERS: dict[str, Runner | str] = {
     "rpc.md#2": run_rpc_tcp_client,
     "security.md#0": run_origins_sample,
     "security.md#1": run_tls_sample,
+    "testing.md#0": INCLUDED,  # examples/protocol_unit_test.py: tests/test_testing.py
 }
 
 RUN = sorted({r.__name__: r for r in RUNNERS.values() if callable(r)}.items())
