@@ -18,6 +18,7 @@ from .errors import (
     WsFramedError,
 )
 from .framed import Framed, FramedSink, FramedStream
+from .negotiation import CodecMismatch
 from .request import Request
 from .server import FramedServer, serve
 from .stream import EventSubscription, TextPolicy, WsStream
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClosedStreamError",
+    "CodecMismatch",
     "ConnectionClosed",
     "DecodeError",
     "EndOfStream",
