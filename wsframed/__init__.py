@@ -6,6 +6,7 @@ byte stream).
 """
 
 from . import events
+from .broadcasting import BroadcastResult, broadcast
 from .client import connect
 from .errors import (
     ClosedStreamError,
@@ -26,6 +27,7 @@ from .stream import EventSubscription, TextPolicy, WsStream
 __version__ = "0.1.0"
 
 __all__ = [
+    "BroadcastResult",
     "ClosedStreamError",
     "CodecMismatch",
     "ConnectionClosed",
@@ -44,6 +46,7 @@ __all__ = [
     "WsFramedError",
     "WsStream",
     "__version__",
+    "broadcast",
     "connect",
     "events",
     "serve",
