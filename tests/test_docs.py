@@ -548,6 +548,8 @@ RUNNERS: dict[str, Runner | str] = {
     "rpc.md#2": run_rpc_tcp_client,
     "security.md#0": run_origins_sample,
     "security.md#1": run_tls_sample,
+    "broadcast.md#0": INCLUDED,  # examples/broadcast_ticker.py: tests/test_broadcast.py
+    "negotiation.md#0": INCLUDED,  # examples/codec_negotiation.py: tests/test_negotiation.py
     "testing.md#0": INCLUDED,  # examples/protocol_unit_test.py: tests/test_testing.py
 }
 

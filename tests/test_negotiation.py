@@ -243,3 +243,15 @@ def test_the_callers_mistakes_are_refused_at_the_call() -> None:
         wsframed.serve(echo, "127.0.0.1", 0, [MsgpackCodec(), MsgpackCodec])
     with pytest.raises(TypeError, match="subprotocol"):
         wsframed.connect("ws://x/", SubclassedLines(), negotiate=True)
+
+
+async def test_the_negotiation_example(capsys: pytest.CaptureFixture[str]) -> None:
+    from examples.codec_negotiation import main
+
+    await asyncio.wait_for(main(), 30)
+    assert capsys.readouterr().out.splitlines() == [
+        "{'you speak': 'wsframed.jsonl'}",
+        "{'you speak': 'wsframed.msgpack'}",
+        "refused: the server at URL speaks wsframed.msgpack, wsframed.jsonl; "
+        "this client offered wsframed.cbor",
+    ]
