@@ -590,6 +590,7 @@ RUNNERS: dict[str, Runner | str] = {
     "rpc.md#0": run_rpc_example,
     "rpc.md#1": run_rpc_example,
     "rpc.md#2": run_rpc_tcp_client,
+    "reconnecting.md#0": INCLUDED,  # examples/rpc_reconnect.py: tests/test_rpc_reconnect.py
     "security.md#0": run_origins_sample,
     "security.md#1": run_tls_sample,
     "broadcast.md#0": INCLUDED,  # examples/broadcast_ticker.py: tests/test_broadcast.py
