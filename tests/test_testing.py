@@ -8,6 +8,7 @@ against the thing it stands in for, not against its own idea of it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from tests.conftest import ws_pair
 from wsframed import ProtocolError, WsStream
+from wsframed.backends import BackendClosed
 from wsframed.codecs import LinesCodec, MsgpackCodec
 from wsframed.events import Closed, CloseFrame, Error, Ping, TextMessage
 from wsframed.testing import framed_pair, memory_connection_pair, stream_pair
@@ -227,3 +229,32 @@ async def test_the_protocol_unit_test_example_passes(capsys: pytest.CaptureFixtu
     assert capsys.readouterr().out == (
         "refused with 4000 (unknown request)\nkey_value_store: 3 requests, 2 answers, 1 refusal\n"
     )
+
+
+@pytest.mark.parametrize("method", ["receive", "send", "close", "ping", "wait_closed"])
+async def test_every_call_on_a_closed_end_gives_the_loop_a_turn(method: str) -> None:
+    a, _ = memory_connection_pair()
+    a.abort()
+    call = {
+        "receive": a.receive,
+        "send": lambda: a.send(b"x"),
+        "close": a.close,
+        "ping": a.ping,
+        "wait_closed": a.wait_closed,
+    }[method]
+    turns = 0
+
+    async def tick() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0)
+    before = turns
+    for _ in range(10):
+        with contextlib.suppress(BackendClosed):
+            await call()
+    ticker.cancel()
+    assert turns - before >= 10

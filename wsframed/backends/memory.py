@@ -150,6 +150,7 @@ class MemoryConnection:
         self._drop()
 
     async def wait_closed(self) -> None:
+        await checkpoint()  # also once closed: a loop around it lets others run
         await self._closed.wait()
 
     async def ping(self, data: bytes = b"") -> float:
