@@ -258,3 +258,31 @@ async def test_every_call_on_a_closed_end_gives_the_loop_a_turn(method: str) -> 
             await call()
     ticker.cancel()
     assert turns - before >= 10
+
+
+async def test_rpc_peers_over_a_memory_pair() -> None:
+    """Protocol-level code needs no socket: RpcPeer calls both ways, then a drop."""
+    from wsframed.rpc import RpcPeer
+
+    client_side, server_side = framed_pair(MsgpackCodec())
+    client, server = RpcPeer(client_side), RpcPeer(server_side)
+    server.register("add", lambda a, b: a + b)
+    client.register("name", lambda: "memory")
+    async with client, server:
+        assert await bounded(client.call("add", 2, 3)) == 5
+        assert await bounded(server.call("name")) == "memory"
+        blocked = asyncio.Event()
+
+        async def never(value: int) -> int:
+            blocked.set()
+            await asyncio.Event().wait()
+            return value
+
+        server.register("never", never)
+        call = asyncio.create_task(client.call("never", 1))
+        await bounded(blocked.wait())
+        client_side.stream.get_extra_info("connection").abort()
+        assert await outcome(lambda: call) == (
+            "ConnectionClosed",
+            "connection closed with code 1006",
+        )
