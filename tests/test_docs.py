@@ -41,6 +41,7 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 import wsframed
+import wsframed.testing
 from wsframed import Framed, WsStream
 from wsframed.codecs import LengthPrefixedCodec, MsgpackCodec
 from wsframed.rpc import RpcPeer
@@ -462,6 +463,48 @@ async def run_protocol_functions() -> None:
         await asyncio.wait_for(server_side, WAIT)
 
 
+async def run_request_sample() -> None:
+    """integrations.md: greet() as shown, in a serve() handler, under aiohttp and Starlette."""
+    from aiohttp import web
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    from tests.backend_pairs import aiohttp_server, uvicorn_port, uvicorn_server
+    from wsframed.codecs import LinesCodec
+
+    greet = definitions(BLOCKS["integrations.md#4"])["greet"]
+
+    async def ask(port: int) -> str | bytes:
+        url = f"ws://127.0.0.1:{port}/hello?name=Ada"
+        async with ws_connect(url, additional_headers={"X-Token": "t1"}) as ws:
+            return await asyncio.wait_for(ws.recv(), WAIT)
+
+    async def aiohttp_handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async with Framed(WsStream(ws), LinesCodec()) as framed:
+            await greet(framed)
+        return ws
+
+    async def starlette_endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async with Framed(WsStream(websocket), LinesCodec()) as framed:
+            await greet(framed)
+
+    expected = b"hello, Ada, at /hello (token t1)\n"
+    async with wsframed.serve(greet, "127.0.0.1", 0, LinesCodec()) as server:
+        assert await ask(server.port) == expected
+    async with aiohttp_server(aiohttp_handler, "/hello") as port:
+        assert await ask(port) == expected
+    app = Starlette(routes=[WebSocketRoute("/hello", starlette_endpoint)])
+    async with uvicorn_server(app) as running:
+        assert await ask(uvicorn_port(running)) == expected
+    client_side, server_side = wsframed.testing.framed_pair(LinesCodec())
+    await greet(client_side)
+    assert await asyncio.wait_for(server_side.recv(), WAIT) == "hello, stranger"
+
+
 async def run_rpc_example(capsys: pytest.CaptureFixture[str]) -> None:
     """rpc.md: the client excerpt calls the server excerpt, both as rendered."""
     client = definitions(BLOCKS["rpc.md#0"])
@@ -550,12 +593,17 @@ RUNNERS: dict[str, Runner | str] = {
     "integrations.md#1": INCLUDED,  # examples/fastapi_app.py: tests/test_integrations.py
     "integrations.md#2": INCLUDED,  # examples/anyio_tls.py: tests/test_integrations.py
     "integrations.md#3": run_protocol_functions,
+    "integrations.md#4": run_request_sample,
     "quickstart.md#0": INCLUDED,  # examples/quickstart.py: tests/test_examples.py
     "rpc.md#0": run_rpc_example,
     "rpc.md#1": run_rpc_example,
     "rpc.md#2": run_rpc_tcp_client,
+    "reconnecting.md#0": INCLUDED,  # examples/rpc_reconnect.py: tests/test_rpc_reconnect.py
     "security.md#0": run_origins_sample,
     "security.md#1": run_tls_sample,
+    "broadcast.md#0": INCLUDED,  # examples/broadcast_ticker.py: tests/test_broadcast.py
+    "negotiation.md#0": INCLUDED,  # examples/codec_negotiation.py: tests/test_negotiation.py
+    "testing.md#0": INCLUDED,  # examples/protocol_unit_test.py: tests/test_testing.py
 }
 
 RUN = sorted({r.__name__: r for r in RUNNERS.values() if callable(r)}.items())

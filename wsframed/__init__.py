@@ -6,6 +6,7 @@ byte stream).
 """
 
 from . import events
+from .broadcasting import BroadcastResult, broadcast
 from .client import connect
 from .errors import (
     ClosedStreamError,
@@ -18,6 +19,7 @@ from .errors import (
     WsFramedError,
 )
 from .framed import Framed, FramedSink, FramedStream
+from .negotiation import CodecMismatch
 from .request import Request
 from .server import FramedServer, serve
 from .stream import EventSubscription, TextPolicy, WsStream
@@ -25,7 +27,9 @@ from .stream import EventSubscription, TextPolicy, WsStream
 __version__ = "0.1.0"
 
 __all__ = [
+    "BroadcastResult",
     "ClosedStreamError",
+    "CodecMismatch",
     "ConnectionClosed",
     "DecodeError",
     "EndOfStream",
@@ -42,6 +46,7 @@ __all__ = [
     "WsFramedError",
     "WsStream",
     "__version__",
+    "broadcast",
     "connect",
     "events",
     "serve",

@@ -11,6 +11,7 @@ from websockets.asyncio.client import connect as ws_connect
 from .checkpoint import checkpoint
 from .codecs.base import Codec
 from .framed import Framed, check_codec
+from .negotiation import client_error, subprotocol_of
 from .stream import TextPolicy, WsStream
 
 __all__ = ["byte_stream_defaults", "connect"]
@@ -42,6 +43,12 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
     ``ping_interval``, ``open_timeout``, ...), with ``compression=None`` unless given.
     Leaving the ``async with`` block closes the connection (1000, or 1011 on error).
 
+    ``negotiate=True`` offers the codec's subprotocol name (``wsframed.msgpack``, see
+    [`wsframed.negotiation`][wsframed.negotiation]): a server that negotiates and has
+    no such codec refuses the handshake, and this raises
+    [`CodecMismatch`][wsframed.negotiation.CodecMismatch] naming both sides' codecs.
+    A server that selects no subprotocol is taken to speak this codec.
+
     A third way reconnects, as websockets' ``connect()`` does::
 
         async for framed in wsframed.connect(uri, MsgpackCodec()):
@@ -68,6 +75,7 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         uri: str,
         codec: Codec[T],
         *,
+        negotiate: bool = False,
         text: TextPolicy = "reject",
         write_chunk_size: int = 64 * 1024,
         limit: int = 64 * 1024,
@@ -78,6 +86,15 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         check_codec(codec, "connect()")
         self.uri = uri
         self.codec = codec
+        self._offered: str | None = None
+        if negotiate:
+            if "subprotocols" in options:
+                raise TypeError(
+                    "connect() negotiates the codec through the subprotocol: drop "
+                    "subprotocols=, or negotiate=False"
+                )
+            self._offered = subprotocol_of(codec)
+            options["subprotocols"] = [self._offered]
         self._stream_options: dict[str, Any] = {
             "text": text,
             "write_chunk_size": write_chunk_size,
@@ -91,10 +108,11 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
     async def _connect(self) -> Framed[T]:
         try:
             connection = await ws_connect(self.uri, **self._options)
-        except Exception:
+        except Exception as exc:
             # A bad URI or a refused loopback connection fails without waiting:
             # a reconnect loop must still give the event loop a turn.
             await checkpoint()
+            self._raise_mismatch(exc)
             raise
         try:
             stream = WsStream(connection, **self._stream_options)
@@ -109,18 +127,38 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
     def __aiter__(self) -> AsyncIterator[Framed[T]]:
         return self._reconnecting()
 
+    def _raise_mismatch(self, exc: Exception) -> None:
+        """Raise the CodecMismatch a failed handshake means, if it means one."""
+        if self._offered is not None:
+            mismatch = client_error(exc, self.uri, self._offered)
+            if mismatch is not None:
+                raise mismatch from exc
+
     async def _reconnecting(self) -> AsyncIterator[Framed[T]]:
-        async for connection in ws_connect(self.uri, **self._options):
-            try:
-                stream = WsStream(connection, **self._stream_options)
-            except Exception:
-                await connection.close()  # bad stream options: do not leak the connection
-                raise
-            try:
-                yield Framed(stream, self.codec)
-            finally:
-                # The loop went round (or the iteration was closed): this one is done.
-                await stream.aclose()
+        connections = aiter(ws_connect(self.uri, **self._options))
+        try:
+            while True:
+                try:
+                    connection = await anext(connections)
+                except StopAsyncIteration:
+                    return
+                except Exception as exc:
+                    self._raise_mismatch(exc)
+                    raise
+                try:
+                    stream = WsStream(connection, **self._stream_options)
+                except Exception:
+                    await connection.close()  # bad stream options: do not leak the connection
+                    raise
+                try:
+                    yield Framed(stream, self.codec)
+                finally:
+                    # The loop went round (or the iteration was closed): this one is done.
+                    await stream.aclose()
+        finally:
+            close = getattr(connections, "aclose", None)
+            if close is not None:
+                await close()
 
     async def __aenter__(self) -> Framed[T]:
         self._framed = await self._connect()

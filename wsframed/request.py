@@ -10,9 +10,11 @@ A handler reaches it as [`framed.request`][wsframed.Framed.request]::
         token = request.headers.get("Authorization")
         room = urllib.parse.parse_qs(request.query).get("room", ["lobby"])[0]
 
-Only the server side of a websockets connection has one: a client's
-[`Framed`][wsframed.Framed], one over TCP, aiohttp or Starlette answers ``None`` (take
-the request from the web framework there).
+The server side of every backend has one: a websockets ``ServerConnection`` (in a
+[`serve`][wsframed.serve] handler), an aiohttp ``WebSocketResponse`` and a Starlette /
+FastAPI ``WebSocket``, so protocol code reads ``framed.request`` the same way whichever
+framework accepted the connection. A client's [`Framed`][wsframed.Framed], or one over
+TCP or in memory, answers ``None``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
+
+from .backends import _library_of
 
 __all__ = ["Request", "request_of"]
 
@@ -55,26 +59,41 @@ class Request:
     remote_address: Any
     """The client's address as the socket gives it (``(host, port)`` over IPv4)."""
     subprotocol: str | None
-    """The subprotocol the server selected in the handshake, or ``None``."""
+    """The subprotocol the server selected in the handshake, or ``None``.
+
+    Starlette does not record what ``accept(subprotocol=...)`` chose: there it is
+    ``None``, and the offers are in the ``Sec-WebSocket-Protocol`` header."""
+
+    @classmethod
+    def from_target(
+        cls, target: str, headers: Headers, remote_address: Any, subprotocol: str | None
+    ) -> Request:
+        """Build a request from its target as sent (``/chat?room=1``), split at the ``?``."""
+        path, _, query = target.partition("?")
+        return cls(target, path, query, headers, remote_address, subprotocol)
 
 
 def request_of(connection: object) -> Request | None:
     """The [`Request`][wsframed.Request] that opened ``connection``, or ``None``.
 
-    ``None`` unless ``connection`` is a websockets ``ServerConnection`` past its
-    opening handshake.
+    ``None`` unless ``connection`` is the server side of a connection past its opening
+    handshake: a websockets ``ServerConnection``, an aiohttp ``WebSocketResponse``
+    (prepared) or a Starlette ``WebSocket``.
     """
-    if not isinstance(connection, ServerConnection):
-        return None
-    request = connection.request
-    if request is None:  # the handshake has not completed
-        return None
-    path, _, query = request.path.partition("?")
-    return Request(
-        target=request.path,
-        path=path,
-        query=query,
-        headers=request.headers,
-        remote_address=connection.remote_address,
-        subprotocol=connection.subprotocol,
-    )
+    if isinstance(connection, ServerConnection):
+        request = connection.request
+        if request is None:  # the handshake has not completed
+            return None
+        return Request.from_target(
+            request.path, request.headers, connection.remote_address, connection.subprotocol
+        )
+    library = _library_of(connection)  # imports only the library the connection is of
+    if library == "aiohttp":
+        from .backends.aiohttp import aiohttp_request
+
+        return aiohttp_request(connection)
+    if library == "starlette":
+        from .backends.starlette import starlette_request
+
+        return starlette_request(connection)
+    return None

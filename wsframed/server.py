@@ -24,7 +24,7 @@ from __future__ import annotations
 import inspect
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar, cast, overload
@@ -45,6 +45,7 @@ from .errors import (
     ProtocolError,
 )
 from .framed import Framed, check_codec
+from .negotiation import Negotiator
 from .stream import TextPolicy, WsStream
 
 __all__ = ["FramedServer", "serve"]
@@ -177,6 +178,15 @@ class serve(ServerStarter[FramedServer], Generic[T]):
     [`Request.path`][wsframed.Request.path]) picks the handler by exact match; any
     other path is refused in the handshake with HTTP 404, after a ``process_request``
     you pass has had its say. Every route shares the codec and the options.
+
+    Several codecs, chosen by the client: give a list, ``serve(handler, host, port,
+    [MsgpackCodec(), JsonLinesCodec()])``, or one codec with ``negotiate=True``. The
+    codec is then negotiated through the WebSocket subprotocol (see
+    [`wsframed.negotiation`][wsframed.negotiation]): the first name the client offers
+    that the server has is selected and ``framed.codec`` is that codec; a client that
+    offers no ``wsframed.*`` name gets the first codec; one offering only codecs the
+    server lacks is refused with HTTP 400 (and one WARNING logged), and a wsframed
+    client raises [`CodecMismatch`][wsframed.negotiation.CodecMismatch].
     """
 
     @overload
@@ -185,8 +195,9 @@ class serve(ServerStarter[FramedServer], Generic[T]):
         handler: Handler[T] | Mapping[str, Handler[T]],
         host: str | None,
         port: int | None,
-        codec: Codec[T],
+        codec: Codec[T] | Sequence[Codec[Any]],
         *,
+        negotiate: bool = False,
         text: TextPolicy = "reject",
         write_chunk_size: int = 64 * 1024,
         limit: int = 64 * 1024,
@@ -202,7 +213,8 @@ class serve(ServerStarter[FramedServer], Generic[T]):
         host: str | None = None,
         port: int | None = None,
         *,
-        codec: Codec[T],
+        codec: Codec[T] | Sequence[Codec[Any]],
+        negotiate: bool = False,
         text: TextPolicy = "reject",
         write_chunk_size: int = 64 * 1024,
         limit: int = 64 * 1024,
@@ -216,8 +228,9 @@ class serve(ServerStarter[FramedServer], Generic[T]):
         handler: Handler[T] | Mapping[str, Handler[T]],
         host: str | None = None,
         port: int | None = None,
-        codec: Codec[T] | None = None,
+        codec: Codec[T] | Sequence[Codec[Any]] | None = None,
         *,
+        negotiate: bool = False,
         text: TextPolicy = "reject",
         write_chunk_size: int = 64 * 1024,
         limit: int = 64 * 1024,
@@ -225,26 +238,36 @@ class serve(ServerStarter[FramedServer], Generic[T]):
         close_timeout: float = 10.0,
         **options: Any,
     ):
-        if codec is None:
-            raise TypeError(
-                "serve() needs a codec: serve(handler, host, port, LinesCodec()) "
-                "or serve(handler, host, port, codec=LinesCodec())"
-            )
-        check_codec(codec, "serve()")
+        codecs = _checked_codecs(codec)
+        self._negotiator: Negotiator | None = None
+        if negotiate or isinstance(codec, (list, tuple)):
+            for option in ("subprotocols", "select_subprotocol"):
+                if option in options:
+                    raise TypeError(
+                        f"serve() negotiates the codec through the subprotocol: drop "
+                        f"{option}=, or negotiate=False with a single codec"
+                    )
+            self._negotiator = Negotiator(codecs)
+            options["select_subprotocol"] = self._negotiator.select_subprotocol
+        checks: list[_Check] = []
         self._routes: dict[str, Handler[T]] | None = None
         if isinstance(handler, Mapping):
             self._routes = _checked_routes(handler)
-            options["process_request"] = _refusing_unknown_paths(
-                self._routes, options.get("process_request")
-            )
+            checks.append(_refusing_unknown_paths(self._routes))
         elif not callable(handler):
             raise TypeError(
                 "serve() needs a handler first: an async function taking a Framed, "
                 f"or a mapping of paths to such functions, not a {type(handler).__qualname__}"
             )
+        if self._negotiator is not None:
+            checks.append(self._negotiator.refusal)
+        if checks:
+            options["process_request"] = _chained(options.get("process_request"), checks)
         self.handler = handler
         """The handler, or the mapping of paths to handlers, as given."""
-        self.codec = codec
+        self.codecs: tuple[Codec[Any], ...] = codecs
+        """The codecs, the first one the default (for a client that does not negotiate)."""
+        self.codec: Codec[T] = codecs[0]
         self._close_timeout = close_timeout
         self._stream_options: dict[str, Any] = {
             "text": text,
@@ -264,7 +287,9 @@ class serve(ServerStarter[FramedServer], Generic[T]):
 
     async def _handle(self, connection: ServerConnection) -> None:
         stream = WsStream(connection, **self._stream_options)
-        framed = Framed(stream, self.codec)
+        negotiator = self._negotiator
+        codec = self.codec if negotiator is None else negotiator.codec_for(connection.subprotocol)
+        framed = Framed(stream, codec)
         routes = self._routes
         if routes is None:
             handler = self.handler
@@ -311,10 +336,42 @@ def _checked_routes(routes: Mapping[Any, Any]) -> dict[str, Handler[Any]]:
     return checked
 
 
-def _refusing_unknown_paths(
-    routes: Mapping[str, Any], process_request: Any
+def _checked_codecs(codec: object) -> tuple[Codec[Any], ...]:
+    """serve()'s codec argument as a tuple: one codec, or a non-empty sequence of them."""
+    if codec is None:
+        raise TypeError(
+            "serve() needs a codec: serve(handler, host, port, LinesCodec()) "
+            "or serve(handler, host, port, codec=LinesCodec())"
+        )
+    if isinstance(codec, (list, tuple)):
+        if not codec:
+            raise ValueError("serve() got an empty list of codecs: give at least one")
+        for each in codec:
+            check_codec(each, "serve()")
+        return tuple(codec)
+    check_codec(codec, "serve()")
+    return (cast(Codec[Any], codec),)
+
+
+_Check = Callable[[ServerConnection, Request], "Response | None"]
+
+
+def _refusing_unknown_paths(routes: Mapping[str, Any]) -> _Check:
+    """A check refusing, with 404, any path that is not a route."""
+
+    def refuse(connection: ServerConnection, request: Request) -> Response | None:
+        if request.path.partition("?")[0] not in routes:
+            # The path is the peer's: not echoed back, so the reply has a fixed size.
+            return connection.respond(HTTPStatus.NOT_FOUND, "no WebSocket endpoint here\n")
+        return None
+
+    return refuse
+
+
+def _chained(
+    process_request: Any, checks: list[_Check]
 ) -> Callable[[ServerConnection, Request], Awaitable[Response | None]]:
-    """websockets' ``process_request``: the user's own first, then 404 off the routes."""
+    """websockets' ``process_request``: the user's own first, then wsframed's checks."""
 
     async def process(connection: ServerConnection, request: Request) -> Response | None:
         if process_request is not None:
@@ -323,9 +380,10 @@ def _refusing_unknown_paths(
                 response = await response
             if response is not None:
                 return cast(Response, response)
-        if request.path.partition("?")[0] not in routes:
-            # The path is the peer's: not echoed back, so the reply has a fixed size.
-            return connection.respond(HTTPStatus.NOT_FOUND, "no WebSocket endpoint here\n")
+        for check in checks:
+            refusal = check(connection, request)
+            if refusal is not None:
+                return refusal
         return None
 
     return process

@@ -105,6 +105,10 @@ def backend_for(connection: object, on_event: EventSink) -> Backend:
     ``ValueError`` for an aiohttp response not yet prepared or a Starlette WebSocket
     not yet accepted.
     """
+    from .memory import is_memory_connection  # wsframed.testing's: no dependency
+
+    if is_memory_connection(connection):
+        return connection.attach(on_event)
     library = _library_of(connection)
     if library == "websockets":
         from .websockets import WebsocketsBackend, is_websockets_connection

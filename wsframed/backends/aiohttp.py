@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+import weakref
 from typing import Any, TypeGuard
 
 try:
@@ -37,11 +38,14 @@ except ImportError as exc:  # pragma: no cover - tested by hiding aiohttp
         "wsframed's aiohttp backend needs aiohttp: pip install 'wsframed[aiohttp]'"
     ) from exc
 
+from websockets.datastructures import Headers
+
 from ..events import CloseFrame, Ping, Pong
+from ..request import Request
 from . import EventSink
 from ._pump import NORMAL_CLOSE_CODES, PumpedBackend
 
-__all__ = ["AiohttpBackend", "AiohttpConnection", "is_aiohttp_connection"]
+__all__ = ["AiohttpBackend", "AiohttpConnection", "aiohttp_request", "is_aiohttp_connection"]
 
 AiohttpConnection = web.WebSocketResponse[Any] | ClientWebSocketResponse[Any]
 """The aiohttp objects a [`WsStream`][wsframed.WsStream] accepts."""
@@ -59,6 +63,34 @@ def is_aiohttp_connection(connection: object) -> TypeGuard[AiohttpConnection]:
     return isinstance(connection, web.WebSocketResponse | ClientWebSocketResponse)
 
 
+_requests: weakref.WeakKeyDictionary[web.WebSocketResponse, Request] = weakref.WeakKeyDictionary()
+
+
+def aiohttp_request(connection: object) -> Request | None:
+    """The [`Request`][wsframed.Request] of a prepared server-side ``WebSocketResponse``.
+
+    aiohttp's response keeps its request only until the connection closes (and in a
+    private attribute), so the first call, made when a stream wraps the response,
+    keeps a copy for the connection's lifetime. ``None`` on the client side.
+    """
+    if not isinstance(connection, web.WebSocketResponse):
+        return None
+    request = _requests.get(connection)
+    if request is None:
+        http = getattr(connection, "_req", None)  # set by prepare(), cleared at close
+        if not isinstance(http, web.BaseRequest):
+            return None
+        transport = http.transport
+        request = Request.from_target(
+            http.raw_path,
+            Headers(http.headers.items()),
+            None if transport is None else transport.get_extra_info("peername"),
+            connection.ws_protocol,
+        )
+        _requests[connection] = request
+    return request
+
+
 class AiohttpBackend(PumpedBackend):
     """Adapts an aiohttp WebSocket to ``Backend``.
 
@@ -74,6 +106,7 @@ class AiohttpBackend(PumpedBackend):
                 "await ws.prepare(request) before wrapping it in a WsStream"
             )
         self.connection = connection
+        aiohttp_request(connection)  # kept for framed.request: aiohttp drops it at close
         # With autoping on, aiohttp answers pings and swallows pongs in receive().
         self._autoping = bool(getattr(connection, "_autoping", True))
         self._close_sent = False
@@ -224,4 +257,3 @@ class AiohttpBackend(PumpedBackend):
                 return ws.ws_protocol
             return ws.protocol
         return ws.get_extra_info(name, default)
-

@@ -34,16 +34,41 @@ except ImportError as exc:  # pragma: no cover - tested by hiding starlette
         "wsframed's Starlette backend needs starlette: pip install 'wsframed[starlette]'"
     ) from exc
 
+from websockets.datastructures import Headers
+
 from ..events import CloseFrame
+from ..request import Request
 from . import BackendClosed, EventSink
 from ._pump import NORMAL_CLOSE_CODES, PumpedBackend
 
-__all__ = ["StarletteBackend", "is_starlette_websocket"]
+__all__ = ["StarletteBackend", "is_starlette_websocket", "starlette_request"]
 
 
 def is_starlette_websocket(connection: object) -> TypeGuard[WebSocket]:
     """Return whether ``connection`` is a Starlette (or FastAPI) ``WebSocket``."""
     return isinstance(connection, WebSocket)
+
+
+def starlette_request(connection: object) -> Request | None:
+    """The [`Request`][wsframed.Request] of a Starlette / FastAPI ``WebSocket``.
+
+    Built from the ASGI scope: the target as sent (``raw_path`` when the server gives
+    it, and the query string), the headers, the client's address. Starlette does not
+    record the subprotocol ``accept()`` chose: ``subprotocol`` is ``None``.
+    """
+    if not isinstance(connection, WebSocket):
+        return None
+    scope = connection.scope
+    raw_path = scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else scope.get("path", "/")
+    query = scope.get("query_string", b"").decode("latin-1")
+    client = scope.get("client")
+    return Request.from_target(
+        f"{path}?{query}" if query else path,
+        Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())),
+        None if client is None else tuple(client),
+        None,
+    )
 
 
 class StarletteBackend(PumpedBackend):

@@ -43,8 +43,10 @@ from typing import Any, NoReturn
 
 from ..cli_args import port, positive_int, seconds
 from .connect import _run_connect
+from .connect import add_tls_arguments as add_connect_tls_arguments
 from .frames import CODECS, SKIP, format_frame, make_codec, parse_input_line
 from .serve import _describe, _log, _run_serve
+from .serve import add_tls_arguments as add_serve_tls_arguments
 
 __all__ = [
     "CODECS",
@@ -206,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="port to listen on, 0 for any free port (default: 8765)")
     serve.add_argument("--echo", action="store_true", help="send every frame back")
     _add_codec_options(serve, subprotocol_verb="accept")
+    add_serve_tls_arguments(serve)
     serve.set_defaults(run=lambda args: asyncio.run(_run_serve(args)))
 
     connect = commands.add_parser(
@@ -220,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("uri", type=_ws_uri, help="ws://HOST:PORT/PATH or wss://...")
     _add_codec_options(connect, subprotocol_verb="offer")
     connect.add_argument("--origin", help="the Origin header to send")
+    add_connect_tls_arguments(connect)
     connect.add_argument(
         "--linger", type=seconds, default=0.5, metavar="SECONDS",
         help="after the end of stdin, wait until no frame arrived for this long before "

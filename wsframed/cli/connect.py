@@ -11,6 +11,8 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
+import ssl
 import stat
 import sys
 import threading
@@ -119,10 +121,59 @@ async def _input_lines(
         yield [(number + 1, bytes(pending))]
 
 
+def _header(text: str) -> tuple[str, str]:
+    """``--header NAME:VALUE``: a header to send (argparse type)."""
+    name, colon, value = text.partition(":")
+    name, value = name.strip(), value.strip()
+    if not colon or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME:VALUE, not {text!r}")
+    if not _TOKEN.fullmatch(name):
+        raise argparse.ArgumentTypeError(f"not a valid header name: {name!r}")
+    if any(c in value for c in "\r\n\0"):
+        raise argparse.ArgumentTypeError(f"a header value cannot hold CR, LF or NUL: {text!r}")
+    return name, value
+
+
+# RFC 9110 section 5.6.2: a header name is a token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def add_tls_arguments(parser: argparse.ArgumentParser) -> None:
+    """``connect``'s TLS and header options."""
+    parser.add_argument("--cafile", metavar="FILE",
+                        help="trust only the CA certificates in FILE for a wss:// URI "
+                        "(default: the system's)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="do not verify the wss:// server's certificate nor its name "
+                        "(for testing only: anyone on the path can read and change the data)")
+    parser.add_argument("--header", action="append", type=_header, default=[],
+                        metavar="NAME:VALUE",
+                        help="an HTTP header to send with the handshake, for example "
+                        "'Authorization: Bearer ...' (repeat for several)")
+
+
+def _client_ssl(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The TLS context of a wss:// URI and --cafile/--insecure; ValueError if wrong."""
+    if not args.uri.startswith("wss://"):
+        if args.cafile is not None or args.insecure:
+            raise ValueError(f"--cafile/--insecure are for a wss:// URI, not {args.uri}")
+        return None
+    try:
+        # With --cafile, only its CAs are trusted (as curl --cacert does).
+        context = ssl.create_default_context(cafile=args.cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load --cafile {args.cafile}: {_describe(exc)}") from None
+    if args.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 async def _run_connect(args: argparse.Namespace) -> int:
     from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
     from ..client import connect
+    from ..negotiation import CodecMismatch
 
     codec = make_codec(args.codec, args.max_frame_size)
     options: dict[str, Any] = {
@@ -130,12 +181,26 @@ async def _run_connect(args: argparse.Namespace) -> int:
         "close_timeout": args.close_timeout,
         "text": args.text,
     }
-    if args.subprotocol:
+    try:
+        client_ssl = _client_ssl(args)
+    except ValueError as exc:
+        _log(f"wsframed connect: error: {exc}")
+        return 2
+    if client_ssl is not None:
+        options["ssl"] = client_ssl
+    if args.header:
+        options["additional_headers"] = args.header
+    if args.subprotocol:  # the user's names replace the codec's: no negotiation
         options["subprotocols"] = args.subprotocol
+    else:  # a server with another codec refuses at the handshake, naming it
+        options["negotiate"] = True
     if args.origin:
         options["origin"] = args.origin
     try:
         framed: Framed[Any] = await connect(args.uri, codec, **options)
+    except CodecMismatch as exc:
+        _log(f"wsframed connect: error: codec mismatch: {exc} (--codec {args.codec})")
+        return 1
     except InvalidStatus as exc:
         _log(f"wsframed connect: error: {args.uri} refused the WebSocket connection "
              f"(HTTP {exc.response.status_code})")

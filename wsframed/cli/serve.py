@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,10 @@ def _describe(exc: BaseException) -> str:
     """
     if isinstance(exc, socket.gaierror) and exc.strerror:
         return exc.strerror[:1].lower() + exc.strerror[1:]
+    if isinstance(exc, ssl.SSLCertVerificationError):  # errno is OpenSSL's, not the OS's
+        return f"certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or type(exc).__name__}"
     if isinstance(exc, OSError) and exc.errno:
         text = os.strerror(exc.errno)
         return text[:1].lower() + text[1:]
@@ -139,10 +144,37 @@ async def _receive_frames(
 # serve --------------------------------------------------------------------------
 
 
+def add_tls_arguments(parser: argparse.ArgumentParser) -> None:
+    """``serve``'s TLS options: listen on wss:// with a certificate and its key."""
+    parser.add_argument("--cert", metavar="FILE",
+                        help="certificate chain (PEM) to listen on wss:// instead of ws://")
+    parser.add_argument("--key", metavar="FILE",
+                        help="private key (PEM) of --cert, if not in the same file")
+
+
+def _server_ssl(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The TLS context of --cert/--key, or None; ValueError naming the bad option."""
+    if args.cert is None:
+        if args.key is not None:
+            raise ValueError("--key needs --cert")
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(args.cert, args.key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load --cert {args.cert}: {_describe(exc)}") from None
+    return context
+
+
 async def _run_serve(args: argparse.Namespace) -> int:
     from ..server import serve
 
     codec = make_codec(args.codec, args.max_frame_size)
+    try:
+        server_ssl = _server_ssl(args)
+    except ValueError as exc:
+        _log(f"wsframed serve: error: {exc}")
+        return 2
     stop = asyncio.Event()
 
     async def handler(framed: Framed[Any]) -> None:
@@ -173,8 +205,13 @@ async def _run_serve(args: argparse.Namespace) -> int:
         _log(f"{who} disconnected (close code {stream.close_code})")
 
     options: dict[str, Any] = {"close_timeout": args.close_timeout, "text": args.text}
-    if args.subprotocol:
+    if args.subprotocol:  # the user's names replace the codec's: no negotiation
         options["subprotocols"] = args.subprotocol
+    else:  # a client naming another wsframed codec is refused at the handshake
+        options["negotiate"] = True
+    if server_ssl is not None:
+        options["ssl"] = server_ssl
+    scheme = "ws" if server_ssl is None else "wss"
     with _stop_on_signals(stop):
         try:
             server = await serve(handler, args.host, args.port, codec=codec, **options)
@@ -186,7 +223,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
                 shown = f"[{host}]" if ":" in host else host
-                _log(f"listening on ws://{shown}:{port}")
+                _log(f"listening on {scheme}://{shown}:{port}")
             await stop.wait()
             _log("stopping: closing connections with 1001 (going away)")
         finally:  # also when cancelled (serve run inside a program or a test)
