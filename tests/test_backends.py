@@ -24,12 +24,25 @@ from wsframed import ConnectionClosed, EndOfStream, Framed, ProtocolError, WsStr
 from wsframed.codecs import MsgpackCodec
 from wsframed.events import Closed, CloseFrame, Ping, Pong, TextMessage
 
-from .backend_pairs import BACKENDS, backend_pair, bytes_waiting, pings_answered_late
+from .backend_pairs import BACKENDS as LIBRARY_BACKENDS
+from .backend_pairs import backend_pair as library_pair
+from .backend_pairs import bytes_waiting, pings_answered_late
 from .conftest import wait_for
+from .picows_pairs import PICOWS_BACKENDS, picows_pair
+
+BACKENDS = LIBRARY_BACKENDS + PICOWS_BACKENDS
+
+
+def backend_pair(kind: str, **options: Any) -> Any:
+    """``(connection of kind, websockets peer)``: the library backends and picows."""
+    if kind in PICOWS_BACKENDS:
+        options.pop("aiohttp_options", None)
+        return picows_pair(kind, **options)
+    return library_pair(kind, **options)
 
 pytestmark = pytest.mark.timeout(20)
 
-CAN_SEE_LATE_BYTES = {"websockets", "aiohttp-server", "aiohttp-client"}
+CAN_SEE_LATE_BYTES = {"websockets", "aiohttp-server", "aiohttp-client", *PICOWS_BACKENDS}
 """Backends that deliver bytes arriving during this side's close handshake."""
 
 
@@ -338,7 +351,7 @@ async def test_framed_msgpack_round_trips(kind: str) -> None:
 async def test_ping_support_per_backend(kind: str) -> None:
     async with backend_pair(kind) as (conn, peer):
         stream = WsStream(conn)
-        if kind == "websockets":
+        if kind == "websockets" or kind in PICOWS_BACKENDS:
             # The peer answers 0.2 s after the ping reached it.
             assert await pings_answered_late(stream.ping(), peer, 0.2) >= 0.2
             return
