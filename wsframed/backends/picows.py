@@ -29,6 +29,8 @@ options of websockets' ``connect()``/``serve()`` it has no counterpart for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -72,6 +74,7 @@ MAX_SIZE = 1024 * 1024
 READ_AHEAD = 64 * 1024
 """Unread bytes past which the socket stops being read (resumed below a quarter)."""
 
+_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
 _BATCH_MAX = 16 * 1024  # binary messages arriving back to back are joined up to this
 _PONG_BACKLOG_LIMIT = 4 * 1024 * 1024  # as the websockets backend: see there
 _NORMAL_CODES = frozenset({1000, 1001, 1005})
@@ -121,8 +124,9 @@ class PicowsConnection(WSListener):
         self._inbox_size = 0
         self._reading_paused = False
         self._waiter: asyncio.Future[None] | None = None
-        self._writable = asyncio.Event()
-        self._writable.set()
+        # Done while the transport takes writes; pending while it is paused.
+        self._write_ready: asyncio.Future[None] = self._loop.create_future()
+        self._write_ready.set_result(None)
         self._fragments: bytearray | None = None  # the message being assembled
         self._fragments_text = False
         self._failure: tuple[int, str] | None = None  # what this side failed the peer for
@@ -136,6 +140,10 @@ class PicowsConnection(WSListener):
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
+        self._sock = (
+            transport.underlying_transport.get_extra_info("socket") if _TCP_CORK else None
+        )
+        self._sends_this_turn = 0  # 0, 1, or 2: corked (see _cork)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
@@ -218,7 +226,7 @@ class PicowsConnection(WSListener):
     def _close_received(self, transport: WSTransport, frame: WSFrame) -> None:
         code = frame.get_close_code().value or 1005  # picows reports "no code" as 0
         try:
-            reason = frame.get_close_reason()
+            reason = frame.get_close_reason() or ""  # None when the frame has none
         except UnicodeDecodeError:  # picows has failed the connection for it already
             return
         self._event(CloseFrame(code, reason))
@@ -249,7 +257,9 @@ class PicowsConnection(WSListener):
             self._close_timer.cancel()
         self._final = self._end_from(transport, disconnected=True)
         assert self._final is not None
-        self._writable.set()
+        if not self._write_ready.done():
+            self._write_ready.set_exception(self._closed_error())
+            self._write_ready.exception()  # nobody may be waiting any more
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -261,10 +271,12 @@ class PicowsConnection(WSListener):
         self._done.set()
 
     def pause_writing(self) -> None:
-        self._writable.clear()
+        if self._write_ready.done():
+            self._write_ready = self._loop.create_future()
 
     def resume_writing(self) -> None:
-        self._writable.set()
+        if not self._write_ready.done():
+            self._write_ready.set_result(None)
 
     # How it ended ------------------------------------------------------------------
 
@@ -278,7 +290,7 @@ class PicowsConnection(WSListener):
             if self._failure is None and sent is not None and not self._closing:
                 # picows failed the connection (a frame over max_size, a protocol
                 # violation): its close frame says why.
-                self._failure = (sent.code.value, sent.reason)
+                self._failure = (sent.code.value, sent.reason or "")
             code, reason = self._failure or (1006, "")
             return BackendClosed(code, reason, clean=False)
         if sent is None and not disconnected:
@@ -286,7 +298,7 @@ class PicowsConnection(WSListener):
         code = rcvd.code.value or 1005
         started_here = not handshake.recv_then_sent
         clean = sent is not None and (started_here or code in _NORMAL_CODES)
-        return BackendClosed(code, rcvd.reason, clean=clean)
+        return BackendClosed(code, rcvd.reason or "", clean=clean)
 
     def _closed_error(self) -> BackendClosed:
         end = self.ended() or BackendClosed(1006, "", clean=False)
@@ -324,18 +336,51 @@ class PicowsConnection(WSListener):
             return bytes(message)
         return message
 
+    def raw_send(self, data: bytes | bytearray | memoryview) -> asyncio.Future[None]:
+        """Send one binary message; return a future done once the transport takes more.
+
+        The stream's fast path: no coroutine per message (awaiting a done future costs
+        next to nothing). Raises ``BackendClosed`` at once after a close frame.
+        """
+        transport = self.transport
+        if self._final is not None or transport is None or transport.is_close_frame_sent:
+            raise self._closed_error()
+        turn = self._sends_this_turn
+        if turn == 0:  # the first message of this turn of the loop leaves at once
+            self._sends_this_turn = 1
+            self._loop.call_soon(self._end_turn)
+        elif turn == 1 and self._sock is not None:
+            self._cork()
+        transport.send(_BINARY, data)
+        return self._write_ready
+
+    def _cork(self) -> None:
+        """Hold the next messages of this turn of the loop back until its end.
+
+        picows writes each message to the socket at once; over loopback a write that
+        leaves as its own segment costs the sender the receiver's side too. From the
+        second message of a turn on, the socket is corked (Linux ``TCP_CORK``), so the
+        rest of the burst leaves in full segments when the turn ends (the kernel sends
+        corked bytes after 200 ms whatever happens). A lone message (a request, a
+        reply) is never held back.
+        """
+        assert self._sock is not None
+        self._sends_this_turn = 2
+        with contextlib.suppress(OSError):  # the socket is gone: the send reports it
+            self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1)
+
+    def _end_turn(self) -> None:
+        if self._sends_this_turn == 2 and self._sock is not None:
+            with contextlib.suppress(OSError):  # closed meanwhile: nothing left to send
+                self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 0)
+        self._sends_this_turn = 0
+
     async def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send one binary message; wait while the transport is paused."""
-        transport = self.transport
-        if transport is None or transport.is_close_frame_sent or self._final is not None:
-            raise self._closed_error()
-        transport.send(_BINARY, data)
-        if not self._writable.is_set():
-            await self._writable.wait()
-            if self._final is not None:
-                raise self._closed_error()
+        await self.raw_send(data)
 
-    async def close(self, code: int, reason: str) -> None:
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame (unless one was sent) and wait until TCP is closed."""
         transport = self.transport
         if transport is not None and not transport.is_close_frame_sent and self._final is None:
             payload = reason.encode()
@@ -400,7 +445,7 @@ class PicowsConnection(WSListener):
         """``(code, reason)`` of the close frame this side sent, or None."""
         handshake = None if self.transport is None else self.transport.close_handshake
         sent = None if handshake is None else handshake.sent
-        return None if sent is None else (sent.code.value, sent.reason)
+        return None if sent is None else (sent.code.value, sent.reason or "")
 
     @property
     def remote_address(self) -> Any:
