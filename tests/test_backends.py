@@ -27,7 +27,7 @@ from wsframed.events import Closed, CloseFrame, Ping, Pong, TextMessage
 from .backend_pairs import BACKENDS as LIBRARY_BACKENDS
 from .backend_pairs import backend_pair as library_pair
 from .backend_pairs import bytes_waiting, pings_answered_late
-from .conftest import wait_for
+from .conftest import LOOP, wait_for
 from .picows_pairs import PICOWS_BACKENDS, picows_pair
 
 BACKENDS = LIBRARY_BACKENDS + PICOWS_BACKENDS
@@ -357,6 +357,31 @@ async def test_ping_support_per_backend(kind: str) -> None:
             return
         with pytest.raises(NotImplementedError, match=r"autoping=False|no access to ping"):
             await stream.ping()
+
+
+@pytest.mark.parametrize("kind", ["websockets", "aiohttp-server", *PICOWS_BACKENDS])
+def test_ping_times_a_loopback_round_trip_on_uvloop(kind: str) -> None:
+    """uvloop's loop.time() has a millisecond resolution: a loopback round trip timed
+    with it reads 0.0. Each ping's time is above 0 and within the wall time around it."""
+    import uvloop
+
+    async def pings() -> list[tuple[float, float]]:
+        async with backend_pair(kind, aiohttp_options={"autoping": False}) as (conn, _peer):
+            stream = WsStream(conn)
+            timed = []
+            for _ in range(20):
+                started = time.perf_counter()
+                rtt = await asyncio.wait_for(stream.ping(), 5)
+                timed.append((rtt, time.perf_counter() - started))
+            return timed
+
+    for rtt, elapsed in uvloop.run(pings()):
+        assert 0 < rtt <= elapsed
+
+
+async def test_the_suite_runs_on_the_loop_wsframed_loop_names() -> None:
+    loop = type(asyncio.get_running_loop())
+    assert (loop.__module__.partition(".")[0] == "uvloop") == (LOOP == "uvloop")
 
 
 @pytest.mark.parametrize("kind", ["aiohttp-server", "aiohttp-client"])
