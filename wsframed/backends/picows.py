@@ -89,6 +89,11 @@ def _sendable(code: int) -> bool:
     return code in _SENDABLE or 3000 <= code <= 4999
 
 
+async def _retrieve(waiting: Awaitable[None]) -> None:
+    with contextlib.suppress(Exception):
+        await waiting
+
+
 def is_picows_connection(connection: object) -> TypeGuard[PicowsConnection]:
     """Return whether ``connection`` is a picows connection wsframed can wrap."""
     return isinstance(connection, PicowsConnection)
@@ -140,12 +145,20 @@ class PicowsConnection(WSListener):
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
+        if transport.is_client_side:
+            # picows keeps the reason it failed a client connection for whoever awaits
+            # wait_disconnected(); the stream reports it instead, so retrieve it here.
+            self._reaper = self._loop.create_task(_retrieve(transport.wait_disconnected()))
         self._sock = (
             transport.underlying_transport.get_extra_info("socket") if _TCP_CORK else None
         )
         self._sends_this_turn = 0  # 0, 1, or 2: corked (see _cork)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if self._failure is not None or (
+            transport.is_close_frame_sent and not self._closing and self._picows_failed(transport)
+        ):
+            return  # nothing the peer sends after its violation counts
         kind = frame.msg_type
         if kind is _BINARY and frame.fin and self._fragments is None:
             inbox = self._inbox
@@ -170,6 +183,15 @@ class PicowsConnection(WSListener):
             self._pong_received(payload)
         elif kind is _CLOSE:
             self._close_received(transport, frame)
+
+    def _picows_failed(self, transport: WSTransport) -> bool:
+        """Whether picows failed the connection (it does not tell its listener).
+
+        picows goes on parsing after it sent its close frame for a violation (a frame
+        over ``max_frame_size`` is still delivered): what follows is dropped here.
+        """
+        self._end_from(transport, disconnected=False)
+        return self._failure is not None
 
     def _fragment(self, frame: WSFrame) -> None:
         """A frame of a fragmented message, or a text message (RFC 6455 section 5.4)."""
@@ -284,15 +306,20 @@ class PicowsConnection(WSListener):
         handshake = transport.close_handshake
         rcvd = None if handshake is None else handshake.recv
         sent = None if handshake is None else handshake.sent
-        if rcvd is None:
-            if not disconnected:
-                return None
-            if self._failure is None and sent is not None and not self._closing:
-                # picows failed the connection (a frame over max_size, a protocol
-                # violation): its close frame says why.
-                self._failure = (sent.code.value, sent.reason or "")
-            code, reason = self._failure or (1006, "")
+        if (
+            self._failure is None
+            and not self._closing
+            and sent is not None
+            and (rcvd is None or not handshake.recv_then_sent)
+        ):
+            # This side sent the first close frame, and not through close(): picows
+            # failed the connection (a frame over max_size, a protocol violation).
+            self._failure = (sent.code.value, sent.reason or "")
+        if self._failure is not None:
+            code, reason = self._failure
             return BackendClosed(code, reason, clean=False)
+        if rcvd is None:
+            return BackendClosed(1006, "", clean=False) if disconnected else None
         if sent is None and not disconnected:
             return None
         code = rcvd.code.value or 1005
@@ -352,7 +379,10 @@ class PicowsConnection(WSListener):
         elif turn == 1 and self._sock is not None:
             self._cork()
         transport.send(_BINARY, data)
-        return self._write_ready
+        ready = self._write_ready
+        # Paused: every sender waits on the one future, so a cancelled sender must not
+        # cancel it for the others.
+        return ready if ready.done() else asyncio.shield(ready)
 
     def _cork(self) -> None:
         """Hold the next messages of this turn of the loop back until its end.
