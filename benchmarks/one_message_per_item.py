@@ -86,8 +86,7 @@ async def naive_websockets() -> AsyncIterator[Counter]:
 
     async with (
         ws_serve(handler, "127.0.0.1", 0, compression=None) as server,
-        ws_connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}", compression=None)
-        as ws,
+        ws_connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}", compression=None) as ws,
     ):
 
         async def run(n: int) -> float:
@@ -242,8 +241,7 @@ async def raw_echo() -> AsyncIterator[Timer]:
     request = msgpack.packb([0, 1, "echo", [ITEM]])  # what RpcPeer sends
     async with (
         ws_serve(echo, "127.0.0.1", 0, compression=None) as server,
-        ws_connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}", compression=None)
-        as ws,
+        ws_connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}", compression=None) as ws,
     ):
 
         async def run(n: int) -> list[float]:
@@ -331,9 +329,7 @@ async def main(args: argparse.Namespace) -> None:
     print("|---|---:|---:|---:|")
     for name, values in rates.items():
         best = max(values)
-        print(
-            f"| {name} | {best:,.0f} | {statistics.median(values):,.0f} | {best / base:.2f}x |"
-        )
+        print(f"| {name} | {best:,.0f} | {statistics.median(values):,.0f} | {best / base:.2f}x |")
     print(f"\n## Sequential round trips ({args.rounds} x {args.calls:,} calls)\n")
     raw_p50 = _quantile(times["raw websockets echo"], 0.5)
     print("| path | p50 µs | p90 µs | p50 vs raw echo |")

@@ -74,6 +74,10 @@ MAX_SIZE = 1024 * 1024
 READ_AHEAD = 64 * 1024
 """Unread bytes past which the socket stops being read (resumed below a quarter)."""
 
+READ_BUFFER = 2048
+"""picows' first read buffer per connection (it doubles as frames need; picows' own
+default, 16 KiB, is most of what an idle connection costs)."""
+
 _TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
 _BATCH_MAX = 16 * 1024  # binary messages arriving back to back are joined up to this
 _PONG_BACKLOG_LIMIT = 4 * 1024 * 1024  # as the websockets backend: see there
@@ -566,6 +570,7 @@ async def open_connection(
     def listener() -> PicowsConnection:
         return PicowsConnection(max_size=max_size, close_timeout=close_timeout)
 
+    options.setdefault("read_buffer_init_size", READ_BUFFER)
     transport, connection = await ws_connect(
         listener,
         uri,
@@ -691,6 +696,7 @@ async def start_server(
         )
         return WSUpgradeResponseWithListener(response, connection)
 
+    options.setdefault("read_buffer_init_size", READ_BUFFER)
     server.server = await ws_create_server(
         listener,
         host,
