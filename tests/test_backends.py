@@ -448,7 +448,8 @@ async def test_type_error_names_every_accepted_type() -> None:
         WsStream(object())
     message = str(info.value)
     for name in ("ClientConnection or ServerConnection", "aiohttp", "WebSocketResponse",
-                 "ClientWebSocketResponse", "Starlette", "FastAPI", "builtins.object"):
+                 "ClientWebSocketResponse", "Starlette", "FastAPI", "PicowsConnection",
+                 "builtins.object"):
         assert name in message
 
 
@@ -479,6 +480,7 @@ async def test_unaccepted_starlette_websocket_is_refused() -> None:
         ("aiohttp", "wsframed.backends.aiohttp", "wsframed[aiohttp]"),
         ("starlette", "wsframed.backends.starlette", "wsframed[starlette]"),
         ("anyio", "wsframed.anyio", "wsframed[anyio]"),
+        ("picows", "wsframed.backends.picows", "wsframed[picows]"),
     ],
 )
 def test_a_missing_extra_names_what_to_install(

@@ -213,6 +213,46 @@ async def test_cancelled_sends_blocked_on_backpressure_leave_the_stream_byte_exa
         assert hashlib.sha256(received).digest() == hashlib.sha256(expected).digest()
 
 
+async def test_keepalive_drops_a_peer_that_vanished() -> None:
+    """picows pings every ping_interval; no pong within ping_timeout drops the peer."""
+    keepalive = {"ping_interval": 0.2, "ping_timeout": 0.2}
+    async with serving(MsgpackCodec(), backend="picows", **keepalive) as (_url, outcomes, server):
+        peer = await RawWsClient.connect(server.port)
+        peer.send(OP_BINARY, MsgpackCodec().encode("hello"))
+        await peer.writer.drain()
+        peer.writer.transport.pause_reading()  # the client is gone: it answers nothing
+        await outcomes.wait(1, timeout=15)
+        assert outcomes.items[0] == ["hello"]
+        error = outcomes.errors[0]
+        assert isinstance(error, ConnectionClosed)
+        assert (error.code, error.reason) == (
+            1001,  # the close frame picows sent as it gave up
+            "peer has not replied to ping/heartbeat request within 0.2 second(s)",
+        )
+        peer.close()
+
+
+async def test_closing_the_server_closes_each_connection_with_1001() -> None:
+    async def wait(framed: Framed[Any], items: list[Any]) -> None:
+        items.append(await framed.recv())
+        await framed.recv()  # until the server closes
+
+    async with serving(MsgpackCodec(), wait, backend="picows") as (url, outcomes, server):
+        clients = [await wsframed.connect(url, MsgpackCodec(), backend="picows") for _ in range(3)]
+        for client in clients:
+            await client.send("hi")
+        await wait_for(lambda: len(outcomes.items) == 3)
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 10)
+        for client in clients:
+            with pytest.raises(wsframed.EndOfStream):
+                await asyncio.wait_for(client.recv(), 5)
+            stream = client.stream
+            assert isinstance(stream, WsStream)
+            assert stream.close_code == 1001
+    assert len(outcomes.errors) == 3
+
+
 # connect() and serve() ---------------------------------------------------------------
 
 

@@ -415,6 +415,11 @@ class PicowsConnection(WSListener):
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame (unless one was sent) and wait until TCP is closed."""
+        self.start_close(code, reason)
+        await self._done.wait()
+
+    def start_close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame unless one was sent; ``ValueError`` for what RFC 6455 forbids."""
         transport = self.transport
         if transport is not None and not transport.is_close_frame_sent and self._final is None:
             payload = reason.encode()
@@ -427,7 +432,6 @@ class PicowsConnection(WSListener):
             transport.send_close(WSCloseCode(code), payload)
             if self.ended() is not None:  # the peer's close frame came first
                 self._handshake_done(transport)
-        await self._done.wait()
 
     def abort(self) -> None:
         if self.transport is not None:
@@ -640,9 +644,7 @@ class PicowsServer:
             self.server.close()
         if close_connections:
             for connection in list(self.connections):
-                transport = connection.transport
-                if transport is not None and not transport.is_close_frame_sent:
-                    transport.send_close(WSCloseCode.GOING_AWAY, b"")
+                connection.start_close(1001)  # RFC 6455 section 7.4.1: going away
         if self._tasks:
             await asyncio.wait(set(self._tasks))
 
