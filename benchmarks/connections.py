@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import os
 import platform
 import resource
@@ -88,10 +89,12 @@ async def serve(kind: str, connections: int) -> None:
     if kind == "websockets":
         from websockets.asyncio.server import ServerConnection
         from websockets.asyncio.server import serve as ws_serve
+        from websockets.exceptions import ConnectionClosed
 
         async def echo(ws: ServerConnection) -> None:
-            async for message in ws:
-                await ws.send(message)
+            with contextlib.suppress(ConnectionClosed):  # the load drops its connections
+                async for message in ws:
+                    await ws.send(message)
 
         server: Any = await ws_serve(echo, "127.0.0.1", 0, compression=None, **backlog)
         port = server.sockets[0].getsockname()[1]
