@@ -126,6 +126,19 @@ async def test_invalid_utf8_in_a_text_message_fails_with_1007() -> None:
         peer.close()
 
 
+async def test_reading_resumes_after_text_counted_in_utf8_bytes(kind: str) -> None:
+    """Unread messages are counted in bytes: 2-byte characters must not leave reading
+    paused for good once the reader caught up."""
+    async with picows_pair(kind) as (conn, peer):
+        stream = WsStream(conn, text="bytes")
+        text = "é" * 50_000  # 100,000 bytes of UTF-8: past the read-ahead on its own
+        for _ in range(3):
+            await peer.send(text)
+        await peer.send(b"end")
+        expected = text.encode() * 3 + b"end"
+        assert await asyncio.wait_for(stream.readexactly(len(expected)), 5) == expected
+
+
 async def test_a_second_stream_on_one_connection_is_refused(kind: str) -> None:
     async with picows_pair(kind) as (conn, _peer):
         WsStream(conn)

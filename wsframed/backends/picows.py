@@ -358,7 +358,8 @@ class PicowsConnection(WSListener):
             finally:
                 self._waiter = None
         message = inbox.popleft()
-        self._inbox_size -= len(message)
+        # Counted in bytes as it arrived: a text message's UTF-8 size, not its length.
+        self._inbox_size -= len(message) if type(message) is not str else len(message.encode())
         if self._reading_paused and self._inbox_size < READ_AHEAD // 4:
             self._reading_paused = False
             if self._final is None and self.transport is not None:
