@@ -62,10 +62,11 @@ def request_of(connection: object) -> Request | None:
     """The [`Request`][wsframed.Request] that opened ``connection``, or ``None``.
 
     ``None`` unless ``connection`` is a websockets ``ServerConnection`` past its
-    opening handshake.
+    opening handshake or a picows server connection.
     """
     if not isinstance(connection, ServerConnection):
-        return None
+        http_request = getattr(connection, "http_request", None)  # the picows backend's
+        return http_request() if callable(http_request) else None
     request = connection.request
     if request is None:  # the handshake has not completed
         return None
