@@ -299,6 +299,40 @@ async def test_serve_and_connect_with_picows_route_and_close_as_with_websockets(
     assert "closed with 1011 (internal error)" in failures[0].getMessage()
 
 
+async def test_the_handler_sees_the_request() -> None:
+    seen: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    async def handler(framed: Framed[Any]) -> None:
+        seen.set_result(framed.request)
+        await framed.send("ok")
+
+    async with (
+        wsframed.serve(
+            handler, "127.0.0.1", 0, MsgpackCodec(), backend="picows", subprotocols=["v2", "v1"]
+        ) as server,
+        wsframed.connect(
+            f"ws://127.0.0.1:{server.port}/chat/room%201?name=ann&x=1",
+            MsgpackCodec(),
+            backend="picows",
+            subprotocols=["v1"],
+            additional_headers=[("X-Token", "abc"), ("X-Tag", "a"), ("X-Tag", "b")],
+        ) as framed,
+    ):
+        assert await asyncio.wait_for(framed.recv(), 5) == "ok"
+        request = await asyncio.wait_for(seen, 5)
+        assert request is not None
+        assert (request.target, request.path, request.query) == (
+            "/chat/room%201?name=ann&x=1",
+            "/chat/room%201",
+            "name=ann&x=1",
+        )
+        assert request.headers["x-token"] == "abc"
+        assert request.headers.get_all("X-Tag") == ["a", "b"]
+        assert request.subprotocol == "v1"
+        assert request.remote_address == framed.local_address
+        assert framed.request is None  # the client side has none
+
+
 async def test_subprotocol_is_negotiated(kind: str) -> None:
     async with picows_pair(kind, subprotocols=["v2", "v1"]) as (conn, peer):
         assert WsStream(conn).get_extra_info("subprotocol") == peer.subprotocol == "v2"

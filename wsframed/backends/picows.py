@@ -55,7 +55,10 @@ except ImportError as exc:  # pragma: no cover - tested by hiding picows
         "wsframed's picows backend needs picows: pip install 'wsframed[picows]'"
     ) from exc
 
+from websockets.datastructures import Headers
+
 from ..events import CloseFrame, Ping, Pong, TextMessage
+from ..request import Request
 from . import Backend, BackendClosed, EventSink
 
 __all__ = [
@@ -153,9 +156,7 @@ class PicowsConnection(WSListener):
             # picows keeps the reason it failed a client connection for whoever awaits
             # wait_disconnected(); the stream reports it instead, so retrieve it here.
             self._reaper = self._loop.create_task(_retrieve(transport.wait_disconnected()))
-        self._sock = (
-            transport.underlying_transport.get_extra_info("socket") if _TCP_CORK else None
-        )
+        self._sock = transport.underlying_transport.get_extra_info("socket") if _TCP_CORK else None
         self._sends_this_turn = 0  # 0, 1, or 2: corked (see _cork)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
@@ -568,9 +569,13 @@ async def open_connection(
     ``ValueError``. Any other keyword goes to picows' ``ws_connect()``.
     """
     options = _checked(options, "open_connection()")
-    headers = dict(additional_headers or {})
+    headers = list(
+        additional_headers.items()
+        if hasattr(additional_headers, "items")
+        else additional_headers or ()
+    )
     if subprotocols:
-        headers["Sec-WebSocket-Protocol"] = ", ".join(subprotocols)
+        headers.append(("Sec-WebSocket-Protocol", ", ".join(subprotocols)))
 
     def listener() -> PicowsConnection:
         return PicowsConnection(max_size=max_size, close_timeout=close_timeout)
@@ -687,8 +692,9 @@ async def start_server(
         path = request.path.decode("latin-1")
         if paths is not None and path.partition("?")[0] not in paths:
             return None  # picows answers 404
-        connection = _ServerConnection(server, max_size=max_size, close_timeout=close_timeout)
-        connection.request_path = path
+        connection = _ServerConnection(
+            server, request, max_size=max_size, close_timeout=close_timeout
+        )
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
         chosen = next((p for p in offered if p in ours), None)
         if chosen is None:
@@ -717,9 +723,18 @@ async def start_server(
 class _ServerConnection(PicowsConnection):
     """A server-side connection: starts its handler once the handshake is done."""
 
-    def __init__(self, server: PicowsServer, **options: Any):
+    def __init__(self, server: PicowsServer, upgrade: WSUpgradeRequest, **options: Any):
         super().__init__(**options)
         self._server = server
+        self._upgrade = upgrade
+        self.request_path = upgrade.path.decode("latin-1")
+
+    def http_request(self) -> Request:
+        """The upgrade request, as [`framed.request`][wsframed.Framed.request] gives it."""
+        target = self.request_path
+        path, _, query = target.partition("?")
+        headers = Headers(list(self._upgrade.headers.items()))
+        return Request(target, path, query, headers, self.remote_address, self.subprotocol)
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         super().on_ws_connected(transport)
