@@ -17,6 +17,7 @@ import struct
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
 import wsframed
@@ -264,6 +265,50 @@ async def test_closing_the_server_closes_each_connection_with_1001() -> None:
             assert isinstance(stream, WsStream)
             assert stream.close_code == 1001
     assert len(outcomes.errors) == 3
+
+
+async def test_server_drops_a_client_that_never_answers_its_close() -> None:
+    async def body(framed: Framed[Any], items: list[Any]) -> None:
+        items.append(await framed.recv())  # then return: the server closes with 1000
+
+    async with serving(MsgpackCodec(), body, backend="picows", close_timeout=0.5) as (
+        _url,
+        outcomes,
+        server,
+    ):
+        peer = await RawWsClient.connect(server.port)
+        peer.writer.transport.pause_reading()  # never reads the close frame, never replies
+        peer.send(OP_BINARY, MsgpackCodec().encode(1))
+        await outcomes.wait(1)
+        assert outcomes.items[0] == [1]
+        await wait_for(lambda: not server.ws_server.connections, timeout=5)
+        peer.close()
+
+
+async def test_a_failing_handler_is_not_held_up_by_a_flooding_client() -> None:
+    """The handler raises while the client floods: the server reads and drops the
+    flood, so the client's close reply gets through well before close_timeout."""
+
+    async def body(framed: Framed[Any], items: list[Any]) -> None:
+        items.append(await framed.recv())
+        raise RuntimeError("handler bug")
+
+    async with serving(MsgpackCodec(), body, backend="picows", close_timeout=5) as (
+        url,
+        outcomes,
+        server,
+    ), connect(url, compression=None) as ws:
+
+        async def flood() -> None:
+            with contextlib.suppress(WsConnectionClosed):
+                while True:
+                    await ws.send(MsgpackCodec().encode("x" * 1000))
+
+        flooder = asyncio.create_task(flood())
+        await outcomes.wait(1)
+        await wait_for(lambda: not server.ws_server.connections, timeout=4)
+        await asyncio.wait_for(flooder, 5)
+        assert ws.close_code == 1011
 
 
 # connect() and serve() ---------------------------------------------------------------
