@@ -1,14 +1,28 @@
-"""Fixtures: real websockets servers and clients on 127.0.0.1, ephemeral ports."""
+"""Fixtures: real websockets servers and clients on 127.0.0.1, ephemeral ports.
+
+``WSFRAMED_LOOP=uvloop`` runs every asyncio test on uvloop (``wsframed[uvloop]``): the
+event loop policy is set here, before any test creates its loop.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
+
+LOOP = os.environ.get("WSFRAMED_LOOP", "asyncio")
+"""The event loop the suite runs on: ``asyncio`` (the default) or ``uvloop``."""
+if LOOP == "uvloop":
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+elif LOOP != "asyncio":
+    raise RuntimeError(f"WSFRAMED_LOOP must be 'asyncio' or 'uvloop', not {LOOP!r}")
 
 
 @asynccontextmanager

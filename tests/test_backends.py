@@ -24,12 +24,25 @@ from wsframed import ConnectionClosed, EndOfStream, Framed, ProtocolError, WsStr
 from wsframed.codecs import MsgpackCodec
 from wsframed.events import Closed, CloseFrame, Ping, Pong, TextMessage
 
-from .backend_pairs import BACKENDS, backend_pair, bytes_waiting, pings_answered_late
-from .conftest import wait_for
+from .backend_pairs import BACKENDS as LIBRARY_BACKENDS
+from .backend_pairs import backend_pair as library_pair
+from .backend_pairs import bytes_waiting, pings_answered_late
+from .conftest import LOOP, wait_for
+from .picows_pairs import PICOWS_BACKENDS, picows_pair
+
+BACKENDS = LIBRARY_BACKENDS + PICOWS_BACKENDS
+
+
+def backend_pair(kind: str, **options: Any) -> Any:
+    """``(connection of kind, websockets peer)``: the library backends and picows."""
+    if kind in PICOWS_BACKENDS:
+        options.pop("aiohttp_options", None)
+        return picows_pair(kind, **options)
+    return library_pair(kind, **options)
 
 pytestmark = pytest.mark.timeout(20)
 
-CAN_SEE_LATE_BYTES = {"websockets", "aiohttp-server", "aiohttp-client"}
+CAN_SEE_LATE_BYTES = {"websockets", "aiohttp-server", "aiohttp-client", *PICOWS_BACKENDS}
 """Backends that deliver bytes arriving during this side's close handshake."""
 
 
@@ -338,12 +351,37 @@ async def test_framed_msgpack_round_trips(kind: str) -> None:
 async def test_ping_support_per_backend(kind: str) -> None:
     async with backend_pair(kind) as (conn, peer):
         stream = WsStream(conn)
-        if kind == "websockets":
+        if kind == "websockets" or kind in PICOWS_BACKENDS:
             # The peer answers 0.2 s after the ping reached it.
             assert await pings_answered_late(stream.ping(), peer, 0.2) >= 0.2
             return
         with pytest.raises(NotImplementedError, match=r"autoping=False|no access to ping"):
             await stream.ping()
+
+
+@pytest.mark.parametrize("kind", ["websockets", "aiohttp-server", *PICOWS_BACKENDS])
+def test_ping_times_a_loopback_round_trip_on_uvloop(kind: str) -> None:
+    """uvloop's loop.time() has a millisecond resolution: a loopback round trip timed
+    with it reads 0.0. Each ping's time is above 0 and within the wall time around it."""
+    import uvloop
+
+    async def pings() -> list[tuple[float, float]]:
+        async with backend_pair(kind, aiohttp_options={"autoping": False}) as (conn, _peer):
+            stream = WsStream(conn)
+            timed = []
+            for _ in range(20):
+                started = time.perf_counter()
+                rtt = await asyncio.wait_for(stream.ping(), 5)
+                timed.append((rtt, time.perf_counter() - started))
+            return timed
+
+    for rtt, elapsed in uvloop.run(pings()):
+        assert 0 < rtt <= elapsed
+
+
+async def test_the_suite_runs_on_the_loop_wsframed_loop_names() -> None:
+    loop = type(asyncio.get_running_loop())
+    assert (loop.__module__.partition(".")[0] == "uvloop") == (LOOP == "uvloop")
 
 
 @pytest.mark.parametrize("kind", ["aiohttp-server", "aiohttp-client"])
@@ -410,7 +448,8 @@ async def test_type_error_names_every_accepted_type() -> None:
         WsStream(object())
     message = str(info.value)
     for name in ("ClientConnection or ServerConnection", "aiohttp", "WebSocketResponse",
-                 "ClientWebSocketResponse", "Starlette", "FastAPI", "builtins.object"):
+                 "ClientWebSocketResponse", "Starlette", "FastAPI", "PicowsConnection",
+                 "builtins.object"):
         assert name in message
 
 
@@ -441,6 +480,7 @@ async def test_unaccepted_starlette_websocket_is_refused() -> None:
         ("aiohttp", "wsframed.backends.aiohttp", "wsframed[aiohttp]"),
         ("starlette", "wsframed.backends.starlette", "wsframed[starlette]"),
         ("anyio", "wsframed.anyio", "wsframed[anyio]"),
+        ("picows", "wsframed.backends.picows", "wsframed[picows]"),
     ],
 )
 def test_a_missing_extra_names_what_to_install(

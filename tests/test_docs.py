@@ -445,6 +445,15 @@ async def run_split_handler() -> None:
             assert await asyncio.wait_for(framed.recv(), WAIT) == {"echo": request}
 
 
+async def run_backends_sample() -> None:
+    """backends.md: ask() over picows against serve_fast(), one message per item."""
+    namespace = definitions(BLOCKS["backends.md#0"])
+    async with await namespace["serve_fast"](0) as server:
+        items = [1, "two", {"three": [3]}]
+        uri = f"ws://127.0.0.1:{server.port}/"
+        assert await asyncio.wait_for(namespace["ask"](uri, items), WAIT) == items
+
+
 async def run_protocol_functions() -> None:
     """integrations.md: serve_sums() and ask_sums() as shown, over a TCP pair."""
     namespace = definitions(BLOCKS["integrations.md#3"])
@@ -580,6 +589,7 @@ async def run_home_page_example(tmp_path: Path) -> None:
 
 
 RUNNERS: dict[str, Runner | str] = {
+    "backends.md#0": run_backends_sample,
     "bridge.md#0": run_bridge_tls_sample,
     "bridge.md#1": run_bridge_pump_sample,
     "byte-streams.md#0": INCLUDED,  # examples/byte_stream_echo.py: test below

@@ -16,7 +16,8 @@ WRONG_OBJECT = (
     "WsStream wraps an open WebSocket connection: a websockets.asyncio "
     "ClientConnection or ServerConnection (websockets 14 or later), an aiohttp "
     "web.WebSocketResponse (prepared) or ClientWebSocketResponse, or a Starlette / "
-    "FastAPI WebSocket (accepted); got builtins.object"
+    "FastAPI WebSocket (accepted), or a wsframed.backends.picows.PicowsConnection; "
+    "got builtins.object"
 )
 
 LOCAL_END = (

@@ -78,7 +78,7 @@ def request_of(connection: object) -> Request | None:
 
     ``None`` unless ``connection`` is the server side of a connection past its opening
     handshake: a websockets ``ServerConnection``, an aiohttp ``WebSocketResponse``
-    (prepared) or a Starlette ``WebSocket``.
+    (prepared), a Starlette ``WebSocket`` or a picows server connection.
     """
     if isinstance(connection, ServerConnection):
         request = connection.request
@@ -96,4 +96,5 @@ def request_of(connection: object) -> Request | None:
         from .backends.starlette import starlette_request
 
         return starlette_request(connection)
-    return None
+    http_request = getattr(connection, "http_request", None)  # the picows backend's
+    return http_request() if callable(http_request) else None

@@ -84,7 +84,7 @@ class Backend(Protocol):
         ...
 
 
-_LIBRARIES = ("websockets", "aiohttp", "starlette")
+_LIBRARIES = ("websockets", "aiohttp", "starlette", "picows")
 
 
 def _library_of(connection: object) -> str | None:
@@ -125,10 +125,15 @@ def backend_for(connection: object, on_event: EventSink) -> Backend:
 
         if is_starlette_websocket(connection):
             return StarletteBackend(connection, on_event)
+    elif library == "picows":
+        from .picows import is_picows_connection
+
+        if is_picows_connection(connection):
+            return connection._attach(on_event)
     raise TypeError(
         "WsStream wraps an open WebSocket connection: a websockets.asyncio "
         "ClientConnection or ServerConnection (websockets 14 or later), an aiohttp "
         "web.WebSocketResponse (prepared) or ClientWebSocketResponse, or a Starlette / "
-        "FastAPI WebSocket (accepted); got "
+        "FastAPI WebSocket (accepted), or a wsframed.backends.picows.PicowsConnection; got "
         f"{type(connection).__module__}.{type(connection).__qualname__}"
     )

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+import time
 import weakref
 from typing import Any, TypeGuard
 
@@ -182,7 +183,7 @@ class AiohttpBackend(PumpedBackend):
     def _pong_received(self, payload: bytes) -> None:
         if payload not in self._pings:
             return  # unsolicited
-        now = self._loop.time()
+        now = time.perf_counter()  # not loop.time(): a millisecond resolution under uvloop
         # As websockets does: a pong acknowledges its ping and every earlier one.
         for key in list(self._pings):
             waiter, sent_at = self._pings.pop(key)
@@ -240,7 +241,7 @@ class AiohttpBackend(PumpedBackend):
         if data in self._pings:
             raise RuntimeError(f"already waiting for a pong with the payload {data!r}")
         waiter: asyncio.Future[float] = self._loop.create_future()
-        self._pings[data] = (waiter, self._loop.time())
+        self._pings[data] = (waiter, time.perf_counter())
         try:
             await self.connection.ping(data)
         except ConnectionError:

@@ -16,6 +16,7 @@ Everything here uses websockets' documented API except two things:
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeGuard
@@ -293,9 +294,13 @@ class WebsocketsBackend:
         await self.connection.wait_closed()
 
     async def ping(self, data: bytes) -> float:
+        # Timed here: websockets times pings with loop.time(), whose resolution is a
+        # millisecond under uvloop (a loopback round trip would read 0.0).
+        start = time.perf_counter()
         try:
             waiter = await self.connection.ping(data or None)
-            return await waiter
+            await waiter
+            return time.perf_counter() - start
         except WsConnectionClosed as exc:
             raise _closed_from(exc) from exc
 
