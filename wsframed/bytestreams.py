@@ -60,6 +60,21 @@ class ByteStream(Protocol):
         ...
 
 
+def _uvloop_write(write: Callable[[Any], None], transport: Any) -> Callable[[Any], None]:
+    """``write`` as on asyncio's own transports: once the connection is gone, uvloop
+    raises ``RuntimeError`` where asyncio drops the bytes and lets ``drain()`` raise
+    the ``ConnectionResetError``; so does this."""
+
+    def write_or_drop(data: Any) -> None:
+        try:
+            write(data)
+        except RuntimeError:
+            if not transport.is_closing():
+                raise
+
+    return write_or_drop
+
+
 class ReaderWriterByteStream:
     """An asyncio-style reader and writer (possibly the same object, as a WsStream).
 
@@ -75,6 +90,9 @@ class ReaderWriterByteStream:
         self.writer = writer
         self.read_some = functools.partial(reader.read, READ_SIZE)
         self.write = writer.write
+        transport = getattr(writer, "transport", None)
+        if type(transport).__module__.startswith("uvloop"):
+            self.write = _uvloop_write(writer.write, transport)
         self.drain = writer.drain
         self._spend = Budget().spend
 
