@@ -83,6 +83,7 @@ Framing = Literal["self", "lines", "length"]
 _NL = b"\n"
 _JSON_SPACE = b" \t\r"  # what JSON allows around a value, besides the line's \n
 _REASON_MAX = 200  # characters of msgspec's message kept in an error
+_MODULE_PREFIX = re.compile(r"\b(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_])")
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
 _SHARED_HASHES_MAX = 32  # colliding map keys refused past this many (type=Any)
 _DEFAULT_LIMITS = {"self": 1024 * 1024, "lines": 64 * 1024, "length": 1024 * 1024}
@@ -226,9 +227,8 @@ class MsgspecCodec(Generic[T]):
         return self._framing
 
     def __repr__(self) -> str:
-        name = getattr(self._type, "__name__", None) or repr(self._type)
         return (
-            f"MsgspecCodec({name}, {self._format!r}, framing={self._framing!r},"
+            f"MsgspecCodec({_type_name(self._type)}, {self._format!r}, framing={self._framing!r},"
             f" max_frame_size={self._max_frame_size})"
         )
 
@@ -261,6 +261,13 @@ class MsgspecCodec(Generic[T]):
     def decoder(self) -> MsgspecDecoder[T]:
         """Return a fresh decoder for one connection."""
         return MsgspecDecoder(self)
+
+
+def _type_name(tp: Any) -> str:
+    """``tp`` as written in code, without module prefixes: ``Add | Echo``, ``list[int]``."""
+    if isinstance(tp, type):
+        return tp.__qualname__
+    return _MODULE_PREFIX.sub("", repr(tp))
 
 
 def _admits_tuple_keys(tp: Any) -> bool:
@@ -390,8 +397,7 @@ class MsgspecDecoder(Generic[T]):
         self._format = codec._format
         self._limit = limit = codec._max_frame_size
         self._check_keys = codec._check_keys
-        tp = codec._type
-        self._describe = getattr(tp, "__name__", None) or repr(tp)
+        self._describe = _type_name(codec._type)
         self._error: WsFramedError | None = None
         self._inner: LinesDecoder[bytes] | LengthPrefixedDecoder | None = None
         if codec._framing == "lines":
