@@ -418,3 +418,21 @@ async def test_typed_frames_over_a_real_websocket() -> None:
         {"type": "echo", "text": "Echo(text='x')"},
         {"type": "echo", "text": f"refused: $.b at {prefix}"},
     ]
+
+
+@pytest.mark.parametrize(("fmt", "framing"), FRAMINGS)
+def test_a_pass_abandoned_part_way_loses_nothing(fmt: Any, framing: Any) -> None:
+    codec = MsgspecCodec(Request, fmt, framing=framing)
+    decoder = codec.decoder()
+    decoder.feed(b"".join(map(codec.encode, REQUESTS[:10])))
+    got = []
+    for item in decoder:  # msgpack: the 10 frames are decoded in one call, as a batch
+        got.append(item)
+        break
+    decoder.feed(b"".join(map(codec.encode, REQUESTS[10:20])))
+    for item in decoder:
+        got.append(item)
+        if len(got) == 15:
+            break
+    got.extend(decoder)
+    assert got == REQUESTS[:20]
