@@ -379,9 +379,11 @@ class MsgspecDecoder(Generic[T]):
     byte is scanned twice. The complete objects found in one pass are decoded in one
     msgspec call, as the items of an array (a header put before them): per frame
     this costs a ``skip()`` and a ``tell()`` instead of a decoder call, which makes
-    many small frames (a ``send_all`` batch) cheaper to decode typed than untyped. Fast path: a ``bytes`` chunk of at most 16 KiB fed to an
-    idle decoder is first decoded whole; when it holds exactly one valid frame (one
-    message per frame), that is the frame, otherwise the chunk takes the usual path.
+    many small frames (a ``send_all`` batch) cheaper to decode typed than untyped.
+
+    Fast path: a ``bytes`` chunk of at most 16 KiB fed to an idle decoder is first
+    decoded whole; when it holds exactly one valid frame (one message per frame),
+    that is the frame, otherwise the chunk takes the usual path.
     """
 
     __slots__ = (
