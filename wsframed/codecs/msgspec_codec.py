@@ -368,8 +368,8 @@ def _check_keys(frame: bytes) -> str | None:
 class MsgspecDecoder(Generic[T]):
     """Decoding state of a [`MsgspecCodec`][wsframed.codecs.MsgspecCodec] for one connection.
 
-    Frames come from the codec's framing (a [`LinesDecoder`][wsframed.codecs.LinesDecoder],
-    a [`LengthPrefixedDecoder`][wsframed.codecs.LengthPrefixedDecoder], or the msgpack
+    Frames come from the codec's framing (a ``LinesDecoder``,
+    a ``LengthPrefixedDecoder``, or the msgpack
     scanner below), each decoded once by msgspec.
 
     msgpack: received bytes are kept in one buffer; a ``msgpack.Unpacker`` used only
