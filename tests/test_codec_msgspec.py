@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import struct
@@ -436,3 +437,20 @@ def test_a_pass_abandoned_part_way_loses_nothing(fmt: Any, framing: Any) -> None
             break
     got.extend(decoder)
     assert got == REQUESTS[:20]
+
+
+async def test_rpc_peer_runs_unchanged_over_the_untyped_codec() -> None:
+    from wsframed.rpc import RemoteError, RpcPeer
+
+    from .conftest import framed_pair
+
+    async with (
+        framed_pair("ws", MsgspecCodec()) as (a, b),
+        RpcPeer(a) as client,
+        RpcPeer(b, handlers={"add": lambda x, y: x + y}) as _server,
+        asyncio.timeout(20),
+    ):
+        assert await client.call("add", 2, 3) == 5
+        assert await client.call("add", [1], [b"x"]) == [1, b"x"]
+        with pytest.raises(RemoteError, match="NoMethodError: no method named 'nope'"):
+            await client.call("nope")
