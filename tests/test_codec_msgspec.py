@@ -377,6 +377,7 @@ def test_without_msgspec_the_import_error_names_the_extra() -> None:
     script = (
         "import sys; sys.modules['msgspec'] = None\n"
         "import wsframed.codecs\n"
+        "from wsframed.codecs import *\n"
         "try:\n"
         "    wsframed.codecs.MsgspecCodec\n"
         "except ImportError as exc:\n"

@@ -20,7 +20,9 @@ from .lines import LinesCodec
 from .msgpack import MsgpackCodec
 
 if TYPE_CHECKING:
-    from .msgspec_codec import InvalidFrame, MsgspecCodec, MsgspecDecoder
+    from .msgspec_codec import InvalidFrame as InvalidFrame
+    from .msgspec_codec import MsgspecCodec as MsgspecCodec
+    from .msgspec_codec import MsgspecDecoder as MsgspecDecoder
 
 __all__ = [
     "Buffer",
@@ -28,15 +30,14 @@ __all__ = [
     "CborCodec",
     "Codec",
     "Decoder",
-    "InvalidFrame",
     "JsonLinesCodec",
     "LengthPrefixedCodec",
     "LinesCodec",
     "MsgpackCodec",
-    "MsgspecCodec",
-    "MsgspecDecoder",
 ]
 
+# Imported on first use, and left out of __all__ so that ``import *`` works without
+# the extra.
 _OPTIONAL = frozenset({"InvalidFrame", "MsgspecCodec", "MsgspecDecoder"})
 
 
