@@ -401,3 +401,23 @@ def test_bad_json_lines_past_the_tolerated_rate_fail_the_decoder() -> None:
     with pytest.raises(DecodeError) as again:
         list(decoder)
     assert again.value is errors[-1]
+
+
+def test_lines_with_many_brackets_skip_the_fast_parser() -> None:
+    """Such a line may nest deeply: msgspec failing there would cost a second parse."""
+    tried: list[str] = []
+
+    def fast(line: str) -> Any:
+        tried.append(line)
+        return json.loads(line)
+
+    shallow = "[" + ",".join(["[1]"] * 255) + "]"  # 256 brackets: msgspec may take it
+    wide = "[" + ",".join(["[1]"] * 256) + "]"  # 257
+    deep = "[" * 1100 + "]" * 1100
+    decoder = JsonLinesDecoder(fast_loads=fast)
+    decoder.feed(f"{shallow}\n{wide}\n{deep}\n".encode())
+    items: list[Any] = []
+    with pytest.raises(DecodeError, match="nested too deeply for the parser"):
+        items.extend(decoder)
+    assert items == [json.loads(shallow), json.loads(wide)]
+    assert tried == [shallow]

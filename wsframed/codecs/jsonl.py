@@ -21,7 +21,9 @@ Fast parser. When msgspec is installed (``pip install 'wsframed[msgspec]'``) the
 default parser first tries each line with msgspec's JSON decoder, 4 to 5 times
 faster than ``json``, and hands every line msgspec refuses to ``json`` (NaN and
 Infinity, lone surrogate escapes, numbers out of msgspec's range, errors), so values
-and errors are exactly ``json.loads``'s. ``parser="json"`` turns it off,
+and errors are exactly ``json.loads``'s (a line with more than 256 ``[`` and ``{``,
+which may nest deeply, goes to ``json`` alone: failing on deep nesting costs msgspec
+as much as ``json``, and the line would be parsed twice). ``parser="json"`` turns it off,
 ``parser="msgspec"`` requires it. orjson is not used: it decodes integers of 20 or
 more digits as floats (``json`` keeps them exact). Encoding stays ``json``'s: msgspec
 and orjson write some floats (``1e16``) and NaN differently.
@@ -77,6 +79,8 @@ _DEFAULT_MAX_FRAME_SIZE = 64 * 1024
 _NL = b"\n"
 _JSON_SPACE = " \t\r\n"  # what JSON allows around a value
 _REASON_MAX = 200  # characters of the parser's message kept in a DecodeError
+# Lines with more "[" and "{" than this skip the fast parser (see JsonLinesDecoder).
+_FAST_BRACKETS = 256
 
 _default_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _default_decoder = json.JSONDecoder()
@@ -252,7 +256,9 @@ class JsonLinesDecoder:
         for line in lines:
             if not line:
                 continue
-            if fast_loads is not None:
+            # A line with many brackets may nest deeply, where msgspec's failure costs
+            # as much as json's and json would parse it again: json alone takes it.
+            if fast_loads is not None and line.count("[") + line.count("{") <= _FAST_BRACKETS:
                 try:
                     value = fast_loads(line)
                 except (ValueError, RecursionError):
