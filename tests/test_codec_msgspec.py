@@ -8,6 +8,7 @@ import json
 import struct
 import subprocess
 import sys
+import tracemalloc
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -455,3 +456,48 @@ async def test_rpc_peer_runs_unchanged_over_the_untyped_codec() -> None:
         assert await client.call("add", [1], [b"x"]) == [1, b"x"]
         with pytest.raises(RemoteError, match="NoMethodError: no method named 'nope'"):
             await client.call("nope")
+
+
+class Point:
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Point) and other.x == self.x
+
+
+class Located(msgspec.Struct):
+    p: Point
+
+
+def test_a_dec_hook_runs_once_per_value() -> None:
+    calls: list[Any] = []
+
+    def dec_hook(tp: type, value: Any) -> Any:
+        calls.append(value)
+        return Point(value)
+
+    codec = MsgspecCodec(Located, dec_hook=dec_hook, enc_hook=lambda point: point.x)
+    data = codec.encode(Located(Point(1))) + codec.encode(Located(Point(2)))
+    decoder = codec.decoder()
+    decoder.feed(data + msgpack.packb({"q": 1}))  # one chunk: two frames, then a bad one
+    items: list[Any] = []
+    with pytest.raises(InvalidFrame, match="missing required field `p`"):
+        items.extend(decoder)
+    assert items == [Located(Point(1)), Located(Point(2))]
+    assert calls == [1, 2]
+
+
+def test_an_unscanned_chunk_is_never_unpacked_by_the_key_check() -> None:
+    # Nested array 16 headers of 1500 items each, unfinished, and a map 16 header byte:
+    # an unpacker parsing this chunk would preallocate 500 lists (6 MB).
+    data = b"\xde\x00\x01" + b"\xdc\x05\xdc" * 500
+    decoder = MsgspecCodec().decoder()
+    tracemalloc.start()
+    try:
+        decoder.feed(data)
+        assert list(decoder) == []
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 256 * 1024  # the scanner's first buffer (16 KiB) and the chunk

@@ -133,6 +133,7 @@ class MsgspecCodec(Generic[T]):
         "_encode",
         "_format",
         "_framing",
+        "_hooked",
         "_length",
         "_max_frame_size",
         "_type",
@@ -200,6 +201,7 @@ class MsgspecCodec(Generic[T]):
         if max_frame_size < 1:
             raise ValueError(f"max_frame_size must be at least 1, got {max_frame_size}")
         self._type = type
+        self._hooked = dec_hook is not None
         self._format = format
         self._framing = framing
         self._max_frame_size = max_frame_size
@@ -383,7 +385,8 @@ class MsgspecDecoder(Generic[T]):
 
     Fast path: a ``bytes`` chunk of at most 16 KiB fed to an idle decoder is first
     decoded whole; when it holds exactly one valid frame (one message per frame),
-    that is the frame, otherwise the chunk takes the usual path.
+    that is the frame, otherwise the chunk takes the usual path. With a ``dec_hook``
+    neither the fast path nor batches are used, so the hook runs once per value.
     """
 
     __slots__ = (
@@ -395,6 +398,7 @@ class MsgspecDecoder(Generic[T]):
         "_decode_batch",
         "_describe",
         "_error",
+        "_fast",
         "_fed",
         "_format",
         "_inner",
@@ -409,7 +413,11 @@ class MsgspecDecoder(Generic[T]):
 
     def __init__(self, codec: MsgspecCodec[T]) -> None:
         self._decode = codec._decode
-        self._decode_batch = codec._decode_batch
+        # With a dec_hook, no frame is decoded twice (a failed fast path or batch would
+        # run the hook again for the frames it decoded): one msgspec call per frame.
+        hooked = codec._hooked
+        self._decode_batch = None if hooked else codec._decode_batch
+        self._fast = not hooked
         self._format = codec._format
         self._limit = limit = codec._max_frame_size
         self._check_keys = codec._check_keys
@@ -449,7 +457,10 @@ class MsgspecDecoder(Generic[T]):
             and type(data) is bytes
             and len(data) <= _FAST_MAX
             and len(data) <= self._limit
-            and (not self._check_keys or _check_keys(data) is None)
+            and self._fast
+            # A chunk not yet scanned may hold a partial object: _check_keys's
+            # unpacker would preallocate for its array headers. Not tried then.
+            and (not self._check_keys or (_BIG_MAPS[0] not in data and _BIG_MAPS[1] not in data))
         ):
             try:
                 value = self._decode(data)
@@ -526,6 +537,7 @@ class MsgspecDecoder(Generic[T]):
             limit = self._limit
             self._scanner = scanner = msgpack.Unpacker(
                 max_buffer_size=limit,
+                read_size=min(limit, 16 * 1024),  # its first buffer (the default: 1 MiB)
                 max_str_len=limit,
                 max_bin_len=limit,
                 max_ext_len=limit,
