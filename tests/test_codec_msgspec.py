@@ -119,9 +119,10 @@ def test_wire_identical_to_msgpack_packb_and_json_dumps(values: list[Any]) -> No
 
 def test_json_floats_differ_from_json_dumps_only_in_exponents() -> None:
     codec = MsgspecCodec(format="json")
-    assert codec.encode([0.1, 1.5, -0.0, 1e16, 1e-7]) == b"[0.1,1.5,-0.0,1e16,1e-7]\n"
-    assert _json_line([0.1, 1.5, -0.0, 1e16, 1e-7]) == b"[0.1,1.5,-0.0,1e+16,1e-07]\n"
-    assert decode_chunks(codec, [b"[1e+16,1e-07]\n"]) == [[1e16, 1e-7]]
+    values = [0.1, 1.5, -0.0, 1e16, 1e-7, 1e-5]
+    assert codec.encode(values) == b"[0.1,1.5,-0.0,1e16,1e-7,0.00001]\n"
+    assert _json_line(values) == b"[0.1,1.5,-0.0,1e+16,1e-07,1e-05]\n"
+    assert decode_chunks(codec, [b"[1e+16,1e-07,1e-05]\n"]) == [[1e16, 1e-7, 1e-5]]
 
 
 def test_tagged_union_decodes_into_the_right_struct() -> None:

@@ -26,7 +26,7 @@ which may nest deeply, goes to ``json`` alone: failing on deep nesting costs msg
 as much as ``json``, and the line would be parsed twice). ``parser="json"`` turns it off,
 ``parser="msgspec"`` requires it. orjson is not used: it decodes integers of 20 or
 more digits as floats (``json`` keeps them exact). Encoding stays ``json``'s: msgspec
-and orjson write some floats (``1e16``) and NaN differently.
+and orjson write some floats (``1e-05`` as ``0.00001``) and NaN differently.
 
 Limits
 ------

@@ -17,9 +17,10 @@ boundaries come from wsframed's framing, and each frame is decoded once:
 ``format="json"`` (``framing="lines"``, the default)
     JSON Lines over [`LinesCodec`][wsframed.codecs.LinesCodec]: what
     [`JsonLinesCodec`][wsframed.codecs.JsonLinesCodec] and ``json.dumps(x, separators=(",", ":"),
-    ensure_ascii=False) + "\n"`` produce, except that msgspec writes float exponents
-    without ``+`` or leading zeros (``1e16``, where ``json`` writes ``1e+16``) and NaN
-    and infinities as ``null``. Blank lines are skipped.
+    ensure_ascii=False) + "\n"`` produce, except for some floats (msgspec writes
+    ``1e16`` and ``0.00001`` where ``json`` writes ``1e+16`` and ``1e-05``; both read
+    back as the same float) and NaN and infinities, written as ``null``. Blank lines are
+    skipped.
 ``framing="length"`` (either format)
     Each payload behind a 4-byte big-endian length, as
     [`LengthPrefixedCodec`][wsframed.codecs.LengthPrefixedCodec] frames it: for JSON texts
