@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wsframed.codecs import jsonl as jsonl_module
 from wsframed.codecs import lines as lines_module
 from wsframed.codecs.base import Codec
 from wsframed.codecs.jsonl import JsonLinesCodec, JsonLinesDecoder
@@ -33,6 +34,46 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(text, children, max_size=4),
     max_leaves=12,
 )
+
+
+@pytest.fixture(autouse=True, params=["msgspec", "json"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both paths of the default parser: msgspec first, json alone.
+
+    The values and errors must be the same (see jsonl's "Fast parser").
+    """
+    if request.param == "json":
+        monkeypatch.setattr(jsonl_module, "_msgspec_loads", None)
+    else:
+        assert jsonl_module._msgspec_loads is not None
+    return str(request.param)
+
+
+def test_the_fast_parser_is_used_when_installed_or_asked_for(parser: str) -> None:
+    fast = jsonl_module._msgspec_loads
+    assert JsonLinesCodec().decoder()._fast_loads is fast
+    if parser == "json":  # as without msgspec installed
+        with pytest.raises(ImportError, match=r"pip install 'wsframed\[msgspec\]'"):
+            JsonLinesCodec(parser="msgspec")
+    else:
+        assert JsonLinesCodec(parser="msgspec").decoder()._fast_loads is fast
+    assert JsonLinesCodec(parser="json").decoder()._fast_loads is None
+    assert JsonLinesCodec(loads=json.loads).decoder()._fast_loads is None
+    with pytest.raises(ValueError, match="parser must be 'auto', 'json' or 'msgspec', not 'x'"):
+        JsonLinesCodec(parser="x")  # type: ignore[arg-type]
+
+
+def test_values_the_fast_parser_refuses_are_json_loads_values() -> None:
+    # NaN and infinities, lone surrogates, 1e400, integers of thousands of digits,
+    # duplicate keys, -0: what json.loads gives, on both paths.
+    lines = [
+        "NaN", "-Infinity", '"\\ud800x"', "1e400", "1" * 4000, '{"a":1,"a":2}', "-0",
+        "12345678901234567890123", "[1.5e-400, 0.1, 2.5e+16]",
+    ]  # fmt: skip
+    data = "".join(line + "\n" for line in lines).encode()
+    got = decode_chunks(JsonLinesCodec(), [data])
+    expected = [json.loads(line) for line in lines]
+    assert repr(got) == repr(expected)  # repr: nan != nan, and int vs float shows
 
 
 def test_defaults() -> None:
@@ -360,3 +401,23 @@ def test_bad_json_lines_past_the_tolerated_rate_fail_the_decoder() -> None:
     with pytest.raises(DecodeError) as again:
         list(decoder)
     assert again.value is errors[-1]
+
+
+def test_lines_with_many_brackets_skip_the_fast_parser() -> None:
+    """Such a line may nest deeply: msgspec failing there would cost a second parse."""
+    tried: list[str] = []
+
+    def fast(line: str) -> Any:
+        tried.append(line)
+        return json.loads(line)
+
+    shallow = "[" + ",".join(["[1]"] * 255) + "]"  # 256 brackets: msgspec may take it
+    wide = "[" + ",".join(["[1]"] * 256) + "]"  # 257
+    deep = "[" * 1100 + "]" * 1100
+    decoder = JsonLinesDecoder(fast_loads=fast)
+    decoder.feed(f"{shallow}\n{wide}\n{deep}\n".encode())
+    items: list[Any] = []
+    with pytest.raises(DecodeError, match="nested too deeply for the parser"):
+        items.extend(decoder)
+    assert items == [json.loads(shallow), json.loads(wide)]
+    assert tried == [shallow]

@@ -588,6 +588,32 @@ async def run_home_page_example(tmp_path: Path) -> None:
     assert (code, out) == (0, "{'id': 1, 'sum': 3} {'id': 2, 'sum': 7}\n"), err
 
 
+async def run_typed_rpc_messages() -> None:
+    """typed-frames.md: msgpack-RPC's arrays decode into the right Struct, or are refused."""
+    import msgpack  # type: ignore[import-untyped]
+
+    from wsframed.codecs import InvalidFrame
+
+    block = BLOCKS["typed-frames.md#1"]
+    # As a user's module runs it: without this module's ``from __future__ import
+    # annotations`` (compile() would inherit it), whose string annotations msgspec
+    # could not resolve in a namespace that is not a module.
+    sample: dict[str, Any] = {"__name__": "docs_sample"}
+    code = compile(block.rendered, f"docs/{block.page}", "exec", dont_inherit=True)
+    exec(code, sample)  # our own docs
+    decoder = sample["codec"].decoder()
+    decoder.feed(
+        msgpack.packb([1, 7, None, 3])
+        + msgpack.packb([2, "log", ["x"]])
+        + msgpack.packb([0, "x", "add", []])
+    )
+    items: list[Any] = []
+    with pytest.raises(InvalidFrame) as info:
+        items.extend(decoder)
+    assert items == [sample["Response"](7, None, 3), sample["Notification"]("log", ["x"])]
+    assert (info.value.path, info.value.offset) == ("$[1]", 14)
+
+
 RUNNERS: dict[str, Runner | str] = {
     "backends.md#0": run_backends_sample,
     "bridge.md#0": run_bridge_tls_sample,
@@ -614,6 +640,8 @@ RUNNERS: dict[str, Runner | str] = {
     "broadcast.md#0": INCLUDED,  # examples/broadcast_ticker.py: tests/test_broadcast.py
     "negotiation.md#0": INCLUDED,  # examples/codec_negotiation.py: tests/test_negotiation.py
     "testing.md#0": INCLUDED,  # examples/protocol_unit_test.py: tests/test_testing.py
+    "typed-frames.md#0": INCLUDED,  # examples/typed_rpc.py: tests/test_codec_msgspec_example.py
+    "typed-frames.md#1": run_typed_rpc_messages,
 }
 
 RUN = sorted({r.__name__: r for r in RUNNERS.values() if callable(r)}.items())

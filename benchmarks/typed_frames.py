@@ -1,0 +1,366 @@
+"""Typed frames: msgspec codecs against untyped codecs and hand validation, same run.
+
+Run on demand from a checkout (nothing here runs in the test suite; needs msgspec,
+``pip install 'wsframed[msgspec]'``)::
+
+    python benchmarks/typed_frames.py                 # 20,000 items, 5 rounds
+    python benchmarks/typed_frames.py --items 5000 --repeat 3
+
+Every transfer sends small RPC-like requests from a websockets client to a
+websockets server on 127.0.0.1 (compression off), in the running event loop, and
+times from the first send to the last item received. The rows:
+
+``naive``
+    one websockets message per item, ``packb``/``unpackb`` (``json.dumps``/
+    ``json.loads``) per message: the baseline every ratio is against.
+``X + hand validation``
+    codec ``X`` with ``send_all`` and ``recv_many``; the receiver checks each
+    decoded dict field by field and builds the request object, as users write it
+    today without a schema library.
+``MsgspecCodec(Request...)``
+    typed: the receiver gets validated ``Request`` Structs straight from the codec.
+
+A second column measures the codec alone (encode the items, cut the bytes into 64
+KiB pieces, decode and validate them), which bounds what any transport can reach.
+Targets (issue 16): typed and validated at least as fast as the untyped
+``MsgpackCodec``; JSON Lines with ``send_all`` + ``recv_many`` at least 10x the naive
+loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+import msgpack  # type: ignore[import-untyped]
+import msgspec
+import orjson
+
+from wsframed import Framed, WsStream
+from wsframed.bench.workloads import ws_pair
+from wsframed.codecs import JsonLinesCodec, MsgpackCodec, MsgspecCodec
+
+CHUNK = 64 * 1024
+
+
+class Request(msgspec.Struct):
+    """What the msgpack rows send (about 30 bytes on the wire)."""
+
+    id: int
+    method: str
+    params: list[int]
+
+
+class Note(msgspec.Struct):
+    """What the JSON rows send (about 100 bytes on the wire)."""
+
+    id: int
+    method: str
+    params: list[int]
+    note: str
+
+
+def request(i: int) -> Request:
+    return Request(i, "add", [1, 2])
+
+
+def note(i: int) -> Note:
+    return Note(i, "add", [1, 2], "x" * (48 - len(str(i))))
+
+
+def as_dict(item: Any) -> dict[str, Any]:
+    return {f: getattr(item, f) for f in item.__struct_fields__}
+
+
+def validate_request(value: Any) -> Request:
+    """Hand validation: what a user writes without a schema library."""
+    if type(value) is not dict:
+        raise ValueError("a request must be a map")
+    id_, method, params = value["id"], value["method"], value["params"]
+    if type(id_) is not int or type(method) is not str or type(params) is not list:
+        raise ValueError("bad request fields")
+    for param in params:
+        if type(param) is not int:
+            raise ValueError("params must be integers")
+    return Request(id_, method, params)
+
+
+def validate_note(value: Any) -> Note:
+    request = validate_request(value)
+    text = value["note"]
+    if type(text) is not str:
+        raise ValueError("note must be a string")
+    return Note(request.id, request.method, request.params, text)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row: how items are sent, received, validated."""
+
+    name: str
+    group: str  # "msgpack" or "json"
+    items: Callable[[int], list[Any]]
+    codec: Callable[[], Any] | None  # None: the naive baseline
+    validate: Callable[[Any], Any] | None = None
+    dumps: Callable[[Any], bytes] | None = None  # naive only
+    loads: Callable[[bytes], Any] | None = None  # naive only
+
+
+def _requests(count: int) -> list[Any]:
+    return [as_dict(request(i)) for i in range(count)]
+
+
+def _notes(count: int) -> list[Any]:
+    return [as_dict(note(i)) for i in range(count)]
+
+
+_json_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+_msgspec_dumps = msgspec.json.Encoder().encode
+
+CASES = [
+    Case(
+        "naive: msgpack message per item",
+        "msgpack",
+        _requests,
+        None,
+        None,
+        msgpack.packb,
+        msgpack.unpackb,
+    ),
+    Case(
+        "naive (msgpack) + hand validation",
+        "msgpack",
+        _requests,
+        None,
+        validate_request,
+        msgpack.packb,
+        msgpack.unpackb,
+    ),
+    Case("MsgpackCodec, untyped", "msgpack", _requests, MsgpackCodec),
+    Case("MsgpackCodec + hand validation", "msgpack", _requests, MsgpackCodec, validate_request),
+    Case("MsgspecCodec(Any), untyped", "msgpack", _requests, MsgspecCodec),
+    Case(
+        "MsgspecCodec(Request): typed, validated",
+        "msgpack",
+        lambda n: [request(i) for i in range(n)],
+        lambda: MsgspecCodec(Request),
+    ),
+    Case(
+        "naive: JSON message per item",
+        "json",
+        _notes,
+        None,
+        None,
+        lambda item: _json_dumps(item).encode(),
+        json.loads,
+    ),
+    Case(
+        "naive (JSON) + hand validation",
+        "json",
+        _notes,
+        None,
+        validate_note,
+        lambda item: _json_dumps(item).encode(),
+        json.loads,
+    ),
+    Case(
+        "JsonLinesCodec(parser='json'): the stdlib alone",
+        "json",
+        _notes,
+        lambda: JsonLinesCodec(parser="json"),
+    ),
+    Case("JsonLinesCodec(): msgspec parser", "json", _notes, JsonLinesCodec),
+    Case(
+        "JsonLinesCodec(dumps=orjson.dumps)",
+        "json",
+        _notes,
+        lambda: JsonLinesCodec(dumps=orjson.dumps),
+    ),
+    Case(
+        "JsonLinesCodec(dumps=msgspec.json.encode)",
+        "json",
+        _notes,
+        lambda: JsonLinesCodec(dumps=_msgspec_dumps),
+    ),
+    Case("JsonLinesCodec() + hand validation", "json", _notes, JsonLinesCodec, validate_note),
+    Case(
+        "MsgspecCodec(Note, 'json'): typed, validated",
+        "json",
+        lambda n: [note(i) for i in range(n)],
+        lambda: MsgspecCodec(Note, "json"),
+    ),
+]
+
+
+async def over_websocket(case: Case, items: list[Any]) -> float:
+    """Send ``items`` client to server; the seconds until the last one is received."""
+    count = len(items)
+    validate = case.validate
+    async with ws_pair() as (client, server):
+        if case.codec is None:
+            assert case.dumps is not None
+            assert case.loads is not None
+            dumps, loads = case.dumps, case.loads
+
+            async def send_each() -> None:
+                for item in items:
+                    await client.send(dumps(item))
+
+            async def receive_each() -> None:
+                for _ in range(count):
+                    value = loads(await server.recv())
+                    if validate is not None:
+                        validate(value)
+
+            return await _timed(send_each(), receive_each())
+        sender = Framed(WsStream(client), case.codec())
+        receiver = Framed(WsStream(server), case.codec())
+
+        async def receive_many() -> None:
+            received = 0
+            while received < count:
+                batch = await receiver.recv_many()
+                if validate is not None:
+                    for value in batch:
+                        validate(value)
+                received += len(batch)
+
+        return await _timed(sender.send_all(items), receive_many())
+
+
+def codec_only(case: Case, items: list[Any]) -> float:
+    """Encode, cut in 64 KiB pieces, decode (and validate): no I/O."""
+    if case.codec is None:
+        assert case.dumps is not None
+        assert case.loads is not None
+        start = time.perf_counter()
+        messages = [case.dumps(item) for item in items]
+        values = [case.loads(message) for message in messages]
+        if case.validate is not None:
+            values = [case.validate(value) for value in values]
+        return time.perf_counter() - start
+    codec = case.codec()
+    validate = case.validate
+    start = time.perf_counter()
+    data = b"".join([codec.encode(item) for item in items])
+    decoder = codec.decoder()
+    received = 0
+    for offset in range(0, len(data), CHUNK):
+        decoder.feed(data[offset : offset + CHUNK])
+        values = list(decoder)
+        if validate is not None:
+            values = [validate(value) for value in values]
+        received += len(values)
+    elapsed = time.perf_counter() - start
+    if received != len(items):
+        raise AssertionError(f"decoded {received} of {len(items)} items")
+    return elapsed
+
+
+async def _timed(sender: Any, receiver: Any) -> float:
+    start = time.perf_counter()
+    await asyncio.gather(sender, receiver)
+    return time.perf_counter() - start
+
+
+Rounds = dict[str, list[tuple[float, float]]]
+
+
+async def run(count: int, naive_count: int, repeat: int) -> Rounds:
+    """Items/s of every case in every round (cases interleaved): (WebSocket, codec only)."""
+    rounds: Rounds = {case.name: [] for case in CASES}
+    for round_ in range(repeat):
+        for case in CASES:
+            n = naive_count if case.codec is None else count
+            items = case.items(n)
+            gc.collect()
+            gc.freeze()  # the items are scaffolding: keep the collector off them
+            try:
+                seconds = await over_websocket(case, items)
+                alone = codec_only(case, case.items(count))
+            finally:
+                gc.unfreeze()
+            rounds[case.name].append((n / seconds, count / alone))
+            sys.stderr.write(
+                f"round {round_ + 1}/{repeat} {case.name:48} {n / seconds:12,.0f} items/s\n"
+            )
+    return rounds
+
+
+def _median_ratio(rounds: Rounds, name: str, base: str, column: int) -> float:
+    """The median over rounds of ``name``'s rate over ``base``'s in the same round.
+
+    On a shared machine the load changes between rounds; a ratio within one round
+    compares cases that ran seconds apart.
+    """
+    ratios = sorted(a[column] / b[column] for a, b in zip(rounds[name], rounds[base], strict=True))
+    return ratios[len(ratios) // 2]
+
+
+def markdown(rounds: Rounds, count: int, repeat: int) -> str:
+    lines = []
+    for group, title in (
+        ("msgpack", "msgpack, ~30-byte requests"),
+        ("json", "JSON, ~100-byte requests"),
+    ):
+        cases = [case for case in CASES if case.group == group]
+        naive, untyped = cases[0].name, cases[2].name
+        lines += [
+            f"### {title}",
+            "",
+            f"| receiver gets | WebSocket items/s | vs naive | vs {untyped}"
+            f" | codec alone items/s | vs {untyped} |",
+            "|---|---|---|---|---|---|",
+        ]
+        for case in cases:
+            name = case.name
+            ws = max(rate[0] for rate in rounds[name])
+            alone = max(rate[1] for rate in rounds[name])
+            lines.append(
+                f"| {name} | {ws:,.0f} | {_median_ratio(rounds, name, naive, 0):.1f}x"
+                f" | {_median_ratio(rounds, name, untyped, 0):.2f}x | {alone:,.0f}"
+                f" | {_median_ratio(rounds, name, untyped, 1):.2f}x |"
+            )
+        lines.append("")
+    versions = ", ".join(
+        [f"Python {platform.python_version()}"]
+        + [f"{lib} {version(lib)}" for lib in ("websockets", "msgpack", "msgspec")]
+    )
+    lines.append(
+        f"{count:,} items per transfer (naive: fewer), {repeat} rounds, cases interleaved:"
+        f" items/s of the best round, ratios the median of the ratios within each round."
+        f" {versions}."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=20_000, help="items per transfer")
+    parser.add_argument("--naive-items", type=int, default=5_000, help="for the naive rows")
+    parser.add_argument("--repeat", type=int, default=5, metavar="N", help="best of N rounds")
+    parser.add_argument("--output", metavar="FILE", help="also write the table to FILE")
+    args = parser.parse_args(argv)
+    rounds = asyncio.run(run(args.items, args.naive_items, args.repeat))
+    table = markdown(rounds, args.items, args.repeat)
+    sys.stdout.write(table)
+    if args.output:
+        Path(args.output).write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
