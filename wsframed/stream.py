@@ -48,8 +48,10 @@ from .backends import Backend, BackendClosed, backend_for
 from .checkpoint import Budget, checkpoint
 from .errors import ClosedStreamError, ConnectionClosed, EndOfStream, ProtocolError
 from .events import Closed, Error, Event, TextMessage
+from .loops import Shell, Task, Waiter, asyncio_shell
+from .subscription import EventSubscription
 
-__all__ = ["EventSubscription", "TextPolicy", "WsStream"]
+__all__ = ["EventSubscription", "TextPolicy", "WsStream"]  # EventSubscription: re-exported
 
 TextPolicy = Literal["reject", "bytes", "ignore"]
 """What a [`WsStream`][wsframed.WsStream] does with text messages (its ``text`` argument)."""
@@ -62,71 +64,6 @@ _VIEW_MIN = 8192  # reads at least this long are copied out through a memoryview
 def _as_backend_closed(exc: BaseException) -> BackendClosed:
     assert isinstance(exc, BackendClosed)
     return exc
-
-
-class EventSubscription:
-    """One observer of a stream's events: an async iterator with a bounded queue.
-
-    The stream never waits for an observer. When the queue is full the oldest event
-    is dropped and counted in [`dropped`][wsframed.EventSubscription.dropped], so the newest
-    events, and the final [`Closed`][wsframed.events.Closed], always arrive. Iteration ends after
-    ``Closed``.
-    """
-
-    def __init__(self, maxlen: int, on_close: Any):
-        self._queue: deque[Event] = deque()
-        self._maxlen = maxlen
-        self._waiter: asyncio.Future[None] | None = None
-        self._finished = False
-        self._on_close = on_close
-        self._budget = Budget()
-        self.dropped = 0
-        """How many events were dropped because this observer fell behind."""
-
-    def _push(self, event: Event) -> None:
-        if self._finished:
-            return
-        queue = self._queue
-        if len(queue) >= self._maxlen:
-            queue.popleft()
-            self.dropped += 1
-        queue.append(event)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def pending(self) -> int:
-        """Return how many events are queued and not yet read."""
-        return len(self._queue)
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> Event:
-        if self._budget.spend():
-            await checkpoint()  # before taking the event: a cancellation loses none
-        while not self._queue:
-            if self._finished:
-                await checkpoint()  # a loop polling an ended subscription lets others run
-                raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        event = self._queue.popleft()
-        if isinstance(event, Closed):
-            self.close()
-        return event
-
-    def close(self) -> None:
-        """Unsubscribe: no further events are queued; queued ones can still be read."""
-        if not self._finished:
-            self._finished = True
-            self._on_close(self)
-            waiter = self._waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
 
 
 class WsStream:
@@ -179,7 +116,10 @@ class WsStream:
         self._subscribers: list[EventSubscription] = []
         # The type check first: a wrong object is a TypeError even outside a loop.
         self._backend: Backend = backend_for(connection, self._on_backend_event)
-        self._loop = asyncio.get_running_loop()
+        # The loop family's waiting and tasks (wsframed.loops): asyncio's unless the
+        # backend brings its own (the websockets.trio backend brings trio's).
+        shell: Shell | None = getattr(self._backend, "shell", None)
+        self._shell: Shell = shell if shell is not None else asyncio_shell()
         # A backend may offer a raw receive/send raising its library's own "connection
         # closed" exceptions, which the stream then translates: one coroutine less per
         # message each way (the websockets backend's also batch and inline; see
@@ -226,14 +166,13 @@ class WsStream:
         self._pending: deque[bytes | memoryview] = deque()
         self._pending_size = 0
         self._draining = False  # a drain() is sending; the lock of _acquire_drain()
-        self._drain_waiters: deque[asyncio.Future[None]] = deque()
+        self._drain_waiters: deque[Waiter] = deque()
         self._write_closed = False
-        self._close_task: asyncio.Task[None] | None = None
-        self._aclose_task: asyncio.Task[None] | None = None
+        self._close_task: Task | None = None
+        self._aclose_task: Task | None = None
         self._closing = False
         self._discarding = False
-        self._discard_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._discard_task: Task | None = None
 
         self._closed_event: Closed | None = None
         self._watcher = self._spawn(self._watch_connection())
@@ -248,7 +187,9 @@ class WsStream:
         [`Closed`][wsframed.events.Closed]. Subscribe before the events of interest
         happen; ``close()`` the subscription to stop observing.
         """
-        subscription = EventSubscription(self._event_queue_size, self._subscribers.remove)
+        subscription = EventSubscription(
+            self._event_queue_size, self._subscribers.remove, self._shell.create_waiter
+        )
         self._subscribers.append(subscription)
         if self._closed_event is not None:
             subscription._push(self._closed_event)
@@ -407,7 +348,7 @@ class WsStream:
         """
         try:
             await checkpoint()
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled (asyncio.CancelledError, trio.Cancelled)
             if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
                 self._buffer[:0] = exc.partial
             raise
@@ -684,7 +625,7 @@ class WsStream:
         The uncontended case is handled inline by [`drain`][wsframed.WsStream.drain]; this is the
         lock's slow path. The lock passes straight to the next waiter on release.
         """
-        waiter = self._loop.create_future()
+        waiter = self._shell.create_waiter()
         self._drain_waiters.append(waiter)
         try:
             await waiter
@@ -757,16 +698,9 @@ class WsStream:
         if not self._reader_active and self._discard_task is None:
             self._discard_task = self._spawn(self._discard())
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = self._loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: failures surface through the stream instead
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> Task:
+        # Failures are kept by the task, not raised: they surface through the stream.
+        return self._shell.spawn(coro)
 
     async def _discard(self) -> None:
         while True:
@@ -796,22 +730,22 @@ class WsStream:
             # Once closed, aclose() completes without waiting. (The close is started
             # first: a cancellation here still closes the stream.)
             await checkpoint()
-        await asyncio.shield(self._aclose_task)
+        await self._shell.join(self._aclose_task)
 
     async def _aclose(self, code: int, reason: str, timeout: float) -> None:
-        try:
-            async with asyncio.timeout(timeout):
-                if not self._write_closed:
-                    self._write_closed = True
-                    with contextlib.suppress(ConnectionClosed):
-                        await self.drain()
-                self._start_close(code, reason)
-                self._start_discarding()
-                await self._backend.wait_closed()
-        except TimeoutError:
+        if not await self._shell.bounded(timeout, lambda: self._close_handshake(code, reason)):
             self._backend.abort()
             await self._backend.wait_closed()
-        await asyncio.sleep(0)  # let the watcher emit Closed
+        await checkpoint()  # let the watcher emit Closed
+
+    async def _close_handshake(self, code: int, reason: str) -> None:
+        if not self._write_closed:
+            self._write_closed = True
+            with contextlib.suppress(ConnectionClosed):
+                await self.drain()
+        self._start_close(code, reason)
+        self._start_discarding()
+        await self._backend.wait_closed()
 
     def close(self) -> None:
         """Start [`aclose`][wsframed.WsStream.aclose] in the background.
@@ -831,7 +765,7 @@ class WsStream:
         if self._budget.spend():
             await checkpoint()  # once closed, this completes without waiting
         if self._aclose_task is not None:
-            await asyncio.shield(self._aclose_task)
+            await self._shell.join(self._aclose_task)
         await self._backend.wait_closed()
 
     # anyio ByteStream ---------------------------------------------------------
