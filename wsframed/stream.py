@@ -773,10 +773,18 @@ class WsStream:
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """Read up to ``max_bytes`` (anyio's ``receive``).
 
-        Raises [`EndOfStream`][wsframed.errors.EndOfStream] at the end of the stream.
+        Raises [`EndOfStream`][wsframed.errors.EndOfStream] at the end of the stream, and
+        [`ClosedStreamError`][wsframed.errors.ClosedStreamError] once this side closed it
+        ([`aclose`][wsframed.WsStream.aclose]) and every byte buffered before was read,
+        as anyio's ``ClosedResourceError`` says "you closed it".
         """
         data = await self.read(max_bytes)
         if not data:  # read() gave the loop a turn at the end already
+            if self._closing:
+                raise ClosedStreamError(
+                    "cannot receive: this side closed the stream (aclose() or close()); "
+                    "the bytes buffered before were all read"
+                )
             raise EndOfStream
         return data
 
