@@ -529,6 +529,25 @@ async def run_tls_sample(tmp_path: Path, certificates: Path) -> None:
             assert await client.output() == (0, "{'hello': 'over TLS'}\n", "")
 
 
+async def run_trio_programs(tmp_path: Path) -> None:
+    """trio.md: both programs (server and client in one trio.run), their exact output."""
+    pytest.importorskip("trio")
+    cases = (
+        ("trio.md#0", "8765", "{'n': 0}\n{'n': 2}\n{'n': 4}\n"),
+        (
+            "trio.md#1",
+            "8766",
+            "b'HELLO\\n'\nb'BYTE STREAM\\n'\nb''\n"
+            "event: CloseFrame(code=1000, reason='')\nevent: Closed(code=1000, reason='')\n",
+        ),
+    )
+    for key, port, expected in cases:
+        source = BLOCKS[key].rendered.replace(port, str(free_port()))
+        async with program(source, tmp_path) as sample:
+            code, out, err = await sample.output()
+        assert (code, out) == (0, expected), err
+
+
 RUNNERS: dict[str, Runner | str] = {
     "bridge.md#0": run_bridge_tls_sample,
     "bridge.md#1": run_bridge_pump_sample,
@@ -548,6 +567,8 @@ RUNNERS: dict[str, Runner | str] = {
     "rpc.md#2": run_rpc_tcp_client,
     "security.md#0": run_origins_sample,
     "security.md#1": run_tls_sample,
+    "trio.md#0": run_trio_programs,
+    "trio.md#1": run_trio_programs,
 }
 
 RUN = sorted({r.__name__: r for r in RUNNERS.values() if callable(r)}.items())

@@ -456,9 +456,24 @@ def test_framed_over_the_stream(family: str) -> None:
             await framed.send_all(items)
             echo = Framed(WsStream(peer.connection), MsgpackCodec())
             assert [await echo.recv() for _ in range(50)] == items
-            for item in items:
-                await echo.send(item)
-            assert [await framed.recv() for _ in range(50)] == items
+            sink, source = echo.split()  # the halves, one task each
+            received: list[object] = []
+
+            async def send_back() -> None:
+                for item in items:
+                    await sink.send(item)
+
+            async def take() -> None:
+                while len(received) < 50:
+                    received.append(await framed.recv())
+
+            with anyio.fail_after(10):
+                async with anyio.create_task_group() as group:
+                    group.start_soon(send_back)
+                    group.start_soon(take)
+            assert received == items
+            await framed.send("last")
+            assert await source.recv() == "last"
             await echo.stream.aclose()
             with pytest.raises(EndOfStream):
                 await framed.recv()
