@@ -15,6 +15,7 @@ import os
 
 import anyio
 import anyio.lowlevel
+import msgpack
 import pytest
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
@@ -125,6 +126,25 @@ def test_peer_close_delivers_the_rest_then_the_end(family: str) -> None:
             assert (stream.close_code, stream.close_reason) == (1000, "done")
             seen = [event async for event in events]
             assert seen == [CloseFrame(1000, "done"), Closed(1000, "done")]
+
+    run(family, body)
+
+
+@families
+def test_at_eof_as_soon_as_the_clean_close_has_arrived_with_nothing_before_it(
+    family: str,
+) -> None:
+    async def body() -> None:
+        async with ws_pair(family) as (client, peer):
+            stream = WsStream(client)
+            await peer.send(b"x")
+            await peer.close()
+            with anyio.fail_after(5):
+                await client.wait_closed()
+            assert not stream.at_eof()
+            assert await stream.read(10) == b"x"
+            assert stream.at_eof()  # before any read returned b""
+            assert await stream.read(10) == b""
 
     run(family, body)
 
@@ -477,5 +497,32 @@ def test_framed_over_the_stream(family: str) -> None:
             await echo.stream.aclose()
             with pytest.raises(EndOfStream):
                 await framed.recv()
+
+    run(family, body)
+
+
+@families
+def test_framed_recv_cancelled_by_a_cancel_scope_loses_no_frame(family: str) -> None:
+    async def body() -> None:
+        async with ws_pair(family) as (client, peer):
+            framed = Framed(WsStream(client), MsgpackCodec())
+            packed = msgpack.packb({"k": "v" * 100})
+            await peer.send(packed[:10])  # a frame cut in two: the recv() waits
+            with anyio.move_on_after(0.1) as scope:
+                await framed.recv()
+            assert scope.cancelled_caught
+            await peer.send(packed[10:] + b"".join(msgpack.packb(i) for i in range(300)))
+            assert await framed.recv() == {"k": "v" * 100}
+            # Cancelled where it yields (once per budget, frames decoded ahead): each
+            # recv() either returns its frame or is cancelled before taking one.
+            received: list[int] = []
+            with anyio.CancelScope() as scope:
+                scope.cancel()
+                while True:
+                    received.append(await framed.recv())
+            assert 0 < len(received) < 300
+            while len(received) < 300:
+                received.append(await framed.recv())
+            assert received == list(range(300))
 
     run(family, body)
