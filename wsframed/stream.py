@@ -73,8 +73,9 @@ class WsStream(StreamCore):
     ``connection`` is an open ``websockets.asyncio`` ``ClientConnection`` or
     ``ServerConnection`` (the default backend), an aiohttp ``WebSocketResponse`` or
     ``ClientWebSocketResponse`` (``wsframed[aiohttp]``), or a Starlette/FastAPI
-    ``WebSocket`` (``wsframed[starlette]``); anything else is a ``TypeError``. What
-    each backend guarantees is in the integrations guide.
+    ``WebSocket`` (``wsframed[starlette]``); under trio, a ``websockets.trio``
+    connection (``wsframed[trio]``, see the trio guide). Anything else is a
+    ``TypeError``. What each backend guarantees is in the integrations guide.
 
     Args:
         text: what to do with a text message. ``"reject"`` (default): close the
