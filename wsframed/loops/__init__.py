@@ -62,6 +62,7 @@ class Shell(Protocol):
 
 def asyncio_shell() -> Shell:
     """The shell of the running asyncio loop (``RuntimeError`` outside one)."""
-    from .asyncio import AsyncioShell
-
     return AsyncioShell()
+
+
+from .asyncio import AsyncioShell  # noqa: E402  (after the protocols it implements)
