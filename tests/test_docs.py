@@ -614,6 +614,25 @@ async def run_typed_rpc_messages() -> None:
     assert (info.value.path, info.value.offset) == ("$[1]", 14)
 
 
+async def run_trio_programs(tmp_path: Path) -> None:
+    """trio.md: both programs (server and client in one trio.run), their exact output."""
+    pytest.importorskip("trio")
+    cases = (
+        ("trio.md#0", "8765", "{'n': 0}\n{'n': 2}\n{'n': 4}\n"),
+        (
+            "trio.md#1",
+            "8766",
+            "b'HELLO\\n'\nb'BYTE STREAM\\n'\nb''\n"
+            "event: CloseFrame(code=1000, reason='')\nevent: Closed(code=1000, reason='')\n",
+        ),
+    )
+    for key, port, expected in cases:
+        source = BLOCKS[key].rendered.replace(port, str(free_port()))
+        async with program(source, tmp_path) as sample:
+            code, out, err = await sample.output()
+        assert (code, out) == (0, expected), err
+
+
 RUNNERS: dict[str, Runner | str] = {
     "backends.md#0": run_backends_sample,
     "bridge.md#0": run_bridge_tls_sample,
@@ -642,6 +661,8 @@ RUNNERS: dict[str, Runner | str] = {
     "testing.md#0": INCLUDED,  # examples/protocol_unit_test.py: tests/test_testing.py
     "typed-frames.md#0": INCLUDED,  # examples/typed_rpc.py: tests/test_codec_msgspec_example.py
     "typed-frames.md#1": run_typed_rpc_messages,
+    "trio.md#0": run_trio_programs,
+    "trio.md#1": run_trio_programs,
 }
 
 RUN = sorted({r.__name__: r for r in RUNNERS.values() if callable(r)}.items())

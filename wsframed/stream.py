@@ -32,6 +32,12 @@ every byte received before it was read.
 
 Control frames and text messages cannot travel in a byte stream; they are reported to
 observers ([`WsStream.events`][wsframed.WsStream.events]), each with its own bounded queue.
+
+Layers. The state and every decision (the buffer and ``readuntil()``'s search step,
+the text policy, the end and failures, the events, the write buffer) are the sans-I/O
+``StreamCore`` (``wsframed/stream_core.py``); ``WsStream`` adds the I/O: it awaits the
+backend's messages and runs its waiting and background work through a loop shell
+(``wsframed/loops``), asyncio's or trio's, chosen by the backend.
 """
 
 from __future__ import annotations
@@ -40,23 +46,20 @@ import asyncio
 import contextlib
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 from .backends import Backend, BackendClosed, backend_for
 from .checkpoint import Budget, checkpoint
-from .errors import ClosedStreamError, ConnectionClosed, EndOfStream, ProtocolError
-from .events import Closed, Error, Event, TextMessage
+from .errors import ClosedStreamError, ConnectionClosed, EndOfStream
+from .events import Closed
+from .loops import Shell, Task, Waiter, asyncio_shell
+from .stream_core import StreamCore, TextPolicy
+from .subscription import EventSubscription
 
+# EventSubscription and TextPolicy live in their own modules; importable from here too.
 __all__ = ["EventSubscription", "TextPolicy", "WsStream"]
-
-TextPolicy = Literal["reject", "bytes", "ignore"]
-"""What a [`WsStream`][wsframed.WsStream] does with text messages (its ``text`` argument)."""
-
-_TEXT_POLICIES = ("reject", "bytes", "ignore")
-_UNSUPPORTED_DATA = 1003  # RFC 6455 section 7.4.1: "a type of data it cannot accept"
-_VIEW_MIN = 8192  # reads at least this long are copied out through a memoryview
 
 
 def _as_backend_closed(exc: BaseException) -> BackendClosed:
@@ -64,79 +67,15 @@ def _as_backend_closed(exc: BaseException) -> BackendClosed:
     return exc
 
 
-class EventSubscription:
-    """One observer of a stream's events: an async iterator with a bounded queue.
-
-    The stream never waits for an observer. When the queue is full the oldest event
-    is dropped and counted in [`dropped`][wsframed.EventSubscription.dropped], so the newest
-    events, and the final [`Closed`][wsframed.events.Closed], always arrive. Iteration ends after
-    ``Closed``.
-    """
-
-    def __init__(self, maxlen: int, on_close: Any):
-        self._queue: deque[Event] = deque()
-        self._maxlen = maxlen
-        self._waiter: asyncio.Future[None] | None = None
-        self._finished = False
-        self._on_close = on_close
-        self._budget = Budget()
-        self.dropped = 0
-        """How many events were dropped because this observer fell behind."""
-
-    def _push(self, event: Event) -> None:
-        if self._finished:
-            return
-        queue = self._queue
-        if len(queue) >= self._maxlen:
-            queue.popleft()
-            self.dropped += 1
-        queue.append(event)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def pending(self) -> int:
-        """Return how many events are queued and not yet read."""
-        return len(self._queue)
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> Event:
-        if self._budget.spend():
-            await checkpoint()  # before taking the event: a cancellation loses none
-        while not self._queue:
-            if self._finished:
-                await checkpoint()  # a loop polling an ended subscription lets others run
-                raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        event = self._queue.popleft()
-        if isinstance(event, Closed):
-            self.close()
-        return event
-
-    def close(self) -> None:
-        """Unsubscribe: no further events are queued; queued ones can still be read."""
-        if not self._finished:
-            self._finished = True
-            self._on_close(self)
-            waiter = self._waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-
-
-class WsStream:
+class WsStream(StreamCore):
     """A WebSocket connection read and written as one continuous byte stream.
 
     ``connection`` is an open ``websockets.asyncio`` ``ClientConnection`` or
     ``ServerConnection`` (the default backend), an aiohttp ``WebSocketResponse`` or
     ``ClientWebSocketResponse`` (``wsframed[aiohttp]``), or a Starlette/FastAPI
-    ``WebSocket`` (``wsframed[starlette]``); anything else is a ``TypeError``. What
-    each backend guarantees is in the integrations guide.
+    ``WebSocket`` (``wsframed[starlette]``); under trio, a ``websockets.trio``
+    connection (``wsframed[trio]``, see the trio guide). Anything else is a
+    ``TypeError``. What each backend guarantees is in the integrations guide.
 
     Args:
         text: what to do with a text message. ``"reject"`` (default): close the
@@ -167,19 +106,15 @@ class WsStream:
         event_queue_size: int = 256,
         close_timeout: float = 10.0,
     ):
-        if text not in _TEXT_POLICIES:
-            raise ValueError(f"text must be one of {_TEXT_POLICIES}, not {text!r}")
-        for name, value in (
-            ("write_chunk_size", write_chunk_size),
-            ("limit", limit),
-            ("event_queue_size", event_queue_size),
-        ):
-            if value <= 0:
-                raise ValueError(f"{name} must be a positive number of bytes, not {value}")
-        self._subscribers: list[EventSubscription] = []
+        # The state and its decisions (wsframed.stream_core); the arguments are
+        # checked there, before the connection's type.
+        super().__init__(text, write_chunk_size, limit, event_queue_size)
         # The type check first: a wrong object is a TypeError even outside a loop.
         self._backend: Backend = backend_for(connection, self._on_backend_event)
-        self._loop = asyncio.get_running_loop()
+        # The loop family's waiting and tasks (wsframed.loops): asyncio's unless the
+        # backend brings its own (the websockets.trio backend brings trio's).
+        shell: Shell | None = getattr(self._backend, "shell", None)
+        self._shell: Shell = shell if shell is not None else asyncio_shell()
         # A backend may offer a raw receive/send raising its library's own "connection
         # closed" exceptions, which the stream then translates: one coroutine less per
         # message each way (the websockets backend's also batch and inline; see
@@ -197,43 +132,17 @@ class WsStream:
         self._closed_from: Callable[[BaseException], BackendClosed] = getattr(
             backend, "closed_from", _as_backend_closed
         )
-        self._text: TextPolicy = text
-        self._write_chunk_size = write_chunk_size
-        self._limit = limit
-        self._event_queue_size = event_queue_size
         self._close_timeout = close_timeout
-
-        # Read side.
-        self._buffer = bytearray()
-        self._eof = False  # the connection delivered its last message
-        self._read_error: BaseException | None = None  # raised once _buffer is empty
-        self._reader_active = False
         self._budget = Budget()  # shared by every coroutine of the stream
+        self._texts_unreported.extend(getattr(backend, "texts_before_wrap", ()))
 
-        # Failures: the first one, in stream order, is announced as the Error event.
-        self._text_error: ProtocolError | None = None  # text='reject': the first text message
-        self._end_error: ConnectionClosed | None = None  # the connection ended abnormally
-        self._announced = False
-        # Text messages that arrived before this stream could observe them: reported
-        # when read, or before Closed, whichever comes first.
-        self._texts_unreported: deque[int] = deque(getattr(backend, "texts_before_wrap", ()))
-        # The bridge's half-close (wsframed.bridge): a text message is the peer's end of
-        # bytes, seen by reads exactly where it stands among the messages.
-        self._text_ends_reads = False
-        self._text_ended_reads = False
-
-        # Write side.
-        self._pending: deque[bytes | memoryview] = deque()
-        self._pending_size = 0
+        # Write side: the turns of drain(), the close.
         self._draining = False  # a drain() is sending; the lock of _acquire_drain()
-        self._drain_waiters: deque[asyncio.Future[None]] = deque()
-        self._write_closed = False
-        self._close_task: asyncio.Task[None] | None = None
-        self._aclose_task: asyncio.Task[None] | None = None
+        self._drain_waiters: deque[Waiter] = deque()
+        self._close_task: Task | None = None
+        self._aclose_task: Task | None = None
         self._closing = False
-        self._discarding = False
-        self._discard_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._discard_task: Task | None = None
 
         self._closed_event: Closed | None = None
         self._watcher = self._spawn(self._watch_connection())
@@ -248,46 +157,13 @@ class WsStream:
         [`Closed`][wsframed.events.Closed]. Subscribe before the events of interest
         happen; ``close()`` the subscription to stop observing.
         """
-        subscription = EventSubscription(self._event_queue_size, self._subscribers.remove)
+        subscription = EventSubscription(
+            self._event_queue_size, self._subscribers.remove, self._shell.create_waiter
+        )
         self._subscribers.append(subscription)
         if self._closed_event is not None:
             subscription._push(self._closed_event)
         return subscription
-
-    def _emit(self, event: Event) -> None:
-        for subscription in tuple(self._subscribers):
-            subscription._push(event)
-
-    def _on_backend_event(self, event: Event) -> None:
-        """A frame arrived (the backend reports it before any reader takes it)."""
-        if self._texts_unreported:
-            self._report_early_texts()  # they arrived before this frame
-        self._note_event(event)
-
-    def _note_event(self, event: Event) -> None:
-        self._emit(event)
-        if isinstance(event, TextMessage) and self._text == "reject" and self._text_error is None:
-            # Decided as the frame arrives, so Error follows TextMessage in wire order
-            # (and precedes Closed); the reader gets this same exception when it
-            # reaches the message, after the bytes before it.
-            self._text_error = ProtocolError(
-                f"received a text message of {event.size} bytes; this stream carries "
-                "binary messages only (text='reject'): closing with 1003"
-            )
-            self._announce(self._text_error)
-
-    def _report_early_texts(self) -> None:
-        """Report the text messages that arrived before this stream could observe them."""
-        sizes = list(self._texts_unreported)
-        self._texts_unreported.clear()
-        for size in sizes:
-            self._note_event(TextMessage(size))
-
-    def _announce(self, exc: BaseException) -> None:
-        """Emit the one Error event of this stream: its first failure in stream order."""
-        if not self._announced:
-            self._announced = True
-            self._emit(Error(exc))
 
     async def _watch_connection(self) -> None:
         await self._backend.wait_closed()
@@ -323,19 +199,6 @@ class WsStream:
         """Record the end of the connection: a clean end of stream, or the error."""
         self._record_end(self._closed_from(exc))
 
-    def _record_end(self, closed: BackendClosed) -> None:
-        if closed.clean:
-            self._eof = True
-        else:
-            self._fail_reading(self._end_error_for(closed))
-
-    def _end_error_for(self, closed: BackendClosed) -> ConnectionClosed:
-        """The one exception for an abnormal end, whoever sees the end first."""
-        if self._end_error is None:
-            self._end_error = ConnectionClosed(closed.code, closed.reason)
-            self._announce(self._end_error)
-        return self._end_error
-
     def _peek_end(self) -> None:
         """With nothing buffered, take the end of the connection if nothing is left before it."""
         if self._buffer or self._eof or self._read_error is not None or self._discarding:
@@ -344,59 +207,10 @@ class WsStream:
         if end is not None:
             self._record_end(end)
 
-    def _accepted(self, message: bytes | str) -> bytes | None:
-        """The bytes a received message adds to the stream; None to skip it."""
-        if isinstance(message, str):
-            return self._on_text(message) or None  # an empty text message adds nothing
-        return message or None
-
-    def _on_text(self, message: str) -> bytes | None:
-        # The TextMessage event was emitted when the message arrived, unless it
-        # arrived before the stream was created: then it is emitted now.
-        if self._texts_unreported:
-            self._note_event(TextMessage(self._texts_unreported.popleft()))
-        if self._text_ends_reads:
-            self._text_ended_reads = self._eof = True
-            return None
-        if self._text == "bytes":
-            return message.encode()
-        if self._text == "reject":
-            error = self._text_error
-            if error is None:  # a backend that did not report the message's arrival
-                error = ProtocolError(
-                    f"received a text message of {len(message.encode())} bytes; this "
-                    "stream carries binary messages only (text='reject'): closing with 1003"
-                )
-                self._text_error = error
-            self._fail_reading(error)
-            self._start_close(_UNSUPPORTED_DATA, "text messages are not accepted")
-            self._start_discarding()
-        return None
-
-    def _fail_reading(self, exc: BaseException) -> None:
-        if self._read_error is None:
-            self._read_error = exc
-            self._announce(exc)
-
-    def _enter_read(self) -> None:
-        if self._reader_active:
-            raise RuntimeError("another coroutine is already waiting to read this stream")
-        if self._discarding:
-            # aclose() or a rejected text message took the read side: only what was
-            # buffered before is left, then the end (or the error) of the stream.
-            self._eof = True
-        self._reader_active = True
-
     def _leave_read(self) -> None:
         self._reader_active = False
         if self._discarding and self._discard_task is None:
             self._discard_task = self._spawn(self._discard())
-
-    def _raise_if_failed(self) -> None:
-        """``read(0)``/``readexactly(0)``: raise the stream's error once nothing precedes it."""
-        self._peek_end()
-        if self._read_error is not None and not self._buffer:
-            raise self._read_error.with_traceback(None)  # a traceback that does not grow
 
     async def _after_error(self, exc: BaseException) -> None:
         """Give the loop a turn before ``exc`` is raised (the error path of every read).
@@ -407,21 +221,10 @@ class WsStream:
         """
         try:
             await checkpoint()
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled (asyncio.CancelledError, trio.Cancelled)
             if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
                 self._buffer[:0] = exc.partial
             raise
-
-    def _take(self, n: int) -> bytes:
-        """Remove and return the first ``n`` buffered bytes, copied once."""
-        buffer = self._buffer
-        if n < _VIEW_MIN:
-            data = bytes(buffer[:n])  # for a few bytes, cheaper than a memoryview
-        else:
-            with memoryview(buffer) as view:
-                data = view[:n].tobytes()
-        del buffer[:n]
-        return data
 
     async def _fill(self) -> bool:
         """Append one more message to the buffer; False at the clean end of stream."""
@@ -508,9 +311,7 @@ class WsStream:
                     buffer += message
                 while len(buffer) < n:
                     if not await self._fill():
-                        partial = bytes(buffer)
-                        buffer.clear()
-                        raise asyncio.IncompleteReadError(partial, n)
+                        raise asyncio.IncompleteReadError(self._take_all(), n)
                 return self._take(n)
             finally:
                 self._leave_read()
@@ -536,35 +337,14 @@ class WsStream:
                 raise ValueError("separator should be at least one-byte string")
             self._enter_read()
             try:
-                buffer = self._buffer
-                limit = self._limit
-                # No separator starts before ``offset``; with a separator of k bytes
-                # the last k - 1 bytes searched may begin one, so they are searched
-                # again. These are asyncio.StreamReader's rules, so ``consumed`` and
-                # when the limit is hit are the same as there.
-                offset = 0
-                while True:
-                    size = len(buffer)
-                    if size - offset >= seplen:
-                        index = buffer.find(separator, offset)
-                        if index >= 0:
-                            break
-                        offset = size + 1 - seplen
-                        if offset > limit:
-                            raise asyncio.LimitOverrunError(
-                                f"no separator in the first {offset} bytes buffered, over "
-                                f"the limit of {limit} bytes",
-                                offset,
-                            )
+                # The search state is one offset (stream_core.StreamCore._scan); it
+                # lives and dies with this call.
+                scan = self._scan
+                index, offset = scan(separator, 0)
+                while index < 0:
                     if not await self._fill():
-                        partial = bytes(buffer)
-                        buffer.clear()
-                        raise asyncio.IncompleteReadError(partial, None)
-                if index > limit:
-                    raise asyncio.LimitOverrunError(
-                        f"separator found {index} bytes in, past the limit of {limit} bytes",
-                        index,
-                    )
+                        raise asyncio.IncompleteReadError(self._take_all(), None)
+                    index, offset = scan(separator, offset)
                 return self._take(index + seplen)
             finally:
                 self._leave_read()
@@ -584,16 +364,6 @@ class WsStream:
         except asyncio.IncompleteReadError as exc:
             return exc.partial
 
-    def at_eof(self) -> bool:
-        """Return True when the buffer is empty and the stream has ended.
-
-        As on ``asyncio.StreamReader``, True as soon as the peer's clean close has
-        arrived with nothing left before it, before any read returned ``b""``.
-        """
-        if not self._buffer and not (self._eof or self._discarding):
-            self._peek_end()
-        return not self._buffer and (self._eof or self._discarding)
-
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iter_lines()
 
@@ -602,51 +372,6 @@ class WsStream:
             yield line
 
     # Writing ------------------------------------------------------------------
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Buffer ``data`` for sending; call [`drain`][wsframed.WsStream.drain] to send it.
-
-        Raises [`ClosedStreamError`][wsframed.errors.ClosedStreamError] after ``send_eof()`` or a
-        close. The buffer is not bounded: drain regularly. A ``bytearray`` is copied
-        (the caller may reuse it); ``bytes`` and ``memoryview`` are kept as they are.
-        """
-        if self._write_closed:
-            raise ClosedStreamError("cannot write: this stream's write side is closed")
-        if data:
-            if isinstance(data, bytearray):
-                data = bytes(data)
-            self._pending.append(data)
-            self._pending_size += len(data)
-
-    def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
-        """Buffer every chunk in ``chunks``, as [`write`][wsframed.WsStream.write] does."""
-        for chunk in chunks:
-            self.write(chunk)
-
-    @property
-    def write_buffer_size(self) -> int:
-        """Bytes written and not yet sent."""
-        return self._pending_size
-
-    def _take_message(self) -> bytes | memoryview:
-        """Remove and return the next message of at most write_chunk_size bytes."""
-        pending = self._pending
-        size = self._write_chunk_size
-        if len(pending) > 1 and len(pending[0]) < size:
-            # Small writes: join them all with one copy (joining them message by
-            # message would copy as much) and cut the messages out of the result.
-            joined = b"".join(pending)
-            pending.clear()
-            pending.append(joined)
-        first = pending[0]
-        if len(first) <= size:
-            pending.popleft()
-            message = first
-        else:
-            view = first if isinstance(first, memoryview) else memoryview(first)
-            message, pending[0] = view[:size], view[size:]
-        self._pending_size -= len(message)
-        return message
 
     async def drain(self) -> None:
         """Send every buffered byte as binary messages, then wait for backpressure.
@@ -684,7 +409,7 @@ class WsStream:
         The uncontended case is handled inline by [`drain`][wsframed.WsStream.drain]; this is the
         lock's slow path. The lock passes straight to the next waiter on release.
         """
-        waiter = self._loop.create_future()
+        waiter = self._shell.create_waiter()
         self._drain_waiters.append(waiter)
         try:
             await waiter
@@ -704,10 +429,6 @@ class WsStream:
                 waiter.set_result(None)  # its turn: _draining stays True
                 return
         self._draining = False
-
-    def can_write_eof(self) -> bool:
-        """Return True: a WebSocket can close its write side (the close frame)."""
-        return True
 
     def write_eof(self) -> None:
         """Start [`send_eof`][wsframed.WsStream.send_eof] in the background.
@@ -757,16 +478,9 @@ class WsStream:
         if not self._reader_active and self._discard_task is None:
             self._discard_task = self._spawn(self._discard())
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = self._loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: failures surface through the stream instead
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> Task:
+        # Failures are kept by the task, not raised: they surface through the stream.
+        return self._shell.spawn(coro)
 
     async def _discard(self) -> None:
         while True:
@@ -796,22 +510,22 @@ class WsStream:
             # Once closed, aclose() completes without waiting. (The close is started
             # first: a cancellation here still closes the stream.)
             await checkpoint()
-        await asyncio.shield(self._aclose_task)
+        await self._shell.join(self._aclose_task)
 
     async def _aclose(self, code: int, reason: str, timeout: float) -> None:
-        try:
-            async with asyncio.timeout(timeout):
-                if not self._write_closed:
-                    self._write_closed = True
-                    with contextlib.suppress(ConnectionClosed):
-                        await self.drain()
-                self._start_close(code, reason)
-                self._start_discarding()
-                await self._backend.wait_closed()
-        except TimeoutError:
+        if not await self._shell.bounded(timeout, lambda: self._close_handshake(code, reason)):
             self._backend.abort()
             await self._backend.wait_closed()
-        await asyncio.sleep(0)  # let the watcher emit Closed
+        await checkpoint()  # let the watcher emit Closed
+
+    async def _close_handshake(self, code: int, reason: str) -> None:
+        if not self._write_closed:
+            self._write_closed = True
+            with contextlib.suppress(ConnectionClosed):
+                await self.drain()
+        self._start_close(code, reason)
+        self._start_discarding()
+        await self._backend.wait_closed()
 
     def close(self) -> None:
         """Start [`aclose`][wsframed.WsStream.aclose] in the background.
@@ -831,7 +545,7 @@ class WsStream:
         if self._budget.spend():
             await checkpoint()  # once closed, this completes without waiting
         if self._aclose_task is not None:
-            await asyncio.shield(self._aclose_task)
+            await self._shell.join(self._aclose_task)
         await self._backend.wait_closed()
 
     # anyio ByteStream ---------------------------------------------------------
@@ -839,10 +553,18 @@ class WsStream:
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """Read up to ``max_bytes`` (anyio's ``receive``).
 
-        Raises [`EndOfStream`][wsframed.errors.EndOfStream] at the end of the stream.
+        Raises [`EndOfStream`][wsframed.errors.EndOfStream] at the end of the stream, and
+        [`ClosedStreamError`][wsframed.errors.ClosedStreamError] once this side closed it
+        ([`aclose`][wsframed.WsStream.aclose]) and every byte buffered before was read,
+        as anyio's ``ClosedResourceError`` says "you closed it".
         """
         data = await self.read(max_bytes)
         if not data:  # read() gave the loop a turn at the end already
+            if self._closing:
+                raise ClosedStreamError(
+                    "cannot receive: this side closed the stream (aclose() or close()); "
+                    "the bytes buffered before were all read"
+                )
             raise EndOfStream
         return data
 

@@ -8,6 +8,7 @@ connection's type, so ``WsStream(connection)`` accepts any supported library.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -115,6 +116,11 @@ def backend_for(connection: object, on_event: EventSink) -> Backend:
 
         if is_websockets_connection(connection):
             return WebsocketsBackend(connection, on_event)
+        if "trio" in sys.modules:  # a websockets.trio connection implies trio is imported
+            from .websockets_trio import WebsocketsTrioBackend, is_websockets_trio_connection
+
+            if is_websockets_trio_connection(connection):
+                return WebsocketsTrioBackend(connection, on_event)
     elif library == "aiohttp":
         from .aiohttp import AiohttpBackend, is_aiohttp_connection
 

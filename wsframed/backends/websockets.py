@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeGuard
 
 from websockets.asyncio.connection import Connection
@@ -62,7 +62,10 @@ _PONG_BACKLOG_LIMIT = 4 * 1024 * 1024
 
 
 def _observe_frames(
-    connection: Connection, on_event: EventSink, queued: deque[Frame] | None
+    connection: Any,
+    on_event: EventSink,
+    queued: Iterable[Frame] | None,
+    connection_class: type = Connection,
 ) -> list[int]:
     """Report control frames and text messages to ``on_event`` as they are parsed.
 
@@ -70,10 +73,11 @@ def _observe_frames(
     from the queue), so its event comes in wire order with the ping, pong and close
     frames, and always before the end of the connection. Returns the sizes of the whole
     text messages already in ``queued`` (websockets' frame queue), which arrived
-    before anything could observe them.
+    before anything could observe them. ``connection_class`` is the connection's
+    websockets class (``websockets.trio`` shares this hook).
     """
     original = connection.process_event
-    if not callable(original) or "process_event" not in vars(Connection):
+    if not callable(original) or "process_event" not in vars(connection_class):
         raise RuntimeError(
             "this websockets release has no Connection.process_event; wsframed "
             "cannot observe control frames (see wsframed/backends/websockets.py)"
@@ -112,8 +116,10 @@ def _observe_frames(
             return
         if opcode is Opcode.PING:
             on_event(Ping(bytes(event.data)))
-            transport = connection.transport
-            if transport.get_write_buffer_size() > _PONG_BACKLOG_LIMIT:
+            # (websockets.trio has no transport: it awaits each pong's write before it
+            # reads on, so a peer that does not read stops being read.)
+            transport = getattr(connection, "transport", None)
+            if transport is not None and transport.get_write_buffer_size() > _PONG_BACKLOG_LIMIT:
                 # The peer pings but does not read the pongs (nor anything else): a
                 # close frame would not be read either, so drop the connection.
                 transport.abort()
@@ -128,7 +134,7 @@ def _observe_frames(
 
     # An instance attribute shadows the method: data_received() calls
     # self.process_event(event) for every frame the protocol parsed.
-    connection.process_event = process_event  # type: ignore[method-assign]
+    connection.process_event = process_event
     return texts_queued
 
 
