@@ -435,8 +435,9 @@ def _verdict(exc: Exception) -> tuple[int, str, int]:
 
 def _close_sent(connection: Any) -> str:
     """The close frame this side sent, as logged: ``"1003 (reason)"``."""
-    if isinstance(connection, ServerConnection):
-        close = connection.protocol.close_sent
+    protocol = getattr(connection, "protocol", None)  # websockets (asyncio or trio)
+    if protocol is not None:
+        close = protocol.close_sent
         sent = None if close is None else (close.code, close.reason)
     else:
         sent = connection.close_sent  # picows

@@ -28,7 +28,13 @@ from websockets.trio.server import serve as ws_serve
 from .client import byte_stream_defaults
 from .codecs.base import Codec
 from .framed import Framed, check_codec
-from .server import _checked_routes, _log_failure, _refusing_unknown_paths, _verdict
+from .server import (
+    _chained,
+    _checked_routes,
+    _log_failure,
+    _refusing_unknown_paths,
+    _verdict,
+)
 from .stream import TextPolicy, WsStream
 
 __all__ = ["connect", "serve"]
@@ -112,8 +118,8 @@ async def serve(
     routes: dict[str, Handler[T]] | None = None
     if isinstance(handler, Mapping):
         routes = _checked_routes(handler)
-        options["process_request"] = _refusing_unknown_paths(
-            routes, options.get("process_request")
+        options["process_request"] = _chained(
+            options.get("process_request"), [_refusing_unknown_paths(routes)]
         )
     elif not callable(handler):
         raise TypeError(
@@ -148,7 +154,7 @@ async def serve(
             try:
                 await stream.aclose(code, reason)
             finally:
-                _log_failure(logged, exc, level)  # type: ignore[arg-type]
+                _log_failure(logged, exc, level)
         else:
             await stream.aclose(1000)
 
