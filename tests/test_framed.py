@@ -240,3 +240,26 @@ async def test_one_frame_per_message_and_recv_many_mix(transport: str) -> None:
             while len(got) < 100:
                 got.extend(await server.recv_many(max_items=7))
         assert got == [{"id": i} for i in range(100)]
+
+
+async def test_a_chunk_is_decoded_256_frames_at_a_time_and_an_error_comes_after_them() -> None:
+    # One WebSocket message holding 1,000 frames, then one holding 600 good frames
+    # and a header over the limit: the frames are decoded as they are asked for, at
+    # most DECODE_AHEAD (256) ahead, so few stay alive at once; none is lost and the
+    # error comes right after the frames before it.
+    codec = LengthPrefixedCodec(max_frame_size=10)
+    frame = codec.encode(b"x")
+    async with ws_pair() as (client, server):
+        framed = Framed(WsStream(server), codec)
+        await client.send(frame * 1000)
+        sizes = []
+        async with asyncio.timeout(10):
+            while sum(sizes) < 1000:
+                sizes.append(len(await framed.recv_many()))
+            assert sizes == [256, 256, 256, 232]
+            await client.send(frame * 600 + struct.pack(">I", 11))
+            sizes = [len(await framed.recv_many()) for _ in range(3)]
+            assert sizes == [256, 256, 88]
+            with pytest.raises(FrameTooLarge) as caught:
+                await framed.recv_many()
+        assert caught.value.offset == 1600 * len(frame)

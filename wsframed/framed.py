@@ -3,9 +3,11 @@
 How it works
 ------------
 Receiving: [`Framed.recv`][wsframed.Framed.recv] reads whatever bytes are available (at most 64
-KiB, often one whole WebSocket message), feeds them to the codec's decoder and queues every
-complete frame the decoder yields, so one read serves many frames and no coroutine is
-awaited per frame while frames are queued. When the decoder fails part-way through a
+KiB, often one whole WebSocket message), feeds them to the codec's decoder and queues the
+frames the decoder yields, 256 at a time as they are asked for (``DECODE_AHEAD``), so one
+read serves many frames, no coroutine is awaited per frame while frames are queued, and
+only a few hundred decoded frames wait at once (thousands queued per chunk would be walked
+again and again by the garbage collector). When the decoder fails part-way through a
 chunk, the frames before the failure are delivered first, then the error. Codecs that
 cannot resynchronise (length-prefixed, msgpack, CBOR) keep failing with the same error;
 ``LinesCodec(on_overflow="discard")`` and JSON Lines resume at the next line.
@@ -36,7 +38,8 @@ one, so again a cancellation there loses and half-sends nothing.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from itertools import islice
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -55,6 +58,11 @@ T_co = TypeVar("T_co", covariant=True)
 T_contra = TypeVar("T_contra", contravariant=True)
 
 DEFAULT_HIGH_WATER = 64 * 1024
+# Frames decoded ahead of the caller: a chunk is decoded this many frames at a time,
+# as they are asked for. Decoding a whole 64 KiB chunk at once would keep thousands
+# of frames alive in the queue, which the garbage collector then walks again and
+# again (promoting them to older generations) while the caller takes them.
+DECODE_AHEAD = 256
 
 
 def check_codec(codec: object, caller: str) -> None:
@@ -106,6 +114,8 @@ class Framed(Generic[T]):
         self._io: ByteStream = byte_stream(stream)
         self._decoder: Decoder[T] = codec.decoder()
         self._items: deque[T] = deque()
+        # The decoder's pass over the last chunk fed, while it may still yield frames.
+        self._pass: Iterator[T] | None = None
         self._error: BaseException | None = None  # raised once _items is empty
         self._eof = False
         self._eof_error: BaseException | None = None
@@ -291,14 +301,15 @@ class Framed(Generic[T]):
                     self._recheck = True
                     raise error
                 raise self._eof_error or self._end_of_stream()
+            if self._pass is not None:
+                self._take()
+                continue
             if self._recheck:
                 # After an error, ask the decoder again before reading: a failed
                 # decoder re-raises at once, a resyncing one yields what it holds.
                 self._recheck = False
-                try:
-                    items.extend(decoder)
-                except Exception as exc:
-                    self._error = exc
+                self._pass = iter(decoder)
+                self._take()
                 continue
             try:
                 data = await self._read_some()
@@ -320,13 +331,33 @@ class Framed(Generic[T]):
         return EndOfStream("the peer ended the stream")
 
     def _decode(self, data: bytes) -> None:
-        """Feed a chunk to the decoder and queue every frame it completes."""
+        """Feed a chunk to the decoder and queue the first frames it completes."""
+        decoder = self._decoder
         try:
-            self._decoder.feed(data)
-            self._items.extend(self._decoder)
+            decoder.feed(data)
+            self._pass = iter(decoder)
+        except Exception as exc:
+            self._error = exc
+            return
+        self._take()
+
+    def _take(self) -> None:
+        """Queue the next ``DECODE_AHEAD`` frames of the decoder's pass over a chunk.
+
+        Called only when the queue is empty and a pass is under way; the pass ends when
+        it yields fewer. An error ends it too: the frames before it are queued first.
+        """
+        items = self._items
+        queued = len(items)
+        try:
+            items.extend(islice(self._pass or (), DECODE_AHEAD))
         except Exception as exc:
             # The frames decoded before the failure are queued: they go first.
+            self._pass = None
             self._error = exc
+            return
+        if len(items) - queued < DECODE_AHEAD:
+            self._pass = None
 
     def _decode_eof(self) -> None:
         """Queue the last frames and check that none was cut short."""
@@ -358,6 +389,8 @@ class Framed(Generic[T]):
         else:
             self._recv_left = BUDGET
             await checkpoint()  # before anything is taken: a cancellation loses nothing
+        if not items and self._pass is not None:
+            self._take()
         if not items:
             if self._error is None and not self._recheck and not self._eof:
                 # The usual case inline (no coroutine of its own): one read.
@@ -375,7 +408,10 @@ class Framed(Generic[T]):
         return items.popleft()
 
     async def recv_many(self, max_items: int | None = None) -> list[T]:
-        """Return every frame already decoded (at least one, at most ``max_items``).
+        """Return the frames already decoded (at least one, at most ``max_items``).
+
+        A chunk is decoded 256 frames at a time, so one call returns at most 256 of its
+        frames, or every frame decoded ahead and not yet taken.
 
         Waits only when none is queued. Same errors as [`recv`][wsframed.Framed.recv], and the same
         yields to the event loop.
@@ -387,6 +423,8 @@ class Framed(Generic[T]):
         else:
             self._recv_left = BUDGET
             await checkpoint()
+        if not items and self._pass is not None:
+            self._take()
         if not items:
             if self._error is None and not self._recheck and not self._eof:
                 try:
@@ -420,6 +458,8 @@ class Framed(Generic[T]):
         else:
             self._recv_left = BUDGET
             await checkpoint()
+        if not items and self._pass is not None:
+            self._take()
         if not items:
             if self._error is None and not self._recheck and not self._eof:
                 try:
