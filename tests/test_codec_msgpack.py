@@ -666,3 +666,31 @@ def test_tuple_map_keys_with_colliding_hashes_are_refused() -> None:
         "MsgpackCodec(max_frame_size=1048576, object_hook=<built-in function len>,"
         " strict_map_key=False, use_list=False)"
     )
+
+
+@pytest.mark.parametrize("good", [0, 1, 2, 5, 300])
+@pytest.mark.parametrize("split", [False, True])
+def test_an_object_failing_inside_a_batch_reports_its_own_offset(good: int, split: bool) -> None:
+    """Whole objects decode in one batch; one that fails (invalid UTF-8) comes after
+    the ones before it, with its own stream offset, wherever it falls in the batch:
+    first, second, later, or after an object begun in an earlier chunk (``split``)."""
+    first = [msgpack.packb("z" * 10)] if split else []
+    objects = [{"id": i, "x": "y" * (i % 7)} for i in range(good)]
+    data = b"".join(first + [msgpack.packb(o) for o in objects])
+    bad = b"\xa2\xff\xfe"  # a fixstr of two bytes that are not UTF-8
+    stream = data + bad + msgpack.packb("after")
+    decoder = MsgpackCodec().decoder()
+    got: list[Any] = []
+    if split:
+        decoder.feed(stream[:3])  # the first object is cut short here
+        got.extend(decoder)
+        decoder.feed(stream[3:])
+    else:
+        decoder.feed(stream)
+    with pytest.raises(DecodeError) as info:
+        got.extend(decoder)
+    assert got == ["z" * 10] * split + objects
+    assert info.value.offset == len(data)
+    with pytest.raises(DecodeError) as again:
+        list(decoder)
+    assert again.value is info.value

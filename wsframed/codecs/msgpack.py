@@ -72,6 +72,7 @@ import functools
 import re
 from collections import deque
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -378,10 +379,12 @@ class MsgpackDecoder:
         "_checked",
         "_ends_at",
         "_error",
+        "_first_end",
         "_limit",
         "_pos",
         "_ready",
         "_rope",
+        "_scan_base",
         "_scan_error",
         "_scanner",
         "_scanner_options",
@@ -401,6 +404,10 @@ class MsgpackDecoder:
         # Objects the scanner found complete that the unpacker has not yet decoded,
         # and what the scanner raised, kept until the objects before it are yielded.
         self._whole = 0
+        # Offsets: where the scanner's stream starts (a fresh scanner follows a large
+        # object), and where the first object it last found whole ends.
+        self._scan_base = 0
+        self._first_end = 0
         self._scan_error: Exception | None = None
         self._unpackb: Callable[[Buffer], Any] | None = None
         if not _HOOKS & unpacker_options.keys():
@@ -502,16 +509,24 @@ class MsgpackDecoder:
             return
         unpacker = self._unpacker
         tell = unpacker.tell
-        more = unpacker.__next__
         while True:
-            while self._whole:
+            whole = self._whole
+            if whole:
+                # The objects the scanner found whole, decoded by the unpacker's own
+                # iteration (islice never asks for more): no Python call per object.
+                # Where each ends is looked up only if one fails (_failed_at).
+                n = 0
                 try:
-                    obj = more()
+                    for n, obj in enumerate(islice(unpacker, whole), 1):  # noqa: B007
+                        yield obj
                 except Exception as exc:
+                    self._start = self._failed_at(n)
                     raise self._fail_unpack(exc) from exc
-                self._whole -= 1
-                self._start = tell()
-                yield obj
+                finally:
+                    if self._error is None:  # also when the pass is abandoned
+                        self._whole = whole - n
+                        self._start = tell()
+                continue
             if self._count_whole():
                 continue
             if not self._refill():
@@ -540,9 +555,13 @@ class MsgpackDecoder:
         if self._scan_error is not None:
             exc = self._scan_error
             raise self._fail_unpack(exc) from exc
-        skip = self._scanner.skip
+        scanner = self._scanner
+        skip = scanner.skip
         found = 0
         try:
+            skip()
+            found = 1
+            self._first_end = self._scan_base + scanner.tell()
             while True:
                 skip()
                 found += 1
@@ -620,9 +639,31 @@ class MsgpackDecoder:
         self._base += need  # fed and never buffered: _buf is still empty
         # The object is whole (a bin, str or ext: nothing preallocated for it).
         self._scanner = msgpack.Unpacker(**self._scanner_options)
+        self._scan_base = self._base
+        self._first_end = self._base
         self._whole += 1
         for piece in rest:
             self.feed(piece)
+
+    def _failed_at(self, n: int) -> int:
+        """The offset of the object after the first ``n`` of a batch, which failed.
+
+        The batch started at ``_start``; the scanner noted where its first object ends.
+        The objects after that one lie in ``_buf`` (fed since the last ``_refill``):
+        a fresh scanner skips ``n - 1`` of them there. Runs once, on the error path.
+        """
+        if n == 0:
+            return self._start
+        end = self._first_end
+        if n == 1:
+            return end
+        region = bytes(self._buf[end - self._base : self._pos])
+        options = dict(self._scanner_options, max_buffer_size=max(len(region), self._limit))
+        replay = msgpack.Unpacker(**options)
+        replay.feed(region)
+        for _ in range(n - 1):
+            replay.skip()
+        return end + int(replay.tell())
 
     def _check_header(self, index: int) -> bool:
         """Refuse an object whose header at ``_buf[index]`` declares it over the limit.
