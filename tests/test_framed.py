@@ -263,3 +263,23 @@ async def test_a_chunk_is_decoded_256_frames_at_a_time_and_an_error_comes_after_
             with pytest.raises(FrameTooLarge) as caught:
                 await framed.recv_many()
         assert caught.value.offset == 1600 * len(frame)
+
+
+@pytest.mark.parametrize("container", [list, tuple])
+async def test_send_all_of_a_list_encodes_slices_and_feeds_the_frames_before_a_failure(
+    container: Any,
+) -> None:
+    # A list or tuple goes to the codec's encode_many() in slices; the frames are the
+    # same, and a failing item raises its own error with every frame before it fed.
+    codec = LengthPrefixedCodec(max_frame_size=1000)
+    async with framed_pair("ws", codec) as (client, server):
+        await client.send_all(container(bytes([i % 256]) * (i % 700) for i in range(3000)))
+        async with asyncio.timeout(10):
+            for i in range(3000):
+                assert await server.recv() == bytes([i % 256]) * (i % 700)
+            items = container([b"a"] * 100 + [b"x" * 1001] + [b"never"])
+            with pytest.raises(FrameTooLarge) as caught:
+                await client.send_all(items)
+            assert (caught.value.size, caught.value.local) == (1001, True)
+            await client.send(b"after")
+            assert [await server.recv() for _ in range(101)] == [b"a"] * 100 + [b"after"]

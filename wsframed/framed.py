@@ -38,7 +38,7 @@ one, so again a cancellation there loses and half-sends nothing.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -63,6 +63,9 @@ DEFAULT_HIGH_WATER = 64 * 1024
 # of frames alive in the queue, which the garbage collector then walks again and
 # again (promoting them to older generations) while the caller takes them.
 DECODE_AHEAD = 256
+# send_all() of a list or tuple hands a codec with encode_many() up to this many items
+# at a time: one call, and one buffer, per slice instead of per item.
+SLICE = 64
 
 
 def check_codec(codec: object, caller: str) -> None:
@@ -235,6 +238,10 @@ class Framed(Generic[T]):
                     await self._flush()
             await self._flush()
             return
+        encode_many = getattr(self.codec, "encode_many", None)
+        if encode_many is not None and isinstance(items, (list, tuple)):
+            await self._send_sequence(items, encode_many)
+            return
         encode = self._encode
         iterator = iter(items)
         while True:
@@ -256,6 +263,55 @@ class Framed(Generic[T]):
                     break  # the items ran out: write the batch (finally), flush below
             finally:
                 # Also when an item fails to encode: the frames before it are fed.
+                if batch:
+                    self._write(batch[0] if len(batch) == 1 else b"".join(batch))
+                self._unflushed = unflushed
+            await self._flush()
+        await self._flush()
+
+    async def _send_sequence(
+        self, items: list[T] | tuple[T, ...], encode_many: Callable[[Sequence[T]], bytes]
+    ) -> None:
+        """send_all() of a list or tuple, with a codec that encodes slices at once.
+
+        The same frames, batches and errors as item by item: slices of up to
+        ``SLICE`` items go to ``encode_many``; when a slice fails, its items are
+        encoded one by one, so the frames before the failing one are fed and its
+        error raised. Slices shrink so that one overshoots ``high_water`` by little.
+        """
+        high_water = self._high_water
+        encode = self._encode
+        count = len(items)
+        index = 0
+        step = 8  # the first slice, before the frame size is known
+        while True:
+            if self._send_closed:
+                raise ClosedStreamError(_SEND_CLOSED)
+            batch: list[bytes] = []
+            unflushed = self._unflushed
+            try:
+                while index < count:
+                    part = items[index : index + step]
+                    try:
+                        data = encode_many(part)
+                    except Exception:
+                        for item in part:  # raises at the failing item, the ones before fed
+                            data = encode(item)
+                            batch.append(data)
+                            unflushed += len(data)
+                            index += 1
+                    else:
+                        batch.append(data)
+                        unflushed += len(data)
+                        index += len(part)
+                    if unflushed >= high_water:
+                        break
+                    # Items as large as the last ones, up to what high_water leaves.
+                    size = max(len(data) // len(part), 1)
+                    step = max(1, min(SLICE, (high_water - unflushed) // size))
+                else:
+                    break  # the items ran out: write the batch (finally), flush below
+            finally:
                 if batch:
                     self._write(batch[0] if len(batch) == 1 else b"".join(batch))
                 self._unflushed = unflushed

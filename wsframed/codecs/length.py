@@ -50,7 +50,8 @@ flood of empty frames (a header alone, 4 bytes, per frame): each costs one item.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from itertools import chain
 from typing import Literal, NoReturn
 
 from ..errors import DecodeError, FrameTooLarge, IncompleteFrame, WsFramedError
@@ -175,6 +176,23 @@ class LengthPrefixedCodec:
         if c.includes_header:
             return c.header.pack(size + c.length_size) + item
         return c.header.pack(size) + item
+
+    def encode_many(self, items: Sequence[Buffer]) -> bytes:
+        """Return the frames of ``items``, one after the other: ``b"".join(map(encode, items))``.
+
+        Raises what [`encode`][wsframed.codecs.LengthPrefixedCodec.encode] raises for the
+        first item it refuses; nothing is returned then.
+        """
+        c = self._config
+        if (
+            not c.includes_header
+            and set(map(type, items)) == {bytes}  # so a length is a size in bytes
+            and max(map(len, items)) <= c.max_frame_size
+        ):
+            headers = map(c.header.pack, map(len, items))
+            return b"".join(chain.from_iterable(zip(headers, items, strict=True)))
+        encode = self.encode
+        return b"".join([encode(item) for item in items])
 
     def decoder(self) -> LengthPrefixedDecoder:
         """Return a fresh ``LengthPrefixedDecoder``."""

@@ -69,7 +69,7 @@ import codecs
 import operator
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Generic, Literal, NoReturn, TypeVar, overload
 
 from ..errors import DecodeError, FrameTooLarge, IncompleteFrame, WsFramedError
@@ -230,6 +230,37 @@ class LinesCodec(Generic[_T]):
         if data.endswith(b"\r"):
             raise ValueError("a line to encode must not end with '\\r' (it would be stripped)")
         return data + _NL
+
+    def encode_many(self, items: Sequence[Any]) -> bytes:
+        r"""Return the lines of ``items``, one after the other: ``b"".join(map(encode, items))``.
+
+                Joins and encodes them at once, and checks the whole: when it holds no ``
+        ``,
+                exactly one ``
+        `` per item and no more bytes than ``max_frame_size``, every line
+                is valid. Otherwise encodes them one by one, so the error raised (for the first
+                item [`encode`][wsframed.codecs.LinesCodec.encode] refuses, nothing returned) is
+                exactly what ``encode`` raises.
+        """
+        encoding = self._encoding
+        try:
+            if encoding is not None:
+                data = "\n".join(items).encode(encoding) + _NL
+            elif set(map(type, items)) == {bytes}:
+                data = _NL.join(items) + _NL
+            else:
+                data = b""
+        except (TypeError, UnicodeEncodeError):
+            data = b""
+        if (
+            data
+            and len(data) - len(items) <= self._max_frame_size
+            and data.count(_NL) == len(items)
+            and b"\r\n" not in data
+        ):
+            return data
+        encode = self.encode
+        return b"".join([encode(item) for item in items])
 
     def decoder(self) -> LinesDecoder[_T]:
         """Return a fresh ``LinesDecoder``."""

@@ -71,7 +71,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
@@ -244,7 +244,14 @@ class MsgpackCodec:
     share a buffer.
     """
 
-    __slots__ = ("_max_frame_size", "_packer_options", "_packers", "_shown", "_unpacker_options")
+    __slots__ = (
+        "_batch_packers",
+        "_max_frame_size",
+        "_packer_options",
+        "_packers",
+        "_shown",
+        "_unpacker_options",
+    )
 
     def __init__(self, max_frame_size: int = 1024 * 1024, **options: Any) -> None:
         if not isinstance(max_frame_size, int) or isinstance(max_frame_size, bool):
@@ -296,6 +303,7 @@ class MsgpackCodec:
         self._shown = shown
         # Building one of each checks the option values now rather than mid-stream.
         self._packers: list[Any] = [msgpack.Packer(**packer_options)]
+        self._batch_packers: list[Any] = []  # autoreset=False, for encode_many
         msgpack.Unpacker(**unpacker_options)
 
     @property
@@ -327,6 +335,33 @@ class MsgpackCodec:
             raise FrameTooLarge(len(data), self._max_frame_size, local=True)
         packers.append(packer)
         return data
+
+    def encode_many(self, items: Sequence[Any]) -> bytes:
+        """Return the frames of ``items``, one after the other: ``b"".join(map(encode, items))``.
+
+        Packs them into one buffer (a ``Packer`` with ``autoreset=False``), then checks
+        the total against ``max_frame_size``: within it, no object can exceed it. Over
+        it, or when an item fails, encodes them one by one with
+        [`encode`][wsframed.codecs.MsgpackCodec.encode], so the error raised (for the
+        first item refused, nothing returned) is exactly what ``encode`` raises.
+        """
+        packers = self._batch_packers
+        try:
+            packer = packers.pop()
+        except IndexError:
+            packer = msgpack.Packer(autoreset=False, **self._packer_options)
+        try:
+            deque(map(packer.pack, items), maxlen=0)
+            data: bytes = packer.bytes()
+        except Exception:
+            data = b""  # a packer that raised is dropped (see encode)
+        else:
+            packer.reset()
+            packers.append(packer)
+            if len(data) <= self._max_frame_size:
+                return data
+        encode = self.encode
+        return b"".join([encode(item) for item in items])
 
     def decoder(self) -> MsgpackDecoder:
         """Return a fresh decoder for one connection."""
