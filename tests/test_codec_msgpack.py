@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import datetime
+import gc
 import io
 import itertools
 import struct
@@ -694,3 +695,24 @@ def test_an_object_failing_inside_a_batch_reports_its_own_offset(good: int, spli
     with pytest.raises(DecodeError) as again:
         list(decoder)
     assert again.value is info.value
+
+
+def _unpackers_held(decoder: MsgpackDecoder) -> int:
+    return sum(isinstance(o, msgpack.Unpacker) for o in gc.get_referents(decoder))
+
+
+def test_a_decoder_makes_its_unpackers_when_the_first_bytes_need_them() -> None:
+    """An idle connection holds no unpacker (about 56 KiB each); nor does one whose
+    messages each hold one whole object (the fast path). The first bytes that need
+    the streaming path make the unpacker and the scanner."""
+    decoder = MsgpackCodec().decoder()
+    assert _unpackers_held(decoder) == 0
+    decoder.feed(msgpack.packb({"id": 1}))
+    assert list(decoder) == [{"id": 1}]
+    assert _unpackers_held(decoder) == 0
+    decoder.feed(msgpack.packb([1, 2, 3])[:2])  # cut short: the streaming path
+    assert list(decoder) == []
+    assert _unpackers_held(decoder) == 2
+    decoder.feed(msgpack.packb([1, 2, 3])[2:])
+    assert list(decoder) == [[1, 2, 3]]
+    decoder.feed_eof()

@@ -37,7 +37,6 @@ one, so again a cancellation there loses and half-sends nothing.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from types import TracebackType
@@ -116,7 +115,10 @@ class Framed(Generic[T]):
         """The codec (shared, immutable configuration)."""
         self._io: ByteStream = byte_stream(stream)
         self._decoder: Decoder[T] = codec.decoder()
-        self._items: deque[T] = deque()
+        # The frames decoded and not yet taken, the next one last (a list costs less
+        # memory per idle connection than a deque). Frames are added only when it is
+        # empty: a new batch is reversed once, then each frame taken with pop().
+        self._items: list[T] = []
         # The decoder's pass over the last chunk fed, while it may still yield frames.
         self._pass: Iterator[T] | None = None
         self._error: BaseException | None = None  # raised once _items is empty
@@ -404,26 +406,28 @@ class Framed(Generic[T]):
         it yields fewer. An error ends it too: the frames before it are queued first.
         """
         items = self._items
-        queued = len(items)
         try:
             items.extend(islice(self._pass or (), DECODE_AHEAD))
         except Exception as exc:
             # The frames decoded before the failure are queued: they go first.
             self._pass = None
             self._error = exc
-            return
-        if len(items) - queued < DECODE_AHEAD:
-            self._pass = None
+        else:
+            if len(items) < DECODE_AHEAD:
+                self._pass = None
+        items.reverse()
 
     def _decode_eof(self) -> None:
         """Queue the last frames and check that none was cut short."""
         self._eof = True
+        items = self._items  # empty: the end of stream is read only then
         try:
-            self._items.extend(self._decoder)
+            items.extend(self._decoder)
             self._decoder.feed_eof()
         except Exception as exc:
             self._eof_error = exc  # an error at the end of stream stays for good
             self._error = exc
+        items.reverse()
 
     async def recv(self) -> T:
         """Return the next frame.
@@ -441,7 +445,7 @@ class Framed(Generic[T]):
         if left:
             self._recv_left = left
             if items:
-                return items.popleft()
+                return items.pop()
         else:
             self._recv_left = BUDGET
             await checkpoint()  # before anything is taken: a cancellation loses nothing
@@ -461,7 +465,7 @@ class Framed(Generic[T]):
                         self._decode_eof()
             if not items:
                 await self._fill()
-        return items.popleft()
+        return items.pop()
 
     async def recv_many(self, max_items: int | None = None) -> list[T]:
         """Return the frames already decoded (at least one, at most ``max_items``).
@@ -495,10 +499,11 @@ class Framed(Generic[T]):
             if not items:
                 await self._fill()
         if max_items is None or max_items >= len(items):
-            batch = list(items)
+            batch = items[::-1]
             items.clear()
         else:
-            batch = [items.popleft() for _ in range(max_items)]
+            pop = items.pop
+            batch = [pop() for _ in range(max_items)]
         return batch
 
     def __aiter__(self) -> Self:
@@ -510,7 +515,7 @@ class Framed(Generic[T]):
         if left:
             self._recv_left = left
             if items:
-                return items.popleft()
+                return items.pop()
         else:
             self._recv_left = BUDGET
             await checkpoint()
@@ -532,7 +537,7 @@ class Framed(Generic[T]):
                     await self._fill()
                 except EndOfStream:
                     raise StopAsyncIteration from None
-        return items.popleft()
+        return items.pop()
 
     # Halves and closing -------------------------------------------------------
 

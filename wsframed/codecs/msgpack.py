@@ -249,6 +249,7 @@ class MsgpackCodec:
         "_max_frame_size",
         "_packer_options",
         "_packers",
+        "_shared",
         "_shown",
         "_unpacker_options",
     )
@@ -300,6 +301,7 @@ class MsgpackCodec:
         self._max_frame_size = limit
         self._packer_options = packer_options
         self._unpacker_options = unpacker_options
+        self._shared = _Shared(unpacker_options)
         self._shown = shown
         # Building one of each checks the option values now rather than mid-stream.
         self._packers: list[Any] = [msgpack.Packer(**packer_options)]
@@ -365,11 +367,28 @@ class MsgpackCodec:
 
     def decoder(self) -> MsgpackDecoder:
         """Return a fresh decoder for one connection."""
-        return MsgpackDecoder(self._max_frame_size, self._unpacker_options)
+        return MsgpackDecoder(self._max_frame_size, self._unpacker_options, _shared=self._shared)
 
     def __repr__(self) -> str:
         shown = "".join(f", {name}={value!r}" for name, value in sorted(self._shown.items()))
         return f"MsgpackCodec(max_frame_size={self._max_frame_size}{shown})"
+
+
+class _Shared:
+    """What every decoder of one codec derives from its unpacker options, made once."""
+
+    __slots__ = ("scanner_options", "unpackb", "unpacker_options")
+
+    def __init__(self, unpacker_options: dict[str, Any]) -> None:
+        self.unpacker_options = unpacker_options
+        self.scanner_options = {k: unpacker_options[k] for k in _SCANNER_OPTIONS}
+        # The fast path's unpackb (see MsgpackDecoder), None with decoding hooks.
+        self.unpackb: Callable[[Buffer], Any] | None = None
+        if not _HOOKS & unpacker_options.keys():
+            options = {k: v for k, v in unpacker_options.items() if k not in _STREAM_ONLY}
+            self.unpackb = (
+                functools.partial(msgpack.unpackb, **options) if options else msgpack.unpackb
+            )
 
 
 class MsgpackDecoder:
@@ -422,7 +441,7 @@ class MsgpackDecoder:
         "_scan_base",
         "_scan_error",
         "_scanner",
-        "_scanner_options",
+        "_shared",
         "_skew",
         "_start",
         "_unpackb",
@@ -430,12 +449,21 @@ class MsgpackDecoder:
         "_whole",
     )
 
-    def __init__(self, max_frame_size: int, unpacker_options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        max_frame_size: int,
+        unpacker_options: dict[str, Any],
+        *,
+        _shared: _Shared | None = None,
+    ) -> None:
         self._limit = max_frame_size
-        self._unpacker: Any = msgpack.Unpacker(**unpacker_options)
-        # The scanner has the unpacker's limits, which it checks as it skips.
-        self._scanner_options = {k: unpacker_options[k] for k in _SCANNER_OPTIONS}
-        self._scanner: Any = msgpack.Unpacker(**self._scanner_options)
+        shared = _Shared(unpacker_options) if _shared is None else _shared
+        self._shared = shared
+        # The unpacker and the scanner (about 56 KiB each) are made when the first
+        # bytes need them (see _start_unpacking): an idle connection holds neither,
+        # and one whose messages each hold one object (the fast path) never does.
+        self._unpacker: Any = None
+        self._scanner: Any = None
         # Objects the scanner found complete that the unpacker has not yet decoded,
         # and what the scanner raised, kept until the objects before it are yielded.
         self._whole = 0
@@ -444,17 +472,12 @@ class MsgpackDecoder:
         self._scan_base = 0
         self._first_end = 0
         self._scan_error: Exception | None = None
-        self._unpackb: Callable[[Buffer], Any] | None = None
-        if not _HOOKS & unpacker_options.keys():
-            options = {k: v for k, v in unpacker_options.items() if k not in _STREAM_ONLY}
-            self._unpackb = (
-                functools.partial(msgpack.unpackb, **options) if options else msgpack.unpackb
-            )
+        self._unpackb = shared.unpackb
         # Objects decoded by the fast path, yielded before the unpacker's; and the
         # bytes the fast path took, which the unpacker never saw. The offsets below
         # count the bytes given to the unpacker (its tell()); errors add _skew to
         # report stream offsets.
-        self._ready: deque[Any] = deque()
+        self._ready: deque[Any] | None = None  # made by the first fast-path object
         self._skew = 0
         # Bytes received and not yet fed to the unpacker start at _buf[_pos]; the
         # bytes before _pos were fed and are kept only while the header of the object
@@ -506,11 +529,16 @@ class MsgpackDecoder:
             except Exception:
                 obj = _NOTHING  # cut off or malformed: the usual path decides
             if obj is not _NOTHING:
-                self._ready.append(obj)
+                ready = self._ready
+                if ready is None:
+                    ready = self._ready = deque()
+                ready.append(obj)
                 self._skew += len(data) - len(rest)
                 if not rest:
                     return
                 data = rest
+        if self._unpacker is None:
+            self._start_unpacking()
         queued = len(buf)
         buf += data
         # When nothing is waiting to be fed, give the bytes to the unpacker (and the
@@ -673,12 +701,19 @@ class MsgpackDecoder:
             feed(piece)
         self._base += need  # fed and never buffered: _buf is still empty
         # The object is whole (a bin, str or ext: nothing preallocated for it).
-        self._scanner = msgpack.Unpacker(**self._scanner_options)
+        self._scanner = msgpack.Unpacker(**self._shared.scanner_options)
         self._scan_base = self._base
         self._first_end = self._base
         self._whole += 1
         for piece in rest:
             self.feed(piece)
+
+    def _start_unpacking(self) -> None:
+        """Make the unpacker and the scanner, for the first bytes that need them."""
+        shared = self._shared
+        self._unpacker = msgpack.Unpacker(**shared.unpacker_options)
+        # The scanner has the unpacker's limits, which it checks as it skips.
+        self._scanner = msgpack.Unpacker(**shared.scanner_options)
 
     def _failed_at(self, n: int) -> int:
         """The offset of the object after the first ``n`` of a batch, which failed.
@@ -693,7 +728,8 @@ class MsgpackDecoder:
         if n == 1:
             return end
         region = bytes(self._buf[end - self._base : self._pos])
-        options = dict(self._scanner_options, max_buffer_size=max(len(region), self._limit))
+        limit = max(len(region), self._limit)
+        options = dict(self._shared.scanner_options, max_buffer_size=limit)
         replay = msgpack.Unpacker(**options)
         replay.feed(region)
         for _ in range(n - 1):
