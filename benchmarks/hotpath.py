@@ -13,7 +13,10 @@ ways (the items are built before the clock starts; best of ``--repeat`` rounds):
     raw asyncio TCP, 64 KiB writes, and the plain library a user would write without
     wsframed: ``msgpack.Unpacker`` fed every read; a hand-written ``struct`` loop for
     the 4-byte length prefix; ``bytes.split`` and ``decode`` for lines. The limit of
-    the machine for this work, and the baseline of every ratio.
+    the machine for this work, and the baseline of every ratio. For ``cbor``
+    (``--codecs cbor``) the baseline is cbor2 alone with no I/O (``dumps`` per item,
+    one ``CBORDecoder`` over the bytes): it has no incremental decoder to put behind
+    a socket.
 ``tcp recv_many``
     ``Framed.from_streams`` over the same TCP: ``send_all`` and ``recv_many``.
 ``ws recv_many`` / ``ws async for``
@@ -39,6 +42,7 @@ import argparse
 import asyncio
 import gc
 import importlib
+import io
 import shutil
 import struct
 import subprocess
@@ -53,6 +57,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
+import cbor2  # noqa: E402
 import msgpack  # type: ignore[import-untyped]  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.asyncio.server import serve  # noqa: E402
@@ -83,6 +88,7 @@ def blob_item(i: int) -> bytes:
 
 ITEMS: dict[str, Callable[[int], Any]] = {
     "msgpack": rpc_item,
+    "cbor": rpc_item,
     "length": blob_item,
     "lines": line_item,
 }
@@ -94,6 +100,8 @@ def codec_of(package: ModuleType, name: str) -> Any:
         return codecs.MsgpackCodec()
     if name == "length":
         return codecs.LengthPrefixedCodec()
+    if name == "cbor":
+        return codecs.CborCodec()
     return codecs.LinesCodec()
 
 
@@ -218,7 +226,23 @@ async def ws_pair() -> tuple[Any, Any, Callable[[], Any]]:
 # Measurements --------------------------------------------------------------------
 
 
+def library_alone(name: str, items: list[Any]) -> float:
+    """cbor2 alone, no I/O: ``dumps`` per item, then a ``CBORDecoder`` over the bytes.
+
+    cbor2 has no incremental decoder to put behind a socket, so its baseline is the
+    library alone (what bounds any transport).
+    """
+    start = CLOCK()
+    data = b"".join(map(cbor2.dumps, items))
+    decode = cbor2.CBORDecoder(io.BytesIO(data)).decode
+    for _ in range(len(items)):
+        decode()
+    return CLOCK() - start
+
+
 async def raw(name: str, items: list[Any]) -> float:
+    if name == "cbor":
+        return library_alone(name, items)
     encode = plain_encode(name)
     decoder = PLAIN_DECODERS[name]()
     (_, writer), (reader, _), close = await tcp_pair()
@@ -347,7 +371,8 @@ async def main_async(args: argparse.Namespace, packages: dict[str, ModuleType]) 
     for name in args.codecs:
         for heap in heaps:
             raw_rate = args.count / best[(name, heap, "raw", "-")]
-            print(f"| {name} | {heap} | raw TCP + plain library | {raw_rate / 1e6:.2f}M | 1.00 |")
+            label = "cbor2 alone, no I/O" if name == "cbor" else "raw TCP + plain library"
+            print(f"| {name} | {heap} | {label} | {raw_rate / 1e6:.2f}M | 1.00 |")
             for mode in MODES[1:]:
                 cells = []
                 rates = []

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from wsframed.codecs import LengthPrefixedCodec, LinesCodec, MsgpackCodec
+from wsframed.codecs import CborCodec, LengthPrefixedCodec, LinesCodec, MsgpackCodec
 
 GOOD: list[tuple[Any, list[Any]]] = [
     (MsgpackCodec(), [1, "a", {"x": [1, 2]}, b"\x00" * 300, None]),
@@ -22,6 +22,9 @@ GOOD: list[tuple[Any, list[Any]]] = [
     (LinesCodec(None), [b"a", b"", b"b\rc"]),
     (LinesCodec(None), [bytearray(b"a"), b"b"]),
     (LinesCodec("latin-1"), ["é", "a"]),
+    (CborCodec(), [1, "a", {"x": [1, 2]}, b"\x00" * 300, None]),
+    (CborCodec(max_frame_size=10), ["a" * 8] * 3),  # the total over the limit
+    (CborCodec(value_sharing=True), [[1, 2], {"a": "b"}]),
 ]
 
 BAD: list[tuple[Any, list[Any], int]] = [
@@ -40,6 +43,8 @@ BAD: list[tuple[Any, list[Any], int]] = [
     (LinesCodec("latin-1"), ["a", "€", "b"], 1),
     (LinesCodec(None), [b"a", "text", b"b"], 1),
     (LinesCodec(None), [b"a", b"b\n", b"c"], 1),
+    (CborCodec(), [1, object(), 2], 1),
+    (CborCodec(max_frame_size=10), ["a", "b" * 20, "c"], 1),
 ]
 
 
