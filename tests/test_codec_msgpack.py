@@ -716,3 +716,19 @@ def test_a_decoder_makes_its_unpackers_when_the_first_bytes_need_them() -> None:
     decoder.feed(msgpack.packb([1, 2, 3])[2:])
     assert list(decoder) == [[1, 2, 3]]
     decoder.feed_eof()
+
+
+def test_ext_objects_decode_as_msgpack_ext_type_and_reserved_codes_are_refused() -> None:
+    """The codec builds ExtType itself (faster than msgpack's default hook): the same
+    objects, the same refusal of a reserved (negative) code, timestamps untouched."""
+    decoder = MsgpackCodec().decoder()
+    stream = b"\xd4\x01\x00" * 3 + msgpack.packb(msgpack.Timestamp(1, 5))
+    decoder.feed(stream)
+    got = list(decoder)
+    assert got == [msgpack.ExtType(1, b"\x00")] * 3 + [msgpack.Timestamp(1, 5)]
+    assert [type(x) for x in got[:3]] == [msgpack.ExtType] * 3
+    decoder = MsgpackCodec().decoder()
+    decoder.feed(b"\xd4\x01\x00\xd4\xfe\x00")
+    with pytest.raises(DecodeError) as info:
+        list(decoder)
+    assert (info.value.offset, str(info.value.__cause__)) == (3, "code must be 0~127")

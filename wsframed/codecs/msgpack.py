@@ -223,6 +223,22 @@ def _checked_map(object_hook: Callable[[dict[Any, Any]], Any] | None, pairs: lis
     return result if object_hook is None else object_hook(result)
 
 
+_new_tuple = tuple.__new__
+
+
+def _ext_type(code: int, data: bytes) -> Any:
+    """The codec's default ``ext_hook``: ``msgpack.ExtType(code, data)``, made faster.
+
+    msgpack passes a code from -128 to 127 and ``bytes``; ``ExtType`` checks both in
+    Python, then builds the namedtuple with a second Python call. A code from 0 to 127
+    needs neither check. A negative code (reserved; -1, the timestamp, never comes
+    here) still goes through ``ExtType``, which refuses it as before.
+    """
+    if code >= 0:
+        return _new_tuple(msgpack.ExtType, (code, data))
+    return msgpack.ExtType(code, data)
+
+
 class MsgpackCodec:
     """A plain msgpack object stream (no prefix), interoperable with any msgpack peer.
 
@@ -285,6 +301,9 @@ class MsgpackCodec:
             # Map keys may be tuples: check their hashes before building each map.
             hook = unpacker_options.pop("object_hook", None)
             unpacker_options["object_pairs_hook"] = functools.partial(_checked_map, hook)
+        # msgpack's own ext_hook, ExtType, is two Python calls with checks; build the
+        # same ExtType with one (see _ext_type).
+        unpacker_options.setdefault("ext_hook", _ext_type)
         limit = max_frame_size
         # The codec's limits. Every element of an array takes at least one byte and
         # every entry of a map two, so no valid frame within the limit trips these;
@@ -384,7 +403,10 @@ class _Shared:
         self.scanner_options = {k: unpacker_options[k] for k in _SCANNER_OPTIONS}
         # The fast path's unpackb (see MsgpackDecoder), None with decoding hooks.
         self.unpackb: Callable[[Buffer], Any] | None = None
-        if not _HOOKS & unpacker_options.keys():
+        hooks = _HOOKS & unpacker_options.keys()
+        if unpacker_options.get("ext_hook") is _ext_type:
+            hooks -= {"ext_hook"}  # the codec's own: pure, it may run twice
+        if not hooks:
             options = {k: v for k, v in unpacker_options.items() if k not in _STREAM_ONLY}
             self.unpackb = (
                 functools.partial(msgpack.unpackb, **options) if options else msgpack.unpackb
