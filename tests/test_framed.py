@@ -11,6 +11,7 @@ import pytest
 
 from wsframed import (
     ClosedStreamError,
+    DecodeError,
     EndOfStream,
     Framed,
     FrameTooLarge,
@@ -20,6 +21,7 @@ from wsframed import (
 from wsframed.codecs import LengthPrefixedCodec, LinesCodec, MsgpackCodec
 
 from .conftest import framed_pair, tcp_pair, ws_pair
+from .test_checkpoints import ticking
 
 TRANSPORTS = ["ws", "tcp"]
 
@@ -283,3 +285,41 @@ async def test_send_all_of_a_list_encodes_slices_and_feeds_the_frames_before_a_f
             assert (caught.value.size, caught.value.local) == (1001, True)
             await client.send(b"after")
             assert [await server.recv() for _ in range(101)] == [b"a"] * 100 + [b"after"]
+
+
+class _RefusingAtOnce:
+    """A decoder whose ``__iter__`` is a plain method that raises (no generator)."""
+
+    def feed(self, data: Any) -> None:
+        pass
+
+    def __iter__(self) -> Any:
+        raise DecodeError("refused at once", offset=0)
+
+    def feed_eof(self) -> None:
+        pass
+
+
+class _RefusingCodec:
+    max_frame_size = 100
+
+    def encode(self, item: bytes) -> bytes:
+        return item
+
+    def decoder(self) -> _RefusingAtOnce:
+        return _RefusingAtOnce()
+
+
+async def test_a_decoder_that_raises_from_iter_at_once_fails_every_recv_after_a_loop_turn() -> (
+    None
+):
+    # The decoder is asked again after each error; one whose __iter__ raises before
+    # returning an iterator fails each recv() the same way, each after a loop turn.
+    async with framed_pair("tcp", LengthPrefixedCodec(), _RefusingCodec()) as (client, server):
+        await client.send(b"x")
+        async with ticking() as ticker:
+            for _ in range(3):
+                before = ticker.count
+                with pytest.raises(DecodeError, match="refused at once"):
+                    await asyncio.wait_for(server.recv(), 10)
+                assert ticker.count > before

@@ -366,7 +366,11 @@ class Framed(Generic[T]):
                 # After an error, ask the decoder again before reading: a failed
                 # decoder re-raises at once, a resyncing one yields what it holds.
                 self._recheck = False
-                self._pass = iter(decoder)
+                try:
+                    self._pass = iter(decoder)
+                except Exception as exc:  # a decoder whose __iter__ raises at once
+                    self._error = exc
+                    continue
                 self._take()
                 continue
             try:
