@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import array
+import gc
+from collections import deque
 from collections.abc import Iterable
 
 import pytest
@@ -175,3 +177,12 @@ def test_chunk_invariant_long_stream() -> None:
         decoded = decode_chunks(codec, split_at(blob, cuts))
         assert b"".join(decoded) == blob
         assert max(map(len, decoded)) <= 1000
+
+
+def test_a_fresh_decoder_holds_no_queue() -> None:
+    # Per idle connection: the queue of chunks is made by the first chunk.
+    decoder = BytesCodec().decoder()
+    assert not any(isinstance(o, deque) for o in gc.get_referents(decoder))
+    decoder.feed(b"ab")
+    assert any(isinstance(o, deque) for o in gc.get_referents(decoder))
+    assert list(decoder) == [b"ab"]

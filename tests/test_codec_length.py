@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import itertools
 import struct
 from typing import Any
 
@@ -368,3 +369,23 @@ def test_a_failed_decoder_reraises_in_constant_time_and_memory() -> None:
     # Each raise starts a fresh traceback; before, each added its frames to the
     # stored error's, so a loop that retries a failed decoder grew it without bound.
     assert lengths == [3, 3, 2] * 50
+
+
+@pytest.mark.parametrize("taken", [1, 255, 256, 257, 599])
+def test_a_pass_abandoned_inside_a_batch_keeps_the_rest_and_the_error_after_it(
+    taken: int,
+) -> None:
+    # Frames are cut 256 at a time; a pass stopped anywhere (inside the first batch,
+    # at its end, in the next) loses none, and a bad header after them still comes
+    # right after the last frame, with its own offset.
+    codec = LengthPrefixedCodec(max_frame_size=10)
+    frames = [b"%d" % i for i in range(600)]
+    data = b"".join(map(codec.encode, frames))
+    decoder = codec.decoder()
+    decoder.feed(data)
+    got = list(itertools.islice(iter(decoder), taken))  # the pass is dropped here
+    decoder.feed(struct.pack(">I", 11))
+    with pytest.raises(FrameTooLarge) as info:
+        got.extend(decoder)
+    assert got == frames
+    assert (info.value.size, info.value.offset) == (11, len(data))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import datetime
+import gc
 import io
 import itertools
 import struct
@@ -666,3 +667,68 @@ def test_tuple_map_keys_with_colliding_hashes_are_refused() -> None:
         "MsgpackCodec(max_frame_size=1048576, object_hook=<built-in function len>,"
         " strict_map_key=False, use_list=False)"
     )
+
+
+@pytest.mark.parametrize("good", [0, 1, 2, 5, 300])
+@pytest.mark.parametrize("split", [False, True])
+def test_an_object_failing_inside_a_batch_reports_its_own_offset(good: int, split: bool) -> None:
+    """Whole objects decode in one batch; one that fails (invalid UTF-8) comes after
+    the ones before it, with its own stream offset, wherever it falls in the batch:
+    first, second, later, or after an object begun in an earlier chunk (``split``)."""
+    first = [msgpack.packb("z" * 10)] if split else []
+    objects = [{"id": i, "x": "y" * (i % 7)} for i in range(good)]
+    data = b"".join(first + [msgpack.packb(o) for o in objects])
+    bad = b"\xa2\xff\xfe"  # a fixstr of two bytes that are not UTF-8
+    stream = data + bad + msgpack.packb("after")
+    decoder = MsgpackCodec().decoder()
+    got: list[Any] = []
+    if split:
+        decoder.feed(stream[:3])  # the first object is cut short here
+        got.extend(decoder)
+        decoder.feed(stream[3:])
+    else:
+        decoder.feed(stream)
+    with pytest.raises(DecodeError) as info:
+        got.extend(decoder)
+    assert got == ["z" * 10] * split + objects
+    assert info.value.offset == len(data)
+    with pytest.raises(DecodeError) as again:
+        list(decoder)
+    assert again.value is info.value
+
+
+def _unpackers_held(decoder: MsgpackDecoder) -> int:
+    return sum(isinstance(o, msgpack.Unpacker) for o in gc.get_referents(decoder))
+
+
+def test_a_decoder_makes_its_unpackers_when_the_first_bytes_need_them() -> None:
+    """An idle connection holds no unpacker (about 56 KiB each); nor does one whose
+    messages each hold one whole object (the fast path). The first bytes that need
+    the streaming path make the unpacker and the scanner."""
+    decoder = MsgpackCodec().decoder()
+    assert _unpackers_held(decoder) == 0
+    decoder.feed(msgpack.packb({"id": 1}))
+    assert list(decoder) == [{"id": 1}]
+    assert _unpackers_held(decoder) == 0
+    decoder.feed(msgpack.packb([1, 2, 3])[:2])  # cut short: the streaming path
+    assert list(decoder) == []
+    assert _unpackers_held(decoder) == 2
+    decoder.feed(msgpack.packb([1, 2, 3])[2:])
+    assert list(decoder) == [[1, 2, 3]]
+    decoder.feed_eof()
+
+
+def test_ext_objects_decode_as_msgpack_ext_type_and_reserved_codes_are_refused() -> None:
+    """The codec builds ExtType itself (faster than msgpack's default hook): the same
+    objects, the same refusal of a reserved (negative) code, timestamps untouched."""
+    decoder = MsgpackCodec().decoder()
+    stream = b"\xd4\x01\x00" * 3 + msgpack.packb(msgpack.Timestamp(1, 5))
+    decoder.feed(stream)
+    got = list(decoder)
+    assert got == [msgpack.ExtType(1, b"\x00")] * 3 + [msgpack.Timestamp(1, 5)]
+    assert [type(x) for x in got[:3]] == [msgpack.ExtType] * 3
+    decoder = MsgpackCodec().decoder()
+    decoder.feed(b"\xd4\x01\x00\xd4\xfe\x00")
+    with pytest.raises(DecodeError) as info:
+        list(decoder)
+    assert (info.value.offset, str(info.value.__cause__)) == (3, "code must be 0~127")

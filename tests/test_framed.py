@@ -11,6 +11,7 @@ import pytest
 
 from wsframed import (
     ClosedStreamError,
+    DecodeError,
     EndOfStream,
     Framed,
     FrameTooLarge,
@@ -20,6 +21,7 @@ from wsframed import (
 from wsframed.codecs import LengthPrefixedCodec, LinesCodec, MsgpackCodec
 
 from .conftest import framed_pair, tcp_pair, ws_pair
+from .test_checkpoints import ticking
 
 TRANSPORTS = ["ws", "tcp"]
 
@@ -240,3 +242,84 @@ async def test_one_frame_per_message_and_recv_many_mix(transport: str) -> None:
             while len(got) < 100:
                 got.extend(await server.recv_many(max_items=7))
         assert got == [{"id": i} for i in range(100)]
+
+
+async def test_a_chunk_is_decoded_256_frames_at_a_time_and_an_error_comes_after_them() -> None:
+    # One WebSocket message holding 1,000 frames, then one holding 600 good frames
+    # and a header over the limit: the frames are decoded as they are asked for, at
+    # most DECODE_AHEAD (256) ahead, so few stay alive at once; none is lost and the
+    # error comes right after the frames before it.
+    codec = LengthPrefixedCodec(max_frame_size=10)
+    frame = codec.encode(b"x")
+    async with ws_pair() as (client, server):
+        framed = Framed(WsStream(server), codec)
+        await client.send(frame * 1000)
+        sizes = []
+        async with asyncio.timeout(10):
+            while sum(sizes) < 1000:
+                sizes.append(len(await framed.recv_many()))
+            assert sizes == [256, 256, 256, 232]
+            await client.send(frame * 600 + struct.pack(">I", 11))
+            sizes = [len(await framed.recv_many()) for _ in range(3)]
+            assert sizes == [256, 256, 88]
+            with pytest.raises(FrameTooLarge) as caught:
+                await framed.recv_many()
+        assert caught.value.offset == 1600 * len(frame)
+
+
+@pytest.mark.parametrize("container", [list, tuple])
+async def test_send_all_of_a_list_encodes_slices_and_feeds_the_frames_before_a_failure(
+    container: Any,
+) -> None:
+    # A list or tuple goes to the codec's encode_many() in slices; the frames are the
+    # same, and a failing item raises its own error with every frame before it fed.
+    codec = LengthPrefixedCodec(max_frame_size=1000)
+    async with framed_pair("ws", codec) as (client, server):
+        await client.send_all(container(bytes([i % 256]) * (i % 700) for i in range(3000)))
+        async with asyncio.timeout(10):
+            for i in range(3000):
+                assert await server.recv() == bytes([i % 256]) * (i % 700)
+            items = container([b"a"] * 100 + [b"x" * 1001] + [b"never"])
+            with pytest.raises(FrameTooLarge) as caught:
+                await client.send_all(items)
+            assert (caught.value.size, caught.value.local) == (1001, True)
+            await client.send(b"after")
+            assert [await server.recv() for _ in range(101)] == [b"a"] * 100 + [b"after"]
+
+
+class _RefusingAtOnce:
+    """A decoder whose ``__iter__`` is a plain method that raises (no generator)."""
+
+    def feed(self, data: Any) -> None:
+        pass
+
+    def __iter__(self) -> Any:
+        raise DecodeError("refused at once", offset=0)
+
+    def feed_eof(self) -> None:
+        pass
+
+
+class _RefusingCodec:
+    max_frame_size = 100
+
+    def encode(self, item: bytes) -> bytes:
+        return item
+
+    def decoder(self) -> _RefusingAtOnce:
+        return _RefusingAtOnce()
+
+
+async def test_a_decoder_that_raises_from_iter_at_once_fails_every_recv_after_a_loop_turn() -> (
+    None
+):
+    # The decoder is asked again after each error; one whose __iter__ raises before
+    # returning an iterator fails each recv() the same way, each after a loop turn.
+    async with framed_pair("tcp", LengthPrefixedCodec(), _RefusingCodec()) as (client, server):
+        await client.send(b"x")
+        async with ticking() as ticker:
+            for _ in range(3):
+                before = ticker.count
+                with pytest.raises(DecodeError, match="refused at once"):
+                    await asyncio.wait_for(server.recv(), 10)
+                assert ticker.count > before

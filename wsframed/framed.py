@@ -3,9 +3,11 @@
 How it works
 ------------
 Receiving: [`Framed.recv`][wsframed.Framed.recv] reads whatever bytes are available (at most 64
-KiB, often one whole WebSocket message), feeds them to the codec's decoder and queues every
-complete frame the decoder yields, so one read serves many frames and no coroutine is
-awaited per frame while frames are queued. When the decoder fails part-way through a
+KiB, often one whole WebSocket message), feeds them to the codec's decoder and queues the
+frames the decoder yields, 256 at a time as they are asked for (``DECODE_AHEAD``), so one
+read serves many frames, no coroutine is awaited per frame while frames are queued, and
+only a few hundred decoded frames wait at once (thousands queued per chunk would be walked
+again and again by the garbage collector). When the decoder fails part-way through a
 chunk, the frames before the failure are delivered first, then the error. Codecs that
 cannot resynchronise (length-prefixed, msgpack, CBOR) keep failing with the same error;
 ``LinesCodec(on_overflow="discard")`` and JSON Lines resume at the next line.
@@ -35,8 +37,8 @@ one, so again a cancellation there loses and half-sends nothing.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -55,6 +57,14 @@ T_co = TypeVar("T_co", covariant=True)
 T_contra = TypeVar("T_contra", contravariant=True)
 
 DEFAULT_HIGH_WATER = 64 * 1024
+# Frames decoded ahead of the caller: a chunk is decoded this many frames at a time,
+# as they are asked for. Decoding a whole 64 KiB chunk at once would keep thousands
+# of frames alive in the queue, which the garbage collector then walks again and
+# again (promoting them to older generations) while the caller takes them.
+DECODE_AHEAD = 256
+# send_all() of a list or tuple hands a codec with encode_many() up to this many items
+# at a time: one call, and one buffer, per slice instead of per item.
+SLICE = 64
 
 
 def check_codec(codec: object, caller: str) -> None:
@@ -105,7 +115,12 @@ class Framed(Generic[T]):
         """The codec (shared, immutable configuration)."""
         self._io: ByteStream = byte_stream(stream)
         self._decoder: Decoder[T] = codec.decoder()
-        self._items: deque[T] = deque()
+        # The frames decoded and not yet taken, the next one last (a list costs less
+        # memory per idle connection than a deque). Frames are added only when it is
+        # empty: a new batch is reversed once, then each frame taken with pop().
+        self._items: list[T] = []
+        # The decoder's pass over the last chunk fed, while it may still yield frames.
+        self._pass: Iterator[T] | None = None
         self._error: BaseException | None = None  # raised once _items is empty
         self._eof = False
         self._eof_error: BaseException | None = None
@@ -225,6 +240,10 @@ class Framed(Generic[T]):
                     await self._flush()
             await self._flush()
             return
+        encode_many = getattr(self.codec, "encode_many", None)
+        if encode_many is not None and isinstance(items, (list, tuple)):
+            await self._send_sequence(items, encode_many)
+            return
         encode = self._encode
         iterator = iter(items)
         while True:
@@ -246,6 +265,55 @@ class Framed(Generic[T]):
                     break  # the items ran out: write the batch (finally), flush below
             finally:
                 # Also when an item fails to encode: the frames before it are fed.
+                if batch:
+                    self._write(batch[0] if len(batch) == 1 else b"".join(batch))
+                self._unflushed = unflushed
+            await self._flush()
+        await self._flush()
+
+    async def _send_sequence(
+        self, items: list[T] | tuple[T, ...], encode_many: Callable[[Sequence[T]], bytes]
+    ) -> None:
+        """send_all() of a list or tuple, with a codec that encodes slices at once.
+
+        The same frames, batches and errors as item by item: slices of up to
+        ``SLICE`` items go to ``encode_many``; when a slice fails, its items are
+        encoded one by one, so the frames before the failing one are fed and its
+        error raised. Slices shrink so that one overshoots ``high_water`` by little.
+        """
+        high_water = self._high_water
+        encode = self._encode
+        count = len(items)
+        index = 0
+        step = 8  # the first slice, before the frame size is known
+        while True:
+            if self._send_closed:
+                raise ClosedStreamError(_SEND_CLOSED)
+            batch: list[bytes] = []
+            unflushed = self._unflushed
+            try:
+                while index < count:
+                    part = items[index : index + step]
+                    try:
+                        data = encode_many(part)
+                    except Exception:
+                        for item in part:  # raises at the failing item, the ones before fed
+                            data = encode(item)
+                            batch.append(data)
+                            unflushed += len(data)
+                            index += 1
+                    else:
+                        batch.append(data)
+                        unflushed += len(data)
+                        index += len(part)
+                    if unflushed >= high_water:
+                        break
+                    # Items as large as the last ones, up to what high_water leaves.
+                    size = max(len(data) // len(part), 1)
+                    step = max(1, min(SLICE, (high_water - unflushed) // size))
+                else:
+                    break  # the items ran out: write the batch (finally), flush below
+            finally:
                 if batch:
                     self._write(batch[0] if len(batch) == 1 else b"".join(batch))
                 self._unflushed = unflushed
@@ -291,14 +359,19 @@ class Framed(Generic[T]):
                     self._recheck = True
                     raise error
                 raise self._eof_error or self._end_of_stream()
+            if self._pass is not None:
+                self._take()
+                continue
             if self._recheck:
                 # After an error, ask the decoder again before reading: a failed
                 # decoder re-raises at once, a resyncing one yields what it holds.
                 self._recheck = False
                 try:
-                    items.extend(decoder)
-                except Exception as exc:
+                    self._pass = iter(decoder)
+                except Exception as exc:  # a decoder whose __iter__ raises at once
                     self._error = exc
+                    continue
+                self._take()
                 continue
             try:
                 data = await self._read_some()
@@ -320,23 +393,45 @@ class Framed(Generic[T]):
         return EndOfStream("the peer ended the stream")
 
     def _decode(self, data: bytes) -> None:
-        """Feed a chunk to the decoder and queue every frame it completes."""
+        """Feed a chunk to the decoder and queue the first frames it completes."""
+        decoder = self._decoder
         try:
-            self._decoder.feed(data)
-            self._items.extend(self._decoder)
+            decoder.feed(data)
+            self._pass = iter(decoder)
+        except Exception as exc:
+            self._error = exc
+            return
+        self._take()
+
+    def _take(self) -> None:
+        """Queue the next ``DECODE_AHEAD`` frames of the decoder's pass over a chunk.
+
+        Called only when the queue is empty and a pass is under way; the pass ends when
+        it yields fewer. An error ends it too: the frames before it are queued first.
+        """
+        items = self._items
+        try:
+            items.extend(islice(self._pass or (), DECODE_AHEAD))
         except Exception as exc:
             # The frames decoded before the failure are queued: they go first.
+            self._pass = None
             self._error = exc
+        else:
+            if len(items) < DECODE_AHEAD:
+                self._pass = None
+        items.reverse()
 
     def _decode_eof(self) -> None:
         """Queue the last frames and check that none was cut short."""
         self._eof = True
+        items = self._items  # empty: the end of stream is read only then
         try:
-            self._items.extend(self._decoder)
+            items.extend(self._decoder)
             self._decoder.feed_eof()
         except Exception as exc:
             self._eof_error = exc  # an error at the end of stream stays for good
             self._error = exc
+        items.reverse()
 
     async def recv(self) -> T:
         """Return the next frame.
@@ -354,10 +449,12 @@ class Framed(Generic[T]):
         if left:
             self._recv_left = left
             if items:
-                return items.popleft()
+                return items.pop()
         else:
             self._recv_left = BUDGET
             await checkpoint()  # before anything is taken: a cancellation loses nothing
+        if not items and self._pass is not None:
+            self._take()
         if not items:
             if self._error is None and not self._recheck and not self._eof:
                 # The usual case inline (no coroutine of its own): one read.
@@ -372,10 +469,13 @@ class Framed(Generic[T]):
                         self._decode_eof()
             if not items:
                 await self._fill()
-        return items.popleft()
+        return items.pop()
 
     async def recv_many(self, max_items: int | None = None) -> list[T]:
-        """Return every frame already decoded (at least one, at most ``max_items``).
+        """Return the frames already decoded (at least one, at most ``max_items``).
+
+        A chunk is decoded 256 frames at a time, so one call returns at most 256 of its
+        frames, or every frame decoded ahead and not yet taken.
 
         Waits only when none is queued. Same errors as [`recv`][wsframed.Framed.recv], and the same
         yields to the event loop.
@@ -387,6 +487,8 @@ class Framed(Generic[T]):
         else:
             self._recv_left = BUDGET
             await checkpoint()
+        if not items and self._pass is not None:
+            self._take()
         if not items:
             if self._error is None and not self._recheck and not self._eof:
                 try:
@@ -401,10 +503,11 @@ class Framed(Generic[T]):
             if not items:
                 await self._fill()
         if max_items is None or max_items >= len(items):
-            batch = list(items)
+            batch = items[::-1]
             items.clear()
         else:
-            batch = [items.popleft() for _ in range(max_items)]
+            pop = items.pop
+            batch = [pop() for _ in range(max_items)]
         return batch
 
     def __aiter__(self) -> Self:
@@ -416,10 +519,12 @@ class Framed(Generic[T]):
         if left:
             self._recv_left = left
             if items:
-                return items.popleft()
+                return items.pop()
         else:
             self._recv_left = BUDGET
             await checkpoint()
+        if not items and self._pass is not None:
+            self._take()
         if not items:
             if self._error is None and not self._recheck and not self._eof:
                 try:
@@ -436,7 +541,7 @@ class Framed(Generic[T]):
                     await self._fill()
                 except EndOfStream:
                     raise StopAsyncIteration from None
-        return items.popleft()
+        return items.pop()
 
     # Halves and closing -------------------------------------------------------
 

@@ -17,6 +17,12 @@ A decoder is driven like this (this is all [`wsframed.Framed`][wsframed.Framed] 
 Errors surface from iteration at the exact frame where they occur; the frames before
 it were already yielded. A decoder that cannot resynchronise re-raises the same error
 on every later iteration.
+
+A codec may also define ``encode_many(items: Sequence[T]) -> bytes``: the frames of
+``items`` one after the other, exactly ``b"".join(map(codec.encode, items))``, raising
+what ``encode`` raises for the first item it refuses (nothing returned then).
+[`Framed.send_all`][wsframed.Framed.send_all] hands it slices of a list or tuple, which
+saves a call and a buffer per item; the built-in codecs define it.
 """
 
 from __future__ import annotations

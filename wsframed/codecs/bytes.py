@@ -114,35 +114,41 @@ class BytesDecoder:
 
     def __init__(self, max_frame_size: int = _DEFAULT_MAX_FRAME_SIZE) -> None:
         self._max_frame_size = _check_max_frame_size(max_frame_size)
-        self._chunks: deque[bytes] = deque()
+        # The chunks fed and not yet yielded; made by the first one, so that an idle
+        # connection holds no queue.
+        self._chunks: deque[bytes] | None = None
 
     def feed(self, data: Buffer) -> None:
         """Queue ``data`` (skipped when empty, split when over ``max_frame_size``)."""
+        chunks = self._chunks
+        if chunks is None:
+            chunks = self._chunks = deque()
         if type(data) is not bytes:
             view = memoryview(data).cast("B")
             if not view:
                 return
             if len(view) <= self._max_frame_size:
-                self._chunks.append(view.tobytes())
+                chunks.append(view.tobytes())
                 return
         elif not data:
             return
         elif len(data) <= self._max_frame_size:
-            self._chunks.append(data)
+            chunks.append(data)
             return
         else:
             view = memoryview(data)
         step = self._max_frame_size
-        append = self._chunks.append
+        append = chunks.append
         for start in range(0, len(view), step):
             append(view[start : start + step].tobytes())
 
     def __iter__(self) -> Iterator[bytes]:
         """Yield every queued chunk; stop when the queue is empty."""
         chunks = self._chunks
-        pop = chunks.popleft
-        while chunks:
-            yield pop()
+        if chunks:
+            pop = chunks.popleft
+            while chunks:
+                yield pop()
 
     def feed_eof(self) -> None:
         """Mark the end of the stream. Never raises: no frame can be cut short."""

@@ -102,7 +102,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from io import BytesIO
 from typing import Any
 
@@ -700,6 +700,33 @@ class CborCodec:
         if len(data) > self._max_frame_size:
             raise FrameTooLarge(len(data), self._max_frame_size, local=True)
         return data
+
+    def encode_many(self, items: Sequence[Any]) -> bytes:
+        """Return the items of ``items``, one after the other: ``b"".join(map(encode, items))``.
+
+        Encodes them with one call per item and no Python code in between, then checks
+        the total against ``max_frame_size``: within it, no item can exceed it. Over
+        it, or when an item fails, encodes them one by one with
+        [`encode`][wsframed.codecs.CborCodec.encode], so the error raised (for the
+        first item refused, nothing returned) is exactly what ``encode`` raises.
+        """
+        encoders = self._encoders
+        try:
+            if encoders is None:
+                data = b"".join(map(self._dumps, items))
+            else:
+                try:
+                    encoder = encoders.pop()
+                except IndexError:
+                    encoder = cbor2.CBOREncoder(BytesIO(), **self._encode_options)
+                data = b"".join(map(encoder.encode_to_bytes, items))
+                encoders.append(encoder)  # an encoder that raised is dropped
+        except Exception:
+            data = None
+        if data is not None and len(data) <= self._max_frame_size:
+            return data
+        encode = self.encode
+        return b"".join([encode(item) for item in items])
 
     def decoder(self) -> CborDecoder:
         """Return a fresh decoder for one connection."""

@@ -71,7 +71,8 @@ from __future__ import annotations
 import functools
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -222,6 +223,22 @@ def _checked_map(object_hook: Callable[[dict[Any, Any]], Any] | None, pairs: lis
     return result if object_hook is None else object_hook(result)
 
 
+_new_tuple = tuple.__new__
+
+
+def _ext_type(code: int, data: bytes) -> Any:
+    """The codec's default ``ext_hook``: ``msgpack.ExtType(code, data)``, made faster.
+
+    msgpack passes a code from -128 to 127 and ``bytes``; ``ExtType`` checks both in
+    Python, then builds the namedtuple with a second Python call. A code from 0 to 127
+    needs neither check. A negative code (reserved; -1, the timestamp, never comes
+    here) still goes through ``ExtType``, which refuses it as before.
+    """
+    if code >= 0:
+        return _new_tuple(msgpack.ExtType, (code, data))
+    return msgpack.ExtType(code, data)
+
+
 class MsgpackCodec:
     """A plain msgpack object stream (no prefix), interoperable with any msgpack peer.
 
@@ -243,7 +260,15 @@ class MsgpackCodec:
     share a buffer.
     """
 
-    __slots__ = ("_max_frame_size", "_packer_options", "_packers", "_shown", "_unpacker_options")
+    __slots__ = (
+        "_batch_packers",
+        "_max_frame_size",
+        "_packer_options",
+        "_packers",
+        "_shared",
+        "_shown",
+        "_unpacker_options",
+    )
 
     def __init__(self, max_frame_size: int = 1024 * 1024, **options: Any) -> None:
         if not isinstance(max_frame_size, int) or isinstance(max_frame_size, bool):
@@ -276,6 +301,9 @@ class MsgpackCodec:
             # Map keys may be tuples: check their hashes before building each map.
             hook = unpacker_options.pop("object_hook", None)
             unpacker_options["object_pairs_hook"] = functools.partial(_checked_map, hook)
+        # msgpack's own ext_hook, ExtType, is two Python calls with checks; build the
+        # same ExtType with one (see _ext_type).
+        unpacker_options.setdefault("ext_hook", _ext_type)
         limit = max_frame_size
         # The codec's limits. Every element of an array takes at least one byte and
         # every entry of a map two, so no valid frame within the limit trips these;
@@ -292,9 +320,11 @@ class MsgpackCodec:
         self._max_frame_size = limit
         self._packer_options = packer_options
         self._unpacker_options = unpacker_options
+        self._shared = _Shared(unpacker_options)
         self._shown = shown
         # Building one of each checks the option values now rather than mid-stream.
         self._packers: list[Any] = [msgpack.Packer(**packer_options)]
+        self._batch_packers: list[Any] = []  # autoreset=False, for encode_many
         msgpack.Unpacker(**unpacker_options)
 
     @property
@@ -327,13 +357,60 @@ class MsgpackCodec:
         packers.append(packer)
         return data
 
+    def encode_many(self, items: Sequence[Any]) -> bytes:
+        """Return the frames of ``items``, one after the other: ``b"".join(map(encode, items))``.
+
+        Packs them into one buffer (a ``Packer`` with ``autoreset=False``), then checks
+        the total against ``max_frame_size``: within it, no object can exceed it. Over
+        it, or when an item fails, encodes them one by one with
+        [`encode`][wsframed.codecs.MsgpackCodec.encode], so the error raised (for the
+        first item refused, nothing returned) is exactly what ``encode`` raises.
+        """
+        packers = self._batch_packers
+        try:
+            packer = packers.pop()
+        except IndexError:
+            packer = msgpack.Packer(autoreset=False, **self._packer_options)
+        try:
+            deque(map(packer.pack, items), maxlen=0)
+            data: bytes = packer.bytes()
+        except Exception:
+            data = b""  # a packer that raised is dropped (see encode)
+        else:
+            packer.reset()
+            packers.append(packer)
+            if len(data) <= self._max_frame_size:
+                return data
+        encode = self.encode
+        return b"".join([encode(item) for item in items])
+
     def decoder(self) -> MsgpackDecoder:
         """Return a fresh decoder for one connection."""
-        return MsgpackDecoder(self._max_frame_size, self._unpacker_options)
+        return MsgpackDecoder(self._max_frame_size, self._unpacker_options, _shared=self._shared)
 
     def __repr__(self) -> str:
         shown = "".join(f", {name}={value!r}" for name, value in sorted(self._shown.items()))
         return f"MsgpackCodec(max_frame_size={self._max_frame_size}{shown})"
+
+
+class _Shared:
+    """What every decoder of one codec derives from its unpacker options, made once."""
+
+    __slots__ = ("scanner_options", "unpackb", "unpacker_options")
+
+    def __init__(self, unpacker_options: dict[str, Any]) -> None:
+        self.unpacker_options = unpacker_options
+        self.scanner_options = {k: unpacker_options[k] for k in _SCANNER_OPTIONS}
+        # The fast path's unpackb (see MsgpackDecoder), None with decoding hooks.
+        self.unpackb: Callable[[Buffer], Any] | None = None
+        hooks = _HOOKS & unpacker_options.keys()
+        if unpacker_options.get("ext_hook") is _ext_type:
+            hooks -= {"ext_hook"}  # the codec's own: pure, it may run twice
+        if not hooks:
+            options = {k: v for k, v in unpacker_options.items() if k not in _STREAM_ONLY}
+            self.unpackb = (
+                functools.partial(msgpack.unpackb, **options) if options else msgpack.unpackb
+            )
 
 
 class MsgpackDecoder:
@@ -378,13 +455,15 @@ class MsgpackDecoder:
         "_checked",
         "_ends_at",
         "_error",
+        "_first_end",
         "_limit",
         "_pos",
         "_ready",
         "_rope",
+        "_scan_base",
         "_scan_error",
         "_scanner",
-        "_scanner_options",
+        "_shared",
         "_skew",
         "_start",
         "_unpackb",
@@ -392,27 +471,35 @@ class MsgpackDecoder:
         "_whole",
     )
 
-    def __init__(self, max_frame_size: int, unpacker_options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        max_frame_size: int,
+        unpacker_options: dict[str, Any],
+        *,
+        _shared: _Shared | None = None,
+    ) -> None:
         self._limit = max_frame_size
-        self._unpacker: Any = msgpack.Unpacker(**unpacker_options)
-        # The scanner has the unpacker's limits, which it checks as it skips.
-        self._scanner_options = {k: unpacker_options[k] for k in _SCANNER_OPTIONS}
-        self._scanner: Any = msgpack.Unpacker(**self._scanner_options)
+        shared = _Shared(unpacker_options) if _shared is None else _shared
+        self._shared = shared
+        # The unpacker and the scanner (about 56 KiB each) are made when the first
+        # bytes need them (see _start_unpacking): an idle connection holds neither,
+        # and one whose messages each hold one object (the fast path) never does.
+        self._unpacker: Any = None
+        self._scanner: Any = None
         # Objects the scanner found complete that the unpacker has not yet decoded,
         # and what the scanner raised, kept until the objects before it are yielded.
         self._whole = 0
+        # Offsets: where the scanner's stream starts (a fresh scanner follows a large
+        # object), and where the first object it last found whole ends.
+        self._scan_base = 0
+        self._first_end = 0
         self._scan_error: Exception | None = None
-        self._unpackb: Callable[[Buffer], Any] | None = None
-        if not _HOOKS & unpacker_options.keys():
-            options = {k: v for k, v in unpacker_options.items() if k not in _STREAM_ONLY}
-            self._unpackb = (
-                functools.partial(msgpack.unpackb, **options) if options else msgpack.unpackb
-            )
+        self._unpackb = shared.unpackb
         # Objects decoded by the fast path, yielded before the unpacker's; and the
         # bytes the fast path took, which the unpacker never saw. The offsets below
         # count the bytes given to the unpacker (its tell()); errors add _skew to
         # report stream offsets.
-        self._ready: deque[Any] = deque()
+        self._ready: deque[Any] | None = None  # made by the first fast-path object
         self._skew = 0
         # Bytes received and not yet fed to the unpacker start at _buf[_pos]; the
         # bytes before _pos were fed and are kept only while the header of the object
@@ -464,11 +551,16 @@ class MsgpackDecoder:
             except Exception:
                 obj = _NOTHING  # cut off or malformed: the usual path decides
             if obj is not _NOTHING:
-                self._ready.append(obj)
+                ready = self._ready
+                if ready is None:
+                    ready = self._ready = deque()
+                ready.append(obj)
                 self._skew += len(data) - len(rest)
                 if not rest:
                     return
                 data = rest
+        if self._unpacker is None:
+            self._start_unpacking()
         queued = len(buf)
         buf += data
         # When nothing is waiting to be fed, give the bytes to the unpacker (and the
@@ -502,16 +594,24 @@ class MsgpackDecoder:
             return
         unpacker = self._unpacker
         tell = unpacker.tell
-        more = unpacker.__next__
         while True:
-            while self._whole:
+            whole = self._whole
+            if whole:
+                # The objects the scanner found whole, decoded by the unpacker's own
+                # iteration (islice never asks for more): no Python call per object.
+                # Where each ends is looked up only if one fails (_failed_at).
+                n = 0
                 try:
-                    obj = more()
+                    for n, obj in enumerate(islice(unpacker, whole), 1):  # noqa: B007
+                        yield obj
                 except Exception as exc:
+                    self._start = self._failed_at(n)
                     raise self._fail_unpack(exc) from exc
-                self._whole -= 1
-                self._start = tell()
-                yield obj
+                finally:
+                    if self._error is None:  # also when the pass is abandoned
+                        self._whole = whole - n
+                        self._start = tell()
+                continue
             if self._count_whole():
                 continue
             if not self._refill():
@@ -540,9 +640,13 @@ class MsgpackDecoder:
         if self._scan_error is not None:
             exc = self._scan_error
             raise self._fail_unpack(exc) from exc
-        skip = self._scanner.skip
+        scanner = self._scanner
+        skip = scanner.skip
         found = 0
         try:
+            skip()
+            found = 1
+            self._first_end = self._scan_base + scanner.tell()
             while True:
                 skip()
                 found += 1
@@ -619,10 +723,40 @@ class MsgpackDecoder:
             feed(piece)
         self._base += need  # fed and never buffered: _buf is still empty
         # The object is whole (a bin, str or ext: nothing preallocated for it).
-        self._scanner = msgpack.Unpacker(**self._scanner_options)
+        self._scanner = msgpack.Unpacker(**self._shared.scanner_options)
+        self._scan_base = self._base
+        self._first_end = self._base
         self._whole += 1
         for piece in rest:
             self.feed(piece)
+
+    def _start_unpacking(self) -> None:
+        """Make the unpacker and the scanner, for the first bytes that need them."""
+        shared = self._shared
+        self._unpacker = msgpack.Unpacker(**shared.unpacker_options)
+        # The scanner has the unpacker's limits, which it checks as it skips.
+        self._scanner = msgpack.Unpacker(**shared.scanner_options)
+
+    def _failed_at(self, n: int) -> int:
+        """The offset of the object after the first ``n`` of a batch, which failed.
+
+        The batch started at ``_start``; the scanner noted where its first object ends.
+        The objects after that one lie in ``_buf`` (fed since the last ``_refill``):
+        a fresh scanner skips ``n - 1`` of them there. Runs once, on the error path.
+        """
+        if n == 0:
+            return self._start
+        end = self._first_end
+        if n == 1:
+            return end
+        region = bytes(self._buf[end - self._base : self._pos])
+        limit = max(len(region), self._limit)
+        options = dict(self._shared.scanner_options, max_buffer_size=limit)
+        replay = msgpack.Unpacker(**options)
+        replay.feed(region)
+        for _ in range(n - 1):
+            replay.skip()
+        return end + int(replay.tell())
 
     def _check_header(self, index: int) -> bool:
         """Refuse an object whose header at ``_buf[index]`` declares it over the limit.
