@@ -429,7 +429,8 @@ class MsgspecDecoder(Generic[T]):
             self._inner = LinesCodec(None, limit).decoder()
         elif codec._framing == "length":
             self._inner = codec._length.decoder()
-        # msgpack framing: the buffer (stream offset of _buf[0] is _base), where the
+        # msgpack framing: the buffer (stream offset of _buf[0] is _base; with length
+        # framing, _base is where the next frame starts), where the
         # object in progress starts in it, how much of it the scanner was fed, the
         # object whose header passed the size check, and frames the fast path decoded.
         self._buf = bytearray()
@@ -510,11 +511,13 @@ class MsgspecDecoder(Generic[T]):
         decode = self._decode
         try:
             for frame in frames:
+                # Frames follow each other with nothing between: each starts (its 4-byte
+                # header) where the one before ended; _base counts them here.
+                offset = self._base
+                self._base = offset + 4 + len(frame)
                 try:
                     value = decode(frame)
                 except (msgspec.DecodeError, RecursionError) as exc:
-                    # The frame's header starts 4 bytes before its body.
-                    offset = frames._base + frames._pos - len(frame) - 4
                     raise self._fail(self._error_for(exc, offset)) from exc
                 yield value
         except FrameTooLarge as exc:  # the inner decoder is failed: so is this one
