@@ -30,11 +30,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from tests import cbor_worst_cases, codec_worst_cases
+from tests import cbor_worst_cases, codec_worst_cases, msgspec_worst_cases
 from tests.codec_worst_cases import consume
 from wsframed.codecs import CborCodec
 
-CODECS = (*codec_worst_cases.CODECS, "cbor")
+CODECS = (*codec_worst_cases.CODECS, "cbor", *msgspec_worst_cases.CODECS)
 SIZES = (64 * 1024, 256 * 1024, 1024 * 1024)
 PIECE = 64 * 1024
 MIB = 1024 * 1024
@@ -44,6 +44,8 @@ def shapes(codec: str, size: int) -> dict[str, bytes]:
     """Every worst-case input for ``codec`` at about ``size`` bytes, and ``benign``."""
     if codec == "cbor":
         return cbor_worst_cases.cbor_worst_cases(size)
+    if codec in msgspec_worst_cases.CODECS:
+        return msgspec_worst_cases.worst_cases(codec, size)
     return codec_worst_cases.worst_cases(codec, size)
 
 
@@ -51,6 +53,8 @@ def codec_for(codec: str) -> Any:
     """The codec with the settings its shapes aim at."""
     if codec == "cbor":
         return CborCodec()
+    if codec in msgspec_worst_cases.CODECS:
+        return msgspec_worst_cases.codec_for(codec)
     return codec_worst_cases.codec_for(codec)
 
 
@@ -58,6 +62,8 @@ def chunk_for(codec: str, shape: str) -> int:
     """How a shape arrives: the generator's chunk size, else 64 KiB messages."""
     if codec == "cbor":
         return PIECE
+    if codec in msgspec_worst_cases.CODECS:
+        return msgspec_worst_cases.feed_chunk(codec, shape) or PIECE
     return codec_worst_cases.feed_chunk(codec, shape) or PIECE
 
 
@@ -142,7 +148,7 @@ def _versions() -> str:
     from importlib.metadata import version
 
     parts = [f"Python {platform.python_version()}"]
-    parts += [f"{lib} {version(lib)}" for lib in ("msgpack", "cbor2")]
+    parts += [f"{lib} {version(lib)}" for lib in ("msgpack", "cbor2", "msgspec")]
     return ", ".join(parts) + "."
 
 
