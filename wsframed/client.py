@@ -6,8 +6,6 @@ from collections.abc import AsyncIterator, Generator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from websockets.asyncio.client import connect as ws_connect
-
 from .checkpoint import checkpoint
 from .codecs.base import Codec
 from .framed import Framed, check_codec
@@ -89,6 +87,8 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         self._framed: Framed[T] | None = None
 
     async def _connect(self) -> Framed[T]:
+        from websockets.asyncio.client import connect as ws_connect
+
         try:
             connection = await ws_connect(self.uri, **self._options)
         except Exception:
@@ -110,6 +110,8 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         return self._reconnecting()
 
     async def _reconnecting(self) -> AsyncIterator[Framed[T]]:
+        from websockets.asyncio.client import connect as ws_connect
+
         async for connection in ws_connect(self.uri, **self._options):
             try:
                 stream = WsStream(connection, **self._stream_options)

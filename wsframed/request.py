@@ -17,11 +17,12 @@ the request from the web framework there).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
+if TYPE_CHECKING:  # websockets is imported when a connection is made, not with wsframed
+    from websockets.datastructures import Headers
 
 __all__ = ["Request", "request_of"]
 
@@ -64,7 +65,9 @@ def request_of(connection: object) -> Request | None:
     ``None`` unless ``connection`` is a websockets ``ServerConnection`` past its
     opening handshake.
     """
-    if not isinstance(connection, ServerConnection):
+    # Without websockets imported, no ServerConnection exists to be given here.
+    server = sys.modules.get("websockets.asyncio.server")
+    if server is None or not isinstance(connection, server.ServerConnection):
         return None
     request = connection.request
     if request is None:  # the handshake has not completed

@@ -27,12 +27,12 @@ import socket
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar, cast, overload
 
-from websockets.asyncio.server import Server as WsServer
-from websockets.asyncio.server import ServerConnection
-from websockets.asyncio.server import serve as ws_serve
-from websockets.http11 import Request, Response
+if TYPE_CHECKING:  # websockets is imported when a server starts, not with wsframed
+    from websockets.asyncio.server import Server as WsServer
+    from websockets.asyncio.server import ServerConnection
+    from websockets.http11 import Request, Response
 
 from .checkpoint import checkpoint
 from .client import byte_stream_defaults
@@ -253,6 +253,8 @@ class serve(ServerStarter[FramedServer], Generic[T]):
             "event_queue_size": event_queue_size,
             "close_timeout": close_timeout,
         }
+        from websockets.asyncio.server import serve as ws_serve
+
         self._ws_serve = ws_serve(
             self._handle,
             host,
@@ -322,7 +324,7 @@ def _refusing_unknown_paths(
             if inspect.isawaitable(response):
                 response = await response
             if response is not None:
-                return cast(Response, response)
+                return cast("Response", response)
         if request.path.partition("?")[0] not in routes:
             # The path is the peer's: not echoed back, so the reply has a fixed size.
             return connection.respond(HTTPStatus.NOT_FOUND, "no WebSocket endpoint here\n")
