@@ -84,7 +84,7 @@ class Backend(Protocol):
         ...
 
 
-_LIBRARIES = ("websockets", "aiohttp", "starlette")
+_LIBRARIES = ("websockets", "aiohttp", "starlette", "pyodide")
 
 
 def _library_of(connection: object) -> str | None:
@@ -121,10 +121,16 @@ def backend_for(connection: object, on_event: EventSink) -> Backend:
 
         if is_starlette_websocket(connection):
             return StarletteBackend(connection, on_event)
+    if library in (None, "pyodide"):  # Pyodide: a browser WebSocket (or its backend)
+        from .browser import browser_backend_for
+
+        backend = browser_backend_for(connection, on_event)
+        if backend is not None:
+            return backend
     raise TypeError(
         "WsStream wraps an open WebSocket connection: a websockets.asyncio "
         "ClientConnection or ServerConnection (websockets 14 or later), an aiohttp "
         "web.WebSocketResponse (prepared) or ClientWebSocketResponse, or a Starlette / "
-        "FastAPI WebSocket (accepted); got "
+        "FastAPI WebSocket (accepted), or in Pyodide a JavaScript WebSocket; got "
         f"{type(connection).__module__}.{type(connection).__qualname__}"
     )
