@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Generator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -25,6 +26,21 @@ def byte_stream_defaults(options: dict[str, Any]) -> dict[str, Any]:
     return {"compression": None, **options}
 
 
+_BROWSER_OPTIONS = frozenset({"subprotocols", "open_timeout", "max_queue", "high_water"})
+
+
+def _browser_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options of [`connect`][wsframed.connect] a browser WebSocket takes."""
+    options = {k: v for k, v in options.items() if k not in ("compression", "close_timeout")}
+    unknown = sorted(set(options) - _BROWSER_OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"connect() in Pyodide takes {', '.join(sorted(_BROWSER_OPTIONS))}; "
+            f"the browser has no {', '.join(unknown)}"
+        )
+    return options
+
+
 class connect(Generic[T]):  # lower case: a function-like class, as websockets' connect
     """Connect to ``uri`` and return a [`Framed`][wsframed.Framed] using ``codec``.
 
@@ -39,6 +55,9 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
     (``ssl``, ``origin``, ``subprotocols``, ``additional_headers``, ``max_size``,
     ``ping_interval``, ``open_timeout``, ...), with ``compression=None`` unless given.
     Leaving the ``async with`` block closes the connection (1000, or 1011 on error).
+    In Pyodide the browser's WebSocket is used instead of websockets, with the options
+    ``subprotocols``, ``open_timeout``, ``max_queue`` and ``high_water`` (see
+    [`BrowserBackend`][wsframed.backends.browser.BrowserBackend]).
 
     A third way reconnects, as websockets' ``connect()`` does::
 
@@ -86,11 +105,18 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         self._options = byte_stream_defaults({**options, "close_timeout": close_timeout})
         self._framed: Framed[T] | None = None
 
-    async def _connect(self) -> Framed[T]:
+    async def _open(self) -> Any:
+        if sys.platform == "emscripten":  # Pyodide: the browser's WebSocket
+            from .backends.browser import BrowserBackend
+
+            return await BrowserBackend.open(self.uri, **_browser_options(self._options))
         from websockets.asyncio.client import connect as ws_connect
 
+        return await ws_connect(self.uri, **self._options)
+
+    async def _connect(self) -> Framed[T]:
         try:
-            connection = await ws_connect(self.uri, **self._options)
+            connection = await self._open()
         except Exception:
             # A bad URI or a refused loopback connection fails without waiting:
             # a reconnect loop must still give the event loop a turn.
@@ -110,6 +136,8 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         return self._reconnecting()
 
     async def _reconnecting(self) -> AsyncIterator[Framed[T]]:
+        if sys.platform == "emscripten":
+            raise NotImplementedError("the reconnecting loop needs websockets: not in Pyodide")
         from websockets.asyncio.client import connect as ws_connect
 
         async for connection in ws_connect(self.uri, **self._options):
