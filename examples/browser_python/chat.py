@@ -24,7 +24,7 @@ def show(line):
     element("log").appendChild(item)
 
 
-async def main():
+async def run_chat():
     url = js.location.origin.replace("http", "ws", 1) + "/chat"
     element("name").value = js.URLSearchParams.new(js.location.search).get("name") or "guest"
     outbox = asyncio.Queue()
