@@ -115,6 +115,7 @@ def test_text_policy(results: dict[str, Any]) -> None:
 
 
 def test_a_slow_reader_is_closed_with_1009_past_max_queue(results: dict[str, Any]) -> None:
+    assert isinstance(results["slow_reader"], list), results["slow_reader"]
     received, outcome = results["slow_reader"]
     assert received == 1024 * 1024  # what fit in max_queue: sixteen 64 KiB messages
     assert outcome[0] == 1009

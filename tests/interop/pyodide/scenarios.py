@@ -88,7 +88,8 @@ async def text(policy):
 
 async def slow_reader():
     framed = await connect(ARGS["urls"]["flood"], BytesCodec(), max_queue=MIB)
-    await asyncio.sleep(3)  # the server sends 8 MiB meanwhile
+    # No read until the connection ends: the server sends 8 MiB meanwhile.
+    await framed.stream.wait_closed()
     received = 0
     try:
         async for chunk in framed:
