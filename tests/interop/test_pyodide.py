@@ -48,6 +48,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 async def _run(command: list[str], wheels: Path) -> dict[str, Any]:
     async with running_servers() as servers:
         args = {"urls": servers.urls, "refused": f"ws://127.0.0.1:{free_port()}", "many": MANY}
+        # WSFRAMED_PYODIDE_ONLY=slow_reader,rpc runs only those scenarios (to debug one).
+        args["only"] = [n for n in os.environ.get("WSFRAMED_PYODIDE_ONLY", "").split(",") if n]
         process = await asyncio.create_subprocess_exec(
             *command,
             str(INTEROP_DIR / "pyodide" / "run.mjs"),
@@ -60,7 +62,7 @@ async def _run(command: list[str], wheels: Path) -> dict[str, Any]:
             env={**os.environ, "NODE_PATH": str(INTEROP_DIR / "node_modules")},
         )
         try:
-            out, err = await asyncio.wait_for(process.communicate(), 420)
+            out, err = await asyncio.wait_for(process.communicate(), 540)
         except TimeoutError:
             process.kill()
             await process.wait()
