@@ -40,3 +40,5 @@ try {
   console.log("PYTHON-ERROR " + JSON.stringify(String(error.message)));
   process.exitCode = 1;
 }
+// A connection a failed scenario left open would keep Node running.
+process.exit();
