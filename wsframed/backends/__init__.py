@@ -131,6 +131,6 @@ def backend_for(connection: object, on_event: EventSink) -> Backend:
         "WsStream wraps an open WebSocket connection: a websockets.asyncio "
         "ClientConnection or ServerConnection (websockets 14 or later), an aiohttp "
         "web.WebSocketResponse (prepared) or ClientWebSocketResponse, or a Starlette / "
-        "FastAPI WebSocket (accepted), or in Pyodide a JavaScript WebSocket; got "
+        "FastAPI WebSocket (accepted); got "
         f"{type(connection).__module__}.{type(connection).__qualname__}"
     )
