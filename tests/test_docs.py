@@ -637,6 +637,7 @@ RUNNERS: dict[str, Runner | str] = {
     "backends.md#0": run_backends_sample,
     "bridge.md#0": run_bridge_tls_sample,
     "bridge.md#1": run_bridge_pump_sample,
+    "browser.md#0": INCLUDED,  # examples/browser_python/chat.py: test_pyodide_chromium.py
     "byte-streams.md#0": INCLUDED,  # examples/byte_stream_echo.py: test below
     "codecs.md#0": INCLUDED,  # examples/netstring_codec.py: tests/test_custom_codec.py
     "deploy.md#0": run_forwarded_for_handler,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Generator
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
-
-from websockets.asyncio.client import connect as ws_connect
 
 from .checkpoint import checkpoint
 from .codecs.base import Codec
@@ -37,6 +36,21 @@ def byte_stream_defaults(options: dict[str, Any]) -> dict[str, Any]:
     return {"compression": None, **options}
 
 
+_BROWSER_OPTIONS = frozenset({"subprotocols", "open_timeout", "max_queue", "high_water"})
+
+
+def _browser_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options of [`connect`][wsframed.connect] a browser WebSocket takes."""
+    options = {k: v for k, v in options.items() if k not in ("compression", "close_timeout")}
+    unknown = sorted(set(options) - _BROWSER_OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"connect() in Pyodide takes {', '.join(sorted(_BROWSER_OPTIONS))}; "
+            f"the browser has no {', '.join(unknown)}"
+        )
+    return options
+
+
 class connect(Generic[T]):  # lower case: a function-like class, as websockets' connect
     """Connect to ``uri`` and return a [`Framed`][wsframed.Framed] using ``codec``.
 
@@ -51,6 +65,9 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
     (``ssl``, ``origin``, ``subprotocols``, ``additional_headers``, ``max_size``,
     ``ping_interval``, ``open_timeout``, ...), with ``compression=None`` unless given.
     Leaving the ``async with`` block closes the connection (1000, or 1011 on error).
+    In Pyodide the browser's WebSocket is used instead of websockets, with the options
+    ``subprotocols``, ``open_timeout``, ``max_queue`` and ``high_water`` (see
+    [`BrowserBackend`][wsframed.backends.browser.BrowserBackend]).
 
     ``negotiate=True`` offers the codec's subprotocol name (``wsframed.msgpack``, see
     [`wsframed.negotiation`][wsframed.negotiation]): a server that negotiates and has
@@ -121,14 +138,22 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         self._options = byte_stream_defaults({**options, "close_timeout": close_timeout})
         self._framed: Framed[T] | None = None
 
+    async def _open(self) -> Any:
+        if sys.platform == "emscripten":  # Pyodide: the browser's WebSocket
+            from .backends.browser import BrowserBackend
+
+            return await BrowserBackend.open(self.uri, **_browser_options(self._options))
+        if self.backend == "picows":
+            from .backends.picows import open_connection
+
+            return await open_connection(self.uri, **self._options)
+        from websockets.asyncio.client import connect as ws_connect
+
+        return await ws_connect(self.uri, **self._options)
+
     async def _connect(self) -> Framed[T]:
         try:
-            if self.backend == "picows":
-                from .backends.picows import open_connection
-
-                connection: Any = await open_connection(self.uri, **self._options)
-            else:
-                connection = await ws_connect(self.uri, **self._options)
+            connection = await self._open()
         except Exception as exc:
             # A bad URI or a refused loopback connection fails without waiting:
             # a reconnect loop must still give the event loop a turn.
@@ -162,6 +187,11 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
                 f"async for ... in connect(): reconnecting needs backend='websockets', "
                 f"not {self.backend!r} (connect once with await or async with)"
             )
+        if sys.platform == "emscripten":
+            await checkpoint()
+            raise NotImplementedError("the reconnecting loop needs websockets: not in Pyodide")
+        from websockets.asyncio.client import connect as ws_connect
+
         connections = aiter(ws_connect(self.uri, **self._options))
         try:
             while True:

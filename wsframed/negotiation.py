@@ -35,15 +35,15 @@ from __future__ import annotations
 
 import codecs as _text_codecs
 import logging
+import sys
 from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
-from websockets.exceptions import InvalidHeader, InvalidStatus, NegotiationError
-from websockets.headers import parse_subprotocol
-from websockets.http11 import Request, Response
+if TYPE_CHECKING:  # websockets is imported when a connection is made, not with wsframed
+    from websockets.asyncio.server import ServerConnection
+    from websockets.datastructures import Headers
+    from websockets.http11 import Request, Response
 
 from .codecs import (
     BytesCodec,
@@ -138,6 +138,9 @@ def subprotocol_of(codec: object) -> str:
 
 def _offers(headers: Headers) -> list[str] | None:
     """The client's offered subprotocols, in its order; None if the header is malformed."""
+    from websockets.exceptions import InvalidHeader
+    from websockets.headers import parse_subprotocol
+
     try:
         return [
             name
@@ -186,6 +189,8 @@ class Negotiator:
         try:
             return self.choose(offered)
         except CodecMismatch as exc:  # reached only if process_request was bypassed
+            from websockets.exceptions import NegotiationError
+
             raise NegotiationError(str(exc)) from None
 
     def refusal(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -214,6 +219,10 @@ class Negotiator:
 def client_error(exc: Exception, uri: str, offered: str) -> CodecMismatch | None:
     """The [`CodecMismatch`][wsframed.negotiation.CodecMismatch] a failed handshake
     means for a client that offered ``offered``, or None if it is another failure."""
+    errors = sys.modules.get("websockets.exceptions")  # no websockets: not its failure
+    if errors is None:
+        return None
+    InvalidStatus, NegotiationError = errors.InvalidStatus, errors.NegotiationError
     if isinstance(exc, InvalidStatus):
         response = exc.response
         value = response.headers.get(CODECS_HEADER)

@@ -19,11 +19,12 @@ TCP or in memory, answers ``None``.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
+if TYPE_CHECKING:  # websockets is imported when a connection is made, not with wsframed
+    from websockets.datastructures import Headers
 
 from .backends import _library_of
 
@@ -80,7 +81,9 @@ def request_of(connection: object) -> Request | None:
     handshake: a websockets ``ServerConnection``, an aiohttp ``WebSocketResponse``
     (prepared), a Starlette ``WebSocket`` or a picows server connection.
     """
-    if isinstance(connection, ServerConnection):
+    # Without websockets imported, no websockets connection exists to be given here.
+    server = sys.modules.get("websockets.asyncio.server")
+    if server is not None and isinstance(connection, server.ServerConnection):
         request = connection.request
         if request is None:  # the handshake has not completed
             return None

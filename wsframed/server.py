@@ -29,10 +29,10 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar, cast, overload
 
-from websockets.asyncio.server import Server as WsServer
-from websockets.asyncio.server import ServerConnection
-from websockets.asyncio.server import serve as ws_serve
-from websockets.http11 import Request, Response
+if TYPE_CHECKING:  # websockets is imported when a server starts, not with wsframed
+    from websockets.asyncio.server import Server as WsServer
+    from websockets.asyncio.server import ServerConnection
+    from websockets.http11 import Request, Response
 
 from .checkpoint import checkpoint
 from .client import BackendName, byte_stream_defaults, check_backend
@@ -295,9 +295,11 @@ class serve(ServerStarter[FramedServer], Generic[T]):
             "event_queue_size": event_queue_size,
             "close_timeout": close_timeout,
         }
-        starter: Any = ws_serve
+        starter: Any
         if backend == "picows":
             from .backends.picows import start_server as starter
+        else:
+            from websockets.asyncio.server import serve as starter
         self._ws_serve = starter(
             self._handle,
             host,
@@ -318,11 +320,10 @@ class serve(ServerStarter[FramedServer], Generic[T]):
             assert callable(handler)
         else:
             # _refusing_unknown_paths() (picows: paths=) answered 404 to any other path.
-            if isinstance(connection, ServerConnection):
+            target = getattr(connection, "request_path", None)  # picows
+            if target is None:  # websockets
                 assert connection.request is not None
                 target = connection.request.path
-            else:
-                target = connection.request_path
             handler = routes[target.partition("?")[0]]
         try:
             await handler(framed)
@@ -378,7 +379,7 @@ def _checked_codecs(codec: object) -> tuple[Codec[Any], ...]:
     return (cast(Codec[Any], codec),)
 
 
-_Check = Callable[[ServerConnection, Request], "Response | None"]
+_Check = Callable[["ServerConnection", "Request"], "Response | None"]
 
 
 def _refusing_unknown_paths(routes: Mapping[str, Any]) -> _Check:
@@ -404,7 +405,7 @@ def _chained(
             if inspect.isawaitable(response):
                 response = await response
             if response is not None:
-                return cast(Response, response)
+                return cast("Response", response)
         for check in checks:
             refusal = check(connection, request)
             if refusal is not None:

@@ -85,7 +85,7 @@ class Backend(Protocol):
         ...
 
 
-_LIBRARIES = ("websockets", "aiohttp", "starlette", "picows")
+_LIBRARIES = ("websockets", "aiohttp", "starlette", "picows", "pyodide")
 
 
 def _library_of(connection: object) -> str | None:
@@ -136,6 +136,12 @@ def backend_for(connection: object, on_event: EventSink) -> Backend:
 
         if is_picows_connection(connection):
             return connection._attach(on_event)
+    if library in (None, "pyodide"):  # Pyodide: a browser WebSocket (or its backend)
+        from .browser import browser_backend_for
+
+        backend = browser_backend_for(connection, on_event)
+        if backend is not None:
+            return backend
     raise TypeError(
         "WsStream wraps an open WebSocket connection: a websockets.asyncio "
         "ClientConnection or ServerConnection (websockets 14 or later), an aiohttp "

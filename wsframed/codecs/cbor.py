@@ -153,7 +153,15 @@ def _parameters(function: Callable[..., Any]) -> frozenset[str]:
 
 # cbor2 6 (Rust core) bounds nesting itself and has semantic decoders; with it the
 # decoder lets a CBORDecoder delimit fully received items (the fast path).
-_FAST = {"max_depth", "read_size", "semantic_decoders"} <= _parameters(cbor2.CBORDecoder)
+# (6.2 brought strict_hashable_types, which it needs to hand map keys to the scanner.)
+_FAST = {"max_depth", "read_size", "semantic_decoders", "strict_hashable_types"} <= _parameters(
+    cbor2.CBORDecoder
+)
+# cbor2 5's pure-Python decoder (Pyodide's: cbor2 6 has no wheel there) has no
+# semantic_decoders option: a subclass applies the codec's, cbor2's own the rest.
+_SEMANTIC_FALLBACK = not _FAST and all(
+    hasattr(cbor2.CBORDecoder, name) for name in ("decode", "_decode_length", "fp", "immutable")
+)
 _SELF_DESCRIBE = 55799
 _UINT8_ARRAY = 64  # RFC 8746: a typed array of uint8, i.e. bytes (cbor-x's Uint8Array)
 _SHARED_REF = 29  # "sharedref": a reference to a value marked with tag 28 ("shareable")
@@ -211,6 +219,48 @@ def _inert(tag: int) -> Callable[[Any, bool], Any]:
 
 
 _INERT_DECODERS = {tag: _inert(tag) for tag in _INERT_TAGS}
+
+
+@functools.cache
+def _semantic_decoder_class() -> Any:
+    """cbor2 5's decoder class with cbor2 6's semantic decoders (cbor2 6's is final)."""
+    base: Any = cbor2.CBORDecoder
+
+    class SemanticDecoder(base):  # type: ignore[misc]
+        """cbor2 5's pure-Python decoder with the semantic decoders of cbor2 6's option."""
+
+        def __init__(
+            self, fp: BytesIO, semantic: dict[int, Callable[[Any, bool], Any]], **options: Any
+        ) -> None:
+            super().__init__(fp, **options)
+            self.semantic = semantic
+
+        def decode(self, immutable: bool = False, unshared: bool = False) -> Any:
+            # cbor2 5 dispatches on a module-level table: look at the tag number first.
+            fp = self.fp
+            start = fp.tell()
+            initial = fp.read(1)
+            if initial and initial[0] >> 5 == 6:  # a tag
+                decoder = self.semantic.get(self._decode_length(initial[0] & 31))
+                if decoder is not None:
+                    value = self.decode(immutable=immutable, unshared=True)
+                    return decoder(value, immutable or self.immutable)
+            fp.seek(start)
+            return super().decode(immutable=immutable, unshared=unshared)
+
+    return SemanticDecoder
+
+
+def _loads_with_semantic(
+    data: bytes | bytearray,
+    *,
+    semantic_decoders: dict[int, Callable[[Any, bool], Any]],
+    immutable: bool = False,
+    **options: Any,
+) -> Any:
+    """``cbor2.loads`` for cbor2 5 (``_SEMANTIC_FALLBACK``), with cbor2 6's options."""
+    decoder = _semantic_decoder_class()(BytesIO(data), semantic_decoders, **options)
+    return decoder.decode(immutable=immutable)
 
 
 class _Divert(Exception):
@@ -610,7 +660,7 @@ class CborCodec:
         self._numeric = frozenset(() if trusted_peer else set(_NUMERIC_TAGS) - set(own))
         self._trusted = trusted_peer
         stream_options: dict[str, Any] = {}
-        if _FAST:
+        if _FAST or _SEMANTIC_FALLBACK:
             semantic: dict[int, Callable[[Any, bool], Any]] = {
                 _SELF_DESCRIBE: _unwrap_self_described,
                 _UINT8_ARRAY: _uint8_array,
@@ -623,6 +673,7 @@ class CborCodec:
             semantic.update(own)
             decode_options["semantic_decoders"] = semantic
             decode_options["max_depth"] = max_depth
+        if _FAST:
             stream_options = dict(decode_options)
             if not trusted_peer:
                 # The fast path hands the scanner every item with a numeric tag, or a
@@ -633,7 +684,8 @@ class CborCodec:
                 stream_options["strict_hashable_types"] = True
         # Check the option values now rather than mid-stream.
         cbor2.dumps(None, **encode_options)
-        cbor2.loads(b"\xf6", **decode_options)
+        loads: Callable[..., Any] = _loads_with_semantic if _SEMANTIC_FALLBACK else cbor2.loads
+        loads(b"\xf6", **decode_options)
         self._max_frame_size = max_frame_size
         self._max_depth = max_depth
         self._options = cbor2_options
@@ -652,7 +704,7 @@ class CborCodec:
             else []
         )
         self._loads: Callable[[bytes | bytearray], Any] = functools.partial(
-            cbor2.loads, **decode_options
+            loads, **decode_options
         )
         # CBORDecoder takes the same options except ``immutable``, which goes to decode().
         self._immutable: bool | None = decode_options.pop("immutable", None)

@@ -1,0 +1,144 @@
+"""wsframed in Pyodide under Node.js (npm ``pyodide``), over the JavaScript WebSocket.
+
+One Node process installs the wheel built from this checkout with micropip and runs
+tests/interop/pyodide/scenarios.py against real ``wsframed.serve()`` servers on
+127.0.0.1; each test below checks one scenario's outcome, client side and server side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import INTEROP_DIR, find_executable, free_port, require
+from .pyodide_support import build_wheels, require_pyodide, running_servers
+
+# One Node process runs every scenario: the first test waits for it (with the wheel build).
+pytestmark = pytest.mark.timeout(600)
+MANY = 200  # connections opened and closed to count the listeners left behind
+
+
+def node_command() -> list[str]:
+    node = find_executable("WSFRAMED_NODE", "node", "nodejs")
+    require("Node.js (node)", node is not None, "apt-get install nodejs npm")
+    assert node is not None
+    version = subprocess.run(
+        [node, "--version"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.strip()
+    major = int(version.lstrip("v").split(".")[0])
+    require(f"Node.js 20 or later (found {version})", major >= 20, "apt-get install nodejs")
+    # Node 20 has a WebSocket client behind a flag; 22 has it by default.
+    return [node, "--experimental-websocket"] if major < 22 else [node]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    require_pyodide()
+    command = node_command()
+    wheels = build_wheels(tmp_path_factory.mktemp("wheels"))
+    return asyncio.run(_run(command, wheels))
+
+
+async def _run(command: list[str], wheels: Path) -> dict[str, Any]:
+    async with running_servers() as servers:
+        args = {"urls": servers.urls, "refused": f"ws://127.0.0.1:{free_port()}", "many": MANY}
+        # WSFRAMED_PYODIDE_ONLY=slow_reader,rpc runs only those scenarios (to debug one).
+        args["only"] = [n for n in os.environ.get("WSFRAMED_PYODIDE_ONLY", "").split(",") if n]
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            str(INTEROP_DIR / "pyodide" / "run.mjs"),
+            str(wheels),
+            str(INTEROP_DIR / "pyodide" / "scenarios.py"),
+            json.dumps(args),
+            cwd=INTEROP_DIR,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "NODE_PATH": str(INTEROP_DIR / "node_modules")},
+        )
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), 540)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise
+        await asyncio.sleep(0.5)  # the servers see the last closes
+        lines = out.decode().splitlines()
+        found = [line for line in lines if line.startswith("RESULT ")]
+        assert found, (
+            f"no result (exit {process.returncode}): {out.decode()[-3000:]}{err.decode()[-3000:]}"
+        )
+        result: dict[str, Any] = json.loads(found[-1].removeprefix("RESULT "))
+        result["server"] = servers.seen
+        return result
+
+
+def test_runs_in_pyodide_without_websockets(results: dict[str, Any]) -> None:
+    assert results["platform"] == "emscripten"
+    assert results["websockets_imported"] is False
+
+
+@pytest.mark.parametrize("codec", ["lines", "jsonl", "msgpack", "cbor", "length"])
+def test_every_codec_both_ways_with_frames_cut_across_messages(
+    results: dict[str, Any], codec: str
+) -> None:
+    assert results[f"echo_{codec}"] is True
+
+
+def test_a_4_mib_frame_both_ways(results: dict[str, Any]) -> None:
+    assert results["big_frame"] == [4 * 1024 * 1024, True]
+
+
+def test_close_codes_and_reasons_from_the_server(results: dict[str, Any]) -> None:
+    assert results["server_closes_4000"] == [[4000, "server says bye"], 4000, "server says bye"]
+    assert results["server_closes_1000"] == ["end of stream", 1000, "done"]
+
+
+def test_close_codes_and_reasons_from_pyodide(results: dict[str, Any]) -> None:
+    # The server's side: the code Pyodide's client sent (1011 goes out as 4011).
+    assert results["server"]["closing 4321"] == [4321, "client says bye"]
+    assert results["server"]["closing 1011"] == [4011, "oops"]
+    # The client's side: the server's reply echoes the code.
+    assert results["client_closes_4321"] == [4321, "client says bye"]
+    assert results["client_closes_1011"] == [4011, "oops"]
+
+
+def test_text_policy(results: dict[str, Any]) -> None:
+    # reject: the client closes with 1003 (sent as 4003), the reader gets ProtocolError.
+    assert results["text_reject"][0][0] == "ProtocolError"
+    assert results["text_bytes"] == [["text", "after"], 1000]
+    assert results["text_ignore"] == [["after"], 1000]
+    assert sorted(results["server"]["text"]) == [1000, 1000, 4003]
+
+
+def test_a_slow_reader_is_closed_with_1009_past_max_queue(results: dict[str, Any]) -> None:
+    assert isinstance(results["slow_reader"], list), results["slow_reader"]
+    received, outcome = results["slow_reader"]
+    assert received == 1024 * 1024  # what fit in max_queue: sixteen 64 KiB messages
+    assert outcome[0] == 1009
+    assert outcome[1] == "receive queue full: 65536 B on 1048576 B unread, max 1048576"
+    _sent, code, reason = results["server"]["flood"]
+    assert (code, reason) == (4009, outcome[1])
+
+
+def test_rpc_calls_both_ways(results: dict[str, Any]) -> None:
+    assert results["rpc"] == [5, 42]
+
+
+def test_no_listener_left_behind_after_many_connections(results: dict[str, Any]) -> None:
+    assert results["many_connections"] == 0
+    assert results["live_proxies"] == 0
+
+
+def test_ping_is_not_available(results: dict[str, Any]) -> None:
+    assert results["ping"].startswith("browsers have no API to send a WebSocket ping")
+
+
+def test_a_failed_connect_says_the_browser_gives_no_reason(results: dict[str, Any]) -> None:
+    assert results["refused"].startswith("could not open a WebSocket to ws://127.0.0.1:")
+    assert "browsers give no reason" in results["refused"]
