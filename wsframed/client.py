@@ -160,12 +160,15 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
             await checkpoint()
             self._raise_mismatch(exc)
             raise
+        return Framed(await self._stream(connection), self.codec)
+
+    async def _stream(self, connection: Any) -> WsStream:
+        """The stream over a new connection (closed if the stream options are bad)."""
         try:
-            stream = WsStream(connection, **self._stream_options)
+            return WsStream(connection, **self._stream_options)
         except Exception:
             await connection.close()  # bad stream options: do not leak the connection
             raise
-        return Framed(stream, self.codec)
 
     def __await__(self) -> Generator[Any, None, Framed[T]]:
         return self._connect().__await__()
@@ -202,11 +205,7 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
                 except Exception as exc:
                     self._raise_mismatch(exc)
                     raise
-                try:
-                    stream = WsStream(connection, **self._stream_options)
-                except Exception:
-                    await connection.close()  # bad stream options: do not leak the connection
-                    raise
+                stream = await self._stream(connection)
                 try:
                     yield Framed(stream, self.codec)
                 finally:

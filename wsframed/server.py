@@ -325,16 +325,7 @@ class serve(ServerStarter[FramedServer], Generic[T]):
                 assert connection.request is not None
                 target = connection.request.path
             handler = routes[target.partition("?")[0]]
-        try:
-            await handler(framed)
-        except Exception as exc:
-            code, reason, level = _verdict(exc)
-            try:
-                await stream.aclose(code, reason)
-            finally:
-                _log_failure(connection, exc, level)
-        else:
-            await stream.aclose(1000)
+        await _run_handler(handler, framed, stream, connection)
 
     async def _start(self) -> FramedServer:
         if self._server is None:
@@ -413,6 +404,23 @@ def _chained(
         return None
 
     return process
+
+
+async def _run_handler(
+    handler: Handler[Any], framed: Framed[Any], stream: WsStream, logged: Any
+) -> None:
+    """Run one connection's handler; close with 1000, or with the code ``_verdict``
+    gives for what escaped it (logged once, naming ``logged``'s peer and the code)."""
+    try:
+        await handler(framed)
+    except Exception as exc:
+        code, reason, level = _verdict(exc)
+        try:
+            await stream.aclose(code, reason)
+        finally:
+            _log_failure(logged, exc, level)
+    else:
+        await stream.aclose(1000)
 
 
 def _verdict(exc: Exception) -> tuple[int, str, int]:

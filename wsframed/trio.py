@@ -31,9 +31,8 @@ from .framed import Framed, check_codec
 from .server import (
     _chained,
     _checked_routes,
-    _log_failure,
     _refusing_unknown_paths,
-    _verdict,
+    _run_handler,
 )
 from .stream import TextPolicy, WsStream
 
@@ -147,16 +146,7 @@ async def serve(
         else:  # _refusing_unknown_paths() answered 404 to any other path
             assert connection.request is not None
             chosen = routes[connection.request.path.partition("?")[0]]
-        try:
-            await chosen(framed)
-        except Exception as exc:
-            code, reason, level = _verdict(exc)
-            try:
-                await stream.aclose(code, reason)
-            finally:
-                _log_failure(logged, exc, level)
-        else:
-            await stream.aclose(1000)
+        await _run_handler(chosen, framed, stream, logged)
 
     await ws_serve(
         handle,
