@@ -160,6 +160,25 @@ def _fixed_size(type_byte: int) -> tuple[int, bool]:
     return _FIXED_SIZES.get(type_byte, 1), True
 
 
+def declared_size(buf: bytes | bytearray, index: int) -> tuple[int, bool] | None:
+    """The smallest size the msgpack object whose header is at ``buf[index]`` declares,
+    and whether it is exact; ``None`` when the header has not fully arrived.
+
+    Shared by the msgpack codecs' size checks (MsgpackCodec, MsgspecCodec).
+    """
+    if not 0 <= index < len(buf):
+        return None
+    type_byte = buf[index]
+    spec = _SIZED_HEADERS.get(type_byte)
+    if spec is None:
+        return _fixed_size(type_byte)
+    length_bytes, header, unit, exact = spec
+    if len(buf) - index < 1 + length_bytes:
+        return None
+    count = int.from_bytes(buf[index + 1 : index + 1 + length_bytes], "big")
+    return header + unit * count, exact
+
+
 _REASON_MAX = 200  # characters of a hook's or msgpack's message kept in a DecodeError
 _LIMIT_MESSAGE = re.compile(r"-?\d+ exceeds max_\w+_len\(\d+\)")
 
@@ -763,7 +782,7 @@ class MsgpackDecoder:
 
         Returns ``False`` while the header's length field is still incomplete.
         """
-        declared = self._declared_size(index)
+        declared = declared_size(self._buf, index)
         if declared is None:
             return False
         size, exact = declared
@@ -771,24 +790,6 @@ class MsgpackDecoder:
             raise self._fail(FrameTooLarge(size, self._limit, at_least=not exact))
         self._ends_at = self._base + index + size if exact else -1
         return True
-
-    def _declared_size(self, index: int) -> tuple[int, bool] | None:
-        """The smallest size the header at ``_buf[index]`` declares, and if it is exact.
-
-        ``None`` when the header's length field has not fully arrived.
-        """
-        buf = self._buf
-        if not 0 <= index < len(buf):
-            return None
-        type_byte = buf[index]
-        spec = _SIZED_HEADERS.get(type_byte)
-        if spec is None:
-            return _fixed_size(type_byte)
-        length_bytes, header, unit, exact = spec
-        if len(buf) - index < 1 + length_bytes:
-            return None
-        count = int.from_bytes(buf[index + 1 : index + 1 + length_bytes], "big")
-        return header + unit * count, exact
 
     def _fail_unpack(self, exc: Exception) -> DecodeError | FrameTooLarge:
         """Turn an unpacker or scanner exception into the decoder's stored error."""
@@ -800,7 +801,7 @@ class MsgpackDecoder:
             # A header over one of the max_*_len limits derived from max_frame_size.
             # Report the object's declared size when its own header is the culprit.
             limit = self._limit
-            declared = self._declared_size(self._start - self._base)
+            declared = declared_size(self._buf, self._start - self._base)
             if declared is not None and declared[0] > limit:
                 return self._fail(FrameTooLarge(declared[0], limit, at_least=not declared[1]))
             return self._fail(FrameTooLarge(limit + 1, limit, at_least=True))

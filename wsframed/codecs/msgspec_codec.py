@@ -70,7 +70,7 @@ from ..errors import DecodeError, FrameTooLarge, IncompleteFrame, WsFramedError
 from .base import Buffer
 from .length import LengthPrefixedCodec, LengthPrefixedDecoder
 from .lines import LinesCodec, LinesDecoder
-from .msgpack import _SIZED_HEADERS, _fixed_size
+from .msgpack import declared_size
 
 __all__ = ["Format", "Framing", "InvalidFrame", "MsgspecCodec", "MsgspecDecoder"]
 
@@ -644,7 +644,7 @@ class MsgspecDecoder(Generic[T]):
         limit = self._limit
         pending = fed - start
         if pending and self._checked != start:
-            declared = _declared_size(buf, start)
+            declared = declared_size(buf, start)
             if declared is not None:
                 size, exact = declared
                 if size > limit:
@@ -711,19 +711,3 @@ class MsgspecDecoder(Generic[T]):
         if pending:
             error = IncompleteFrame(pending, offset=self._base + self._start)
             raise self._fail(error).with_traceback(None)
-
-
-def _declared_size(buf: bytearray, index: int) -> tuple[int, bool] | None:
-    """The smallest size of the msgpack object whose header is at ``buf[index]``.
-
-    And whether it is exact; ``None`` while the header's length field is incomplete.
-    """
-    type_byte = buf[index]
-    spec = _SIZED_HEADERS.get(type_byte)
-    if spec is None:
-        return _fixed_size(type_byte)
-    length_bytes, header, unit, exact = spec
-    if len(buf) - index < 1 + length_bytes:
-        return None
-    count = int.from_bytes(buf[index + 1 : index + 1 + length_bytes], "big")
-    return header + unit * count, exact
