@@ -223,6 +223,7 @@ class Mutant:
     end: int
     status: str = "pending"  # killed | survived | uncovered | timeout | pending
     seconds: float = 0.0
+    runs_at: int = 0  # the line whose tests run it (a default's: its function's body)
 
     def describe(self) -> str:
         return f"{self.module}:{self.line}: {self.original!r} -> {self.replacement!r}"
@@ -278,7 +279,31 @@ def skipped_nodes(tree: ast.AST) -> set[int]:
                 skip_all(node)
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             skip_all(node)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+            "overload" in ast.unparse(d) for d in node.decorator_list
+        ):
+            skip_all(node)  # typing only: never runs
     return skip
+
+
+def default_owners(tree: ast.AST) -> dict[int, int]:
+    """id of each node of a parameter default -> the first line of its function's body.
+
+    A default is evaluated at import; the tests that call the function are the ones
+    that can see it changed, so its mutants run the tests executing that line."""
+    owners: dict[int, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            first = body[0]
+            if len(body) > 1 and isinstance(first, ast.Expr) and isinstance(
+                first.value, ast.Constant
+            ):
+                first = body[1]  # after the docstring
+            for default in [*node.args.defaults, *node.args.kw_defaults]:
+                if default is not None:
+                    owners.update((id(n), first.lineno) for n in ast.walk(default))
+    return owners
 
 
 def mutants_of(
@@ -291,6 +316,7 @@ def mutants_of(
     tree = ast.parse(source)
     offsets = Offsets(source)
     skip = skipped_nodes(tree)
+    owners = default_owners(tree)
     found: list[Mutant] = []
     allowed: set[int] | None = None if lines is None else set(lines)
     for chosen in (
@@ -304,7 +330,9 @@ def mutants_of(
         line = source.count("\n", 0, start) + 1
         if allowed is not None and line not in allowed:
             return
-        found.append(Mutant(module, line, source[start:end], replacement, start, end))
+        mutant = Mutant(module, line, source[start:end], replacement, start, end)
+        mutant.runs_at = owners.get(id(node), line)
+        found.append(mutant)
 
     def operator_between(left: ast.AST, right: ast.AST, text: str) -> tuple[int, int] | None:
         """Offsets of the operator ``text`` in the gap between two operands (which holds
@@ -490,12 +518,12 @@ def mutate(module: str, tests: list[str], lines: range | None, listing: bool,
             for number, mutant in enumerate(mutants, 1):
                 chosen = tests
                 if select:
-                    if mutant.line not in covering:  # no test executes this line
+                    if mutant.runs_at not in covering:  # no test executes this line
                         mutant.status = "uncovered"
                         print(f"  [{number}/{len(mutants)}] UNCOVERED {mutant.describe()}",
                               flush=True)
                         continue
-                    chosen = covering[mutant.line] or tests
+                    chosen = covering[mutant.runs_at] or tests
                 target.write_text(
                     source[: mutant.start] + mutant.replacement + source[mutant.end :],
                     encoding="utf-8",

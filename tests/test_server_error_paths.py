@@ -1,0 +1,100 @@
+"""serve() on its error and close paths: what the client sees, what the caller gets.
+
+Real websockets clients on 127.0.0.1 against wsframed.serve(). Written for mutants of
+wsframed/server.py that no test killed (tools/mutation.py; docs/contributing.md,
+Testing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed as WsConnectionClosed
+
+import wsframed
+from wsframed import Framed
+from wsframed.codecs import LinesCodec
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def echo(framed: Framed[str]) -> None:
+    async for line in framed:
+        await framed.send(line)
+
+
+async def closed_with(ws: Any) -> tuple[int, str] | None:
+    """Read until the server closes; the close frame the client received."""
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                await ws.recv()
+    except WsConnectionClosed as closed:
+        received = closed.rcvd
+    return None if received is None else (received.code, received.reason)
+
+
+async def test_serve_forever_on_a_closed_server_raises_after_a_loop_turn() -> None:
+    """The caller's mistake is a RuntimeError at once, yet other tasks run first."""
+    server = await wsframed.serve(echo, "127.0.0.1", 0, LinesCodec())
+    server.close()
+    await server.wait_closed()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    try:
+        before = ticks
+        with pytest.raises(RuntimeError, match=r"^serve_forever\(\) on a server that was closed$"):
+            await server.serve_forever()
+        assert ticks > before
+    finally:
+        task.cancel()
+
+
+async def test_serve_forever_serves_until_the_server_is_closed() -> None:
+    async with wsframed.serve(echo, "127.0.0.1", 0, LinesCodec()) as server:
+        forever = asyncio.create_task(server.serve_forever())
+        async with connect(f"ws://127.0.0.1:{server.port}", compression=None) as ws:
+            await ws.send(b"ping\n")
+            assert await asyncio.wait_for(ws.recv(), 10) == b"ping\n"
+            server.close()
+            assert await closed_with(ws) == (1001, "")
+        await asyncio.wait_for(forever, 10)  # returns once closed, raises nothing
+
+
+async def test_close_keeps_open_connections_when_asked() -> None:
+    """``close(close_connections=False)`` stops listening but the open connection keeps
+    working until the client leaves; then ``wait_closed()`` returns."""
+    server = await wsframed.serve(echo, "127.0.0.1", 0, LinesCodec())
+    port = server.port
+    async with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
+        server.close(close_connections=False)
+        await ws.send(b"still here\n")
+        assert await asyncio.wait_for(ws.recv(), 10) == b"still here\n"
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.wait_for(connect(f"ws://127.0.0.1:{port}", compression=None), 10)
+        await ws.send(b"and here\n")
+        assert await asyncio.wait_for(ws.recv(), 10) == b"and here\n"
+    await asyncio.wait_for(server.wait_closed(), 10)
+
+
+async def test_leaving_the_server_s_own_async_with_closes_its_connections_with_1001() -> None:
+    """``server = await serve(...)`` then ``async with server:``: leaving the block
+    closes the open connections (1001) and waits until they are closed."""
+    server = await wsframed.serve(echo, "127.0.0.1", 0, LinesCodec())
+    async with connect(f"ws://127.0.0.1:{server.port}", compression=None) as ws:
+        async with server:
+            await ws.send(b"hi\n")
+            assert await asyncio.wait_for(ws.recv(), 10) == b"hi\n"
+        assert server.sockets == ()
+        assert await closed_with(ws) == (1001, "")
