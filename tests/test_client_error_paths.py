@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
+from websockets.exceptions import InvalidURI
 
 import wsframed
 from wsframed.codecs import LinesCodec
@@ -29,6 +30,7 @@ class Peer:
     def __init__(self, greeting: bytes | None = None):
         self.greeting = greeting
         self.closes: list[tuple[int | None, str | None]] = []
+        self.received: list[bytes | str] = []  # by every connection, in order
         self.ended = asyncio.Condition()
         self.port = 0
 
@@ -36,8 +38,8 @@ class Peer:
         if self.greeting is not None:
             await connection.send(self.greeting)
         try:
-            async for _ in connection:
-                pass
+            async for message in connection:
+                self.received.append(message)
         except WsConnectionClosed:
             pass
         received = connection.protocol.close_rcvd
@@ -90,14 +92,17 @@ async def test_leaving_async_with_by_an_exception_closes_with_1011() -> None:
 
 async def test_the_loop_going_round_closes_the_connection_of_the_turn_before() -> None:
     """``async for framed in connect(...)``: going round closes the previous connection
-    with 1000 although the server keeps it open, before the next one is handed over."""
+    with 1000 although the server keeps it open, before the next one is handed over,
+    and what the turn fed without flushing is sent before that close."""
     async with peer() as server:
         turns = 0
         async with asyncio.timeout(10):
             async for framed in wsframed.connect(server.uri, LinesCodec(), reconnect_delays=quick):
                 turns += 1
                 if turns == 1:
+                    framed.feed("last words")  # buffered, not flushed
                     continue
+                assert server.received == [b"last words\n"]
                 assert await server.wait_for_closes(1) == [(1000, "")]
                 await framed.aclose()
                 break
@@ -117,9 +122,10 @@ async def test_bad_stream_options_close_the_connection_just_opened() -> None:
         assert await server.wait_for_closes(2) == [(1000, ""), (1000, "")]
 
 
-async def test_a_refused_connection_raises_the_os_error_after_a_loop_turn() -> None:
-    """Nothing listens: ``await connect()`` raises ConnectionRefusedError (not some
-    later error), and other tasks ran before it did."""
+async def test_a_failed_connect_raises_its_error_after_a_loop_turn() -> None:
+    """Nothing listens, or the URI is not one: ``await connect()`` raises that error
+    (ConnectionRefusedError, InvalidURI: not some later error), and other tasks ran
+    before it did, so a reconnect loop cannot hold the event loop."""
     async with peer() as server:
         port = server.port
     ticks = 0
@@ -137,6 +143,10 @@ async def test_a_refused_connection_raises_the_os_error_after_a_loop_turn() -> N
             before = ticks
             with pytest.raises(ConnectionRefusedError):
                 await wsframed.connect(f"ws://127.0.0.1:{port}", LinesCodec())
+            assert ticks > before
+            before = ticks
+            with pytest.raises(InvalidURI, match=r"^not a uri isn't a valid URI: "):
+                await wsframed.connect("not a uri", LinesCodec())
             assert ticks > before
     finally:
         task.cancel()

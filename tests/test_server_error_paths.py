@@ -98,3 +98,25 @@ async def test_leaving_the_server_s_own_async_with_closes_its_connections_with_1
             assert await asyncio.wait_for(ws.recv(), 10) == b"hi\n"
         assert server.sockets == ()
         assert await closed_with(ws) == (1001, "")
+
+
+@pytest.mark.parametrize(("size", "fits"), [(64 * 1024, True), (64 * 1024 + 1, False)])
+async def test_the_default_limit_of_each_stream_is_64_kib(size: int, fits: bool) -> None:
+    """serve() gives each WsStream ``limit=65536``: the handler's readline() takes a
+    line of 65,536 bytes before its ``\\n`` and refuses one of 65,537 (consumed=65,537)."""
+    got: asyncio.Future[bytes | int] = asyncio.get_running_loop().create_future()
+
+    async def read_a_line(framed: Framed[str]) -> None:
+        stream = framed.stream
+        assert isinstance(stream, wsframed.WsStream)
+        try:
+            got.set_result(await stream.readline())
+        except asyncio.LimitOverrunError as overrun:
+            got.set_result(overrun.consumed)
+
+    async with (
+        wsframed.serve(read_a_line, "127.0.0.1", 0, LinesCodec()) as server,
+        connect(f"ws://127.0.0.1:{server.port}", compression=None, max_size=None) as ws,
+    ):
+        await ws.send(b"x" * size + b"\n")
+        assert await asyncio.wait_for(got, 10) == (b"x" * size + b"\n" if fits else size)
