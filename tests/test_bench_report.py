@@ -198,7 +198,8 @@ def test_a_tiny_run_measures_every_job_each_round_and_reports_progress() -> None
     assert shown[0] == f"[  1/{total}] round 1/2: msgpack naive"
     assert shown[jobs] == f"[{jobs + 1:3}/{total}] round 2/2: msgpack naive"
     assert shown[-1] == f"[{total:3}/{total}] slow reader, 1 MiB under tracemalloc"
-    assert results.memory_peak is not None and results.memory_seconds is not None
+    assert results.memory_peak is not None
+    assert results.memory_seconds is not None
     text = markdown(results)
     assert "| lines | 100 B |" in text
     assert "### Batch size: msgpack, feed() N items then flush(), recv_many()" in text
