@@ -120,3 +120,24 @@ async def test_the_default_limit_of_each_stream_is_64_kib(size: int, fits: bool)
     ):
         await ws.send(b"x" * size + b"\n")
         assert await asyncio.wait_for(got, 10) == (b"x" * size + b"\n" if fits else size)
+
+
+async def test_what_a_returning_handler_fed_is_sent_before_its_1000() -> None:
+    """A handler that feeds frames and returns without flushing: the client receives
+    them, then the close frame 1000 (the close flushes, it does not drop)."""
+
+    async def feed_and_return(framed: Framed[str]) -> None:
+        framed.feed("one")
+        framed.feed("two")
+
+    async with (
+        wsframed.serve(feed_and_return, "127.0.0.1", 0, LinesCodec()) as server,
+        connect(f"ws://127.0.0.1:{server.port}", compression=None) as ws,
+    ):
+        received = b""
+        async with asyncio.timeout(10):
+            async for message in ws:  # ends at a clean close (1000)
+                assert isinstance(message, bytes)
+                received += message
+        assert received == b"one\ntwo\n"
+        assert ws.close_code == 1000
