@@ -141,3 +141,19 @@ async def test_what_a_returning_handler_fed_is_sent_before_its_1000() -> None:
                 received += message
         assert received == b"one\ntwo\n"
         assert ws.close_code == 1000
+
+
+async def test_a_handler_raising_protocol_error_closes_with_1002() -> None:
+    """The handler judges the peer's frames a protocol violation (its own
+    ProtocolError): the client sees 1002, the code RFC 6455 gives that, not 1011."""
+
+    async def strict(framed: Framed[str]) -> None:
+        line = await framed.recv()
+        raise wsframed.ProtocolError(f"expected HELLO, got {line!r}")
+
+    async with (
+        wsframed.serve(strict, "127.0.0.1", 0, LinesCodec()) as server,
+        connect(f"ws://127.0.0.1:{server.port}", compression=None) as ws,
+    ):
+        await ws.send(b"bye\n")
+        assert await closed_with(ws) == (1002, "protocol error")

@@ -102,11 +102,13 @@ MODULE_TESTS: dict[str, list[str]] = {
     "wsframed/server.py": [
         "tests/test_server_failures.py", "tests/test_server_error_paths.py",
         "tests/test_framed.py", "tests/test_ux_routes.py", "tests/test_ux_request.py",
-        "tests/test_ux_errors.py", "tests/test_hostile_input.py",
+        "tests/test_ux_errors.py", "tests/test_ux_codec_argument.py",
+        "tests/test_hostile_input.py",
     ],
     "wsframed/client.py": [
         "tests/test_client_error_paths.py", "tests/test_framed.py",
         "tests/test_ux_reconnect.py", "tests/test_ux_errors.py",
+        "tests/test_ux_codec_argument.py",
     ],
     "wsframed/rpc/core.py": [
         "tests/test_rpc_logs.py", "tests/test_rpc_error_paths.py", "tests/test_rpc_bounds.py",
