@@ -8,6 +8,8 @@ Testing).
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from typing import Any
 
 import pytest
@@ -157,3 +159,77 @@ async def test_a_handler_raising_protocol_error_closes_with_1002() -> None:
     ):
         await ws.send(b"bye\n")
         assert await closed_with(ws) == (1002, "protocol error")
+
+
+async def handled_once(handler: Any, client: Any) -> None:
+    """Serve one connection with ``handler``; run ``client(ws)``; wait for the handler."""
+    done = asyncio.Event()
+
+    async def wrapped(framed: Framed[str]) -> None:
+        try:
+            await handler(framed)
+        finally:
+            done.set()
+
+    async with wsframed.serve(wrapped, "127.0.0.1", 0, LinesCodec()) as server:
+        async with connect(f"ws://127.0.0.1:{server.port}", compression=None) as ws:
+            await client(ws)
+        await asyncio.wait_for(done.wait(), 10)
+    # serve()'s exit waited for the connection, whose record is written by then
+
+
+async def test_the_peer_leaving_is_one_info_line_saying_how(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The handler's recv() meets the end (the client closed): one INFO record, no
+    traceback, saying the peer ended the stream; an abnormal end names its code."""
+    caplog.set_level(logging.INFO, logger="wsframed.server")
+
+    async def reader(framed: Framed[str]) -> None:
+        await framed.recv()
+
+    async def close_cleanly(ws: Any) -> None:
+        await ws.close()
+
+    async def drop(ws: Any) -> None:
+        ws.transport.abort()
+
+    await handled_once(reader, close_cleanly)
+    await handled_once(reader, drop)
+    records = [r for r in caplog.records if r.name == "wsframed.server"]
+    assert [(r.levelno, r.exc_info) for r in records] == [(logging.INFO, None)] * 2
+    peer = r"\('127\.0\.0\.1', \d+\)"
+    assert re.fullmatch(
+        rf"the peer {peer} left before the handler finished: the peer ended the stream",
+        records[0].getMessage(),
+    )
+    assert re.fullmatch(
+        rf"the peer {peer} left before the handler finished: .*1006.*",
+        records[1].getMessage(),
+    )
+
+
+async def test_a_bug_after_the_peer_dropped_logs_that_no_close_frame_was_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The TCP connection is gone before the handler's bug closes it: the ERROR record
+    says no close frame was sent (not a 1011 the client never got)."""
+
+    async def buggy(framed: Framed[str]) -> None:
+        try:
+            await framed.recv()
+        except wsframed.ConnectionClosed:
+            raise RuntimeError("the handler's own bug") from None
+
+    async def drop(ws: Any) -> None:
+        ws.transport.abort()
+
+    await handled_once(buggy, drop)
+    [record] = [r for r in caplog.records if r.name == "wsframed.server"]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
+    assert re.fullmatch(
+        r"connection handler failed \(peer \('127\.0\.0\.1', \d+\)\); closed with no close "
+        r"frame \(the TCP connection ended first\)",
+        record.getMessage(),
+    )
