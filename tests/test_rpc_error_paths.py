@@ -1,0 +1,96 @@
+"""RpcPeer on its error, close and limit paths: the caller's exact errors, the defaults
+that bound a peer, and what the other side sees.
+
+Real RpcPeers over loopback (tests/conftest.py ``framed_pair``). Written for mutants of
+wsframed/rpc/ that no test killed (tools/mutation.py; docs/contributing.md, Testing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from wsframed.codecs import MsgpackCodec
+from wsframed.rpc import DEFAULT_MAX_PENDING, RpcPeer
+
+from .conftest import framed_pair
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.mark.parametrize("name", ["max_concurrency", "max_pending"])
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        (True, TypeError, "must be an int, not True"),
+        (2.0, TypeError, "must be an int, not 2.0"),
+        ("3", TypeError, "must be an int, not '3'"),
+        (0, ValueError, "must be at least 1, not 0"),
+        (-5, ValueError, "must be at least 1, not -5"),
+    ],
+)
+async def test_bounds_must_be_positive_ints(
+    name: str, value: object, error: type[Exception], message: str
+) -> None:
+    async with framed_pair("ws", MsgpackCodec()) as (framed, _):
+        with pytest.raises(error) as refused:
+            RpcPeer(framed, **{name: value})  # type: ignore[arg-type]
+        assert str(refused.value) == f"{name} {message}"
+        RpcPeer(framed, **{name: 1})  # the least allowed
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, math.nan])
+async def test_request_timeout_must_be_positive_or_none(timeout: float) -> None:
+    async with framed_pair("ws", MsgpackCodec()) as (framed, _):
+        with pytest.raises(ValueError, match=r"^request_timeout must be positive") as e:
+            RpcPeer(framed, request_timeout=timeout)
+        assert str(e.value) == f"request_timeout must be positive or None, not {timeout}"
+        assert RpcPeer(framed, request_timeout=None).request_timeout is None
+        assert RpcPeer(framed, request_timeout=math.inf).request_timeout == math.inf
+
+
+async def test_the_defaults_bound_calls_at_1024_and_60_s() -> None:
+    async with framed_pair("ws", MsgpackCodec()) as (framed, _):
+        peer = RpcPeer(framed)
+        assert (peer.max_pending, peer.request_timeout) == (1024, 60.0)
+        assert DEFAULT_MAX_PENDING == 1024
+
+
+async def test_64_handlers_run_at_once_by_default() -> None:
+    """``max_concurrency`` defaults to 64: of 70 calls to a handler that waits, 64
+    start; the others start as the first ones end, and every call is answered."""
+    async with framed_pair("ws", MsgpackCodec()) as (a, b):
+        release = asyncio.Event()
+        running = 0
+        most = 0
+
+        async def wait(i: int) -> int:
+            nonlocal running, most
+            running += 1
+            most = max(most, running)
+            await release.wait()
+            running -= 1
+            return i
+
+        async with RpcPeer(a) as client, RpcPeer(b, handlers={"wait": wait}):
+            calls = [asyncio.create_task(client.call("wait", i, timeout=20)) for i in range(70)]
+            async with asyncio.timeout(20):
+                while running < 64:
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.1)  # nothing else starts while the 64 wait
+                assert (running, most) == (64, 64)
+                release.set()
+                assert await asyncio.gather(*calls) == list(range(70))
+            assert most == 64
+
+
+async def test_a_handler_of_an_rpc_peer_must_be_callable() -> None:
+    async with framed_pair("ws", MsgpackCodec()) as (framed, _):
+        peer = RpcPeer(framed)
+        with pytest.raises(TypeError) as refused:
+            peer.register("x", 42)  # type: ignore[arg-type]
+        assert str(refused.value) == "the handler of 'x' must be callable, not 42"
+        with pytest.raises(TypeError):
+            RpcPeer(framed, handlers={"y": "not a function"})  # type: ignore[dict-item]
