@@ -94,3 +94,24 @@ async def test_a_handler_of_an_rpc_peer_must_be_callable() -> None:
         assert str(refused.value) == "the handler of 'x' must be callable, not 42"
         with pytest.raises(TypeError):
             RpcPeer(framed, handlers={"y": "not a function"})  # type: ignore[dict-item]
+
+
+async def test_the_method_decorator_returns_the_function_unchanged() -> None:
+    """``@peer.method`` and ``@peer.method("name")`` register and give the function
+    back, so it stays callable locally; the peer's calls reach it by either name."""
+    async with framed_pair("ws", MsgpackCodec()) as (a, b):
+        server = RpcPeer(b)
+
+        def double(x: int) -> int:
+            return 2 * x
+
+        async def triple(x: int) -> int:
+            return 3 * x
+
+        assert server.method(double) is double
+        assert server.method("thrice")(triple) is triple
+        assert server.method()(double) is double
+        assert double(4) == 8
+        async with RpcPeer(a) as client, server:
+            assert await client.call("double", 5, timeout=10) == 10
+            assert await client.call("thrice", 5, timeout=10) == 15
