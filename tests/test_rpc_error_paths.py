@@ -115,3 +115,18 @@ async def test_the_method_decorator_returns_the_function_unchanged() -> None:
         async with RpcPeer(a) as client, server:
             assert await client.call("double", 5, timeout=10) == 10
             assert await client.call("thrice", 5, timeout=10) == 15
+
+
+async def test_calls_without_a_bound_are_answered() -> None:
+    """``request_timeout=None`` and ``timeout=math.inf`` mean no deadline: such calls
+    (the only one in flight, and several at once) get their answers."""
+    async with (
+        framed_pair("ws", MsgpackCodec()) as (a, b),
+        RpcPeer(a, request_timeout=None) as client,
+        RpcPeer(b, handlers={"neg": lambda x: -x}),
+        asyncio.timeout(10),
+    ):
+        assert await client.call("neg", 1) == -1
+        assert await client.call("neg", 2, timeout=math.inf) == -2
+        several = [client.call("neg", i, timeout=math.inf) for i in range(5)]
+        assert await asyncio.gather(*several) == [0, -1, -2, -3, -4]
