@@ -130,3 +130,39 @@ async def test_calls_without_a_bound_are_answered() -> None:
         assert await client.call("neg", 2, timeout=math.inf) == -2
         several = [client.call("neg", i, timeout=math.inf) for i in range(5)]
         assert await asyncio.gather(*several) == [0, -1, -2, -3, -4]
+
+
+@pytest.mark.parametrize("ending", ["peer closes", "aclose"])
+async def test_a_call_waiting_for_a_slot_fails_as_the_call_in_flight_did(ending: str) -> None:
+    """``max_pending=1``: a call in flight (never answered) and a second call waiting
+    for its slot. When the connection ends, both raise the same ConnectionClosed
+    object; when this side is closed, the waiting one raises ClosedStreamError. Neither
+    is sent, and neither waits for its timeout."""
+    from wsframed import ClosedStreamError, ConnectionClosed
+
+    async with framed_pair("ws", MsgpackCodec()) as (a, b):
+        started = asyncio.Event()
+
+        async def hang() -> None:
+            started.set()
+            await asyncio.Event().wait()
+
+        client = RpcPeer(a, max_pending=1)
+        server = RpcPeer(b, handlers={"hang": hang})
+        async with server, asyncio.timeout(10):
+            first = asyncio.create_task(client.call("hang", timeout=30))
+            await started.wait()
+            second = asyncio.create_task(client.call("hang", timeout=30))
+            await asyncio.sleep(0.05)
+            assert (client.in_flight, second.done()) == (1, False)
+            if ending == "peer closes":
+                await server.aclose()
+                errors = await asyncio.gather(first, second, return_exceptions=True)
+                assert isinstance(errors[0], ConnectionClosed)
+                assert errors[1] is errors[0]
+            else:
+                await client.aclose()
+                errors = await asyncio.gather(first, second, return_exceptions=True)
+                assert [type(e) for e in errors] == [ClosedStreamError, ClosedStreamError]
+                assert str(errors[1]) == "this RpcPeer was closed (aclose()); make a new one"
+        await client.aclose()
