@@ -166,3 +166,32 @@ async def test_a_call_waiting_for_a_slot_fails_as_the_call_in_flight_did(ending:
                 assert [type(e) for e in errors] == [ClosedStreamError, ClosedStreamError]
                 assert str(errors[1]) == "this RpcPeer was closed (aclose()); make a new one"
         await client.aclose()
+
+
+async def test_a_cancelled_call_is_forgotten_and_its_late_answer_dropped() -> None:
+    """Cancelling a call in flight raises CancelledError in the caller (nothing else),
+    frees its slot at once, and the answer that comes later is dropped; the next
+    call works."""
+    async with framed_pair("ws", MsgpackCodec()) as (a, b):
+        release = asyncio.Event()
+
+        async def slow(x: int) -> int:
+            await release.wait()
+            return x
+
+        async with (
+            RpcPeer(a, max_pending=1) as client,
+            RpcPeer(b, handlers={"slow": slow, "neg": lambda x: -x}),
+            asyncio.timeout(10),
+        ):
+            call = asyncio.create_task(client.call("slow", 1))
+            while client.in_flight == 0:
+                await asyncio.sleep(0.005)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            assert client.in_flight == 0
+            release.set()  # its answer arrives now, to nobody
+            assert await client.call("neg", 5) == -5
+            assert await client.call("slow", 7) == 7
+
