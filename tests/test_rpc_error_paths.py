@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -18,6 +21,28 @@ from wsframed.rpc import DEFAULT_MAX_PENDING, RpcPeer
 from .conftest import framed_pair
 
 pytestmark = pytest.mark.timeout(30)
+
+
+async def ticks_while(call: Callable[[], Awaitable[Any]]) -> tuple[int, BaseException | None]:
+    """Run ``call`` beside a task that counts loop turns; the count and what it raised."""
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    try:
+        await call()
+    except Exception as exc:
+        return ticks - before, exc
+    finally:
+        task.cancel()
+    return ticks - before, None
 
 
 @pytest.mark.parametrize("name", ["max_concurrency", "max_pending"])
@@ -195,3 +220,72 @@ async def test_a_cancelled_call_is_forgotten_and_its_late_answer_dropped() -> No
             assert await client.call("neg", 5) == -5
             assert await client.call("slow", 7) == 7
 
+
+
+async def test_serve_returns_when_the_connection_ends_and_closes_the_peer() -> None:
+    """``await peer.serve()`` returns once the other side is gone, and the peer is
+    closed then: a later call raises ClosedStreamError (not the connection's error),
+    and serve() again raises it too, after a loop turn."""
+    from wsframed import ClosedStreamError
+
+    async with framed_pair("ws", MsgpackCodec()) as (a, b):
+        server = RpcPeer(b, handlers={"neg": lambda x: -x})
+        serving = asyncio.create_task(server.serve())
+        async with RpcPeer(a) as client, asyncio.timeout(10):
+            assert await client.call("neg", 3) == -3
+        assert await asyncio.wait_for(serving, 10) is None
+        closed = "this RpcPeer was closed (aclose()); make a new one"
+        with pytest.raises(ClosedStreamError, match=re.escape(closed)):
+            await server.call("neg", 1)
+        ticks, error = await ticks_while(server.serve)
+        assert (type(error), str(error)) == (ClosedStreamError, closed)
+        assert ticks > 0
+
+
+async def test_a_second_aclose_waits_for_the_first_and_a_closed_peer_yields() -> None:
+    """Two aclose() at once: the second returns only when the first is done. Closing a
+    closed peer again and again still lets other tasks run."""
+    async with framed_pair("ws", MsgpackCodec()) as (a, b):
+        started = asyncio.Event()
+
+        async def busy() -> None:
+            started.set()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await asyncio.sleep(0.05)  # a handler that takes a while to stop
+
+        async with RpcPeer(a) as client, RpcPeer(b, handlers={"busy": busy}) as server:
+            await client.notify("busy")
+            await asyncio.wait_for(started.wait(), 10)
+            first = asyncio.create_task(server.aclose())
+            await asyncio.sleep(0)  # the first aclose() is under way
+            await asyncio.wait_for(server.aclose(), 10)
+            assert first.done()
+
+            async def many() -> None:
+                for _ in range(200):
+                    await server.aclose()
+
+            ticks, error = await ticks_while(many)
+            assert (error, ticks >= 3) == (None, True)
+
+
+async def test_a_handler_may_close_its_own_peer_and_carry_on() -> None:
+    """A handler that calls ``await peer.aclose()`` is not cancelled by it: the code
+    after the call runs."""
+    async with framed_pair("ws", MsgpackCodec()) as (a, b):
+        after: list[str] = []
+        server = RpcPeer(b)
+
+        @server.method
+        async def leave() -> None:
+            await server.aclose()
+            after.append("ran on")
+
+        async with RpcPeer(a) as client, server:
+            await client.notify("leave")
+            async with asyncio.timeout(10):
+                while not after:
+                    await asyncio.sleep(0.01)
+        assert after == ["ran on"]
