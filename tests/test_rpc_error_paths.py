@@ -243,10 +243,12 @@ async def test_serve_returns_when_the_connection_ends_and_closes_the_peer() -> N
 
 
 async def test_a_second_aclose_waits_for_the_first_and_a_closed_peer_yields() -> None:
-    """Two aclose() at once: the second returns only when the first is done. Closing a
-    closed peer again and again still lets other tasks run."""
+    """Two aclose() at once: the second returns only when the first is done, and that
+    is once the running handler has stopped (its cleanup ran). Closing a closed peer
+    again and again still lets other tasks run."""
     async with framed_pair("ws", MsgpackCodec()) as (a, b):
         started = asyncio.Event()
+        cleaned: list[bool] = []
 
         async def busy() -> None:
             started.set()
@@ -254,6 +256,7 @@ async def test_a_second_aclose_waits_for_the_first_and_a_closed_peer_yields() ->
                 await asyncio.Event().wait()
             finally:
                 await asyncio.sleep(0.05)  # a handler that takes a while to stop
+                cleaned.append(True)
 
         async with RpcPeer(a) as client, RpcPeer(b, handlers={"busy": busy}) as server:
             await client.notify("busy")
@@ -261,7 +264,7 @@ async def test_a_second_aclose_waits_for_the_first_and_a_closed_peer_yields() ->
             first = asyncio.create_task(server.aclose())
             await asyncio.sleep(0)  # the first aclose() is under way
             await asyncio.wait_for(server.aclose(), 10)
-            assert first.done()
+            assert (first.done(), cleaned) == (True, [True])
 
             async def many() -> None:
                 for _ in range(200):
