@@ -43,8 +43,9 @@ only the code of error, close and limit paths: ``except`` and ``finally`` blocks
 ``raise`` statements, an ``if`` whose body raises, returns, breaks or closes (its test
 and body), a function whose name says close/abort/fail/error/limit/..., and a line
 naming a limit, a close, an error or a close code (``ERROR_WORDS``). The filters
-combine (a mutant must pass each one given). ``--per-mutant-timeout`` caps each run
-in seconds (the default is ``--timeout-factor`` times the clean run plus 10 s).
+combine (a mutant must pass each one given). Each mutant's run may take
+``--timeout-factor`` times its selected tests' clean time plus 15 s, and at least
+``--per-mutant-timeout`` (``-x``) seconds; a run over that counts as killed.
 
 No dependency beyond the test suite's. mutmut and cosmic-ray were the alternatives:
 both want their own copy layout or session database and their own test command,
@@ -422,6 +423,7 @@ CONTEXT_PLUGIN = """
 import coverage
 
 ORDER = []
+SECONDS = {}
 
 def pytest_runtest_setup(item):
     current = coverage.Coverage.current()
@@ -429,15 +431,21 @@ def pytest_runtest_setup(item):
         current.switch_context(item.nodeid)
     ORDER.append(item.nodeid)
 
+def pytest_runtest_logreport(report):
+    SECONDS[report.nodeid] = SECONDS.get(report.nodeid, 0.0) + report.duration
+
 def pytest_unconfigure(config):
     with open(".mutation-order", "w") as out:
-        out.write("\\n".join(ORDER))
+        out.write("\\n".join(f"{n}\\t{SECONDS.get(n, 0.0):.3f}" for n in ORDER))
 """
 
 
-def tests_by_line(tree: Path, module: str, tests: list[str]) -> tuple[dict[int, list[str]], float]:
+def tests_by_line(
+    tree: Path, module: str, tests: list[str]
+) -> tuple[dict[int, list[str]], float, dict[str, float]]:
     """Run the tests once under coverage: each line of ``module`` -> the node ids of the
-    tests that execute it (a line run only at import maps to ``[]``: run every test)."""
+    tests that execute it (a line run only at import maps to ``[]``: run every test),
+    the run's seconds, and each test's seconds (under coverage: an upper bound)."""
     import coverage  # the test suite's dependency
 
     (tree / "_mutation_contexts.py").write_text(CONTEXT_PLUGIN)
@@ -454,8 +462,9 @@ def tests_by_line(tree: Path, module: str, tests: list[str]) -> tuple[dict[int, 
     elapsed = time.monotonic() - started
     if run.returncode != 0:
         sys.exit(f"{module}: the tests fail without any mutant:\n{run.stdout[-3000:]}")
-    ran = (tree / ".mutation-order").read_text().split("\n")
-    order = {nodeid: i for i, nodeid in enumerate(ran)}
+    ran = [line.split("\t") for line in (tree / ".mutation-order").read_text().split("\n")]
+    order = {nodeid: i for i, (nodeid, _) in enumerate(ran)}
+    seconds = {nodeid: float(taken) for nodeid, taken in ran}
     data = coverage.CoverageData(basename=str(data_file))
     data.read()
     found: dict[int, list[str]] = {}
@@ -464,7 +473,7 @@ def tests_by_line(tree: Path, module: str, tests: list[str]) -> tuple[dict[int, 
             for line, contexts in data.contexts_by_lineno(filename).items():
                 ids = sorted({c for c in contexts if c in order}, key=order.__getitem__)
                 found[line] = ids
-    return found, elapsed
+    return found, elapsed, seconds
 
 
 def test_environment(tree: Path) -> dict[str, str]:
@@ -527,8 +536,9 @@ def mutate(module: str, tests: list[str], lines: range | None, listing: bool,
         copy_tree(tree)
         precompile(tree, module)
         target = tree / module
+        seconds: dict[str, float] = {}
         if select:
-            covering, clean = tests_by_line(tree, module, tests)
+            covering, clean, seconds = tests_by_line(tree, module, tests)
         else:
             status, clean = run_tests(tree, tests, timeout=600)
             if status != "survived":
@@ -549,7 +559,12 @@ def mutate(module: str, tests: list[str], lines: range | None, listing: bool,
                     source[: mutant.start] + mutant.replacement + source[mutant.end :],
                     encoding="utf-8",
                 )
-                limit = per_mutant if per_mutant is not None else factor * clean + 10
+                limit = factor * clean + 10
+                if chosen is not tests:  # the selected tests' own time, never less than -x
+                    limit = factor * sum(seconds.get(t, 0.0) for t in chosen) + 15
+                    limit = max(limit, per_mutant or 0.0)
+                elif per_mutant is not None:
+                    limit = max(per_mutant, factor * clean + 10)
                 mutant.status, mutant.seconds = run_tests(tree, chosen, limit)
                 if mutant.status == "survived":
                     print(f"  [{number}/{len(mutants)}] SURVIVED {mutant.describe()}", flush=True)
@@ -580,7 +595,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "-x", "--per-mutant-timeout", type=float,
-        help="seconds one mutant's test run may take (a longer run counts as killed)",
+        help="the least time one mutant's run is allowed, in seconds (default: "
+        "--timeout-factor times its tests' clean time, plus 15 s); a longer run counts "
+        "as killed",
     )
     parser.add_argument("--list", action="store_true", help="print the mutants, run nothing")
     parser.add_argument("--timeout-factor", type=float, default=3.0)
