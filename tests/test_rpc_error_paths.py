@@ -292,3 +292,18 @@ async def test_a_handler_may_close_its_own_peer_and_carry_on() -> None:
                 while not after:
                     await asyncio.sleep(0.01)
         assert after == ["ran on"]
+
+
+async def test_leaving_async_with_closes_the_peer_and_its_connection() -> None:
+    """``async with RpcPeer(...)``: on exit the peer is closed (a call raises
+    ClosedStreamError) and so is its connection (the other side's serve() returns)."""
+    from wsframed import ClosedStreamError
+
+    async with framed_pair("ws", MsgpackCodec()) as (a, b):
+        server = RpcPeer(b, handlers={"neg": lambda x: -x})
+        serving = asyncio.create_task(server.serve())
+        async with RpcPeer(a) as client:
+            assert await asyncio.wait_for(client.call("neg", 2), 10) == -2
+        with pytest.raises(ClosedStreamError, match=r"^this RpcPeer was closed"):
+            await client.call("neg", 1)
+        assert await asyncio.wait_for(serving, 10) is None

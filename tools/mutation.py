@@ -280,6 +280,10 @@ def skipped_nodes(tree: ast.AST) -> set[int]:
             func = node.func
             if isinstance(func, ast.Attribute) and func.attr in LOGGING:
                 skip_all(node)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            if isinstance(func, ast.Attribute) and func.attr in LOGGING:
+                skip_all(node)  # the log statement as a whole too
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             skip_all(node)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
