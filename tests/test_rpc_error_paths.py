@@ -307,3 +307,25 @@ async def test_leaving_async_with_closes_the_peer_and_its_connection() -> None:
         with pytest.raises(ClosedStreamError, match=r"^this RpcPeer was closed"):
             await client.call("neg", 1)
         assert await asyncio.wait_for(serving, 10) is None
+
+
+async def test_the_end_of_the_connection_stops_running_handlers() -> None:
+    """The other side goes away while a handler of this side runs: the handler is
+    cancelled then, not left running until this peer is closed."""
+    async with framed_pair("ws", MsgpackCodec()) as (a, b):
+        started = asyncio.Event()
+        stopped = asyncio.Event()
+
+        async def forever() -> None:
+            started.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                stopped.set()
+                raise
+
+        async with RpcPeer(b, handlers={"forever": forever}):
+            async with RpcPeer(a) as client:
+                await client.notify("forever")
+                await asyncio.wait_for(started.wait(), 10)
+            await asyncio.wait_for(stopped.wait(), 10)  # this peer is still open here
