@@ -329,3 +329,42 @@ async def test_the_end_of_the_connection_stops_running_handlers() -> None:
                 await client.notify("forever")
                 await asyncio.wait_for(started.wait(), 10)
             await asyncio.wait_for(stopped.wait(), 10)  # this peer is still open here
+
+
+@pytest.mark.parametrize(
+    ("sent", "answer"),
+    [
+        ([0, 7], [1, 7, "InvalidRequest: a request has 4 elements, not 2", None]),
+        ([0, 8, "neg"], [1, 8, "InvalidRequest: a request has 4 elements, not 3", None]),
+        ([0, 9, "neg", [1], "extra"],
+         [1, 9, "InvalidRequest: a request has 4 elements, not 5", None]),
+        ([0, 2**32 - 1, "neg", [5]], [1, 2**32 - 1, None, -5]),
+        ([0, 0, "neg", [6]], [1, 0, None, -6]),
+    ],
+)
+async def test_a_request_with_a_usable_msgid_is_always_answered(
+    sent: list[Any], answer: list[Any]
+) -> None:
+    """A request of any length whose msgid is a uint32 (0 to 2**32 - 1) gets a
+    response: its result, or an InvalidRequest error naming the length."""
+    async with (
+        framed_pair("ws", MsgpackCodec()) as (raw, b),
+        RpcPeer(b, handlers={"neg": lambda x: -x}),
+        asyncio.timeout(10),
+    ):
+        await raw.send(sent)
+        assert await raw.recv() == answer
+
+
+@pytest.mark.parametrize("sent", [[0], [0, -1, "neg", [1]], [0, 2**32, "neg", [1]]])
+async def test_a_request_without_a_usable_msgid_gets_no_answer(sent: list[Any]) -> None:
+    """No msgid to answer to (missing, negative, over uint32): nothing is sent back;
+    the next good request is answered."""
+    async with (
+        framed_pair("ws", MsgpackCodec()) as (raw, b),
+        RpcPeer(b, handlers={"neg": lambda x: -x}),
+        asyncio.timeout(10),
+    ):
+        await raw.send(sent)
+        await raw.send([0, 1, "neg", [2]])
+        assert await raw.recv() == [1, 1, None, -2]
