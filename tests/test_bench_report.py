@@ -203,3 +203,46 @@ def test_a_tiny_run_measures_every_job_each_round_and_reports_progress() -> None
     text = markdown(results)
     assert "| lines | 100 B |" in text
     assert "### Batch size: msgpack, feed() N items then flush(), recv_many()" in text
+
+
+def test_progress_is_one_line_per_round_off_a_terminal() -> None:
+    """Into a log (not a terminal): a line when the round changes, not per job."""
+    import io
+
+    from wsframed.bench import progress_printer
+
+    out = io.StringIO()
+    show = progress_printer(out)
+    for message in (
+        "[  1/5] round 1/2: msgpack naive",
+        "[  2/5] round 1/2: msgpack send",
+        "[  3/5] round 2/2: msgpack naive",
+        "[  4/5] round 2/2: msgpack send",
+        "[  5/5] slow reader, 1 MiB under tracemalloc",
+    ):
+        show(message)
+    lines = out.getvalue().splitlines()
+    assert [line.split("s ", 1)[1] for line in lines] == [
+        "round 1/2", "round 2/2", "slow reader, 1 MiB under tracemalloc"
+    ]
+    assert all(re.fullmatch(r" *\d+s .*", line) for line in lines)
+
+
+def test_progress_rewrites_one_line_on_a_terminal() -> None:
+    import io
+
+    from wsframed.bench import progress_printer
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    show = progress_printer(out)
+    show("[  1/2] round 1/1: a")
+    show("[  2/2] round 1/1: b")
+    parts = out.getvalue().split("\r\x1b[K")
+    assert parts[0] == ""
+    assert [re.sub(r"^ *\d+s ", "", part) for part in parts[1:]] == [
+        "[  1/2] round 1/1: a", "[  2/2] round 1/1: b"
+    ]
