@@ -368,3 +368,34 @@ async def test_a_request_without_a_usable_msgid_gets_no_answer(sent: list[Any]) 
         await raw.send(sent)
         await raw.send([0, 1, "neg", [2]])
         assert await raw.recv() == [1, 1, None, -2]
+
+
+async def test_finished_handler_tasks_are_not_kept() -> None:
+    """Every async handler runs as a task; a finished one is let go. Memory traced over
+    2,000 calls after a warm-up stays flat (a kept task costs over 1 KiB: 2,000 would
+    show as megabytes)."""
+    import gc
+    import tracemalloc
+
+    async def echo(x: int) -> int:
+        return x
+
+    async with (
+        framed_pair("ws", MsgpackCodec()) as (a, b),
+        RpcPeer(a) as client,
+        RpcPeer(b, handlers={"echo": echo}),
+        asyncio.timeout(60),
+    ):
+        for i in range(500):
+            await client.call("echo", i)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for i in range(2000):
+                await client.call("echo", i)
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    assert grown < 256 * 1024
