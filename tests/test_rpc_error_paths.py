@@ -399,3 +399,50 @@ async def test_finished_handler_tasks_are_not_kept() -> None:
         finally:
             tracemalloc.stop()
     assert grown < 256 * 1024
+
+
+async def test_a_full_queue_refuses_each_request_with_a_usable_msgid_and_drops_the_rest() -> None:
+    """This side has a call in flight and ``max_concurrency=1``: one request runs, 16
+    wait, and each further request is refused at once with BusyError under its own
+    msgid (0 and 2**32 - 1 included, a 2-element request too); a notification or a
+    request without a usable msgid is dropped without an answer. The queue still
+    drains in order once the handler is released."""
+    async with framed_pair("ws", MsgpackCodec()) as (raw, b):
+        release = asyncio.Event()
+
+        async def block(i: int) -> int:
+            await release.wait()
+            return i
+
+        async with (
+            RpcPeer(b, max_concurrency=1, handlers={"block": block}) as peer,
+            asyncio.timeout(20),
+        ):
+            in_flight = asyncio.create_task(peer.call("wait_for_me", timeout=20))
+            call = await raw.recv()
+            assert call[0] == 0
+            assert call[2:] == ["wait_for_me", []]
+            for i in range(100, 117):
+                raw.feed([0, i, "block", [i]])  # 1 runs, 16 wait
+            for message in (
+                [0, 2**32 - 1, "block", [0]],
+                [0, 5],
+                [0],
+                [0, 2**32, "block", [0]],
+                [0, -1, "block", [0]],
+                [2, "block", [0]],
+                [0, 0, "block", [0]],
+            ):
+                raw.feed(message)
+            await raw.flush()
+            busy = "BusyError: 16 requests already queued"
+            assert [await raw.recv() for _ in range(3)] == [
+                [1, 2**32 - 1, busy, None],
+                [1, 5, busy, None],
+                [1, 0, busy, None],
+            ]
+            release.set()
+            results = [await raw.recv() for _ in range(17)]
+            assert results == [[1, i, None, i] for i in range(100, 117)]
+            await raw.send([1, call[1], None, "done"])
+            assert await in_flight == "done"
