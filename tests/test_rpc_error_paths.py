@@ -446,3 +446,42 @@ async def test_a_full_queue_refuses_each_request_with_a_usable_msgid_and_drops_t
             assert results == [[1, i, None, i] for i in range(100, 117)]
             await raw.send([1, call[1], None, "done"])
             assert await in_flight == "done"
+
+
+async def test_queued_requests_start_one_per_free_slot_and_never_after_aclose() -> None:
+    """``max_concurrency=2``: as handlers end, queued requests start one per free slot
+    (never a third at once); when the peer is closed, none of those still queued
+    starts."""
+    async with framed_pair("ws", MsgpackCodec()) as (raw, b):
+        gates = {i: asyncio.Event() for i in range(6)}
+        started: list[int] = []
+        running = 0
+        most = 0
+
+        async def gated(i: int) -> int:
+            nonlocal running, most
+            started.append(i)
+            running += 1
+            most = max(most, running)
+            try:
+                await gates[i].wait()
+            finally:
+                running -= 1
+            return i
+
+        peer = RpcPeer(b, max_concurrency=2, handlers={"gated": gated})
+        async with peer, asyncio.timeout(20):
+            for i in range(6):
+                raw.feed([0, i, "gated", [i]])
+            await raw.flush()
+            while len(started) < 2:
+                await asyncio.sleep(0.005)
+            gates[0].set()
+            assert await raw.recv() == [1, 0, None, 0]
+            while len(started) < 3:
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05)
+            assert (started, most) == ([0, 1, 2], 2)
+            await peer.aclose()  # 1 and 2 are cancelled; 3, 4, 5 never start
+            await asyncio.sleep(0.05)
+            assert (started, most, running) == ([0, 1, 2], 2, 0)
