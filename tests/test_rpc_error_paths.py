@@ -485,3 +485,23 @@ async def test_queued_requests_start_one_per_free_slot_and_never_after_aclose() 
             await peer.aclose()  # 1 and 2 are cancelled; 3, 4, 5 never start
             await asyncio.sleep(0.05)
             assert (started, most, running) == ([0, 1, 2], 2, 0)
+
+
+async def test_an_unencodable_remote_error_is_answered_with_a_fixed_text() -> None:
+    """A handler raises RemoteError with an error object the codec cannot encode (a
+    set): the caller still gets an answer, the fixed text naming the codec's error."""
+    from wsframed.rpc import RemoteError
+
+    def refuse() -> None:
+        raise RemoteError({1, 2})
+
+    async with (
+        framed_pair("ws", MsgpackCodec()) as (a, b),
+        RpcPeer(a) as client,
+        RpcPeer(b, handlers={"refuse": refuse, "ok": lambda: "fine"}),
+        asyncio.timeout(10),
+    ):
+        with pytest.raises(RemoteError) as answered:
+            await client.call("refuse")
+        assert answered.value.error == "TypeError: unencodable error"
+        assert await client.call("ok") == "fine"
