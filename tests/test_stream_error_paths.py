@@ -155,3 +155,19 @@ async def test_a_subscription_made_after_the_close_gets_only_closed() -> None:
         stream = WsStream(client)
         await stream.aclose()
         assert [e async for e in stream.events()] == [Closed(1000, "")]
+
+
+@pytest.mark.parametrize(("size", "fits"), [(64 * 1024, True), (64 * 1024 + 1, False)])
+async def test_the_default_limit_is_64_kib(size: int, fits: bool) -> None:
+    """``WsStream(connection)``: readline() takes a line of 65,536 bytes before its
+    ``\\n`` and refuses one of 65,537 (consumed=65,537), leaving it buffered."""
+    async with ws_pair() as (client, server):
+        stream = WsStream(client)
+        await server.send(b"x" * size + b"\n")
+        if fits:
+            assert await asyncio.wait_for(stream.readline(), 5) == b"x" * size + b"\n"
+            return
+        with pytest.raises(asyncio.LimitOverrunError) as overrun:
+            await asyncio.wait_for(stream.readline(), 5)
+        assert overrun.value.consumed == size
+        assert await asyncio.wait_for(stream.readexactly(size + 1), 5) == b"x" * size + b"\n"
