@@ -171,3 +171,15 @@ async def test_the_default_limit_is_64_kib(size: int, fits: bool) -> None:
             await asyncio.wait_for(stream.readline(), 5)
         assert overrun.value.consumed == size
         assert await asyncio.wait_for(stream.readexactly(size + 1), 5) == b"x" * size + b"\n"
+
+
+async def test_is_closing_turns_true_with_close_and_only_then() -> None:
+    """StreamWriter's ``is_closing()``: False on a new stream, True as soon as
+    ``close()`` is called (before the handshake ends), and after it."""
+    async with ws_pair() as (client, _):
+        stream = WsStream(client)
+        assert stream.is_closing() is False
+        stream.close()
+        assert stream.is_closing() is True
+        await asyncio.wait_for(stream.wait_closed(), 5)
+        assert (stream.is_closing(), stream.close_code) == (True, 1000)
