@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
-from wsframed import ClosedStreamError, WsStream
+from wsframed import ClosedStreamError, ProtocolError, WsStream
 from wsframed.events import Closed, Ping
 
 from .conftest import ws_pair
@@ -183,3 +183,19 @@ async def test_is_closing_turns_true_with_close_and_only_then() -> None:
         assert stream.is_closing() is True
         await asyncio.wait_for(stream.wait_closed(), 5)
         assert (stream.is_closing(), stream.close_code) == (True, 1000)
+
+
+async def test_a_rejected_text_message_does_not_stall_the_close_behind_unread_messages() -> None:
+    """``text="reject"``: the peer sends a text message, then more binary messages than
+    the connection queues. The stream closes with 1003 and keeps dropping what arrives,
+    so the peer's close reply gets through and the handshake completes (within its
+    timeout of 30 s, in a fraction of it)."""
+    async with ws_pair() as (client, server):
+        stream = WsStream(client, close_timeout=30)
+        await server.send("a text message")
+        for _ in range(64):
+            await server.send(b"x" * 1024)
+        with pytest.raises(ProtocolError, match=r"^received a text message of 14 bytes"):
+            await asyncio.wait_for(stream.read(1), 5)
+        await asyncio.wait_for(stream.wait_closed(), 5)
+        assert (stream.close_code, stream.close_reason) == (1003, "text messages are not accepted")
