@@ -94,3 +94,56 @@ async def test_an_unreachable_target_is_worded_the_same_both_ways() -> None:
                         "target unreachable: connection refused"),
         line,
     ), line
+
+
+# pump() in-process: the caller's mistakes and the peer's text ------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"chunk_size": 0}, "chunk_size must be a positive number of bytes, not 0"),
+        ({"chunk_size": -1}, "chunk_size must be a positive number of bytes, not -1"),
+        ({"idle_timeout": 0}, "idle_timeout must be positive or None, not 0"),
+        ({"idle_timeout": -0.5}, "idle_timeout must be positive or None, not -0.5"),
+    ],
+)
+async def test_pump_refuses_bad_options_before_touching_either_side(
+    options: dict[str, float], message: str
+) -> None:
+    """The caller's mistake raises at once; both connections stay open and usable."""
+    from wsframed import WsStream
+    from wsframed.bridge import pump
+
+    from .conftest import tcp_pair, ws_pair
+
+    async with ws_pair() as (ws_client, ws_server), tcp_pair() as (tcp_peer, tcp_ours):
+        with pytest.raises(ValueError, match=r"^(chunk_size|idle_timeout) must be") as refused:
+            await pump(WsStream(ws_server), *tcp_ours, **options)  # type: ignore[arg-type]
+        assert str(refused.value) == message
+        await ws_client.send(b"still open")
+        assert await asyncio.wait_for(ws_server.recv(), 5) == b"still open"
+        tcp_peer[1].write(b"tcp too")
+        assert await asyncio.wait_for(tcp_ours[0].readexactly(7), 5) == b"tcp too"
+
+
+async def test_pump_rejects_a_text_message_with_1003_after_the_bytes_before_it() -> None:
+    """Without the half-close subprotocol a text message is not bytes: the bytes before
+    it reach TCP, then the WebSocket closes with 1003 and the TCP side sees its end."""
+    from wsframed import WsStream
+    from wsframed.bridge import pump
+
+    from .conftest import tcp_pair, ws_pair
+
+    async with ws_pair() as (ws_client, ws_server), tcp_pair() as (tcp_peer, tcp_ours):
+        running = asyncio.create_task(pump(WsStream(ws_server), *tcp_ours))
+        await ws_client.send(b"bytes first")
+        await ws_client.send("then text")
+        assert await asyncio.wait_for(tcp_peer[0].read(), TIMEOUT) == b"bytes first"
+        result = await asyncio.wait_for(running, TIMEOUT)
+        assert (result.ws_to_tcp, result.tcp_to_ws) == (11, 0)
+        assert (result.close_code, result.reason) == (1003, "text message rejected")
+        with pytest.raises(ConnectionClosedError) as closed:
+            await asyncio.wait_for(ws_client.recv(), TIMEOUT)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1003

@@ -1,77 +1,24 @@
-"""Behaviours that tools/mutation.py found no test for (docs/contributing.md, Testing).
+"""LinesCodec's decoder on its error and limit paths: lines at and over the limit,
+inside batches, collected in pieces (a rope), discarded, and cut by the end of stream.
 
-Each test here kills mutants that survived the module's own test file; it names the
-line it guards. Move a test into the module's own test file when you next edit it.
+Written for mutants of wsframed/codecs/lines.py that survived its own test files
+(tools/mutation.py; docs/contributing.md, Testing).
 """
 
 from __future__ import annotations
 
-import struct
-
 import pytest
 
-from wsframed.codecs.length import LengthPrefixedDecoder
-from wsframed.errors import IncompleteFrame
+from wsframed.codecs import LinesCodec
+from wsframed.errors import FrameTooLarge, IncompleteFrame
 
 KiB = 1024
-
-
-def frame(body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + body
-
-
-# wsframed/codecs/length.py ---------------------------------------------------------
-
-
-def test_length_decoder_defaults_to_a_4_byte_big_endian_header_that_excludes_itself() -> None:
-    """``LengthPrefixedDecoder()`` built directly has the codec's defaults (the
-    ``length_size=4`` and ``length_includes_header=False`` defaults of its __init__)."""
-    decoder = LengthPrefixedDecoder()
-    decoder.feed(b"\x00\x00\x00\x03abc\x00\x00\x00\x00")
-    assert list(decoder) == [b"abc", b""]
-
-
-def test_the_frame_after_a_large_frame_collected_in_pieces_is_intact() -> None:
-    """A body of 800 KiB (collected as a rope) and, in the same chunk as its last byte,
-    the next frame: both decode exactly (``_join_rope`` resets the read position)."""
-    big = bytes(range(256)) * (800 * KiB // 256)
-    data = frame(big) + frame(b"next") + frame(b"")
-    decoder = LengthPrefixedDecoder(max_frame_size=1024 * KiB)
-    decoder.feed(data[: 64 * KiB])
-    assert list(decoder) == []
-    decoder.feed(data[64 * KiB : 150 * KiB])
-    assert list(decoder) == []
-    decoder.feed(data[150 * KiB :])
-    assert list(decoder) == [big, b"next", b""]
-    decoder.feed(frame(b"x")[:3])  # then a cut-short header: its offset counts every byte
-    assert list(decoder) == []
-    with pytest.raises(IncompleteFrame) as cut:
-        decoder.feed_eof()
-    assert (cut.value.pending, cut.value.offset) == (3, len(data))
-
-
-def test_the_end_of_stream_inside_a_large_body_counts_every_byte_received() -> None:
-    """The stream ends 300 KiB into a 1 MiB body that is being collected as a rope:
-    ``pending`` is the header and every body byte received, at the frame's offset."""
-    decoder = LengthPrefixedDecoder(max_frame_size=1024 * KiB)
-    decoder.feed(frame(b"a"))
-    received = frame(b"\xab" * 1024 * KiB)[: 4 + 300 * KiB]
-    for start in range(0, len(received), 100 * KiB):
-        decoder.feed(received[start : start + 100 * KiB])
-        assert list(decoder) == ([b"a"] if start == 0 else [])
-    with pytest.raises(IncompleteFrame) as cut:
-        decoder.feed_eof()
-    assert (cut.value.pending, cut.value.offset) == (4 + 300 * KiB, 5)
-
-
-# wsframed/codecs/lines.py ----------------------------------------------------------
 
 
 def test_lines_of_a_stateful_encoding_decode_one_by_one() -> None:
     """ISO-2022-JP: a line left in JIS X 0208 mode does not carry its shift state into
     the next line, whether the lines arrive in one chunk or one by one (only the
     stateless encodings are decoded a batch at a time: lines.py ``_whole``)."""
-    from wsframed.codecs import LinesCodec
 
     # After the first line the rest of a chunk is decoded as a batch: line 2 is "\u4e9c"
     # in JIS X 0208 with no shift back to ASCII, line 3 is "ab".
@@ -89,9 +36,6 @@ def test_a_line_too_long_is_refused_at_the_byte_that_proves_it_even_when_it_is_a
     """limit 4: ``xxxxx\\r`` (6 bytes, no ``\\n`` yet) cannot become a line of 4 bytes
     or fewer, so it fails now, not when the next byte comes (lines.py, the
     ``pending > limit + 1`` test of an unterminated line)."""
-    from wsframed.codecs import LinesCodec
-    from wsframed.errors import FrameTooLarge
-
     decoder = LinesCodec(max_frame_size=4).decoder()
     decoder.feed(b"ab\nxxxxx\r")
     lines = iter(decoder)
@@ -107,9 +51,6 @@ def test_a_line_one_byte_over_the_limit_is_refused_inside_a_batch(encoding: str 
     """After the first line of a chunk the rest is split as a batch; a line of limit + 1
     bytes there is refused like the first line would be (lines.py ``_split``, the
     ``len(data) > limit + 1`` shortcut, for whole-batch, bytes and per-line decoding)."""
-    from wsframed.codecs import LinesCodec
-    from wsframed.errors import FrameTooLarge
-
     cases = [(b"a\nccccc\n", [b"a"], 2), (b"a\nbbbb\r\nccccc\n", [b"a", b"bbbb"], 8)]
     codec = LinesCodec(max_frame_size=4, encoding=encoding)  # type: ignore[call-overload]
     for chunk, good, offset in cases:
@@ -131,9 +72,6 @@ def test_a_long_unterminated_line_at_the_limit(tail: bytes, fails: bool) -> None
     """A line collected in pieces (a rope): ``limit`` bytes, or ``limit`` and a CR, may
     still end within the limit; ``limit + 1`` other bytes fail at once (lines.py
     ``_search_rope``, ``within``)."""
-    from wsframed.codecs import LinesCodec
-    from wsframed.errors import FrameTooLarge
-
     decoder = LinesCodec(max_frame_size=LONG, encoding=None).decoder()
     decoder.feed(b"a\n")
     assert list(decoder) == [b"a"]
@@ -156,9 +94,6 @@ def test_discard_resumes_at_a_newline_right_after_the_searched_bytes() -> None:
     """``on_overflow="discard"``, limit 4: the line ``xxxxxx`` has its ``\\n`` at
     limit + 2, the first byte the search for it did not cover; the next line survives
     (lines.py ``_overflow``, ``buf.find(_NL, pos + limit + 2)``)."""
-    from wsframed.codecs import LinesCodec
-    from wsframed.errors import FrameTooLarge
-
     decoder = LinesCodec(max_frame_size=4, on_overflow="discard").decoder()
     decoder.feed(b"xxxxxx\nnext\n")
     with pytest.raises(FrameTooLarge) as refused:
@@ -173,8 +108,6 @@ def test_a_long_line_is_delivered_by_the_chunk_that_ends_it(middle: int) -> None
     """A line collected in pieces: the chunk holding its ``\\n`` delivers it at once,
     whichever piece that is (lines.py ``_search_rope`` walks every new piece, from the
     first one after the rope starts)."""
-    from wsframed.codecs import LinesCodec
-
     decoder = LinesCodec(max_frame_size=1024 * KiB, encoding=None).decoder()
     pieces = [b"y" * (130 * KiB), *[b"y" * (10 * KiB)] * middle, b"end\n"]
     for piece in pieces[:-1]:
@@ -187,8 +120,6 @@ def test_a_long_line_is_delivered_by_the_chunk_that_ends_it(middle: int) -> None
 def test_the_end_of_stream_inside_a_long_line_counts_every_byte_received() -> None:
     """The stream ends inside a line being collected in pieces: ``pending`` is every
     byte of it received, at the line's offset (lines.py ``feed_eof``)."""
-    from wsframed.codecs import LinesCodec
-
     decoder = LinesCodec(max_frame_size=1024 * KiB, encoding=None).decoder()
     for piece, lines in [(b"a\n", [b"a"]), (b"y" * (130 * KiB), []), (b"y" * (10 * KiB), [])]:
         decoder.feed(piece)
