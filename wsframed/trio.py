@@ -20,7 +20,10 @@ from contextlib import asynccontextmanager
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
-import trio
+try:
+    import trio
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise ImportError("wsframed.trio needs trio: pip install 'wsframed[trio]'") from exc
 from websockets.trio.client import connect as ws_connect
 from websockets.trio.server import ServerConnection
 from websockets.trio.server import serve as ws_serve

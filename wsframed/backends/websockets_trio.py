@@ -18,7 +18,10 @@ import contextlib
 from collections import deque
 from typing import Any, TypeGuard
 
-import trio
+try:
+    import trio
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise ImportError("wsframed's websockets.trio backend needs trio: pip install 'wsframed[trio]'") from exc
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.frames import Frame
 from websockets.protocol import State

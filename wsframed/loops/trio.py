@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
-import trio
+try:
+    import trio
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise ImportError("wsframed's trio shell needs trio: pip install 'wsframed[trio]'") from exc
 
 __all__ = ["TrioShell", "TrioTask", "TrioWaiter"]
 
