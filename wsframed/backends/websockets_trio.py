@@ -21,7 +21,9 @@ from typing import Any, TypeGuard
 try:
     import trio
 except ImportError as exc:  # pragma: no cover - exercised without the extra
-    raise ImportError("wsframed's websockets.trio backend needs trio: pip install 'wsframed[trio]'") from exc
+    raise ImportError(
+        "wsframed's websockets.trio backend needs trio: pip install 'wsframed[trio]'"
+    ) from exc
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.frames import Frame
 from websockets.protocol import State
