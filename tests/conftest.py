@@ -94,11 +94,21 @@ async def tcp_pair() -> AsyncIterator[tuple[StreamPair, StreamPair]]:
 
 @asynccontextmanager
 async def framed_pair(transport: str, codec: Any, peer_codec: Any = None) -> AsyncIterator[Any]:
-    """Yield two connected Framed objects over "ws" (websockets) or "tcp" (asyncio)."""
+    """Yield two connected Framed objects over "ws" (websockets on loopback), "tcp"
+    (asyncio) or "memory" (wsframed.testing: no socket, for protocol-level tests)."""
     from wsframed import Framed, WsStream
 
     peer_codec = codec if peer_codec is None else peer_codec
-    if transport == "ws":
+    if transport == "memory":
+        from wsframed.testing import framed_pair as memory_pair
+
+        client_end, server_end = memory_pair(codec, peer_codec)
+        try:
+            yield client_end, server_end
+        finally:
+            await client_end.aclose()
+            await server_end.aclose()
+    elif transport == "ws":
         async with ws_pair() as (client, server):
             yield Framed(WsStream(client), codec), Framed(WsStream(server), peer_codec)
     else:

@@ -26,7 +26,7 @@ from .conftest import framed_pair, tcp_pair, wait_for, ws_pair
 
 pytestmark = pytest.mark.timeout(30)
 
-TRANSPORTS = ["ws", "tcp"]
+TRANSPORTS = ["ws", "tcp", "memory"]  # memory: wsframed.testing, no socket
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
@@ -73,7 +73,7 @@ async def test_sync_and_async_handlers_answer_calls(transport: str) -> None:
 
 
 async def test_handlers_mapping_and_decorator_forms() -> None:
-    async with framed_pair("ws", MsgpackCodec()) as (a, b):
+    async with framed_pair("memory", MsgpackCodec()) as (a, b):
         server = RpcPeer(b, handlers={"neg": lambda x: -x})
 
         @server.method()
@@ -97,7 +97,7 @@ async def test_handlers_mapping_and_decorator_forms() -> None:
 async def test_call_starts_the_loop_and_json_lines_carry_rpc_too() -> None:
     from wsframed.codecs import JsonLinesCodec
 
-    async with framed_pair("ws", JsonLinesCodec()) as (a, b), RpcPeer(b) as server:
+    async with framed_pair("memory", JsonLinesCodec()) as (a, b), RpcPeer(b) as server:
         add_math(server)
         client = RpcPeer(a)  # neither entered nor served: call() starts the loop
         async with asyncio.timeout(10):
@@ -184,7 +184,7 @@ async def test_calls_in_both_directions_at_once(transport: str) -> None:
 
 
 async def test_msgid_wraps_around_and_skips_ids_in_flight() -> None:
-    async with framed_pair("ws", MsgpackCodec()) as (a, raw), RpcPeer(a) as client:
+    async with framed_pair("memory", MsgpackCodec()) as (a, raw), RpcPeer(a) as client:
         seen: list[int] = []
 
         async def answer(count: int, hold_first: bool) -> list[Any]:
@@ -310,7 +310,7 @@ async def test_timeout_raises_forgets_the_call_and_drops_the_late_response(
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
     async with (
-        framed_pair("ws", MsgpackCodec()) as (a, b),
+        framed_pair("memory", MsgpackCodec()) as (a, b),
         RpcPeer(a, request_timeout=0.05) as client,
         RpcPeer(b) as server,
     ):
@@ -324,7 +324,7 @@ async def test_malformed_messages_are_logged_answered_and_survived(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="wsframed.rpc")
-    async with framed_pair("ws", MsgpackCodec()) as (raw, b), RpcPeer(b) as server:
+    async with framed_pair("memory", MsgpackCodec()) as (raw, b), RpcPeer(b) as server:
         server.register("echo", lambda x: x)
         server.register("note", lambda *args: None)
         malformed: list[Any] = [
@@ -448,7 +448,7 @@ async def test_clean_close_by_the_peer_fails_pending_calls(transport: str) -> No
 
 
 async def test_serve_returns_when_the_peer_goes_and_its_calls_fail() -> None:
-    async with framed_pair("ws", MsgpackCodec()) as (a, b):
+    async with framed_pair("memory", MsgpackCodec()) as (a, b):
         server = RpcPeer(b)
         client = RpcPeer(a)
         client.register("block", lambda: asyncio.sleep(60))
