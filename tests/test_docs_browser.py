@@ -14,7 +14,8 @@ A page fails when
 
 Screenshots of the home, quickstart, API and performance pages are saved in
 ``$WSFRAMED_DOCS_SCREENSHOTS`` (default ``/tmp/wsframed-docs-screenshots``; ``.ci/run``
-sets ``.ci-artifacts/docs-screenshots``, which CI keeps as artifacts). Without Playwright or Chromium the tests skip and say why; under
+sets ``.ci-artifacts/docs-screenshots``, which CI keeps as artifacts). Without
+Playwright or Chromium the tests skip and say why; under
 ``CI=true`` they fail instead, so CI cannot lose them silently.
 """
 
