@@ -96,6 +96,25 @@ class WsStream(StreamCore):
     concurrent readers are a ``RuntimeError``.
     """
 
+    __slots__ = (
+        "_aclose_task",
+        "_backend",
+        "_budget",
+        "_close_task",
+        "_close_timeout",
+        "_closed_errors",
+        "_closed_event",
+        "_closed_from",
+        "_closing",
+        "_discard_task",
+        "_drain_waiters",
+        "_draining",
+        "_receive_message",
+        "_send_message",
+        "_shell",
+        "_watcher",
+    )
+
     def __init__(
         self,
         connection: object,
@@ -134,11 +153,15 @@ class WsStream(StreamCore):
         )
         self._close_timeout = close_timeout
         self._budget = Budget()  # shared by every coroutine of the stream
-        self._texts_unreported.extend(getattr(backend, "texts_before_wrap", ()))
+        texts = getattr(backend, "texts_before_wrap", ())
+        if texts:
+            self._texts_unreported = deque(texts)
 
         # Write side: the turns of drain(), the close.
         self._draining = False  # a drain() is sending; the lock of _acquire_drain()
-        self._drain_waiters: deque[Waiter] = deque()
+        # The drain() calls waiting their turn: None until two contend (an empty deque
+        # costs 760 bytes per idle connection).
+        self._drain_waiters: deque[Waiter] | None = None
         self._close_task: Task | None = None
         self._aclose_task: Task | None = None
         self._closing = False
@@ -410,7 +433,10 @@ class WsStream(StreamCore):
         lock's slow path. The lock passes straight to the next waiter on release.
         """
         waiter = self._shell.create_waiter()
-        self._drain_waiters.append(waiter)
+        waiters = self._drain_waiters
+        if waiters is None:
+            waiters = self._drain_waiters = deque()
+        waiters.append(waiter)
         try:
             await waiter
         except BaseException:
@@ -418,12 +444,12 @@ class WsStream(StreamCore):
                 self._release_drain()  # the turn came with the cancellation: pass it on
             else:
                 with contextlib.suppress(ValueError):  # a release may have dropped it
-                    self._drain_waiters.remove(waiter)
+                    waiters.remove(waiter)
             raise
 
     def _release_drain(self) -> None:
         waiters = self._drain_waiters
-        while waiters:
+        while waiters:  # (None: nobody ever waited)
             waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)  # its turn: _draining stays True

@@ -258,6 +258,9 @@ class WebsocketsBackend:
     coroutine less per message each way.
     """
 
+    # One per connection: slots, not a __dict__ (the trio subclass adds its own).
+    __slots__ = ("_frames", "connection", "raw_receive", "raw_send", "texts_before_wrap")
+
     closed_errors: tuple[type[BaseException], ...] = (WsConnectionClosed,)
 
     def __init__(self, connection: Connection, on_event: EventSink):
