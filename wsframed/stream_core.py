@@ -181,7 +181,10 @@ class StreamCore:
         # arrived before the stream was created: then it is emitted now.
         unreported = self._texts_unreported
         if unreported:
-            self._note_event(TextMessage(unreported.popleft()))
+            size = unreported.popleft()
+            if not unreported:
+                self._texts_unreported = None  # the last one
+            self._note_event(TextMessage(size))
         if self._text_ends_reads:
             self._text_ended_reads = self._eof = True
             return None
