@@ -16,7 +16,7 @@ from typing import Any
 
 from wsframed import Framed, WsStream
 from wsframed.codecs import LengthPrefixedCodec
-from wsframed.events import TextMessage
+from wsframed.events import Closed, CloseFrame, TextMessage
 
 from .conftest import wait_for, ws_pair
 
@@ -89,3 +89,16 @@ async def test_a_stream_and_its_backend_have_no_instance_dict_and_stay_weakly_re
         assert weakref.ref(stream)() is stream
         assert weakref.ref(framed)() is framed
         await stream.aclose()
+
+
+async def test_an_idle_stream_runs_no_task_and_still_reports_the_close() -> None:
+    async with ws_pair() as (client, server):
+        tasks = asyncio.all_tasks()
+        stream = WsStream(client)
+        events = stream.events()
+        await asyncio.sleep(0)
+        assert asyncio.all_tasks() - tasks == set()
+        await server.close(1000, "bye")
+        assert await asyncio.wait_for(events.__anext__(), 5) == CloseFrame(1000, "bye")
+        assert await asyncio.wait_for(events.__anext__(), 5) == Closed(1000, "bye")
+        assert await stream.read(10) == b""

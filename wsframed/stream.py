@@ -168,7 +168,14 @@ class WsStream(StreamCore):
         self._discard_task: Task | None = None
 
         self._closed_event: Closed | None = None
-        self._watcher = self._spawn(self._watch_connection())
+        # The end of the connection: a callback where the backend offers one (no task,
+        # coroutine and future held per idle connection), else a watcher task.
+        on_closed: Callable[[Callable[[], None]], bool] | None = getattr(
+            backend, "on_closed", None
+        )
+        self._watcher: Task | None = None
+        if on_closed is None or not on_closed(self._connection_closed):
+            self._watcher = self._spawn(self._watch_connection())
 
     # Events -------------------------------------------------------------------
 
@@ -190,6 +197,10 @@ class WsStream(StreamCore):
 
     async def _watch_connection(self) -> None:
         await self._backend.wait_closed()
+        self._connection_closed()
+
+    def _connection_closed(self) -> None:
+        """The connection is closed: report what is left, then the one Closed event."""
         self._report_early_texts()  # not after Closed, where they would be lost
         end = self._backend.ended()
         if end is not None and not end.clean and not self._discarding:
@@ -542,7 +553,7 @@ class WsStream(StreamCore):
         if not await self._shell.bounded(timeout, lambda: self._close_handshake(code, reason)):
             self._backend.abort()
             await self._backend.wait_closed()
-        await checkpoint()  # let the watcher emit Closed
+        await checkpoint()  # let the watcher (task or callback) emit Closed
 
     async def _close_handshake(self, code: int, reason: str) -> None:
         if not self._write_closed:
