@@ -4,6 +4,7 @@ Run on demand from a checkout (nothing here runs in the test suite)::
 
     python benchmarks/idle_memory.py                    # 1,000 connections, every codec
     python benchmarks/idle_memory.py --connections 200 --kinds websockets,msgpack
+    python benchmarks/idle_memory.py --kinds length --trace 25   # where the bytes go
 
 For each kind a fresh server process starts on 127.0.0.1: plain websockets (a handler
 that waits in ``async for message in ws``) or wsframed's ``serve()`` with that codec (a
@@ -13,6 +14,12 @@ server for its RSS (after ``gc.collect()``), opens N more connections that send
 nothing, waits until the server has N + 1 handlers running, and asks again. The
 table gives the RSS growth per connection, and wsframed's excess over websockets'
 own. The clients live in this process, so they do not count.
+
+``--trace TOP`` also runs ``tracemalloc`` in the server and prints (to stderr) the
+TOP source lines whose allocations grew the most between the two measurements, in
+bytes and blocks per connection: what each idle connection holds, and who allocated
+it. Tracing costs memory of its own, so the RSS figures of a traced run are not the
+ones to report.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import os
 import resource
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +67,25 @@ def codec_for(kind: str) -> Any:
     }[kind]()
 
 
-async def serve_kind(kind: str) -> None:
+def print_top(before: tracemalloc.Snapshot, connections: int, top: int) -> None:
+    """The ``top`` source lines that allocated the most since ``before``, per connection."""
+    stats = tracemalloc.take_snapshot().compare_to(before, "lineno")
+    total = sum(stat.size_diff for stat in stats)
+    sys.stderr.write(f"tracemalloc: {total / connections:,.0f} B per connection; top lines:\n")
+    for stat in stats[:top]:
+        frame = stat.traceback[0]
+        where = f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}"
+        size, count = stat.size_diff / connections, stat.count_diff / connections
+        sys.stderr.write(f"{size:8,.0f} B {count:6.1f} blocks  {where}\n")
+
+
+async def serve_kind(kind: str, trace: int) -> None:
     """The server process: serve, then answer "rss" and "count" on stdin."""
     raise_fd_limit()
     handlers = 0
+    if trace:
+        tracemalloc.start()
+    snapshot: tracemalloc.Snapshot | None = None
 
     if kind == "websockets":
         from websockets.asyncio.server import serve
@@ -91,12 +114,16 @@ async def serve_kind(kind: str) -> None:
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         if line.strip() == "rss":
             gc.collect()
+            if trace and snapshot is None:
+                snapshot = tracemalloc.take_snapshot()
+            elif trace and snapshot is not None:
+                print_top(snapshot, handlers - 1, trace)  # the first one came before
             print(rss_kib(), flush=True)
         else:
             print(handlers, flush=True)
 
 
-async def measure(kind: str, connections: int) -> float:
+async def measure(kind: str, connections: int, trace: int) -> float:
     """Server RSS growth per idle connection, in KiB."""
     from websockets.asyncio.client import connect
 
@@ -105,6 +132,8 @@ async def measure(kind: str, connections: int) -> float:
         __file__,
         "--serve",
         kind,
+        "--trace",
+        str(trace),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -148,7 +177,7 @@ async def main_async(args: argparse.Namespace) -> None:
     per_connection: dict[str, float] = {}
     for _ in range(args.repeat):
         for kind in args.kinds:
-            kib = await measure(kind, args.connections)
+            kib = await measure(kind, args.connections, args.trace)
             per_connection[kind] = min(per_connection.get(kind, float("inf")), kib)
             sys.stderr.write(f"{kind}: {kib:.1f} KiB per connection\n")
     base = per_connection.get("websockets")
@@ -170,10 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--kinds", default=",".join(KINDS), type=lambda s: s.split(","))
     parser.add_argument("--repeat", type=int, default=1, help="rounds (the smallest counts)")
+    parser.add_argument(
+        "--trace", type=int, default=0, metavar="TOP", help="print the TOP allocating lines"
+    )
     parser.add_argument("--serve", metavar="KIND", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        asyncio.run(serve_kind(args.serve))
+        asyncio.run(serve_kind(args.serve, args.trace))
         return 0
     raise_fd_limit()
     asyncio.run(main_async(args))

@@ -96,6 +96,25 @@ class WsStream(StreamCore):
     concurrent readers are a ``RuntimeError``.
     """
 
+    __slots__ = (
+        "_aclose_task",
+        "_backend",
+        "_budget",
+        "_close_task",
+        "_close_timeout",
+        "_closed_errors",
+        "_closed_event",
+        "_closed_from",
+        "_closing",
+        "_discard_task",
+        "_drain_waiters",
+        "_draining",
+        "_receive_message",
+        "_send_message",
+        "_shell",
+        "_watcher",
+    )
+
     def __init__(
         self,
         connection: object,
@@ -134,18 +153,29 @@ class WsStream(StreamCore):
         )
         self._close_timeout = close_timeout
         self._budget = Budget()  # shared by every coroutine of the stream
-        self._texts_unreported.extend(getattr(backend, "texts_before_wrap", ()))
+        texts = getattr(backend, "texts_before_wrap", ())
+        if texts:
+            self._texts_unreported = deque(texts)
 
         # Write side: the turns of drain(), the close.
         self._draining = False  # a drain() is sending; the lock of _acquire_drain()
-        self._drain_waiters: deque[Waiter] = deque()
+        # The drain() calls waiting their turn: None until two contend (an empty deque
+        # costs 760 bytes per idle connection).
+        self._drain_waiters: deque[Waiter] | None = None
         self._close_task: Task | None = None
         self._aclose_task: Task | None = None
         self._closing = False
         self._discard_task: Task | None = None
 
         self._closed_event: Closed | None = None
-        self._watcher = self._spawn(self._watch_connection())
+        # The end of the connection: a callback where the backend offers one (no task,
+        # coroutine and future held per idle connection), else a watcher task.
+        on_closed: Callable[[Callable[[], None]], bool] | None = getattr(
+            backend, "on_closed", None
+        )
+        self._watcher: Task | None = None
+        if on_closed is None or not on_closed(self._connection_closed):
+            self._watcher = self._spawn(self._watch_connection())
 
     # Events -------------------------------------------------------------------
 
@@ -167,6 +197,10 @@ class WsStream(StreamCore):
 
     async def _watch_connection(self) -> None:
         await self._backend.wait_closed()
+        self._connection_closed()
+
+    def _connection_closed(self) -> None:
+        """The connection is closed: report what is left, then the one Closed event."""
         self._report_early_texts()  # not after Closed, where they would be lost
         end = self._backend.ended()
         if end is not None and not end.clean and not self._discarding:
@@ -410,7 +444,10 @@ class WsStream(StreamCore):
         lock's slow path. The lock passes straight to the next waiter on release.
         """
         waiter = self._shell.create_waiter()
-        self._drain_waiters.append(waiter)
+        waiters = self._drain_waiters
+        if waiters is None:
+            waiters = self._drain_waiters = deque()
+        waiters.append(waiter)
         try:
             await waiter
         except BaseException:
@@ -418,12 +455,12 @@ class WsStream(StreamCore):
                 self._release_drain()  # the turn came with the cancellation: pass it on
             else:
                 with contextlib.suppress(ValueError):  # a release may have dropped it
-                    self._drain_waiters.remove(waiter)
+                    waiters.remove(waiter)
             raise
 
     def _release_drain(self) -> None:
         waiters = self._drain_waiters
-        while waiters:
+        while waiters:  # (None: nobody ever waited)
             waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)  # its turn: _draining stays True
@@ -516,7 +553,7 @@ class WsStream(StreamCore):
         if not await self._shell.bounded(timeout, lambda: self._close_handshake(code, reason)):
             self._backend.abort()
             await self._backend.wait_closed()
-        await checkpoint()  # let the watcher emit Closed
+        await checkpoint()  # let the watcher (task or callback) emit Closed
 
     async def _close_handshake(self, code: int, reason: str) -> None:
         if not self._write_closed:

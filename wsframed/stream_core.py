@@ -47,6 +47,31 @@ _VIEW_MIN = 8192  # reads at least this long are copied out through a memoryview
 class StreamCore:
     """The state of a byte stream over WebSocket messages, and its transitions (no I/O)."""
 
+    # Slots, not a __dict__: with the shell's attributes a stream has more than the 30 a
+    # shared-key __dict__ holds, and its own dict cost 1.5 KiB per connection.
+    __slots__ = (
+        "__weakref__",  # a stream could be weakly referenced before; it still can
+        "_announced",
+        "_buffer",
+        "_discarding",
+        "_end_error",
+        "_eof",
+        "_event_queue_size",
+        "_limit",
+        "_pending",
+        "_pending_size",
+        "_read_error",
+        "_reader_active",
+        "_subscribers",
+        "_text",
+        "_text_ended_reads",
+        "_text_ends_reads",
+        "_text_error",
+        "_texts_unreported",
+        "_write_chunk_size",
+        "_write_closed",
+    )
+
     def __init__(
         self, text: TextPolicy, write_chunk_size: int, limit: int, event_queue_size: int
     ) -> None:
@@ -77,15 +102,17 @@ class StreamCore:
         self._end_error: ConnectionClosed | None = None  # the connection ended abnormally
         self._announced = False
         # Text messages that arrived before this stream could observe them: reported
-        # when read, or before Closed, whichever comes first.
-        self._texts_unreported: deque[int] = deque()
+        # when read, or before Closed, whichever comes first. None while there are none
+        # (nearly always): an empty deque costs 760 bytes per idle connection.
+        self._texts_unreported: deque[int] | None = None
         # The bridge's half-close (wsframed.bridge): a text message is the peer's end of
         # bytes, seen by reads exactly where it stands among the messages.
         self._text_ends_reads = False
         self._text_ended_reads = False
 
-        # Write side.
-        self._pending: deque[bytes | memoryview] = deque()
+        # Write side. The chunks written and not sent: None until the first write(),
+        # so an idle connection holds no deque (760 bytes); then kept for the next.
+        self._pending: deque[bytes | memoryview] | None = None
         self._pending_size = 0
         self._write_closed = False
 
@@ -115,8 +142,10 @@ class StreamCore:
 
     def _report_early_texts(self) -> None:
         """Report the text messages that arrived before this stream could observe them."""
-        sizes = list(self._texts_unreported)
-        self._texts_unreported.clear()
+        sizes = self._texts_unreported
+        if not sizes:
+            return
+        self._texts_unreported = None
         for size in sizes:
             self._note_event(TextMessage(size))
 
@@ -150,8 +179,12 @@ class StreamCore:
     def _on_text(self, message: str) -> bytes | None:
         # The TextMessage event was emitted when the message arrived, unless it
         # arrived before the stream was created: then it is emitted now.
-        if self._texts_unreported:
-            self._note_event(TextMessage(self._texts_unreported.popleft()))
+        unreported = self._texts_unreported
+        if unreported:
+            size = unreported.popleft()
+            if not unreported:
+                self._texts_unreported = None  # the last one
+            self._note_event(TextMessage(size))
         if self._text_ends_reads:
             self._text_ended_reads = self._eof = True
             return None
@@ -264,7 +297,10 @@ class StreamCore:
         if data:
             if isinstance(data, bytearray):
                 data = bytes(data)
-            self._pending.append(data)
+            pending = self._pending
+            if pending is None:
+                pending = self._pending = deque()
+            pending.append(data)
             self._pending_size += len(data)
 
     def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
@@ -280,6 +316,7 @@ class StreamCore:
     def _take_message(self) -> bytes | memoryview:
         """Remove and return the next message of at most write_chunk_size bytes."""
         pending = self._pending
+        assert pending  # called only while bytes are pending
         size = self._write_chunk_size
         if len(pending) > 1 and len(pending[0]) < size:
             # Small writes: join them all with one copy (joining them message by

@@ -1,6 +1,6 @@
 """The websockets backend: ``websockets.asyncio`` client and server connections.
 
-Everything here uses websockets' documented API except two things:
+Everything here uses websockets' documented API except three things:
 
 - websockets does not report the ping, pong and close frames it receives, nor when a
   text message arrives. `_observe_frames()` wraps the connection's
@@ -12,10 +12,14 @@ Everything here uses websockets' documented API except two things:
   the binary messages already queued together and sends a binary message in three
   inline steps; both check the internals they use when the stream is created and
   fall back to ``recv()`` and ``send()`` if those change.
+- a task per stream awaiting ``wait_closed()`` would be most of what an idle
+  connection holds of wsframed's: ``on_closed`` puts a callback on the future
+  ``wait_closed()`` awaits instead, and the stream falls back to the task without it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -258,6 +262,9 @@ class WebsocketsBackend:
     coroutine less per message each way.
     """
 
+    # One per connection: slots, not a __dict__ (the trio subclass adds its own).
+    __slots__ = ("_frames", "connection", "raw_receive", "raw_send", "texts_before_wrap")
+
     closed_errors: tuple[type[BaseException], ...] = (WsConnectionClosed,)
 
     def __init__(self, connection: Connection, on_event: EventSink):
@@ -298,6 +305,21 @@ class WebsocketsBackend:
 
     async def wait_closed(self) -> None:
         await self.connection.wait_closed()
+
+    def on_closed(self, callback: Callable[[], None]) -> bool:
+        """Call ``callback()`` once the connection is closed; False if it cannot.
+
+        Instead of a task per stream awaiting ``wait_closed()`` (a task, two coroutines
+        and a future held by every idle connection), a callback on the future
+        ``wait_closed()`` awaits. The future is an internal of websockets: without it
+        (another release; websockets.trio) this returns False and the stream watches
+        with a task.
+        """
+        waiter = getattr(self.connection, "connection_lost_waiter", None)
+        if not isinstance(waiter, asyncio.Future):
+            return False
+        waiter.add_done_callback(lambda _: callback())
+        return True
 
     async def ping(self, data: bytes) -> float:
         # Timed here: websockets times pings with loop.time(), whose resolution is a

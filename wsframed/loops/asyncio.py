@@ -8,6 +8,10 @@ from typing import Any
 
 __all__ = ["AsyncioShell"]
 
+# Strong references to the background tasks while they run (the loop keeps only weak
+# ones): one set for every stream, not an empty set per connection.
+_running: set[asyncio.Task[None]] = set()
+
 
 class AsyncioShell:
     """[`Shell`][wsframed.loops.Shell] over the running asyncio loop.
@@ -16,23 +20,17 @@ class AsyncioShell:
     stream pays nothing for the shell beyond one attribute lookup per waiter or task.
     """
 
-    __slots__ = ("_loop", "_tasks", "create_waiter")
+    __slots__ = ("_loop", "create_waiter")
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.create_waiter = self._loop.create_future
-        self._tasks: set[asyncio.Task[None]] = set()  # strong references while they run
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = self._loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        _running.add(task)
+        task.add_done_callback(_task_done)
         return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: failures surface through the stream instead
 
     def join(self, task: Any) -> Awaitable[None]:
         return asyncio.shield(task)
@@ -44,3 +42,9 @@ class AsyncioShell:
         except TimeoutError:
             return False
         return True
+
+
+def _task_done(task: asyncio.Task[None]) -> None:
+    _running.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: failures surface through the stream instead
