@@ -353,3 +353,25 @@ def test_items_handed_to_the_scanner_do_not_recopy_the_window(
     # Back to back: 1365 items fill 4095 bytes of each window, the scanner takes the
     # item cut off at its end, and the next window starts after that item.
     assert [size for size in windows if size] == [4096] * 7 + [len(data) - 7 * 4098]
+
+
+def test_a_run_of_integer_keyed_items_is_checked_item_by_item() -> None:
+    # The items after the first integer-keyed one are checked together
+    # (_plain_run); a refused key after them is still refused at its own head.
+    plain = [{1: i, 2: "x", 3: [1, {4: b"y" * 30}]} for i in range(50)]
+    data = b"".join(map(cbor2.dumps, plain))
+    bad = cbor2.dumps({(1, 2): 0})
+    decoder = CborCodec().decoder()
+    decoder.feed(data + bad + cbor2.dumps({5: 6}))
+    items: list[Any] = []
+    with pytest.raises(DecodeError) as info:
+        items.extend(decoder)
+    assert items == plain
+    assert str(info.value) == (
+        f"a map key is an array{REFUSED_KEY}; the head at stream offset {len(data) + 1} "
+        f"(frame starting at stream offset {len(data)})"
+    )
+    assert info.value.offset == len(data)
+    # Cut anywhere, with a set and a decimal between the plain items.
+    mixed = [*plain[:3], {3, 4}, *plain[3:6], decimal.Decimal("1.5"), {7: [8]}]
+    assert_chunk_invariant(CborCodec(), b"".join(map(cbor2.dumps, mixed)), mixed)
