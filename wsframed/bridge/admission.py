@@ -30,7 +30,7 @@ import asyncio
 import logging
 import ssl
 import time
-from typing import Any
+from typing import Any, cast
 
 from websockets.asyncio.server import ServerConnection
 
@@ -106,7 +106,7 @@ class Admission:
 
     def refuse_http(self, transport: asyncio.BaseTransport) -> None:
         """Answer 503 and end the stream on ``transport``; close it after the linger."""
-        assert isinstance(transport, asyncio.WriteTransport)
+        transport = cast(asyncio.WriteTransport, transport)  # uvloop's: not a subclass
         transport.write(REFUSAL)
         if transport.can_write_eof():
             transport.write_eof()
@@ -138,6 +138,8 @@ def counted_connection(
     tls: ssl.SSLContext | None = None,
     tls_handshake_timeout: float | None = None,
     tls_shutdown_timeout: float | None = None,
+    *,
+    loop_tls_timeout: float | None = None,
 ) -> type[ServerConnection]:
     """A websockets ``ServerConnection`` class that holds a slot of ``admission``.
 
@@ -146,7 +148,11 @@ def counted_connection(
     server context; websockets itself is then given none), the connection runs the TLS
     handshake itself once it holds a slot, bounded by ``tls_handshake_timeout``, and
     only then starts the WebSocket handshake; a connection over the limit is closed at
-    once.
+    once. ``loop_tls_timeout`` instead tells that the event loop runs the TLS handshake
+    (uvloop: its transports deliver bytes before ``start_tls`` can take them): asyncio
+    never tells the connection of a failed handshake, so an admitted connection's slot
+    is released once that timeout (plus a second) has passed without a
+    ``connection_made``.
     """
 
     class CountedConnection(ServerConnection):
@@ -155,23 +161,30 @@ def counted_connection(
             self._admitted = admission.admit(self)
             self._refused_transport: asyncio.BaseTransport | None = None
             self._tls_handshake: asyncio.Task[None] | None = None
+            self._expiry: asyncio.TimerHandle | None = None
+            if self._admitted and loop_tls_timeout is not None:
+                self._expiry = asyncio.get_running_loop().call_later(
+                    loop_tls_timeout + 1.0, admission.release, self
+                )
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            if self._expiry is not None:
+                self._expiry.cancel()
             if not self._admitted:
                 admission.refused(format_address(transport.get_extra_info("peername")))
                 if tls is not None:
-                    assert isinstance(transport, asyncio.Transport)
-                    transport.abort()  # no TLS work for a connection over the limit
+                    # No TLS work for a connection over the limit.
+                    cast(asyncio.Transport, transport).abort()
                     return
                 # Never start the WebSocket handshake: answer 503 and close.
                 self._refused_transport = transport
                 admission.refuse_http(transport)
                 return
             if tls is not None and self._tls_handshake is None:
-                assert isinstance(transport, asyncio.Transport)
-                transport.pause_reading()  # nothing reaches websockets before TLS
+                raw = cast(asyncio.Transport, transport)  # uvloop's: not a subclass
+                raw.pause_reading()  # nothing reaches websockets before TLS
                 self._tls_handshake = asyncio.get_running_loop().create_task(
-                    self._start_tls(transport)
+                    self._start_tls(raw)
                 )
                 return
             super().connection_made(transport)

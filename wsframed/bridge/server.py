@@ -172,16 +172,25 @@ class BridgeServer:
                     "ssl_handshake_timeout", options.get("open_timeout", 10.0)) or 60.0)
                 tls_shutdown = options.pop("ssl_shutdown_timeout",
                                            options.get("close_timeout", 10.0))
+            own_tls = config.ssl is not None and isinstance(
+                asyncio.get_running_loop(), asyncio.BaseEventLoop
+            )  # asyncio's own loop: the connection runs TLS itself once admitted
+            if own_tls or config.ssl is None:
+                counted = counted_connection(
+                    self._admission, config.ssl, tls_timeout, tls_shutdown
+                )
+            else:  # another loop (uvloop) runs the TLS handshake before the connection
+                options["ssl_handshake_timeout"] = tls_timeout
+                options["ssl_shutdown_timeout"] = tls_shutdown
+                counted = counted_connection(self._admission, loop_tls_timeout=tls_timeout)
             self._ws_server = await ws_serve(
                 self._handle_websocket, listen.host, listen.port,
-                # The connection runs TLS itself once admitted (see admission.py).
+                ssl=None if own_tls else config.ssl,
                 select_subprotocol=lambda _, offered: _select_subprotocol(
                     offered, config.half_close
                 ),
                 process_request=self._process_request,
-                create_connection=counted_connection(
-                    self._admission, config.ssl, tls_timeout, tls_shutdown
-                ),
+                create_connection=counted,
                 **options,
             )
         else:
