@@ -114,3 +114,25 @@ async def framed_pair(transport: str, codec: Any, peer_codec: Any = None) -> Asy
     else:
         async with tcp_pair() as (client, server):
             yield Framed.from_streams(*client, codec), Framed.from_streams(*server, peer_codec)
+
+
+async def ticks_while(call: Callable[[], Awaitable[Any]]) -> tuple[int, BaseException | None]:
+    """Run ``call`` beside a task that counts loop turns; the count and what it raised."""
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    try:
+        await call()
+    except Exception as exc:
+        return ticks - before, exc
+    finally:
+        task.cancel()
+    return ticks - before, None

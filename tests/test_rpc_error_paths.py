@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -18,31 +17,9 @@ import pytest
 from wsframed.codecs import MsgpackCodec
 from wsframed.rpc import DEFAULT_MAX_PENDING, RpcPeer
 
-from .conftest import framed_pair
+from .conftest import framed_pair, ticks_while
 
 pytestmark = pytest.mark.timeout(30)
-
-
-async def ticks_while(call: Callable[[], Awaitable[Any]]) -> tuple[int, BaseException | None]:
-    """Run ``call`` beside a task that counts loop turns; the count and what it raised."""
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(ticker())
-    await asyncio.sleep(0)
-    before = ticks
-    try:
-        await call()
-    except Exception as exc:
-        return ticks - before, exc
-    finally:
-        task.cancel()
-    return ticks - before, None
 
 
 @pytest.mark.parametrize("name", ["max_concurrency", "max_pending"])
@@ -219,7 +196,6 @@ async def test_a_cancelled_call_is_forgotten_and_its_late_answer_dropped() -> No
             release.set()  # its answer arrives now, to nobody
             assert await client.call("neg", 5) == -5
             assert await client.call("slow", 7) == 7
-
 
 
 async def test_serve_returns_when_the_connection_ends_and_closes_the_peer() -> None:

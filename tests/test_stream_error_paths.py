@@ -10,7 +10,7 @@ the public API only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,31 +19,9 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from wsframed import ClosedStreamError, ProtocolError, WsStream
 from wsframed.events import Closed, Ping
 
-from .conftest import ws_pair
+from .conftest import ticks_while, ws_pair
 
 pytestmark = pytest.mark.timeout(30)
-
-
-async def ticks_while(call: Callable[[], Awaitable[Any]]) -> tuple[int, BaseException | None]:
-    """Run ``call`` beside a task that counts loop turns; the count and what it raised."""
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(ticker())
-    await asyncio.sleep(0)
-    before = ticks
-    try:
-        await call()
-    except Exception as exc:
-        return ticks - before, exc
-    finally:
-        task.cancel()
-    return ticks - before, None
 
 
 @pytest.mark.parametrize("name", ["write_chunk_size", "limit", "event_queue_size"])
