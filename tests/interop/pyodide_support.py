@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import shutil
 import subprocess
 import sys
@@ -101,17 +102,17 @@ async def running_servers() -> AsyncIterator[Servers]:
         await framed.stream.aclose(1000)
         servers.seen.setdefault("text", []).append(framed.close_code)
 
-    async def flood(framed: Framed[bytes]) -> None:
+    async def flood(key: str, framed: Framed[bytes]) -> None:
         sent = 0
         try:
             for _ in range(128):
                 await framed.send(b"f" * (64 * 1024))
                 sent += 64 * 1024
         except ConnectionClosed as exc:
-            servers.seen["flood"] = [sent, exc.code, exc.reason]
+            servers.seen[key] = [sent, exc.code, exc.reason]
             return
         await framed.stream.wait_closed()
-        servers.seen["flood"] = [sent, framed.close_code, framed.close_reason]
+        servers.seen[key] = [sent, framed.close_code, framed.close_reason]
 
     async def rpc(framed: Framed[Any]) -> None:
         peer = RpcPeer(framed)
@@ -137,7 +138,8 @@ async def running_servers() -> AsyncIterator[Servers]:
         "close": (_close_as_asked, LinesCodec(), {}),
         "record": (record_close, LinesCodec(), {}),
         "text": (send_text, LinesCodec(), {}),
-        "flood": (flood, BytesCodec(), {}),
+        "flood": (functools.partial(flood, "flood"), BytesCodec(), {}),
+        "flood_early": (functools.partial(flood, "flood_early"), BytesCodec(), {}),
         "rpc": (rpc, MsgpackCodec(), {}),
     }
     async with contextlib.AsyncExitStack() as stack:

@@ -126,6 +126,21 @@ def test_a_slow_reader_is_closed_with_1009_past_max_queue(results: dict[str, Any
     assert (code, reason) == (4009, outcome[1])
 
 
+def test_a_queue_full_before_connect_returns_is_a_1009_not_a_refused_connect(
+    results: dict[str, Any],
+) -> None:
+    # The CI failure of stop 24: the flood filled the queue between the open event and
+    # connect()'s task resuming, and connect() raised ConnectionRefusedError.
+    assert isinstance(results["flood_before_open_returns"], list), results[
+        "flood_before_open_returns"
+    ]
+    received, outcome = results["flood_before_open_returns"]
+    assert received == 128 * 1024
+    assert outcome == [1009, "receive queue full: 65536 B on 131072 B unread, max 131072"]
+    _sent, code, reason = results["server"]["flood_early"]
+    assert (code, reason) == (4009, outcome[1])
+
+
 def test_rpc_calls_both_ways(results: dict[str, Any]) -> None:
     assert results["rpc"] == [5, 42]
 

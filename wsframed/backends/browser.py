@@ -172,7 +172,9 @@ class BrowserBackend:
             raise ValueError(f"the browser refuses the WebSocket URL {url!r}: {exc}") from None
         backend = cls(websocket, max_queue=max_queue, high_water=high_water)
         await backend._until_open(open_timeout)
-        if backend._opened.is_set() and backend._final is None:
+        if backend._opened.is_set():
+            # Open, perhaps already over (a peer that floods at once can fill the
+            # receive queue before this task resumes): the stream reports that end.
             return backend
         if backend._final is None:
             backend.abort()

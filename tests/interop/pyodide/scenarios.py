@@ -100,6 +100,46 @@ async def slow_reader():
     return [received, outcome]
 
 
+# A WebSocket whose "open" event ends with 300 ms in which the JavaScript thread does
+# nothing else: the listener is added by a microtask, after wsframed's own (added while
+# the Python call that created the WebSocket runs), so the server's first messages are
+# all waiting when wsframed's task would resume, and arrive first.
+SLOW_OPEN_WEBSOCKET = """
+class SlowOpenWebSocket extends WebSocket {
+  constructor(...args) {
+    super(...args);
+    queueMicrotask(() => this.addEventListener("open", () => {
+      const end = Date.now() + 300;
+      while (Date.now() < end) {}
+    }));
+  }
+}
+SlowOpenWebSocket
+"""
+
+
+async def flood_before_open_returns():
+    """The receive queue overflows before connect() resumes: the connection opened,
+    so connect() returns it and the stream reports the 1009 (not a refused connect)."""
+    import js
+    from pyodide.code import run_js
+
+    original = js.WebSocket
+    js.WebSocket = run_js(SLOW_OPEN_WEBSOCKET)
+    try:
+        framed = await connect(ARGS["urls"]["flood_early"], BytesCodec(), max_queue=128 * 1024)
+    finally:
+        js.WebSocket = original
+    received = 0
+    try:
+        async for chunk in framed:
+            received += len(chunk)
+        outcome = "end of stream"
+    except ConnectionClosed as exc:
+        outcome = [exc.code, exc.reason]
+    return [received, outcome]
+
+
 async def rpc():
     framed = await connect(ARGS["urls"]["rpc"], MsgpackCodec())
     async with RpcPeer(framed, handlers={"mul": lambda a, b: a * b}) as peer:
@@ -148,6 +188,7 @@ async def main(args):
         text_bytes=functools.partial(text, "bytes"),
         text_ignore=functools.partial(text, "ignore"),
         slow_reader=functools.partial(slow_reader),
+        flood_before_open_returns=functools.partial(flood_before_open_returns),
         rpc=functools.partial(rpc),
         many_connections=functools.partial(many_connections, ARGS["many"]),
         ping=functools.partial(ping),
