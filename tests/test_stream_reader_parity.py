@@ -328,6 +328,10 @@ _FOUND = [
     Scenario(3, [("send", [b"abaa"])], "clean", [("readuntil", b"--")]),
     # at_eof() once the clean close arrived, before a read returned b"".
     Scenario(8, [("send", [b"ab"]), ("read", 2)], "clean", [("at_eof",), ("read", -1)]),
+    # ... also when only empty messages are still queued before the close (found by
+    # hypothesis on main: at_eof() was False until a read took them).
+    Scenario(1, [("send", [b""])], "clean", [("at_eof",)]),
+    Scenario(1, [("send", [b"a", b"", b""]), ("read", 1)], "clean", [("at_eof",), ("read", 1)]),
     # read(0) and readexactly(0) raise the error of a failed stream.
     Scenario(
         8,

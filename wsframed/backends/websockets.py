@@ -345,8 +345,15 @@ class WebsocketsBackend:
 
     def peek_end(self) -> BackendClosed | None:
         frames = self._frames
-        if frames is None or frames:
+        if frames is None:
             return None
+        # Empty binary messages still queued carry no byte: the end is behind them.
+        # The scan stops at the first frame that is anything else, and the queue is
+        # bounded by websockets' max_queue.
+        binary = Opcode.BINARY
+        for frame in frames:
+            if frame.data or frame.opcode is not binary or not frame.fin:
+                return None
         return self.ended()
 
     def closed_with(self) -> tuple[int, str] | None:
