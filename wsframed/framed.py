@@ -17,7 +17,10 @@ the stream in one ``write()``, so a frame that is too large raises there with no
 buffered, and concurrent senders never interleave the bytes of two frames.
 [`Framed.flush`][wsframed.Framed.flush] drains; over a [`WsStream`][wsframed.WsStream] everything
 fed since the last flush leaves as one message (up to ``write_chunk_size``).
-[`Framed.send`][wsframed.Framed.send] is feed plus flush;
+[`Framed.send`][wsframed.Framed.send] is feed plus flush (over a WsStream with nothing
+buffered or being sent, the frame goes to the connection as its own message at once,
+without passing through the write buffer: the order, limits and cancellation
+guarantees are the same);
 [`Framed.send_all`][wsframed.Framed.send_all] flushes whenever ``high_water`` bytes are waiting,
 and at the end. Given a plain iterable, ``send_all`` encodes the frames up to the high-water mark
 into a list and hands them to the stream in one ``write()``: no other task runs in between, so this
@@ -37,7 +40,15 @@ one, so again a cancellation there loses and half-sends nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from itertools import islice
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -47,6 +58,7 @@ from .checkpoint import BUDGET, checkpoint
 from .codecs.base import Codec, Decoder
 from .errors import ClosedStreamError, EndOfStream
 from .request import Request, request_of
+from .stream import WsStream
 
 _SEND_CLOSED = "cannot send: this Framed's sending side is closed"
 
@@ -133,6 +145,12 @@ class Framed(Generic[T]):
         self._write = self._io.write
         self._drain = self._io.drain
         self._read_some = self._io.read_some
+        # Over a WsStream, send() hands a frame sent alone straight to the connection
+        # as one message (WsStream._send_whole), when nothing is buffered before it.
+        writer = getattr(self._io, "writer", None)
+        self._send_whole: Callable[[bytes], Awaitable[None]] | None = (
+            writer._send_whole if isinstance(writer, WsStream) else None
+        )
         # A Budget per direction (the halves may belong to two tasks), inlined as the
         # reads are: Budget.spend() as a call would cost as much as serving the frame.
         self._recv_left = BUDGET
@@ -195,8 +213,13 @@ class Framed(Generic[T]):
         try:
             if self._send_closed:
                 raise ClosedStreamError(_SEND_CLOSED)
-            self._write(self._encode(item))
+            data = self._encode(item)
             self._unflushed = 0
+            send_whole = self._send_whole
+            if send_whole is not None:
+                await send_whole(data)  # after anything fed before: see WsStream
+                return
+            self._write(data)
             await self._drain()
         except Exception:
             await checkpoint()

@@ -437,6 +437,39 @@ class WsStream(StreamCore):
             await checkpoint()  # a retry loop around a failing drain() lets others run
             raise
 
+    async def _send_whole(self, data: bytes) -> None:
+        """Send ``data`` as one message now if nothing is buffered or being sent.
+
+        [`Framed.send`][wsframed.Framed.send]'s fast path: a frame sent alone skips the
+        write buffer, its join and the turn-taking of ``drain()``, and goes straight to
+        the connection, holding the drain turn while it waits for backpressure (so a
+        ``drain()`` started meanwhile waits, and bytes leave in the order written).
+        Otherwise (bytes buffered, a ``drain()`` under way or waiting, a frame over
+        ``write_chunk_size``, the write side closed) it is ``write()`` then ``drain()``.
+        The same errors, and the same cancellation guarantee, as those: the message is
+        handed to the connection before the first wait.
+        """
+        if (
+            self._pending_size
+            or self._draining
+            or self._drain_waiters
+            or self._write_closed
+            or not data
+            or len(data) > self._write_chunk_size
+            or type(data) is not bytes
+        ):
+            self.write(data)
+            await self.drain()
+            return
+        self._draining = True
+        try:
+            await self._send_message(data)
+        except self._closed_errors as exc:
+            closed = self._closed_from(exc)
+            raise ConnectionClosed(closed.code, closed.reason) from None
+        finally:
+            self._release_drain()
+
     async def _acquire_drain(self) -> None:
         """Wait for the drain() in progress, first come first served.
 
