@@ -75,8 +75,9 @@ DEFAULT_HIGH_WATER = 64 * 1024
 # again (promoting them to older generations) while the caller takes them.
 DECODE_AHEAD = 256
 # send_all() of a list or tuple hands a codec with encode_many() up to this many items
-# at a time: one call, and one buffer, per slice instead of per item.
-SLICE = 64
+# at a time: one call, and one buffer, per slice instead of per item. Slices are sized
+# to what high_water leaves, so small frames come in about three slices per flush.
+SLICE = 1024
 
 
 def check_codec(codec: object, caller: str) -> None:
@@ -306,6 +307,11 @@ class Framed(Generic[T]):
         """
         high_water = self._high_water
         encode = self._encode
+        # The codecs' encode_many() check a slice's total size against max_frame_size
+        # (over it, they encode its items again one by one): slices stay within it.
+        most = getattr(self.codec, "max_frame_size", None)
+        if not isinstance(most, int) or most <= 0:
+            most = high_water
         count = len(items)
         index = 0
         step = 8  # the first slice, before the frame size is known
@@ -333,7 +339,7 @@ class Framed(Generic[T]):
                         break
                     # Items as large as the last ones, up to what high_water leaves.
                     size = max(len(data) // len(part), 1)
-                    step = max(1, min(SLICE, (high_water - unflushed) // size))
+                    step = max(1, min(SLICE, min(high_water - unflushed, most) // size))
                 else:
                     break  # the items ran out: write the batch (finally), flush below
             finally:
