@@ -80,6 +80,10 @@ DECODE_AHEAD = 256
 SLICE = 1024
 
 
+def _not_sent(data: bytes) -> bool:
+    return False
+
+
 def check_codec(codec: object, caller: str) -> None:
     """Raise ``TypeError`` unless ``codec`` is a codec instance, naming the fix.
 
@@ -148,10 +152,13 @@ class Framed(Generic[T]):
         self._read_some = self._io.read_some
         # Over a WsStream, send() hands a frame sent alone straight to the connection
         # as one message (WsStream._send_whole), when nothing is buffered before it.
+        # Where the backend can, without awaiting anything (WsStream._send_whole_nowait).
         writer = getattr(self._io, "writer", None)
-        self._send_whole: Callable[[bytes], Awaitable[None]] | None = (
-            writer._send_whole if isinstance(writer, WsStream) else None
-        )
+        self._send_whole: Callable[[bytes], Awaitable[None]] | None = None
+        self._send_whole_nowait: Callable[[bytes], bool] = _not_sent
+        if isinstance(writer, WsStream):
+            self._send_whole = writer._send_whole
+            self._send_whole_nowait = writer._send_whole_nowait
         # A Budget per direction (the halves may belong to two tasks), inlined as the
         # reads are: Budget.spend() as a call would cost as much as serving the frame.
         self._recv_left = BUDGET
@@ -217,8 +224,9 @@ class Framed(Generic[T]):
             data = self._encode(item)
             self._unflushed = 0
             send_whole = self._send_whole
-            if send_whole is not None:
-                await send_whole(data)  # after anything fed before: see WsStream
+            if send_whole is not None:  # after anything fed before: see WsStream
+                if not self._send_whole_nowait(data):
+                    await send_whole(data)
                 return
             self._write(data)
             await self._drain()
