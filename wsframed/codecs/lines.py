@@ -68,7 +68,8 @@ from __future__ import annotations
 import codecs
 import operator
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
 from typing import Any, Generic, Literal, NoReturn, TypeVar, overload
 
 from ..errors import DecodeError, FrameTooLarge, IncompleteFrame, WsFramedError
@@ -385,10 +386,16 @@ class LinesDecoder(Generic[_T]):
             DecodeError: A line is not valid in the encoding (the next pass resumes
                 after it).
         """
+        # The lines come in batches (lists) flattened by chain in C: taking one costs
+        # no Python code; the generator below runs once per batch, not per line.
+        return chain.from_iterable(self._batches())
+
+    def _batches(self) -> Iterator[Iterable[_T]]:
+        """The lines of ``__iter__``, as iterators over batches of them."""
         if self._error is not None:
             raise self._error.with_traceback(None)  # a traceback that does not grow
         while (ready := self._ready) is not None:  # an earlier pass stopped in a batch
-            yield from ready
+            yield ready  # the same iterator: what a pass leaves of it, the next takes
             self._next_segment()
         if self._rope is not None and not self._search_rope():
             return  # a long line, still collecting
@@ -440,7 +447,7 @@ class LinesDecoder(Generic[_T]):
                     skipped = self._skipped(error)
                     raise skipped from skipped.__cause__
             self._pos = pos = scan = i + 1
-            yield item
+            yield (item,)
             if pos < end:
                 # Every other complete line, at once. rfind stops at the last b"\n",
                 # so it only reads bytes no search has seen; so does split.
@@ -451,7 +458,7 @@ class LinesDecoder(Generic[_T]):
                 self._split(pos, last + 1)
                 self._pos = pos = last + 1
                 while (ready := self._ready) is not None:
-                    yield from ready
+                    yield ready
                     self._next_segment()
         if pos:
             self._compact(pos)
