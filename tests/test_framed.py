@@ -273,6 +273,30 @@ async def test_a_chunk_is_decoded_256_frames_at_a_time_and_an_error_comes_after_
         assert caught.value.offset == 1600 * len(frame)
 
 
+async def test_recv_many_takes_frames_straight_from_the_pass_and_recv_between_keeps_order() -> (
+    None
+):
+    # recv_many() with nothing queued returns the decoder's next frames (at most 256,
+    # at most max_items) in a list of their own; recv() queues 256 and takes one; a
+    # recv_many() then returns what is queued. Every frame once, in order, and the
+    # error after the last frame before it, at its offset.
+    codec = LengthPrefixedCodec(max_frame_size=10)
+    frames = [b"%d" % i for i in range(600)]
+    async with ws_pair() as (client, server):
+        framed = Framed(WsStream(server), codec)
+        await client.send(b"".join(map(codec.encode, frames)) + struct.pack(">I", 11))
+        async with asyncio.timeout(10):
+            first = await framed.recv_many(max_items=100)
+            one = await framed.recv()
+            queued = await framed.recv_many()
+            last = await framed.recv_many()
+            with pytest.raises(FrameTooLarge) as caught:
+                await framed.recv_many()
+        assert [len(first), len(queued), len(last)] == [100, 255, 244]
+        assert [*first, one, *queued, *last] == frames
+        assert caught.value.offset == sum(len(codec.encode(f)) for f in frames)
+
+
 @pytest.mark.parametrize("container", [list, tuple])
 async def test_send_all_of_a_list_encodes_slices_and_feeds_the_frames_before_a_failure(
     container: Any,

@@ -429,8 +429,9 @@ class Framed(Generic[T]):
             )
         return EndOfStream("the peer ended the stream")
 
-    def _decode(self, data: bytes) -> None:
-        """Feed a chunk to the decoder and queue the first frames it completes."""
+    def _decode(self, data: bytes, *, queue: bool = True) -> None:
+        """Feed a chunk to the decoder and start a pass over it; with ``queue``, queue
+        the first frames it completes."""
         decoder = self._decoder
         try:
             decoder.feed(data)
@@ -438,7 +439,25 @@ class Framed(Generic[T]):
         except Exception as exc:
             self._error = exc
             return
-        self._take()
+        if queue:
+            self._take()
+
+    def _next_frames(self, limit: int) -> list[T]:
+        """Up to ``limit`` frames of the decoder's pass, in order, while none is queued.
+
+        The pass ends when it yields fewer. An error ends it too, stored for the next
+        call: the frames before it are returned first.
+        """
+        batch: list[T] = []
+        try:
+            batch.extend(islice(self._pass or (), limit))
+        except Exception as exc:
+            self._pass = None
+            self._error = exc
+        else:
+            if len(batch) < limit:
+                self._pass = None
+        return batch
 
     def _take(self) -> None:
         """Queue the next ``DECODE_AHEAD`` frames of the decoder's pass over a chunk.
@@ -524,19 +543,25 @@ class Framed(Generic[T]):
         else:
             self._recv_left = BUDGET
             await checkpoint()
-        if not items and self._pass is not None:
-            self._take()
         if not items:
-            if self._error is None and not self._recheck and not self._eof:
+            if self._pass is None and self._error is None and not self._recheck and not self._eof:
                 try:
                     data = await self._read_some()  # the usual case inline, as in recv()
                 except Exception as exc:
                     self._error = exc
                 else:
                     if data:
-                        self._decode(data)
+                        self._decode(data, queue=False)
                     else:
                         self._decode_eof()
+            if self._pass is not None and not items:
+                # Nothing queued: the decoder's next frames go to the caller as they
+                # come, in a list of their own (no queue, no reversing).
+                batch = self._next_frames(
+                    DECODE_AHEAD if max_items is None else min(max_items, DECODE_AHEAD)
+                )
+                if batch:
+                    return batch
             if not items:
                 await self._fill()
         if max_items is None or max_items >= len(items):
