@@ -5,6 +5,7 @@ Run on demand::
     python benchmarks/one_message_per_item.py            # about 20 s
     python benchmarks/one_message_per_item.py --quick    # about 5 s
     python benchmarks/one_message_per_item.py --loop uvloop
+    python benchmarks/one_message_per_item.py --against HEAD~1   # A/B in one process
 
 Client and server run in this process, on 127.0.0.1, compression off; every figure is
 from the same run, in interleaved rounds (best round reported, ratios of the best).
@@ -24,6 +25,10 @@ Throughput: ``--items`` msgpack items of 36 bytes, each sent as its own message.
 Latency: ``--calls`` sequential round trips, one at a time, p50 and p90 in µs: a raw
 websockets echo (``send``; ``recv``) of the bytes an RpcPeer request is, and
 ``RpcPeer.call`` over both backends.
+
+``--against REV`` also imports the ``wsframed`` package of git revision ``REV`` (as
+``benchmarks/hotpath.py`` does) and adds its ``Framed.send()`` and ``RpcPeer.call``
+rows, measured in the same interleaved rounds: the A/B of a change.
 """
 
 from __future__ import annotations
@@ -31,13 +36,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.metadata import version
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -48,7 +56,6 @@ from websockets.asyncio.server import serve as ws_serve
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 import wsframed
-from wsframed.codecs import MsgpackCodec
 from wsframed.rpc import RpcPeer
 
 ITEM = {"id": 12345, "name": "sensor-7", "value": 3.25}  # 36 bytes of msgpack
@@ -191,20 +198,21 @@ async def naive_picows() -> AsyncIterator[Counter]:
         server.close()
 
 
-def framed_per_item(backend: str) -> Callable[[], contextlib.AbstractAsyncContextManager[Counter]]:
+def framed_per_item(
+    backend: str, package: ModuleType = wsframed
+) -> Callable[[], contextlib.AbstractAsyncContextManager[Counter]]:
     @contextlib.asynccontextmanager
     async def setup() -> AsyncIterator[Counter]:
         done = _Done()
+        codec = package.codecs.MsgpackCodec
 
         async def handler(framed: wsframed.Framed[Any]) -> None:
             async for _item in framed:
                 done.add()
 
         async with (
-            wsframed.serve(handler, "127.0.0.1", 0, MsgpackCodec(), backend=backend) as server,
-            wsframed.connect(
-                f"ws://127.0.0.1:{server.port}/", MsgpackCodec(), backend=backend
-            ) as framed,
+            package.serve(handler, "127.0.0.1", 0, codec(), backend=backend) as server,
+            package.connect(f"ws://127.0.0.1:{server.port}/", codec(), backend=backend) as framed,
         ):
 
             async def run(n: int) -> float:
@@ -226,10 +234,13 @@ def framed_per_item(backend: str) -> Callable[[], contextlib.AbstractAsyncContex
 Timer = Callable[[int], Awaitable[list[float]]]
 
 
-async def _rpc_handler(framed: wsframed.Framed[Any]) -> None:
-    peer = RpcPeer(framed)
-    peer.register("echo", lambda value: value)
-    await peer.serve()
+def _rpc_handler(package: ModuleType) -> Callable[[Any], Awaitable[None]]:
+    async def handler(framed: wsframed.Framed[Any]) -> None:
+        peer = importlib.import_module(f"{package.__name__}.rpc").RpcPeer(framed)
+        peer.register("echo", lambda value: value)
+        await peer.serve()
+
+    return handler
 
 
 @contextlib.asynccontextmanager
@@ -257,13 +268,17 @@ async def raw_echo() -> AsyncIterator[Timer]:
         yield run
 
 
-def rpc_calls(backend: str) -> Callable[[], contextlib.AbstractAsyncContextManager[Timer]]:
+def rpc_calls(
+    backend: str, package: ModuleType = wsframed
+) -> Callable[[], contextlib.AbstractAsyncContextManager[Timer]]:
     @contextlib.asynccontextmanager
     async def setup() -> AsyncIterator[Timer]:
+        codec = package.codecs.MsgpackCodec
+        peer_class: type[RpcPeer] = importlib.import_module(f"{package.__name__}.rpc").RpcPeer
         async with (
-            wsframed.serve(_rpc_handler, "127.0.0.1", 0, MsgpackCodec(), backend=backend) as s,
-            wsframed.connect(f"ws://127.0.0.1:{s.port}/", MsgpackCodec(), backend=backend) as f,
-            RpcPeer(f) as peer,
+            package.serve(_rpc_handler(package), "127.0.0.1", 0, codec(), backend=backend) as s,
+            package.connect(f"ws://127.0.0.1:{s.port}/", codec(), backend=backend) as f,
+            peer_class(f) as peer,
         ):
 
             async def run(n: int) -> list[float]:
@@ -297,6 +312,19 @@ LATENCY: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[Timer]]] 
 def _quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def add_revision(rev: str, into: Path) -> None:
+    """Add the rows of wsframed at git revision ``rev`` (see ``--against``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from hotpath import load_revision
+
+    package = load_revision(rev, into)
+    for backend in ("websockets", "picows"):
+        THROUGHPUT[f"Framed.send() per item, {backend} backend ({rev})"] = framed_per_item(
+            backend, package
+        )
+        LATENCY[f"RpcPeer.call, {backend} backend ({rev})"] = rpc_calls(backend, package)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -346,6 +374,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer items and rounds")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--against", metavar="REV", help="also measure git revision REV")
     args = parser.parse_args(argv)
     args.items = 20_000 if args.quick else 50_000
     args.calls = 500 if args.quick else 2_000
@@ -355,9 +384,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    if arguments.loop == "uvloop":
-        import uvloop
+    with tempfile.TemporaryDirectory() as tmp:
+        if arguments.against:
+            add_revision(arguments.against, Path(tmp))
+        if arguments.loop == "uvloop":
+            import uvloop
 
-        uvloop.run(main(arguments))
-    else:
-        asyncio.run(main(arguments))
+            uvloop.run(main(arguments))
+        else:
+            asyncio.run(main(arguments))

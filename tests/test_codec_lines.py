@@ -231,6 +231,23 @@ def test_stopping_inside_a_batch_keeps_the_rest() -> None:
     decoder.feed_eof()
 
 
+@pytest.mark.parametrize("taken", [0, 1, 2, 3])
+def test_a_pass_abandoned_at_any_line_keeps_the_rest_and_the_bad_line_after_it(
+    taken: int,
+) -> None:
+    # "a" alone, then b, c, an undecodable line, d and e in one batch. A pass dropped
+    # after any line (the last one before the bad line too, when its batch is used
+    # up) loses none, and the next pass raises about the bad line, then resumes.
+    decoder = LinesCodec().decoder()
+    decoder.feed(b"a\nb\nc\n\xff\nd\ne\n")
+    got = list(itertools.islice(iter(decoder), taken))  # the pass is dropped here
+    with pytest.raises(DecodeError) as info:
+        got.extend(decoder)
+    assert got == ["a", "b", "c"]
+    assert info.value.offset == 6
+    assert list(decoder) == ["d", "e"]
+
+
 @pytest.mark.parametrize("encoding", ["shift_jis", "cp1252", "latin-1", "ascii"])
 def test_other_encodings(encoding: str) -> None:
     texts = {"shift_jis": "\u65e5\u672c", "ascii": "plain"}

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
 from wsframed import (
     ClosedStreamError,
@@ -20,7 +24,9 @@ from wsframed import (
 )
 from wsframed.codecs import LengthPrefixedCodec, LinesCodec, MsgpackCodec
 
-from .conftest import framed_pair, tcp_pair, ws_pair
+from .conftest import framed_pair, tcp_pair, wait_for, ws_pair
+from .peers import KiB, MiB, shrink_buffers
+from .picows_pairs import picows_pair
 from .test_checkpoints import ticking
 
 TRANSPORTS = ["ws", "tcp"]
@@ -267,6 +273,30 @@ async def test_a_chunk_is_decoded_256_frames_at_a_time_and_an_error_comes_after_
         assert caught.value.offset == 1600 * len(frame)
 
 
+async def test_recv_many_takes_frames_straight_from_the_pass_and_recv_between_keeps_order() -> (
+    None
+):
+    # recv_many() with nothing queued returns the decoder's next frames (at most 256,
+    # at most max_items) in a list of their own; recv() queues 256 and takes one; a
+    # recv_many() then returns what is queued. Every frame once, in order, and the
+    # error after the last frame before it, at its offset.
+    codec = LengthPrefixedCodec(max_frame_size=10)
+    frames = [b"%d" % i for i in range(600)]
+    async with ws_pair() as (client, server):
+        framed = Framed(WsStream(server), codec)
+        await client.send(b"".join(map(codec.encode, frames)) + struct.pack(">I", 11))
+        async with asyncio.timeout(10):
+            first = await framed.recv_many(max_items=100)
+            one = await framed.recv()
+            queued = await framed.recv_many()
+            last = await framed.recv_many()
+            with pytest.raises(FrameTooLarge) as caught:
+                await framed.recv_many()
+        assert [len(first), len(queued), len(last)] == [100, 255, 244]
+        assert [*first, one, *queued, *last] == frames
+        assert caught.value.offset == sum(len(codec.encode(f)) for f in frames)
+
+
 @pytest.mark.parametrize("container", [list, tuple])
 async def test_send_all_of_a_list_encodes_slices_and_feeds_the_frames_before_a_failure(
     container: Any,
@@ -323,3 +353,167 @@ async def test_a_decoder_that_raises_from_iter_at_once_fails_every_recv_after_a_
                 with pytest.raises(DecodeError, match="refused at once"):
                     await asyncio.wait_for(server.recv(), 10)
                 assert ticker.count > before
+
+
+# send(): a frame sent alone goes straight to the connection ---------------------------
+# Framed.send() over a WsStream skips the write buffer when nothing is buffered or
+# being sent (WsStream._send_whole). These pin what the peer sees around that shortcut.
+
+SEND_BACKENDS = ["websockets", "picows"]
+
+
+@asynccontextmanager
+async def peer_of(
+    backend: str, *, stalled: bool = False, write_chunk_size: int = 64 * KiB
+) -> AsyncIterator[tuple[WsStream, Any, Callable[[], Awaitable[bytes]]]]:
+    """A WsStream (over ``backend``) and its websockets peer, and ``received()``.
+
+    ``received()`` returns the bytes of the messages the peer has read since the last
+    call. With ``stalled``, the peer reads nothing (small send buffers, its socket
+    paused) until ``received()`` is first called, so sends block on backpressure.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        if backend == "picows":
+            conn, peer = await stack.enter_async_context(picows_pair("picows-client"))
+            assert conn.transport is not None
+            local = conn.transport.underlying_transport
+        else:
+            conn, peer = await stack.enter_async_context(ws_pair(server_options={"max_queue": 1}))
+            local = conn.transport
+        stream = WsStream(conn, write_chunk_size=write_chunk_size)
+        if stalled:
+            shrink_buffers(local, peer.transport)
+            peer.transport.pause_reading()
+        messages: list[bytes] = []
+
+        async def collect() -> None:
+            with contextlib.suppress(WsConnectionClosed):
+                async for message in peer:
+                    assert isinstance(message, bytes)
+                    messages.append(message)
+
+        collector = asyncio.create_task(collect())
+
+        async def received() -> bytes:
+            peer.transport.resume_reading()
+            await asyncio.sleep(0)
+            taken = messages[:]
+            messages.clear()
+            return b"".join(taken)
+
+        received.messages = messages  # type: ignore[attr-defined]
+        try:
+            yield stream, peer, received
+        finally:
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
+            local.abort()
+
+
+@pytest.mark.parametrize("backend", SEND_BACKENDS)
+async def test_send_after_feed_leaves_with_the_fed_frames_in_one_message(backend: str) -> None:
+    codec = LengthPrefixedCodec()
+    async with peer_of(backend) as (stream, _peer, received):
+        framed = Framed(stream, codec)
+        framed.feed(b"first")
+        framed.feed(b"second")
+        await framed.send(b"third")
+        messages = received.messages  # type: ignore[attr-defined]
+        await wait_for(lambda: len(messages) >= 1)
+        await asyncio.sleep(0.05)  # a second message would have arrived by now
+        assert messages == [b"".join(map(codec.encode, [b"first", b"second", b"third"]))]
+
+
+@pytest.mark.parametrize("backend", SEND_BACKENDS)
+async def test_send_of_a_frame_over_write_chunk_size_leaves_in_chunks(backend: str) -> None:
+    codec = LengthPrefixedCodec()
+    async with peer_of(backend, write_chunk_size=1000) as (stream, _peer, received):
+        framed = Framed(stream, codec)
+        frame = bytes(range(256)) * 9 + b"x" * 192  # 2,496 bytes, 2,500 with its header
+        await framed.send(frame)
+        await framed.send(b"small")
+        messages = received.messages  # type: ignore[attr-defined]
+        await wait_for(lambda: len(messages) >= 4)
+        assert [len(m) for m in messages] == [1000, 1000, 500, 9]
+        assert b"".join(messages) == codec.encode(frame) + codec.encode(b"small")
+
+
+@pytest.mark.parametrize("backend", SEND_BACKENDS)
+async def test_send_of_a_frame_over_max_frame_size_sends_nothing(backend: str) -> None:
+    codec = LengthPrefixedCodec(max_frame_size=100)
+    async with peer_of(backend) as (stream, _peer, received):
+        framed = Framed(stream, codec)
+        with pytest.raises(FrameTooLarge) as info:
+            await framed.send(b"x" * 101)
+        assert (info.value.size, info.value.limit, info.value.local) == (101, 100, True)
+        assert stream.write_buffer_size == 0
+        await framed.send(b"fits")
+        messages = received.messages  # type: ignore[attr-defined]
+        await wait_for(lambda: len(messages) >= 1)
+        await asyncio.sleep(0.05)
+        assert messages == [codec.encode(b"fits")]
+
+
+@pytest.mark.parametrize("backend", SEND_BACKENDS)
+async def test_send_while_a_flush_waits_on_backpressure_goes_after_it(backend: str) -> None:
+    """A flush of a large frame is blocked by a stalled peer; a send() meanwhile must
+    wait its turn, not go straight to the connection between the flush's messages."""
+    codec = LengthPrefixedCodec(max_frame_size=16 * MiB)
+    big = random.Random(5).randbytes(12 * MiB)
+    async with peer_of(backend, stalled=True) as (stream, _peer, received):
+        framed = Framed(stream, codec)
+        framed.feed(big)
+        flushing = await _blocked(framed.flush())
+        sending = asyncio.ensure_future(framed.send(b"last"))
+        await asyncio.sleep(0.05)
+        assert not sending.done()  # its turn comes after the flush
+        data = bytearray(await received())
+        await asyncio.wait_for(asyncio.gather(flushing, sending), 20)
+        expected = codec.encode(big) + codec.encode(b"last")
+        while len(data) < len(expected):
+            await asyncio.sleep(0.01)
+            data += await received()
+        assert data == expected
+
+
+@pytest.mark.parametrize("backend", SEND_BACKENDS)
+async def test_a_send_cancelled_on_backpressure_still_sends_its_frame_once(backend: str) -> None:
+    """Sends of frames under write_chunk_size to a stalled peer, until one blocks; it
+    is cancelled. Its frame was handed to the connection: it arrives, once, in order,
+    and the frames sent after it follow."""
+    codec = LengthPrefixedCodec()
+    rng = random.Random(11)
+    frames = [n.to_bytes(4, "big") + rng.randbytes(60 * KiB) for n in range(1000)]
+    async with peer_of(backend, stalled=True) as (stream, _peer, received):
+        framed = Framed(stream, codec)
+        sent = 0
+        for frame in frames:
+            task = asyncio.ensure_future(framed.send(frame))
+            sent += 1
+            await asyncio.sleep(0.01)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                break
+        assert sent < len(frames), "expected the stalled peer to block a send"
+        assert stream.write_buffer_size == 0  # handed to the connection, not kept
+        after = asyncio.ensure_future(framed.send(b"after"))
+        expected = b"".join(map(codec.encode, [*frames[:sent], b"after"]))
+        data = bytearray(await received())
+        await asyncio.wait_for(after, 20)
+        while len(data) < len(expected):
+            await asyncio.sleep(0.01)
+            data += await received()
+        decoder = codec.decoder()
+        decoder.feed(bytes(data))
+        assert list(decoder) == [*frames[:sent], b"after"]
+
+
+async def _blocked(coro: Any, settle: float = 0.05) -> asyncio.Future[Any]:
+    """Start ``coro``; return its task once it is blocked (not finished)."""
+    task = asyncio.ensure_future(coro)
+    await asyncio.sleep(settle)
+    assert not task.done(), "expected it to block on backpressure"
+    return task

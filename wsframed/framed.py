@@ -17,7 +17,10 @@ the stream in one ``write()``, so a frame that is too large raises there with no
 buffered, and concurrent senders never interleave the bytes of two frames.
 [`Framed.flush`][wsframed.Framed.flush] drains; over a [`WsStream`][wsframed.WsStream] everything
 fed since the last flush leaves as one message (up to ``write_chunk_size``).
-[`Framed.send`][wsframed.Framed.send] is feed plus flush;
+[`Framed.send`][wsframed.Framed.send] is feed plus flush (over a WsStream with nothing
+buffered or being sent, the frame goes to the connection as its own message at once,
+without passing through the write buffer: the order, limits and cancellation
+guarantees are the same);
 [`Framed.send_all`][wsframed.Framed.send_all] flushes whenever ``high_water`` bytes are waiting,
 and at the end. Given a plain iterable, ``send_all`` encodes the frames up to the high-water mark
 into a list and hands them to the stream in one ``write()``: no other task runs in between, so this
@@ -37,7 +40,15 @@ one, so again a cancellation there loses and half-sends nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from itertools import islice
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -47,6 +58,7 @@ from .checkpoint import BUDGET, checkpoint
 from .codecs.base import Codec, Decoder
 from .errors import ClosedStreamError, EndOfStream
 from .request import Request, request_of
+from .stream import WsStream
 
 _SEND_CLOSED = "cannot send: this Framed's sending side is closed"
 
@@ -63,8 +75,13 @@ DEFAULT_HIGH_WATER = 64 * 1024
 # again (promoting them to older generations) while the caller takes them.
 DECODE_AHEAD = 256
 # send_all() of a list or tuple hands a codec with encode_many() up to this many items
-# at a time: one call, and one buffer, per slice instead of per item.
-SLICE = 64
+# at a time: one call, and one buffer, per slice instead of per item. Slices are sized
+# to what high_water leaves, so small frames come in about three slices per flush.
+SLICE = 1024
+
+
+def _not_sent(data: bytes) -> bool:
+    return False
 
 
 def check_codec(codec: object, caller: str) -> None:
@@ -133,6 +150,15 @@ class Framed(Generic[T]):
         self._write = self._io.write
         self._drain = self._io.drain
         self._read_some = self._io.read_some
+        # Over a WsStream, send() hands a frame sent alone straight to the connection
+        # as one message (WsStream._send_whole), when nothing is buffered before it.
+        # Where the backend can, without awaiting anything (WsStream._send_whole_nowait).
+        writer = getattr(self._io, "writer", None)
+        self._send_whole: Callable[[bytes], Awaitable[None]] | None = None
+        self._send_whole_nowait: Callable[[bytes], bool] = _not_sent
+        if isinstance(writer, WsStream):
+            self._send_whole = writer._send_whole
+            self._send_whole_nowait = writer._send_whole_nowait
         # A Budget per direction (the halves may belong to two tasks), inlined as the
         # reads are: Budget.spend() as a call would cost as much as serving the frame.
         self._recv_left = BUDGET
@@ -195,8 +221,14 @@ class Framed(Generic[T]):
         try:
             if self._send_closed:
                 raise ClosedStreamError(_SEND_CLOSED)
-            self._write(self._encode(item))
+            data = self._encode(item)
             self._unflushed = 0
+            send_whole = self._send_whole
+            if send_whole is not None:  # after anything fed before: see WsStream
+                if not self._send_whole_nowait(data):
+                    await send_whole(data)
+                return
+            self._write(data)
             await self._drain()
         except Exception:
             await checkpoint()
@@ -283,6 +315,11 @@ class Framed(Generic[T]):
         """
         high_water = self._high_water
         encode = self._encode
+        # The codecs' encode_many() check a slice's total size against max_frame_size
+        # (over it, they encode its items again one by one): slices stay within it.
+        most = getattr(self.codec, "max_frame_size", None)
+        if not isinstance(most, int) or most <= 0:
+            most = high_water
         count = len(items)
         index = 0
         step = 8  # the first slice, before the frame size is known
@@ -310,7 +347,7 @@ class Framed(Generic[T]):
                         break
                     # Items as large as the last ones, up to what high_water leaves.
                     size = max(len(data) // len(part), 1)
-                    step = max(1, min(SLICE, (high_water - unflushed) // size))
+                    step = max(1, min(SLICE, min(high_water - unflushed, most) // size))
                 else:
                     break  # the items ran out: write the batch (finally), flush below
             finally:
@@ -392,8 +429,9 @@ class Framed(Generic[T]):
             )
         return EndOfStream("the peer ended the stream")
 
-    def _decode(self, data: bytes) -> None:
-        """Feed a chunk to the decoder and queue the first frames it completes."""
+    def _decode(self, data: bytes, *, queue: bool = True) -> None:
+        """Feed a chunk to the decoder and start a pass over it; with ``queue``, queue
+        the first frames it completes."""
         decoder = self._decoder
         try:
             decoder.feed(data)
@@ -401,7 +439,25 @@ class Framed(Generic[T]):
         except Exception as exc:
             self._error = exc
             return
-        self._take()
+        if queue:
+            self._take()
+
+    def _next_frames(self, limit: int) -> list[T]:
+        """Up to ``limit`` frames of the decoder's pass, in order, while none is queued.
+
+        The pass ends when it yields fewer. An error ends it too, stored for the next
+        call: the frames before it are returned first.
+        """
+        batch: list[T] = []
+        try:
+            batch.extend(islice(self._pass or (), limit))
+        except Exception as exc:
+            self._pass = None
+            self._error = exc
+        else:
+            if len(batch) < limit:
+                self._pass = None
+        return batch
 
     def _take(self) -> None:
         """Queue the next ``DECODE_AHEAD`` frames of the decoder's pass over a chunk.
@@ -487,19 +543,25 @@ class Framed(Generic[T]):
         else:
             self._recv_left = BUDGET
             await checkpoint()
-        if not items and self._pass is not None:
-            self._take()
         if not items:
-            if self._error is None and not self._recheck and not self._eof:
+            if self._pass is None and self._error is None and not self._recheck and not self._eof:
                 try:
                     data = await self._read_some()  # the usual case inline, as in recv()
                 except Exception as exc:
                     self._error = exc
                 else:
                     if data:
-                        self._decode(data)
+                        self._decode(data, queue=False)
                     else:
                         self._decode_eof()
+            if self._pass is not None and not items:
+                # Nothing queued: the decoder's next frames go to the caller as they
+                # come, in a list of their own (no queue, no reversing).
+                batch = self._next_frames(
+                    DECODE_AHEAD if max_items is None else min(max_items, DECODE_AHEAD)
+                )
+                if batch:
+                    return batch
             if not items:
                 await self._fill()
         if max_items is None or max_items >= len(items):

@@ -111,6 +111,7 @@ class WsStream(StreamCore):
         "_draining",
         "_receive_message",
         "_send_message",
+        "_send_nowait",
         "_shell",
         "_watcher",
     )
@@ -145,6 +146,8 @@ class WsStream(StreamCore):
         self._send_message: Callable[[bytes | memoryview], Awaitable[None]] = getattr(
             backend, "raw_send", backend.send
         )
+        # And one that sends a message without waiting, while it need not (picows').
+        self._send_nowait: Callable[[bytes], bool] | None = getattr(backend, "send_nowait", None)
         self._closed_errors: tuple[type[BaseException], ...] = getattr(
             backend, "closed_errors", (BackendClosed,)
         )
@@ -436,6 +439,66 @@ class WsStream(StreamCore):
         except Exception:
             await checkpoint()  # a retry loop around a failing drain() lets others run
             raise
+
+    async def _send_whole(self, data: bytes) -> None:
+        """Send ``data`` as one message now if nothing is buffered or being sent.
+
+        [`Framed.send`][wsframed.Framed.send]'s fast path: a frame sent alone skips the
+        write buffer, its join and the turn-taking of ``drain()``, and goes straight to
+        the connection, holding the drain turn while it waits for backpressure (so a
+        ``drain()`` started meanwhile waits, and bytes leave in the order written).
+        Otherwise (bytes buffered, a ``drain()`` under way or waiting, a frame over
+        ``write_chunk_size``, the write side closed) it is ``write()`` then ``drain()``.
+        The same errors, and the same cancellation guarantee, as those: the message is
+        handed to the connection before the first wait.
+        """
+        if (
+            self._pending_size
+            or self._draining
+            or self._drain_waiters
+            or self._write_closed
+            or not data
+            or len(data) > self._write_chunk_size
+            or type(data) is not bytes
+        ):
+            self.write(data)
+            await self.drain()
+            return
+        self._draining = True
+        try:
+            await self._send_message(data)
+        except self._closed_errors as exc:
+            closed = self._closed_from(exc)
+            raise ConnectionClosed(closed.code, closed.reason) from None
+        finally:
+            self._release_drain()
+
+    def _send_whole_nowait(self, data: bytes) -> bool:
+        """``_send_whole`` without a wait, where it needs none.
+
+        Returns ``True`` once ``data`` was sent as one message; ``False`` with nothing
+        sent when the backend offers no ``send_nowait``, when ``_send_whole`` would
+        write and drain, or while the transport is paused (then await
+        ``_send_whole``). Raises [`ConnectionClosed`][wsframed.errors.ConnectionClosed]
+        when the connection is gone.
+        """
+        send_nowait = self._send_nowait
+        if (
+            send_nowait is None
+            or self._pending_size
+            or self._draining
+            or self._drain_waiters
+            or self._write_closed
+            or not data
+            or len(data) > self._write_chunk_size
+            or type(data) is not bytes
+        ):
+            return False
+        try:
+            return send_nowait(data)
+        except self._closed_errors as exc:
+            closed = self._closed_from(exc)
+            raise ConnectionClosed(closed.code, closed.reason) from None
 
     async def _acquire_drain(self) -> None:
         """Wait for the drain() in progress, first come first served.

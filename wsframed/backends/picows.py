@@ -375,6 +375,27 @@ class PicowsConnection(WSListener):
         The stream's fast path: no coroutine per message (awaiting a done future costs
         next to nothing). Raises ``BackendClosed`` at once after a close frame.
         """
+        self._send_binary(data)
+        ready = self._write_ready
+        # Paused: every sender waits on the one future, so a cancelled sender must not
+        # cancel it for the others.
+        return ready if ready.done() else asyncio.shield(ready)
+
+    def send_nowait(self, data: bytes | bytearray | memoryview) -> bool:
+        """Send one binary message unless the transport is paused; whether it was sent.
+
+        The stream's fastest path, for a frame sent alone (``Framed.send``): nothing to
+        await. ``False`` (nothing sent) while the transport is paused: then
+        ``raw_send`` sends it and waits. A message that fills the transport's buffer
+        is sent and returns ``True``; the next one waits. Raises ``BackendClosed`` at
+        once after a close frame.
+        """
+        if not self._write_ready.done():
+            return False
+        self._send_binary(data)
+        return True
+
+    def _send_binary(self, data: bytes | bytearray | memoryview) -> None:
         transport = self.transport
         if self._final is not None or transport is None or transport.is_close_frame_sent:
             raise self._closed_error()
@@ -385,10 +406,6 @@ class PicowsConnection(WSListener):
         elif turn == 1 and self._sock is not None:
             self._cork()
         transport.send(_BINARY, data)
-        ready = self._write_ready
-        # Paused: every sender waits on the one future, so a cancelled sender must not
-        # cancel it for the others.
-        return ready if ready.done() else asyncio.shield(ready)
 
     def _cork(self) -> None:
         """Hold the next messages of this turn of the loop back until its end.

@@ -68,7 +68,8 @@ from __future__ import annotations
 import codecs
 import operator
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
 from typing import Any, Generic, Literal, NoReturn, TypeVar, overload
 
 from ..errors import DecodeError, FrameTooLarge, IncompleteFrame, WsFramedError
@@ -233,20 +234,20 @@ class LinesCodec(Generic[_T]):
     def encode_many(self, items: Sequence[Any]) -> bytes:
         r"""Return the lines of ``items``, one after the other: ``b"".join(map(encode, items))``.
 
-                Joins and encodes them at once, and checks the whole: when it holds no ``
-        ``,
-                exactly one ``
-        `` per item and no more bytes than ``max_frame_size``, every line
-                is valid. Otherwise encodes them one by one, so the error raised (for the first
-                item [`encode`][wsframed.codecs.LinesCodec.encode] refuses, nothing returned) is
-                exactly what ``encode`` raises.
+        Joins and encodes them at once, then checks the whole: when it holds exactly one
+        ``\n`` per item, no ``\r`` before one and no more bytes than ``max_frame_size``
+        (plus the terminators), every line is valid. Otherwise encodes them one by one,
+        so the error raised (for the first item
+        [`encode`][wsframed.codecs.LinesCodec.encode] refuses, nothing returned) is
+        exactly what ``encode`` raises.
         """
         encoding = self._encoding
         try:
             if encoding is not None:
-                data = "\n".join(items).encode(encoding) + _NL
+                # The empty piece at the end puts the last \n in without another copy.
+                data = "\n".join([*items, ""]).encode(encoding)
             elif set(map(type, items)) == {bytes}:
-                data = _NL.join(items) + _NL
+                data = _NL.join([*items, b""])
             else:
                 data = b""
         except (TypeError, UnicodeEncodeError):
@@ -255,7 +256,9 @@ class LinesCodec(Generic[_T]):
             data
             and len(data) - len(items) <= self._max_frame_size
             and data.count(_NL) == len(items)
-            and b"\r\n" not in data
+            # A line ending with \r: looking for a \r first costs a fraction of
+            # looking for \r\n, which most batches need not do.
+            and (_CR not in data or b"\r\n" not in data)
         ):
             return data
         encode = self.encode
@@ -383,10 +386,16 @@ class LinesDecoder(Generic[_T]):
             DecodeError: A line is not valid in the encoding (the next pass resumes
                 after it).
         """
+        # The lines come in batches (lists) flattened by chain in C: taking one costs
+        # no Python code; the generator below runs once per batch, not per line.
+        return chain.from_iterable(self._batches())
+
+    def _batches(self) -> Iterator[Iterable[_T]]:
+        """The lines of ``__iter__``, as iterators over batches of them."""
         if self._error is not None:
             raise self._error.with_traceback(None)  # a traceback that does not grow
         while (ready := self._ready) is not None:  # an earlier pass stopped in a batch
-            yield from ready
+            yield ready  # the same iterator: what a pass leaves of it, the next takes
             self._next_segment()
         if self._rope is not None and not self._search_rope():
             return  # a long line, still collecting
@@ -438,7 +447,7 @@ class LinesDecoder(Generic[_T]):
                     skipped = self._skipped(error)
                     raise skipped from skipped.__cause__
             self._pos = pos = scan = i + 1
-            yield item
+            yield (item,)
             if pos < end:
                 # Every other complete line, at once. rfind stops at the last b"\n",
                 # so it only reads bytes no search has seen; so does split.
@@ -449,7 +458,7 @@ class LinesDecoder(Generic[_T]):
                 self._split(pos, last + 1)
                 self._pos = pos = last + 1
                 while (ready := self._ready) is not None:
-                    yield from ready
+                    yield ready
                     self._next_segment()
         if pos:
             self._compact(pos)
