@@ -1147,13 +1147,35 @@ class CborDecoder:
                             count = entries
                             i += 1
                             continue
-                        what, i, count = slow_head(
-                            buf, i, end, start, limit, count, stack, max_depth, marks, numeric
-                        )
-                        if what == _OPENED:
+                        if marks:  # a map, set or numeric tag is open: check every head
+                            tag = -1
+                        elif ib == 0x80 or ib == 0xA0:  # nothing to check: a leaf
+                            tag = -2
+                        elif 0xC0 <= ib < 0xD8:  # a tag under 24: no check but these
+                            tag = ib - 0xC0
+                        elif ib == 0xD8 and i + 2 <= end:
+                            tag = buf[i + 1]
+                        elif ib == 0xD9 and i + 3 <= end:
+                            tag = buf[i + 1] << 8 | buf[i + 2]
+                        else:
+                            tag = -1
+                        if tag == -2:
+                            i += 1
+                        elif tag >= 0 and tag != _SET and tag not in numeric:
+                            if len(stack) >= max_depth:
+                                raise _too_deep(max_depth)
+                            stack.append(count)
+                            count = 1
+                            i += 1 if ib < 0xD8 else ib - 0xD6
                             continue
-                        if what == _MORE:
-                            break
+                        else:
+                            what, i, count = slow_head(
+                                buf, i, end, start, limit, count, stack, max_depth, marks, numeric
+                            )
+                            if what == _OPENED:
+                                continue
+                            if what == _MORE:
+                                break
                     # An item ended at i: count it in its container, closing the
                     # containers it completes; the top item ends with the stack empty.
                     count -= 1
