@@ -1147,7 +1147,20 @@ class CborDecoder:
                             count = entries
                             i += 1
                             continue
-                        if marks:  # a map, set or numeric tag is open: check every head
+                        if marks:
+                            # Drop the marks of containers that ended; a check applies
+                            # to a head that is a key or element of the innermost map
+                            # or set, or anywhere inside a numeric tag.
+                            depth = len(stack)
+                            while marks and marks[-1] >> 2 > depth:
+                                marks.pop()
+                            mark = marks[-1] if marks else -1
+                            checked = mark >= 0 and (
+                                mark >> 2 == depth or mark & 3 == _NUMERIC_MARK
+                            )
+                        else:
+                            checked = False
+                        if checked:
                             tag = -1
                         elif ib == 0x80 or ib == 0xA0:  # nothing to check: a leaf
                             tag = -2
@@ -1169,13 +1182,39 @@ class CborDecoder:
                             i += 1 if ib < 0xD8 else ib - 0xD6
                             continue
                         else:
-                            what, i, count = slow_head(
-                                buf, i, end, start, limit, count, stack, max_depth, marks, numeric
-                            )
-                            if what == _OPENED:
-                                continue
-                            if what == _MORE:
-                                break
+                            j = 0
+                            if tag > 0 and tag != _SET and len(stack) + 2 <= max_depth:
+                                # A numeric tag (4, 5, 30) over two integers within 64
+                                # bits, the usual decimal: nothing in it to check.
+                                k = i + (1 if ib < 0xD8 else ib - 0xD6)
+                                if k + 2 < end and buf[k] == 0x82:
+                                    first = buf[k + 1]
+                                    size = leaf[first] if first < 0x40 else 0
+                                    k += 1 + size
+                                    if size and k < end:
+                                        second = buf[k]
+                                        size = leaf[second] if second < 0x40 else 0
+                                        if size and k + size <= end:
+                                            j = k + size
+                            if j:
+                                i = j
+                            else:
+                                what, i, count = slow_head(
+                                    buf,
+                                    i,
+                                    end,
+                                    start,
+                                    limit,
+                                    count,
+                                    stack,
+                                    max_depth,
+                                    marks,
+                                    numeric,
+                                )
+                                if what == _OPENED:
+                                    continue
+                                if what == _MORE:
+                                    break
                     # An item ended at i: count it in its container, closing the
                     # containers it completes; the top item ends with the stack empty.
                     count -= 1
