@@ -72,7 +72,7 @@ bignum map keys 31 s). So unless ``trusted_peer=True``:
 references still need ``value_sharing=True``); your own ``semantic_decoders`` entry
 for tag 4, 5, 30, 35 or 36 replaces the rule for that tag. Every decoded object still
 costs what Python charges for it, in linear time: the densest frames (a one-byte
-empty array or a few-byte tag per object) take about 10 to 14 times as long per MiB
+empty array or a few-byte tag per object) take about 8 to 17 times as long per MiB
 as a 1 MiB frame of ordinary small maps (docs/security.md has the figures).
 
 The rules cost ordinary items nothing: the fast path's ``CBORDecoder`` runs with
