@@ -69,6 +69,7 @@ def _lines(size: int) -> dict[str, bytes]:
 
 def _jsonl(size: int) -> dict[str, bytes]:
     deep = 1100  # past the parser's recursion limit (1000 by default)
+    within = 900  # within it, with room for the caller's frames
     big_deep = 30_000
     return {
         "benign": _fill(b'{"id":12345,"name":"abcdefghij"}\n', size),
@@ -76,6 +77,10 @@ def _jsonl(size: int) -> dict[str, bytes]:
         "bad_json_every_line": _fill(b"x\n", size),
         "bad_utf8_alternating": _cycle([b"1\n", b'"\xff"\n'], size),
         "deep_nesting_just_over": _fill(b"[" * deep + b"\n", size),
+        # Within the parser's reach: parsed level by level, then refused (truncated),
+        # or valid. One level per byte or two is what deep nesting costs any parser.
+        "deep_nesting_just_under": _fill(b"[" * within + b"\n", size),
+        "deep_nesting_valid": _fill(b"[" * within + b"]" * within + b"\n", size),
         "deep_nesting_long": _fill(b"[" * big_deep + b"]" * big_deep + b"\n", size),
         "deep_objects": _fill(b'{"a":' * deep + b"\n", size),
         "int_over_digit_limit": _fill(b"1" * 4301 + b"\n", size),
@@ -126,6 +131,7 @@ def _msgpack(size: int) -> dict[str, bytes]:
         "int_keys_rejected": _fill(b"\x81\x01\x00", size),
         "bad_utf8_str": _fill(b"\xa1\xff", size),
         "deep_nesting": b"\x91" * size,
+        "deep_nesting_valid": _fill(b"\x91" * 900 + b"\x00", size),  # 900 levels each
         "array16_headers": _fill(b"\xdc\xff\xff", size),
         "nested_map_headers": _fill(b"\xdf\x00\x00\xff\xff", size),
         "malformed": b"\xc1" * size,

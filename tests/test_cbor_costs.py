@@ -375,3 +375,52 @@ def test_a_run_of_integer_keyed_items_is_checked_item_by_item() -> None:
     # Cut anywhere, with a set and a decimal between the plain items.
     mixed = [*plain[:3], {3, 4}, *plain[3:6], decimal.Decimal("1.5"), {7: [8]}]
     assert_chunk_invariant(CborCodec(), b"".join(map(cbor2.dumps, mixed)), mixed)
+
+
+def test_dense_heads_of_a_frame_spanning_feeds_are_scanned_inline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A frame cut across feeds is delimited by the scanner. Empty arrays and maps, tags
+    # that need no check and decimals of two small integers took a call to _slow_head
+    # (and _check_open) each, ~0.45 us a head: a 1 MiB frame of them cost 2.5-3x
+    # cbor2's own decode. Now the main loop takes them, also after a map that ended
+    # (whose mark used to stay); a head that a check applies to (a key or element of
+    # the innermost map or set, anything inside a numeric tag) still goes to _slow_head.
+    calls: list[int] = []
+    slow_head = cbor_module._slow_head
+
+    def counting(buf: Any, i: int, *args: Any) -> Any:
+        calls.append(buf[i])
+        return slow_head(buf, i, *args)
+
+    monkeypatch.setattr(cbor_module, "_slow_head", counting)
+    # [], {}, 6(0), 200(1), 1000(2), 4([-2, 256]) = Decimal("2.56")
+    unit = bytes.fromhex("80 a0 c600 d8c801 d903e802 c482211901 00")
+    first = b"\x99\x17\x71" + cbor2.dumps({"a": [1]})  # an array of 6,001 items
+    decoder = CborCodec().decoder()
+    items: list[Any] = []
+    decoder.feed(first)  # cut after the map: the scanner goes on from there
+    for _ in range(100):
+        decoder.feed(unit * 10)
+        items.extend(decoder)
+    tags = [cbor2.CBORTag(6, 0), cbor2.CBORTag(200, 1), cbor2.CBORTag(1000, 2)]
+    assert items == [[{"a": [1]}, *[[], {}, *tags, decimal.Decimal("2.56")] * 1000]]
+    assert calls == [0x99]  # the array's head (a count of 6,001 in two bytes) alone
+
+    # Cut anywhere, checks still apply where they should.
+    mixed = [
+        {"k": [], "m": {}, "t": cbor2.CBORTag(6, [])},
+        [[], {}, cbor2.CBORTag(6, 0), decimal.Decimal("2.56"), {"d": decimal.Decimal("-1.5")}],
+        {1, 2},
+        decimal.Decimal("1.5"),
+        [decimal.Decimal(10**30) / 7, cbor2.CBORTag(4, [1, 2**70])],
+    ]
+    data = b"".join(map(cbor2.dumps, mixed))
+    assert_chunk_invariant(CborCodec(), data, [cbor2.loads(cbor2.dumps(x)) for x in mixed])
+    refused = refusal(CborCodec(), b"\xa1\x80\x00", cuts=1)  # {[]: 0}
+    assert str(refused) == f"a map key is an array{REFUSED_KEY}{at(1)}"
+    refused = refusal(CborCodec(), b"\x82\xa0\xc4\x82\x00\xc6\x00", cuts=1)  # [{}, 4([0, 6(0)])]
+    assert str(refused) == (
+        "tag 6 inside a decimal fraction, bigfloat or rational (tags 4, 5, 30), "
+        f"which may only hold integers{at(5)}"
+    )

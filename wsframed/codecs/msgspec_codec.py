@@ -68,6 +68,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from ..errors import DecodeError, FrameTooLarge, IncompleteFrame, WsFramedError
 from .base import Buffer
+from .jsonl import nested_past_parser
 from .length import LengthPrefixedCodec, LengthPrefixedDecoder
 from .lines import LinesCodec, LinesDecoder
 from .msgpack import declared_size
@@ -91,6 +92,8 @@ _DEFAULT_LIMITS = {"self": 1024 * 1024, "lines": 64 * 1024, "length": 1024 * 102
 # A lone bytes chunk up to this size, fed to an idle msgpack decoder, is first
 # decoded whole (one message per frame is common); see MsgspecDecoder.
 _FAST_MAX = 16 * 1024
+# Lines longer than this have their brackets counted (see jsonl.nested_past_parser).
+_DEPTH_LINE = 256
 
 
 class InvalidFrame(DecodeError):
@@ -410,10 +413,14 @@ class MsgspecDecoder(Generic[T]):
         "_scanned",
         "_scanner",
         "_start",
+        "_untyped",
     )
 
     def __init__(self, codec: MsgspecCodec[T]) -> None:
         self._decode = codec._decode
+        # Untyped JSON lines are parsed to the end (a type may stop msgspec early): a
+        # line nested past its reach is refused without parsing (see _lines).
+        self._untyped = codec._type is Any or codec._type is object
         # With a dec_hook, no frame is decoded twice (a failed fast path or batch would
         # run the hook again for the frames it decoded): one msgspec call per frame.
         hooked = codec._hooked
@@ -493,10 +500,15 @@ class MsgspecDecoder(Generic[T]):
 
     def _lines(self, lines: LinesDecoder[bytes]) -> Iterator[T]:
         decode = self._decode
+        depth_line = _DEPTH_LINE if self._untyped else -1
         for line in lines:
             if not line:
                 continue
             try:
+                if 0 <= depth_line < len(line) and (
+                    deep := nested_past_parser(line, line.count(b"[") + line.count(b"{"))
+                ):
+                    raise deep
                 value = decode(line)
             except (msgspec.DecodeError, RecursionError) as exc:
                 if not line.strip(_JSON_SPACE):  # whitespace only: a blank line
