@@ -271,6 +271,70 @@ def test_default_dumps_fast_path_gives_what_json_dumps_gives() -> None:
         codec.encode("\ud800")
 
 
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# Values whose JSON differs between libraries (floats, NaN, big integers, keys that
+# json converts, escapes) and strings that look like encode_many's markers.
+ENCODE_CORPUS: list[Any] = [
+    {"id": 1, "method": "add", "params": [1, 2], "note": "x" * 40},
+    "é ☃ 𝄞 \u2028\u2029\x7f",
+    "".join(map(chr, range(32))),
+    [1.0, -0.0, 0.1, 1e-05, 1e-4, 1e16, 1e15, 1.5e300, 5e-324, 123456789012345678.0],
+    [float("nan"), float("inf"), -float("inf")],
+    [2**63, 2**64, -(2**63) - 1, 10**4000, -(10**300)],
+    {2: "int key", 1.5: "float key", True: "true", None: "null", "k": {"n": [[], {}, [[[]]]]}},
+    (1, ("tuple", [2])),
+    "\x00",
+    ["a\x00b", {"\x00": 0}],
+    ["a", "\x00", "b"],  # holds the marker between two items
+    "\\u0000",
+    ',"\\u0000",',
+    [",", '","', "]", "["],
+    "",
+    None,
+    True,
+]
+
+
+def test_encode_many_gives_the_bytes_of_encode_for_a_corpus() -> None:
+    """The batch is json's bytes, whatever the values (markers in strings included)."""
+    codec = JsonLinesCodec()
+    expected = [(_compact(value) + "\n").encode() for value in ENCODE_CORPUS]
+    assert [codec.encode(value) for value in ENCODE_CORPUS] == expected
+    assert codec.encode_many(ENCODE_CORPUS) == b"".join(expected)
+    for size in (1, 2, 3, 5):
+        for start in range(len(ENCODE_CORPUS) - size + 1):
+            part = ENCODE_CORPUS[start : start + size]
+            assert codec.encode_many(part) == b"".join(expected[start : start + size])
+    assert codec.encode_many(tuple(ENCODE_CORPUS)) == b"".join(expected)
+    assert codec.encode_many([]) == b""
+
+
+def test_encode_many_raises_what_encode_raises_for_the_first_item_refused() -> None:
+    codec = JsonLinesCodec()
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    deep: Any = []
+    for _ in range(100_000):
+        deep = [deep]
+    for bad in ({1, 2}, object(), 10**5000, "\ud800", {"k": b"bytes"}, cycle, deep):
+        with pytest.raises((TypeError, ValueError, RecursionError)) as alone:
+            codec.encode(bad)
+        with pytest.raises(type(alone.value)) as many:
+            codec.encode_many([{"ok": 1}, "\x00", bad, {"never": "reached"}])
+        assert str(many.value) == str(alone.value)
+
+
+def test_encode_many_checks_each_line_against_the_limit() -> None:
+    codec = JsonLinesCodec(max_frame_size=10)
+    # Lines of 10 bytes: 33 bytes in all, each one within the limit.
+    assert codec.encode_many(["12345678", [123, 5678], 1234567890]) == (
+        b'"12345678"\n[123,5678]\n1234567890\n'
+    )
+    with pytest.raises(FrameTooLarge) as info:
+        codec.encode_many(["12345678", "é" * 5, "never reached"])
+    assert (info.value.size, info.value.limit, info.value.local) == (12, 10, True)
+
+
 def test_default_loads_fast_path_leaves_whitespace_and_errors_to_json() -> None:
     decoder = JsonLinesCodec().decoder()
     decoder.feed(b'1\n 2\n3 \n1,2\n{"a":[1,2]}\n')
