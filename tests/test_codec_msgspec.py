@@ -359,6 +359,37 @@ def test_maps_of_colliding_array_keys_are_refused(tp: Any, chunked: bool) -> Non
     ]
 
 
+def test_frames_with_map_header_bytes_are_still_decoded_in_one_call() -> None:
+    """Bytes 0xde/0xdf inside integers and strings do not send a batch frame by frame.
+
+    Only the frames holding such a byte are walked for colliding keys, once each.
+    """
+    items: list[Any] = [{"id": i, "n": 0xDE00 + i, "s": "\u07de"} for i in range(200)]
+    data = b"".join(msgpack.packb(item) for item in items)
+    assert data.count(0xDE) == data.count(0xDF) == 200  # one each per frame
+    decoder = MsgspecCodec().decoder()
+    calls: list[str] = []
+    batch, one = decoder._decode_batch, decoder._decode
+    assert batch is not None
+    decoder._decode_batch = lambda data: (calls.append("batch"), batch(data))[1]
+    decoder._decode = lambda data: (calls.append("one"), one(data))[1]
+    decoder.feed(bytearray(data))  # not bytes: no fast path
+    assert list(decoder) == items
+    assert calls == ["batch"]
+
+    # A frame of colliding keys among them is refused at its own offset, after the
+    # frames before it.
+    bad = msgpack.packb({key: None for key in _colliding_tuple_keys(100)})
+    head = b"".join(msgpack.packb(item) for item in items[:50])
+    decoder = MsgspecCodec().decoder()
+    decoder.feed(bytearray(head + bad + data))
+    got: list[Any] = []
+    with pytest.raises(DecodeError, match="a map of 100 entries") as info:
+        got.extend(decoder)
+    assert got == items[:50]
+    assert info.value.offset == len(head)
+
+
 class Tree(msgspec.Struct):
     children: list[Tree]
     name: str

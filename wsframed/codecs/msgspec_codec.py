@@ -54,6 +54,7 @@ and re-raises the same error.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -323,6 +324,7 @@ def _admits_tuple_keys(tp: Any) -> bool:
 
 # The map headers that can hold more than _SHARED_HASHES_MAX entries (map 16, map 32).
 _BIG_MAPS = (0xDE, 0xDF)
+_BIG_MAP_BYTE = re.compile(b"[\xde\xdf]")
 
 
 def _tuple_keys_pairs(pairs: list[tuple[Any, Any]]) -> None:
@@ -366,6 +368,27 @@ def _check_keys(frame: bytes) -> str | None:
     except Exception:  # anything else: msgspec's decoder decides
         return None
     return None
+
+
+def _keys_pass(buf: bytearray, first: int, ends: list[int]) -> bool:
+    """Whether ``_check_keys`` passes every frame of ``buf`` from ``first`` to each of ``ends``.
+
+    Only the frames holding a map 16/32 header byte are checked, each once: a search
+    from ``first`` finds the next such byte, the frame holding it is checked, and the
+    search resumes at that frame's end. The cost is a search per checked frame, never
+    more than the frames one by one.
+    """
+    search = _BIG_MAP_BYTE.search
+    last = ends[-1]
+    pos = first
+    while (hit := search(buf, pos, last)) is not None:
+        index = bisect_right(ends, hit.start())
+        start = first if index == 0 else ends[index - 1]
+        end = ends[index]
+        if _check_keys(bytes(memoryview(buf)[start:end])) is not None:
+            return False  # the frames one by one raise at this one
+        pos = end
+    return True
 
 
 class MsgspecDecoder(Generic[T]):
@@ -553,8 +576,11 @@ class MsgspecDecoder(Generic[T]):
         tell = scanner.tell
         while True:
             # Find every complete object the scanner was given; their ends in _buf.
-            # tell() counts the bytes the scanner consumed, _fed those of _buf fed.
+            # tell() counts the bytes the scanner consumed, _fed those of _buf fed:
+            # an object ends at stream offset shift + tell(), and shift stays put
+            # while _refill() adds the same to _fed and _scanned.
             ends: list[int] = []
+            shift = self._base + self._fed - self._scanned
             scan_error: Exception | None = None
             while True:
                 try:
@@ -566,7 +592,7 @@ class MsgspecDecoder(Generic[T]):
                 except Exception as exc:
                     scan_error = exc
                     break
-                ends.append(self._base + self._fed - (self._scanned - tell()))
+                ends.append(shift + tell())
             if ends:
                 yield from self._frames(buf, ends)
             if scan_error is not None:
@@ -591,15 +617,18 @@ class MsgspecDecoder(Generic[T]):
         first = self._start
         values: list[T] | None = None
         decode_batch = self._decode_batch
-        if len(ends) > 1 and decode_batch is not None:
+        if (
+            len(ends) > 1
+            and decode_batch is not None
+            and (not self._check_keys or _keys_pass(buf, first, ends))
+        ):
             region = memoryview(buf)[first : ends[-1]]
-            if not self._check_keys or (_BIG_MAPS[0] not in region and _BIG_MAPS[1] not in region):
-                batch = b"\xdd" + len(ends).to_bytes(4, "big") + region
-                try:
-                    values = decode_batch(batch)
-                except (msgspec.DecodeError, RecursionError):
-                    values = None  # the frames one by one find the error below
+            batch = b"\xdd" + len(ends).to_bytes(4, "big") + region
             del region
+            try:
+                values = decode_batch(batch)
+            except (msgspec.DecodeError, RecursionError):
+                values = None  # the frames one by one find the error below
         if values is not None:
             for index, (value, end) in enumerate(zip(values, ends, strict=True)):
                 self._start = end
