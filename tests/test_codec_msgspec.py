@@ -240,6 +240,49 @@ def test_encode_errors() -> None:
         MsgspecCodec(format="json").encode(msgspec.Raw(b"[1,\n2]"))
 
 
+ENCODE_CORPUS: list[Any] = [
+    {"id": 1, "method": "add", "params": [1, 2]},
+    Request(2, "add", [3, 4]),
+    "é ☃ 𝄞 \x00\n",
+    [1.5, -0.0, 1e-05, 1e16, 2**63, -(2**63), 2**64 - 1],
+    {"nested": [[], {}, [[None, True, False]]]},
+    b"\x00\xff",
+    "",
+]
+
+
+@pytest.mark.parametrize(("fmt", "framing"), FRAMINGS)
+@pytest.mark.parametrize("count", [1, 2, 15, 16, 17, 300])
+def test_encode_many_is_the_frames_of_encode_joined(fmt: Any, framing: Any, count: int) -> None:
+    """Array headers of every size (fixarray, array 16) are dropped exactly."""
+    codec = MsgspecCodec(format=fmt, framing=framing)
+    items = [ENCODE_CORPUS[i % len(ENCODE_CORPUS)] for i in range(count)]
+    assert codec.encode_many(items) == b"".join(codec.encode(item) for item in items)
+    assert codec.encode_many(tuple(items)) == b"".join(codec.encode(item) for item in items)
+    assert codec.encode_many([]) == b""
+
+
+@pytest.mark.parametrize(("fmt", "framing"), FRAMINGS)
+def test_encode_many_raises_what_encode_raises_for_the_first_item_refused(
+    fmt: Any, framing: Any
+) -> None:
+    codec = MsgspecCodec(format=fmt, framing=framing, max_frame_size=100)
+    # Frames within the limit whose sum is not.
+    items = ["x" * 90] * 5
+    assert codec.encode_many(items) == b"".join(codec.encode(item) for item in items)
+    bad_values: list[Any] = [object(), "y" * 101, [[1] * 5] * 50]
+    if fmt == "msgpack":
+        bad_values.append(2**64)
+    elif framing == "lines":
+        bad_values.append(msgspec.Raw(b"[1,\n2]"))
+    for bad in bad_values:
+        with pytest.raises((TypeError, ValueError, FrameTooLarge)) as alone:
+            codec.encode(bad)
+        with pytest.raises(type(alone.value)) as many:
+            codec.encode_many(["ok", bad, "never reached"])
+        assert str(many.value) == str(alone.value)
+
+
 def test_msgpack_header_over_the_limit_fails_at_the_header() -> None:
     codec = MsgspecCodec(max_frame_size=1000)
     decoder = codec.decoder()

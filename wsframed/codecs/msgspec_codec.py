@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, Literal, TypeVar, overload
 
 try:
@@ -133,6 +133,7 @@ class MsgspecCodec(Generic[T]):
         "_decode",
         "_decode_batch",
         "_encode",
+        "_encode_lines",
         "_format",
         "_framing",
         "_hooked",
@@ -208,6 +209,9 @@ class MsgspecCodec(Generic[T]):
         self._framing = framing
         self._max_frame_size = max_frame_size
         self._encode: Callable[[Any], bytes] = encoder.encode
+        self._encode_lines: Callable[[Any], bytes] | None = (
+            encoder.encode_lines if format == "json" else None
+        )
         self._decode: Callable[[Buffer], T] = decoder.decode
         # msgpack: several frames decoded in one call, as an array (see MsgspecDecoder).
         self._decode_batch: Callable[[Buffer], list[T]] | None = (
@@ -268,6 +272,40 @@ class MsgspecCodec(Generic[T]):
                 raise ValueError("the JSON text of a line must not contain '\\n'")
             return data + _NL
         return self._length.encode(data)
+
+    def encode_many(self, items: Sequence[T]) -> bytes:
+        r"""Return the frames of ``items``, one after the other: ``b"".join(map(encode, items))``.
+
+        msgpack frames are encoded in one msgspec call, as an array whose header is then
+        dropped (an array's items are their own encodings, one after the other); JSON
+        Lines with msgspec's ``encode_lines``. When that fails, or a frame may exceed
+        ``max_frame_size``, the items are encoded one by one, so what is raised (for the
+        first item [`encode`][wsframed.codecs.MsgspecCodec.encode] refuses, nothing
+        returned) is exactly what ``encode`` raises.
+        """
+        count = len(items)
+        framing = self._framing
+        if count > 1 and framing != "length":
+            limit = self._max_frame_size
+            try:
+                if framing == "self":
+                    data = self._encode(items if type(items) is list else list(items))
+                    data = data[1 if count < 16 else 3 if count < 0x10000 else 5 :]
+                    if len(data) <= limit:
+                        return data
+                else:
+                    assert self._encode_lines is not None
+                    data = self._encode_lines(items)
+                    # msgspec escapes every control character: only a msgspec.Raw can
+                    # hold a raw newline (encode() refuses it).
+                    if data.count(_NL) == count and (
+                        len(data) - count <= limit or max(map(len, data.split(_NL))) <= limit
+                    ):
+                        return data
+            except Exception:  # encode() below raises the item's own error
+                pass
+        encode = self.encode
+        return b"".join([encode(item) for item in items])
 
     def decoder(self) -> MsgspecDecoder[T]:
         """Return a fresh decoder for one connection."""
