@@ -433,6 +433,19 @@ def test_frames_with_map_header_bytes_are_still_decoded_in_one_call() -> None:
     assert info.value.offset == len(head)
 
 
+def test_a_batch_is_at_most_256_frames() -> None:
+    """The values of a whole chunk are not built at once (the GC would walk them)."""
+    items = list(range(600))
+    decoder = MsgspecCodec().decoder()
+    sizes: list[int] = []
+    batch = decoder._decode_batch
+    assert batch is not None
+    decoder._decode_batch = lambda data: (sizes.append(len(values := batch(data))), values)[1]
+    decoder.feed(bytearray(b"".join(msgpack.packb(item) for item in items)))
+    assert list(decoder) == items
+    assert sizes == [256, 256, 88]
+
+
 class Tree(msgspec.Struct):
     children: list[Tree]
     name: str

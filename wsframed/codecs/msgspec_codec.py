@@ -92,6 +92,9 @@ _DEFAULT_LIMITS = {"self": 1024 * 1024, "lines": 64 * 1024, "length": 1024 * 102
 # A lone bytes chunk up to this size, fed to an idle msgpack decoder, is first
 # decoded whole (one message per frame is common); see MsgspecDecoder.
 _FAST_MAX = 16 * 1024
+# The most frames decoded in one msgspec call (see MsgspecDecoder._frames): as many
+# as Framed decodes ahead of its caller.
+_BATCH = 256
 
 
 class InvalidFrame(DecodeError):
@@ -642,52 +645,58 @@ class MsgspecDecoder(Generic[T]):
     def _frames(self, buf: bytearray, ends: list[int]) -> Iterator[T]:
         """Decode the complete objects from ``_start`` to each of ``ends`` (stream offsets).
 
-        Several objects are decoded in one msgspec call, as the items of an array
-        whose header is put before them: one call instead of one per frame. A batch
+        Up to ``_BATCH`` objects are decoded in one msgspec call, as the items of an
+        array whose header is put before them: one call instead of one per frame. (Not
+        more: the values of a whole 64 KiB chunk, alive at once, would be walked again
+        and again by the garbage collector while the caller takes them.) A batch
         msgspec refuses is decoded frame by frame, which finds the bad one. The ends
         not yet yielded stay in ``_pending`` (from ``_pending_from``), for a pass
         abandoned part-way: the scanner is already past them.
         """
         base = self._base
-        ends = [end - base for end in ends]
-        self._pending = [end + base for end in ends]
+        self._pending = ends
         self._pending_from = 0
-        first = self._start
-        values: list[T] | None = None
+        ends = [end - base for end in ends]
         decode_batch = self._decode_batch
-        if (
-            len(ends) > 1
-            and decode_batch is not None
-            and (not self._check_keys or _keys_pass(buf, first, ends))
-        ):
-            region = memoryview(buf)[first : ends[-1]]
-            batch = b"\xdd" + len(ends).to_bytes(4, "big") + region
-            del region
-            try:
-                values = decode_batch(batch)
-            except (msgspec.DecodeError, RecursionError):
-                values = None  # the frames one by one find the error below
-        if values is not None:
-            for index, (value, end) in enumerate(zip(values, ends, strict=True)):
-                self._start = end
-                self._pending_from = index + 1
-                yield value
-            self._pending = []
-            return
         decode = self._decode
         check_keys = self._check_keys
-        for index, end in enumerate(ends):
-            start = self._start
-            frame = bytes(memoryview(buf)[start:end])
-            if check_keys and (reason := _check_keys(frame)) is not None:
-                raise self._fail(DecodeError(reason, offset=self._base + start))
-            try:
-                value = decode(frame)
-            except (msgspec.DecodeError, RecursionError) as exc:
-                raise self._fail(self._error_for(exc, self._base + start)) from exc
-            self._start = end
-            self._pending_from = index + 1
-            yield value
+        done = 0
+        while done < len(ends):
+            group = ends[done : done + _BATCH]
+            first = self._start
+            values: list[T] | None = None
+            if (
+                len(group) > 1
+                and decode_batch is not None
+                and (not check_keys or _keys_pass(buf, first, group))
+            ):
+                region = memoryview(buf)[first : group[-1]]
+                batch = b"\xdd" + len(group).to_bytes(4, "big") + region
+                del region
+                try:
+                    values = decode_batch(batch)
+                except (msgspec.DecodeError, RecursionError):
+                    values = None  # the frames one by one find the error below
+            if values is not None:
+                for value, end in zip(values, group, strict=True):
+                    self._start = end
+                    done += 1
+                    self._pending_from = done
+                    yield value
+                continue
+            for end in group:
+                start = self._start
+                frame = bytes(memoryview(buf)[start:end])
+                if check_keys and (reason := _check_keys(frame)) is not None:
+                    raise self._fail(DecodeError(reason, offset=self._base + start))
+                try:
+                    value = decode(frame)
+                except (msgspec.DecodeError, RecursionError) as exc:
+                    raise self._fail(self._error_for(exc, self._base + start)) from exc
+                self._start = end
+                done += 1
+                self._pending_from = done
+                yield value
         self._pending = []
 
     def _compact(self) -> None:
