@@ -31,14 +31,15 @@ Fast encoder. The bytes are ``json.dumps``'s whatever is installed. With msgspec
 the default ``dumps``, unless ``parser="json"``) msgspec's encoder writes each value
 and its text is taken only when msgspec's decoder reads it back equal to the value,
 with every float literal as ``json`` writes it (msgspec writes ``1e16``, ``0.00001``
-and NaN as ``1e+16``, ``1e-05`` and ``null``): 1.5 to 2 times faster than ``json``
-per value, 3 times in slices (below). Anything else (NaN, tuples, keys that are not strings, floats
-written differently, values ``json`` refuses) is encoded by ``json``, whose text or
-error stands. One known difference: a ``dict`` subclass whose ``items()`` differs
-from its contents is written by its contents (``json`` calls ``items()``).
-[`Framed.send_all`][wsframed.Framed.send_all] of a list encodes slices of it at once
-(``encode_many``): msgspec's ``encode_lines``, or without it one call of ``json``'s
-encoder per slice (about 1.4 times faster than one call per item).
+and ``null`` where ``json`` writes ``1e+16``, ``1e-05`` and ``NaN``): 1.5 to 2 times
+faster than ``json`` per value, 3 times in slices (below). Anything else (NaN, tuples,
+keys that are not strings, floats written differently, values ``json`` refuses) is
+encoded by ``json``, whose text or error stands. One known difference: a ``dict``
+subclass whose ``items()`` differs from its contents is written by its contents
+(``json`` calls ``items()``). [`Framed.send_all`][wsframed.Framed.send_all] of a list
+encodes slices of it at once (``encode_many``): msgspec's ``encode_lines``, or
+without it one call of ``json``'s encoder per slice (about 1.4 times faster than one
+call per item).
 
 Limits
 ------
