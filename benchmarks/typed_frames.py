@@ -287,6 +287,57 @@ def codec_only(case: Case, items: list[Any]) -> float:
     return elapsed
 
 
+def halves(count: int, repeat: int) -> str:
+    """CPU µs per item of each half of the JSON codecs alone: what bounds the WebSocket rows.
+
+    Encoding: ``encode_many`` in slices of 64 (as ``send_all`` of a list), and the
+    encoders themselves; decoding: 64 KiB chunks fed and iterated.
+    """
+    notes = _notes(count)
+    typed = [note(i) for i in range(count)]
+    codecs: list[tuple[str, Any, list[Any]]] = [
+        ("JsonLinesCodec(parser='json')", JsonLinesCodec(parser="json"), notes),
+        ("JsonLinesCodec()", JsonLinesCodec(), notes),
+        ("MsgspecCodec(Note, 'json')", MsgspecCodec(Note, "json"), typed),
+    ]
+    encoder = msgspec.json.Encoder()
+    slices = [notes[i : i + 64] for i in range(0, count, 64)]
+    encoders: list[tuple[str, Callable[[], object]]] = [
+        ("json.JSONEncoder.encode per item", lambda: [_json_dumps(n) for n in notes]),
+        ("msgspec encode per item (other bytes)", lambda: [encoder.encode(n) for n in notes]),
+        ("msgspec encode_lines (other bytes)", lambda: [encoder.encode_lines(s) for s in slices]),
+        ("orjson.dumps per item (other bytes)", lambda: [orjson.dumps(n) for n in notes]),
+    ]
+
+    def best(run: Callable[[], object]) -> float:
+        times = []
+        for _ in range(repeat):
+            start = time.process_time()
+            run()
+            times.append(time.process_time() - start)
+        return min(times) / count * 1e6
+
+    lines = ["| JSON, codec alone | encode µs/item | decode µs/item |", "|---|---|---|"]
+    for name, codec, items in codecs:
+        data = b"".join([codec.encode_many(items[i : i + 64]) for i in range(0, count, 64)])
+
+        def decode(codec: Any = codec, data: bytes = data) -> None:
+            decoder = codec.decoder()
+            for offset in range(0, len(data), CHUNK):
+                decoder.feed(data[offset : offset + CHUNK])
+                for _ in decoder:
+                    pass
+
+        def encode(codec: Any = codec, items: list[Any] = items) -> None:
+            for i in range(0, count, 64):
+                codec.encode_many(items[i : i + 64])
+
+        lines.append(f"| {name} | {best(encode):.2f} | {best(decode):.2f} |")
+    for name, run in encoders:
+        lines.append(f"| {name} | {best(run):.2f} | |")
+    return "\n".join(lines) + "\n"
+
+
 async def _timed(sender: Any, receiver: Any) -> float:
     start = time.process_time()
     await asyncio.gather(sender, receiver)
@@ -380,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     groups = ("msgpack", "json") if args.group is None else (args.group,)
     rounds = asyncio.run(run(args.items, args.naive_items, args.repeat, groups))
     table = markdown(rounds, args.items, args.repeat, groups)
+    if "json" in groups:
+        table += "\n" + halves(args.items, args.repeat)
     sys.stdout.write(table)
     if args.output:
         Path(args.output).write_text(table)
