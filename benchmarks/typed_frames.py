@@ -306,7 +306,6 @@ def halves(count: int, repeat: int) -> str:
         ("json.JSONEncoder.encode per item", lambda: [_json_dumps(n) for n in notes]),
         ("msgspec encode per item (other bytes)", lambda: [encoder.encode(n) for n in notes]),
         ("msgspec encode_lines (other bytes)", lambda: [encoder.encode_lines(s) for s in slices]),
-        ("orjson.dumps per item (other bytes)", lambda: [orjson.dumps(n) for n in notes]),
     ]
 
     def best(run: Callable[[], object]) -> float:
