@@ -5,10 +5,14 @@ Run on demand from a checkout (nothing here runs in the test suite; needs msgspe
 
     python benchmarks/typed_frames.py                 # 20,000 items, 5 rounds
     python benchmarks/typed_frames.py --items 5000 --repeat 3
+    python benchmarks/typed_frames.py --group json    # one table only
 
 Every transfer sends small RPC-like requests from a websockets client to a
 websockets server on 127.0.0.1 (compression off), in the running event loop, and
-times from the first send to the last item received. The rows:
+counts the CPU time of this process (``time.process_time()``, kernel time included)
+from the first send to the last item received: both ends run here, so that is what
+each path costs, and it holds still on a shared machine where wall-clock rates swing
+by 2x or more. The rows:
 
 ``naive``
     one websockets message per item, ``packb``/``unpackb`` (``json.dumps``/
@@ -116,6 +120,7 @@ class Case:
     validate: Callable[[Any], Any] | None = None
     dumps: Callable[[Any], bytes] | None = None  # naive only
     loads: Callable[[bytes], Any] | None = None  # naive only
+    one_by_one: bool = False  # send_all() of a generator: the codec's encode() per item
 
 
 def _requests(count: int) -> list[Any]:
@@ -184,6 +189,13 @@ CASES = [
     ),
     Case("JsonLinesCodec(): msgspec parser", "json", _notes, JsonLinesCodec),
     Case(
+        "JsonLinesCodec(), send_all(generator)",
+        "json",
+        _notes,
+        JsonLinesCodec,
+        one_by_one=True,
+    ),
+    Case(
         "JsonLinesCodec(dumps=orjson.dumps)",
         "json",
         _notes,
@@ -238,7 +250,8 @@ async def over_websocket(case: Case, items: list[Any]) -> float:
                         validate(value)
                 received += len(batch)
 
-        return await _timed(sender.send_all(items), receive_many())
+        sent = (item for item in items) if case.one_by_one else items
+        return await _timed(sender.send_all(sent), receive_many())
 
 
 def codec_only(case: Case, items: list[Any]) -> float:
@@ -246,16 +259,20 @@ def codec_only(case: Case, items: list[Any]) -> float:
     if case.codec is None:
         assert case.dumps is not None
         assert case.loads is not None
-        start = time.perf_counter()
+        start = time.process_time()
         messages = [case.dumps(item) for item in items]
         values = [case.loads(message) for message in messages]
         if case.validate is not None:
             values = [case.validate(value) for value in values]
-        return time.perf_counter() - start
+        return time.process_time() - start
     codec = case.codec()
     validate = case.validate
-    start = time.perf_counter()
-    data = b"".join([codec.encode(item) for item in items])
+    start = time.process_time()
+    encode_many = getattr(codec, "encode_many", None)
+    if case.one_by_one or encode_many is None:
+        data = b"".join([codec.encode(item) for item in items])
+    else:  # in slices, as send_all() of a list does
+        data = b"".join([encode_many(items[i : i + 64]) for i in range(0, len(items), 64)])
     decoder = codec.decoder()
     received = 0
     for offset in range(0, len(data), CHUNK):
@@ -264,26 +281,77 @@ def codec_only(case: Case, items: list[Any]) -> float:
         if validate is not None:
             values = [validate(value) for value in values]
         received += len(values)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     if received != len(items):
         raise AssertionError(f"decoded {received} of {len(items)} items")
     return elapsed
 
 
+def halves(count: int, repeat: int) -> str:
+    """CPU µs per item of each half of the JSON codecs alone: what bounds the WebSocket rows.
+
+    Encoding: ``encode_many`` in slices of 64 (as ``send_all`` of a list), and the
+    encoders themselves; decoding: 64 KiB chunks fed and iterated.
+    """
+    notes = _notes(count)
+    typed = [note(i) for i in range(count)]
+    codecs: list[tuple[str, Any, list[Any]]] = [
+        ("JsonLinesCodec(parser='json')", JsonLinesCodec(parser="json"), notes),
+        ("JsonLinesCodec()", JsonLinesCodec(), notes),
+        ("MsgspecCodec(Note, 'json')", MsgspecCodec(Note, "json"), typed),
+    ]
+    encoder = msgspec.json.Encoder()
+    slices = [notes[i : i + 64] for i in range(0, count, 64)]
+    encoders: list[tuple[str, Callable[[], object]]] = [
+        ("json.JSONEncoder.encode per item", lambda: [_json_dumps(n) for n in notes]),
+        ("msgspec encode per item (other bytes)", lambda: [encoder.encode(n) for n in notes]),
+        ("msgspec encode_lines (other bytes)", lambda: [encoder.encode_lines(s) for s in slices]),
+    ]
+
+    def best(run: Callable[[], object]) -> float:
+        times = []
+        for _ in range(repeat):
+            start = time.process_time()
+            run()
+            times.append(time.process_time() - start)
+        return min(times) / count * 1e6
+
+    lines = ["| JSON, codec alone | encode µs/item | decode µs/item |", "|---|---|---|"]
+    for name, codec, items in codecs:
+        data = b"".join([codec.encode_many(items[i : i + 64]) for i in range(0, count, 64)])
+
+        def decode(codec: Any = codec, data: bytes = data) -> None:
+            decoder = codec.decoder()
+            for offset in range(0, len(data), CHUNK):
+                decoder.feed(data[offset : offset + CHUNK])
+                for _ in decoder:
+                    pass
+
+        def encode(codec: Any = codec, items: list[Any] = items) -> None:
+            for i in range(0, count, 64):
+                codec.encode_many(items[i : i + 64])
+
+        lines.append(f"| {name} | {best(encode):.2f} | {best(decode):.2f} |")
+    for name, run in encoders:
+        lines.append(f"| {name} | {best(run):.2f} | |")
+    return "\n".join(lines) + "\n"
+
+
 async def _timed(sender: Any, receiver: Any) -> float:
-    start = time.perf_counter()
+    start = time.process_time()
     await asyncio.gather(sender, receiver)
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 Rounds = dict[str, list[tuple[float, float]]]
 
 
-async def run(count: int, naive_count: int, repeat: int) -> Rounds:
+async def run(count: int, naive_count: int, repeat: int, groups: tuple[str, ...]) -> Rounds:
     """Items/s of every case in every round (cases interleaved): (WebSocket, codec only)."""
-    rounds: Rounds = {case.name: [] for case in CASES}
+    cases = [case for case in CASES if case.group in groups]
+    rounds: Rounds = {case.name: [] for case in cases}
     for round_ in range(repeat):
-        for case in CASES:
+        for case in cases:
             n = naive_count if case.codec is None else count
             items = case.items(n)
             gc.collect()
@@ -310,12 +378,14 @@ def _median_ratio(rounds: Rounds, name: str, base: str, column: int) -> float:
     return ratios[len(ratios) // 2]
 
 
-def markdown(rounds: Rounds, count: int, repeat: int) -> str:
+def markdown(rounds: Rounds, count: int, repeat: int, groups: tuple[str, ...]) -> str:
     lines = []
     for group, title in (
         ("msgpack", "msgpack, ~30-byte requests"),
         ("json", "JSON, ~100-byte requests"),
     ):
+        if group not in groups:
+            continue
         cases = [case for case in CASES if case.group == group]
         naive, untyped = cases[0].name, cases[2].name
         lines += [
@@ -353,9 +423,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive-items", type=int, default=5_000, help="for the naive rows")
     parser.add_argument("--repeat", type=int, default=5, metavar="N", help="best of N rounds")
     parser.add_argument("--output", metavar="FILE", help="also write the table to FILE")
+    parser.add_argument(
+        "--group", choices=("msgpack", "json"), help="only the rows of one table (default: both)"
+    )
     args = parser.parse_args(argv)
-    rounds = asyncio.run(run(args.items, args.naive_items, args.repeat))
-    table = markdown(rounds, args.items, args.repeat)
+    groups = ("msgpack", "json") if args.group is None else (args.group,)
+    rounds = asyncio.run(run(args.items, args.naive_items, args.repeat, groups))
+    table = markdown(rounds, args.items, args.repeat, groups)
+    if "json" in groups:
+        table += "\n" + halves(args.items, args.repeat)
     sys.stdout.write(table)
     if args.output:
         Path(args.output).write_text(table)

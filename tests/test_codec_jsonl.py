@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import datetime
+import decimal
+import enum
 import json
+import uuid
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,10 +47,12 @@ json_values = st.recursive(
 def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test runs on both paths of the default parser: msgspec first, json alone.
 
-    The values and errors must be the same (see jsonl's "Fast parser").
+    The values and errors must be the same (see jsonl's "Fast parser"), and so must
+    the bytes encoded (msgspec's encoder, checked, or json's).
     """
     if request.param == "json":
         monkeypatch.setattr(jsonl_module, "_msgspec_loads", None)
+        monkeypatch.setattr(jsonl_module, "_checked_encoder", None)
     else:
         assert jsonl_module._msgspec_loads is not None
     return str(request.param)
@@ -269,6 +278,171 @@ def test_default_dumps_fast_path_gives_what_json_dumps_gives() -> None:
         codec.encode({"a": object()})
     with pytest.raises(UnicodeEncodeError):
         codec.encode("\ud800")
+
+
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# Values whose JSON differs between libraries (floats, NaN, big integers, keys that
+# json converts, escapes) and strings that look like encode_many's markers.
+ENCODE_CORPUS: list[Any] = [
+    {"id": 1, "method": "add", "params": [1, 2], "note": "x" * 40},
+    "é ☃ 𝄞 \u2028\u2029\x7f",
+    "".join(map(chr, range(32))),
+    [1.0, -0.0, 0.1, 1e-05, 1e-4, 1e16, 1e15, 1.5e300, 5e-324, 123456789012345678.0],
+    [float("nan"), float("inf"), -float("inf")],
+    [2**63, 2**64, -(2**63) - 1, 10**4000, -(10**300)],
+    {2: "int key", 1.5: "float key", True: "true", None: "null", "k": {"n": [[], {}, [[[]]]]}},
+    (1, ("tuple", [2])),
+    "\x00",
+    ["a\x00b", {"\x00": 0}],
+    ["a", "\x00", "b"],  # holds the marker between two items
+    "\\u0000",
+    ',"\\u0000",',
+    [",", '","', "]", "["],
+    "",
+    None,
+    True,
+]
+
+
+def test_encode_many_gives_the_bytes_of_encode_for_a_corpus() -> None:
+    """The batch is json's bytes, whatever the values (markers in strings included)."""
+    codec = JsonLinesCodec()
+    expected = [(_compact(value) + "\n").encode() for value in ENCODE_CORPUS]
+    assert [codec.encode(value) for value in ENCODE_CORPUS] == expected
+    assert codec.encode_many(ENCODE_CORPUS) == b"".join(expected)
+    for size in (1, 2, 3, 5):
+        for start in range(len(ENCODE_CORPUS) - size + 1):
+            part = ENCODE_CORPUS[start : start + size]
+            assert codec.encode_many(part) == b"".join(expected[start : start + size])
+    assert codec.encode_many(tuple(ENCODE_CORPUS)) == b"".join(expected)
+    assert codec.encode_many([]) == b""
+
+
+class _Color(enum.Enum):
+    RED = "red"
+
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+class _Name(enum.StrEnum):
+    ADA = "ada"
+
+
+class _Text(str):
+    pass
+
+
+class _Number(int):
+    pass
+
+
+@dataclasses.dataclass
+class _Point:
+    x: int
+
+
+class _Struct(msgspec.Struct):
+    x: int
+
+
+# Values json refuses, every one of which msgspec encodes or refuses differently.
+UNENCODABLE: list[Any] = [
+    {1, 2},
+    frozenset([1]),
+    b"bytes",
+    bytearray(b"x"),
+    {"k": b"bytes"},
+    object(),
+    _Color.RED,
+    _Point(1),
+    _Struct(1),
+    datetime.date(2026, 12, 3),
+    datetime.datetime(2026, 12, 3, 14, 0),
+    uuid.UUID(int=7),
+    decimal.Decimal("1.5"),
+    msgspec.Raw(b"1"),
+    {(1, 2): "tuple key"},
+    10**5000,
+    "\ud800",
+    {"a": "\udfff"},
+]
+
+
+def test_encode_gives_json_s_bytes_for_subclasses_and_enums() -> None:
+    codec = JsonLinesCodec()
+    for value in (
+        [_Level.HIGH, _Name.ADA, _Text("t"), _Number(5), collections.OrderedDict(b=1, a=2)],
+        {_Name.ADA: 1, _Level.HIGH: 2},
+        collections.Counter("aab"),
+    ):
+        assert codec.encode(value) == (_compact(value) + "\n").encode()
+        assert codec.encode_many([value, value]) == 2 * (_compact(value) + "\n").encode()
+
+
+@given(st.lists(st.floats(), max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_floats_are_encoded_as_json_writes_them(values: list[float]) -> None:
+    codec = JsonLinesCodec()
+    assert codec.encode(values) == (_compact(values) + "\n").encode()
+    assert codec.encode_many(values) == "".join(_compact(v) + "\n" for v in values).encode()
+
+
+def test_every_code_point_is_encoded_as_json_writes_it() -> None:
+    text = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    codec = JsonLinesCodec(max_frame_size=8 * 1024 * 1024)
+    assert codec.encode(text) == (_compact(text) + "\n").encode()
+
+
+def test_msgspec_encodes_unless_turned_off(parser: str) -> None:
+    checked = jsonl_module._checked_encoder
+    assert (checked is None) == (parser == "json")
+    assert JsonLinesCodec()._checked is checked
+    assert JsonLinesCodec(parser="json")._checked is None
+    assert JsonLinesCodec(dumps=json.dumps)._checked is None
+
+
+def test_a_dict_subclass_whose_items_differ_from_its_contents(parser: str) -> None:
+    """The one documented difference: msgspec writes a dict's contents, json its items()."""
+
+    class Redacted(dict[str, Any]):
+        def items(self) -> Any:
+            return [(key, "***") for key in self]
+
+    value = Redacted(password="secret")
+    expected = b'{"password":"secret"}\n' if parser == "msgspec" else b'{"password":"***"}\n'
+    assert JsonLinesCodec().encode(value) == expected
+    assert JsonLinesCodec(parser="json").encode(value) == b'{"password":"***"}\n'
+
+
+def test_encode_many_raises_what_encode_raises_for_the_first_item_refused() -> None:
+    codec = JsonLinesCodec()
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    deep: Any = []
+    for _ in range(100_000):
+        deep = [deep]
+    for bad in [*UNENCODABLE, cycle, deep]:
+        with pytest.raises((TypeError, ValueError, RecursionError)) as alone:
+            codec.encode(bad)
+        with pytest.raises(type(alone.value)) as many:
+            codec.encode_many([{"ok": 1}, "\x00", bad, {"never": "reached"}])
+        assert str(many.value) == str(alone.value)
+        with pytest.raises(type(alone.value)) as plain:
+            JsonLinesCodec(parser="json").encode(bad)
+        assert str(plain.value) == str(alone.value)
+
+
+def test_encode_many_checks_each_line_against_the_limit() -> None:
+    codec = JsonLinesCodec(max_frame_size=10)
+    # Lines of 10 bytes: 33 bytes in all, each one within the limit.
+    assert codec.encode_many(["12345678", [123, 5678], 1234567890]) == (
+        b'"12345678"\n[123,5678]\n1234567890\n'
+    )
+    with pytest.raises(FrameTooLarge) as info:
+        codec.encode_many(["12345678", "é" * 5, "never reached"])
+    assert (info.value.size, info.value.limit, info.value.local) == (12, 10, True)
 
 
 def test_default_loads_fast_path_leaves_whitespace_and_errors_to_json() -> None:

@@ -240,6 +240,49 @@ def test_encode_errors() -> None:
         MsgspecCodec(format="json").encode(msgspec.Raw(b"[1,\n2]"))
 
 
+ENCODE_CORPUS: list[Any] = [
+    {"id": 1, "method": "add", "params": [1, 2]},
+    Request(2, "add", [3, 4]),
+    "é ☃ 𝄞 \x00\n",
+    [1.5, -0.0, 1e-05, 1e16, 2**63, -(2**63), 2**64 - 1],
+    {"nested": [[], {}, [[None, True, False]]]},
+    b"\x00\xff",
+    "",
+]
+
+
+@pytest.mark.parametrize(("fmt", "framing"), FRAMINGS)
+@pytest.mark.parametrize("count", [1, 2, 15, 16, 17, 300])
+def test_encode_many_is_the_frames_of_encode_joined(fmt: Any, framing: Any, count: int) -> None:
+    """Array headers of every size (fixarray, array 16) are dropped exactly."""
+    codec = MsgspecCodec(format=fmt, framing=framing)
+    items = [ENCODE_CORPUS[i % len(ENCODE_CORPUS)] for i in range(count)]
+    assert codec.encode_many(items) == b"".join(codec.encode(item) for item in items)
+    assert codec.encode_many(tuple(items)) == b"".join(codec.encode(item) for item in items)
+    assert codec.encode_many([]) == b""
+
+
+@pytest.mark.parametrize(("fmt", "framing"), FRAMINGS)
+def test_encode_many_raises_what_encode_raises_for_the_first_item_refused(
+    fmt: Any, framing: Any
+) -> None:
+    codec = MsgspecCodec(format=fmt, framing=framing, max_frame_size=100)
+    # Frames within the limit whose sum is not.
+    items = ["x" * 90] * 5
+    assert codec.encode_many(items) == b"".join(codec.encode(item) for item in items)
+    bad_values: list[Any] = [object(), "y" * 101, [[1] * 5] * 50]
+    if fmt == "msgpack":
+        bad_values.append(2**64)
+    elif framing == "lines":
+        bad_values.append(msgspec.Raw(b"[1,\n2]"))
+    for bad in bad_values:
+        with pytest.raises((TypeError, ValueError, FrameTooLarge)) as alone:
+            codec.encode(bad)
+        with pytest.raises(type(alone.value)) as many:
+            codec.encode_many(["ok", bad, "never reached"])
+        assert str(many.value) == str(alone.value)
+
+
 def test_msgpack_header_over_the_limit_fails_at_the_header() -> None:
     codec = MsgspecCodec(max_frame_size=1000)
     decoder = codec.decoder()
@@ -357,6 +400,50 @@ def test_maps_of_colliding_array_keys_are_refused(tp: Any, chunked: bool) -> Non
         few,
         plain,
     ]
+
+
+def test_frames_with_map_header_bytes_are_still_decoded_in_one_call() -> None:
+    """Bytes 0xde/0xdf inside integers and strings do not send a batch frame by frame.
+
+    Only the frames holding such a byte are walked for colliding keys, once each.
+    """
+    items: list[Any] = [{"id": i, "n": 0xDE00 + i, "s": "\u07de"} for i in range(200)]
+    data = b"".join(msgpack.packb(item) for item in items)
+    assert data.count(0xDE) == data.count(0xDF) == 200  # one each per frame
+    decoder = MsgspecCodec().decoder()
+    calls: list[str] = []
+    batch, one = decoder._decode_batch, decoder._decode
+    assert batch is not None
+    decoder._decode_batch = lambda data: (calls.append("batch"), batch(data))[1]
+    decoder._decode = lambda data: (calls.append("one"), one(data))[1]
+    decoder.feed(bytearray(data))  # not bytes: no fast path
+    assert list(decoder) == items
+    assert calls == ["batch"]
+
+    # A frame of colliding keys among them is refused at its own offset, after the
+    # frames before it.
+    bad = msgpack.packb({key: None for key in _colliding_tuple_keys(100)})
+    head = b"".join(msgpack.packb(item) for item in items[:50])
+    decoder = MsgspecCodec().decoder()
+    decoder.feed(bytearray(head + bad + data))
+    got: list[Any] = []
+    with pytest.raises(DecodeError, match="a map of 100 entries") as info:
+        got.extend(decoder)
+    assert got == items[:50]
+    assert info.value.offset == len(head)
+
+
+def test_a_batch_is_at_most_256_frames() -> None:
+    """The values of a whole chunk are not built at once (the GC would walk them)."""
+    items = list(range(600))
+    decoder = MsgspecCodec().decoder()
+    sizes: list[int] = []
+    batch = decoder._decode_batch
+    assert batch is not None
+    decoder._decode_batch = lambda data: (sizes.append(len(values := batch(data))), values)[1]
+    decoder.feed(bytearray(b"".join(msgpack.packb(item) for item in items)))
+    assert list(decoder) == items
+    assert sizes == [256, 256, 88]
 
 
 class Tree(msgspec.Struct):

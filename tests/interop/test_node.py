@@ -1,4 +1,4 @@
-"""Node.js peers (``ws`` + ``@msgpack/msgpack`` / ``cbor-x``) against ``wsframed.serve``.
+"""Node.js peers (``ws`` + ``@msgpack/msgpack`` / ``cbor-x`` / JSON) against ``wsframed.serve``.
 
 ``node/peer.mjs`` encodes frames with the JavaScript library for the codec and sends
 the byte stream cut at random offsets (empty, 1-byte, small and large messages). The
@@ -21,7 +21,7 @@ import pytest
 
 import wsframed
 from wsframed import Framed
-from wsframed.codecs import CborCodec, LengthPrefixedCodec, MsgpackCodec
+from wsframed.codecs import CborCodec, JsonLinesCodec, LengthPrefixedCodec, MsgpackCodec
 
 from .conftest import INTEROP_DIR, Tap
 
@@ -62,13 +62,24 @@ VARIANTS = {
     "cbor-tag64-as-bytes": Variant(
         "cbor", CborCodec(semantic_decoders={64: uint8_array_as_bytes})
     ),
+    # JSON.stringify + "\n" one way, JSON.parse per line the other.
+    "jsonl": Variant("jsonl", JsonLinesCodec()),
 }
+
+# Every JSON escape, and characters neither side escapes.
+ESCAPES = '"\\/\b\f\n\r\t\x00\x1f\x7f\u2028\u2029'
 
 
 def server_items(codec: str) -> list[Any]:
     """What the server sends of its own after the replies."""
     if codec == "length":
         return [b"", b"\x00", bytes(range(256)), b"\xff" * 70000, PATTERN]
+    if codec == "jsonl":  # JavaScript Numbers: integers within the safe range
+        return [
+            None, True, False, 0, -1, 2**31, 2**53 - 1, -(2**53 - 1), 1.5, -0.25, 0.1,
+            1e300, 1e-07, 1e16, "", "héllo ✓ 😀", "y" * 60000, ESCAPES,
+            [], [1, [2, [3]]], {}, {"k": [None, "é"]}, {"a": 1, "b": {"c": [1.5, "d"]}},
+        ]  # fmt: skip
     items: list[Any] = [
         None, True, False, 0, -1, 23, 24, 127, 128, 255, 256, 65535, 65536,
         -32, -33, -128, -129, -32768, -32769, 2**31, 2**32, 2**53 + 1,
@@ -208,6 +219,19 @@ def assert_known_items(codec: str, variant: Variant, received: list[Any]) -> Non
     """The fixed items at the head of peer.mjs's stream, as Python decoded them."""
     if codec == "length":
         assert received[:4] == [b"", b"\x00", bytes(range(256)), PATTERN]
+        return
+    if codec == "jsonl":
+        assert received[:6] == ["héllo ✓ 😀", -129, 2**53 - 1, -(2**53 - 1), 1.5, 0.1]
+        assert [type(value) for value in received[:6]] == [str, int, int, int, float, float]
+        assert received[6:8] == [1e-07, 1e21]  # written 1e-7 and 1e+21 by JavaScript
+        assert [type(value) for value in received[6:8]] == [float, float]
+        assert received[8:11] == [[], {}, {"nested": [1, [2, [3, {"deep": True}]]]}]
+        assert received[11] == "x" * 60000
+        assert received[12:16] == [None, True, False, ESCAPES]
+        # Pitfall: a JavaScript Number with an integer value (2.0) is written "2" by
+        # JSON.stringify: Python reads an int.
+        assert received[16] == 2
+        assert type(received[16]) is int
         return
     assert received[0] == "héllo ✓ 😀"
     assert received[1] == -129

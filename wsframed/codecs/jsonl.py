@@ -25,8 +25,21 @@ and errors are exactly ``json.loads``'s (a line with more than 256 ``[`` and ``{
 which may nest deeply, goes to ``json`` alone: failing on deep nesting costs msgspec
 as much as ``json``, and the line would be parsed twice). ``parser="json"`` turns it off,
 ``parser="msgspec"`` requires it. orjson is not used: it decodes integers of 20 or
-more digits as floats (``json`` keeps them exact). Encoding stays ``json``'s: msgspec
-and orjson write some floats (``1e-05`` as ``0.00001``) and NaN differently.
+more digits as floats (``json`` keeps them exact).
+
+Fast encoder. The bytes are ``json.dumps``'s whatever is installed. With msgspec (and
+the default ``dumps``, unless ``parser="json"``) msgspec's encoder writes each value
+and its text is taken only when msgspec's decoder reads it back equal to the value,
+with every float literal as ``json`` writes it (msgspec writes ``1e16``, ``0.00001``
+and ``null`` where ``json`` writes ``1e+16``, ``1e-05`` and ``NaN``): 1.5 to 2 times
+faster than ``json`` per value, 3 times in slices (below). Anything else (NaN, tuples,
+keys that are not strings, floats written differently, values ``json`` refuses) is
+encoded by ``json``, whose text or error stands. One known difference: a ``dict``
+subclass whose ``items()`` differs from its contents is written by its contents
+(``json`` calls ``items()``). [`Framed.send_all`][wsframed.Framed.send_all] of a list
+encodes slices of it at once (``encode_many``): msgspec's ``encode_lines``, or
+without it one call of ``json``'s encoder per slice (about 1.4 times faster than one
+call per item).
 
 Limits
 ------
@@ -60,7 +73,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate
 from typing import Any, Literal
 
@@ -172,6 +185,77 @@ _fast_encoder: Callable[[Any, int], list[str]] | None = (
     )
 )
 
+# encode_many(): the items of a slice are encoded in one call of the fast encoder, as
+# one list with a marker string between items: [a,"\u0000",b,"\u0000",c]. A JSON
+# text holds the marker's escape only where a string has NUL (or a backslash then
+# "u0000"); when it occurs exactly between the items, the lines are what is between
+# the markers. Anything else (a count that differs, an error) encodes item by item.
+_MARK = "\x00"
+_MARK_TEXT = "\\u0000"  # the marker's escape in a JSON text
+_MARK_SEP = ',"\\u0000",'  # the marker between two items
+
+
+def _json_float(text: str) -> float:
+    """The check's ``float_hook``: a float literal as ``json`` writes it, or an error.
+
+    msgspec and ``json`` write the same shortest digits; they differ only where
+    either uses an exponent (``1e16`` / ``1e+16``, ``1.5e-7`` / ``1.5e-07``) and
+    between 1e-5 and 1e-4 (``0.00001`` / ``1e-05``). A literal without ``e`` and
+    without ``0.0000`` is written the same by both.
+    """
+    if "e" in text or "0.0000" in text:
+        raise ValueError(text)
+    return float(text)
+
+
+class _CheckedEncoder:
+    """msgspec's JSON encoder, whose output is taken only where it is ``json``'s.
+
+    The text msgspec writes for a value is read back by msgspec's decoder (each float
+    literal through ``_json_float``) and must equal the value. ``json`` and msgspec
+    write the same text for the builtin types (``dict`` with ``str`` keys, ``list``,
+    ``str``, ``int``, ``float``, ``bool``, ``None``); what they write differently
+    does not read back equal: NaN and infinities (msgspec writes ``null``), tuples
+    (read back as lists), keys that are not strings, bytes, sets, dates, UUIDs,
+    Structs, dataclasses... (which ``json`` refuses); what msgspec refuses (lone
+    surrogates, ``str`` and ``int`` subclasses) raises. All of those go to ``json``,
+    whose value or error stands. The exception: a ``dict`` subclass whose ``items()``
+    differs from its contents (``json`` writes ``items()``, msgspec the contents).
+    """
+
+    __slots__ = ("_check", "_check_lines", "_encode", "_encode_lines")
+
+    def __init__(self) -> None:
+        encoder = _msgspec.json.Encoder()
+        decoder = _msgspec.json.Decoder(float_hook=_json_float)
+        self._encode: Callable[[Any], bytes] = encoder.encode
+        self._encode_lines: Callable[[Any], bytes] = encoder.encode_lines
+        self._check: Callable[[bytes], Any] = decoder.decode
+        self._check_lines: Callable[[bytes], list[Any]] = decoder.decode_lines
+
+    def encode(self, item: Any) -> bytes | None:
+        """``item``'s JSON text as ``json`` writes it, or ``None``: ``json`` decides."""
+        try:
+            data = self._encode(item)
+            if self._check(data) == item:
+                return data
+        except Exception:  # json raises the item's own error, if any
+            pass
+        return None
+
+    def encode_lines(self, items: Sequence[Any]) -> bytes | None:
+        """The lines of ``items`` as ``json`` writes them, or ``None``: ``json`` decides."""
+        try:
+            data = self._encode_lines(items)
+            if self._check_lines(data) == (items if type(items) is list else list(items)):
+                return data
+        except Exception:  # json raises the item's own error, if any
+            pass
+        return None
+
+
+_checked_encoder = None if _msgspec_loads is None else _CheckedEncoder()
+
 
 class JsonLinesCodec:
     """JSON values, one per line; see the module documentation.
@@ -191,7 +275,7 @@ class JsonLinesCodec:
     The codec is immutable and may serve any number of connections.
     """
 
-    __slots__ = ("_dumps", "_fast", "_lines", "_loads", "_parser")
+    __slots__ = ("_checked", "_dumps", "_fast", "_lines", "_loads", "_parser")
 
     def __init__(
         self,
@@ -209,6 +293,7 @@ class JsonLinesCodec:
         self._dumps = _default_dumps if dumps is None else dumps
         self._loads = _default_loads if loads is None else loads
         self._fast = _fast_encoder if dumps is None else None
+        self._checked = _checked_encoder if dumps is None and parser != "json" else None
         self._parser = parser
 
     @property
@@ -228,6 +313,12 @@ class JsonLinesCodec:
             ValueError: ``dumps`` failed (for example a circular reference) or produced
                 a raw newline.
         """
+        checked = self._checked
+        if checked is not None and (data := checked.encode(item)) is not None:
+            limit = self._lines.max_frame_size
+            if len(data) > limit:
+                raise FrameTooLarge(len(data), limit, local=True)
+            return data + _NL  # json's text: no newline, no final "\r" (see below)
         fast = self._fast
         if fast is not None:
             try:
@@ -251,6 +342,40 @@ class JsonLinesCodec:
         if 10 in data:  # b"\n"
             raise ValueError("the output of dumps() must not contain '\\n'")
         return data + _NL
+
+    def encode_many(self, items: Sequence[Any]) -> bytes:
+        r"""Return the lines of ``items``, one after the other: ``b"".join(map(encode, items))``.
+
+        With the default ``dumps``, the items are encoded in one call of ``json``'s
+        encoder (the same bytes, without a call and a buffer per item). When that
+        fails, or a line exceeds ``max_frame_size``, the items are encoded one by one,
+        so what is raised (for the first item [`encode`][wsframed.codecs.JsonLinesCodec.encode]
+        refuses, nothing returned) is exactly what ``encode`` raises.
+        """
+        count = len(items)
+        limit = self.max_frame_size
+        checked = self._checked
+        if checked is not None and (data := checked.encode_lines(items)) is not None:
+            if len(data) - count <= limit or max(map(len, data.split(_NL))) <= limit:
+                return data
+            return b"".join([self.encode(item) for item in items])  # raises FrameTooLarge
+        fast = self._fast
+        if fast is not None and count > 1:
+            marked: list[Any] = [_MARK] * (2 * count - 1)
+            marked[::2] = items
+            try:
+                text = "".join(fast(marked, 0))
+                data = None
+                if text.count(_MARK_TEXT) == count - 1:  # markers only: see _MARK
+                    data = (text[1:-1].replace(_MARK_SEP, "\n") + "\n").encode()
+            except Exception:  # encode() below raises the item's own error
+                data = None
+            if data is not None and (
+                len(data) - count <= limit or max(map(len, data.split(_NL))) <= limit
+            ):
+                return data
+        encode = self.encode
+        return b"".join([encode(item) for item in items])
 
     def decoder(self) -> JsonLinesDecoder:
         """Return a fresh ``JsonLinesDecoder``."""

@@ -54,7 +54,8 @@ and re-raises the same error.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, Literal, TypeVar, overload
 
 try:
@@ -94,6 +95,9 @@ _DEFAULT_LIMITS = {"self": 1024 * 1024, "lines": 64 * 1024, "length": 1024 * 102
 _FAST_MAX = 16 * 1024
 # Lines longer than this have their brackets counted (see jsonl.nested_past_parser).
 _DEPTH_LINE = 256
+# The most frames decoded in one msgspec call (see MsgspecDecoder._frames): as many
+# as Framed decodes ahead of its caller.
+_BATCH = 256
 
 
 class InvalidFrame(DecodeError):
@@ -135,6 +139,7 @@ class MsgspecCodec(Generic[T]):
         "_decode",
         "_decode_batch",
         "_encode",
+        "_encode_lines",
         "_format",
         "_framing",
         "_hooked",
@@ -210,6 +215,9 @@ class MsgspecCodec(Generic[T]):
         self._framing = framing
         self._max_frame_size = max_frame_size
         self._encode: Callable[[Any], bytes] = encoder.encode
+        self._encode_lines: Callable[[Any], bytes] | None = (
+            encoder.encode_lines if format == "json" else None
+        )
         self._decode: Callable[[Buffer], T] = decoder.decode
         # msgpack: several frames decoded in one call, as an array (see MsgspecDecoder).
         self._decode_batch: Callable[[Buffer], list[T]] | None = (
@@ -271,6 +279,40 @@ class MsgspecCodec(Generic[T]):
             return data + _NL
         return self._length.encode(data)
 
+    def encode_many(self, items: Sequence[T]) -> bytes:
+        r"""Return the frames of ``items``, one after the other: ``b"".join(map(encode, items))``.
+
+        msgpack frames are encoded in one msgspec call, as an array whose header is then
+        dropped (an array's items are their own encodings, one after the other); JSON
+        Lines with msgspec's ``encode_lines``. When that fails, or a frame may exceed
+        ``max_frame_size``, the items are encoded one by one, so what is raised (for the
+        first item [`encode`][wsframed.codecs.MsgspecCodec.encode] refuses, nothing
+        returned) is exactly what ``encode`` raises.
+        """
+        count = len(items)
+        framing = self._framing
+        if count > 1 and framing != "length":
+            limit = self._max_frame_size
+            try:
+                if framing == "self":
+                    data = self._encode(items if type(items) is list else list(items))
+                    data = data[1 if count < 16 else 3 if count < 0x10000 else 5 :]
+                    if len(data) <= limit:
+                        return data
+                else:
+                    assert self._encode_lines is not None
+                    data = self._encode_lines(items)
+                    # msgspec escapes every control character: only a msgspec.Raw can
+                    # hold a raw newline (encode() refuses it).
+                    if data.count(_NL) == count and (
+                        len(data) - count <= limit or max(map(len, data.split(_NL))) <= limit
+                    ):
+                        return data
+            except Exception:  # encode() below raises the item's own error
+                pass
+        encode = self.encode
+        return b"".join([encode(item) for item in items])
+
     def decoder(self) -> MsgspecDecoder[T]:
         """Return a fresh decoder for one connection."""
         return MsgspecDecoder(self)
@@ -326,6 +368,7 @@ def _admits_tuple_keys(tp: Any) -> bool:
 
 # The map headers that can hold more than _SHARED_HASHES_MAX entries (map 16, map 32).
 _BIG_MAPS = (0xDE, 0xDF)
+_BIG_MAP_BYTE = re.compile(b"[\xde\xdf]")
 
 
 def _tuple_keys_pairs(pairs: list[tuple[Any, Any]]) -> None:
@@ -369,6 +412,27 @@ def _check_keys(frame: bytes) -> str | None:
     except Exception:  # anything else: msgspec's decoder decides
         return None
     return None
+
+
+def _keys_pass(buf: bytearray, first: int, ends: list[int]) -> bool:
+    """Whether ``_check_keys`` passes every frame of ``buf`` from ``first`` to each of ``ends``.
+
+    Only the frames holding a map 16/32 header byte are checked, each once: a search
+    from ``first`` finds the next such byte, the frame holding it is checked, and the
+    search resumes at that frame's end. The cost is a search per checked frame, never
+    more than the frames one by one.
+    """
+    search = _BIG_MAP_BYTE.search
+    last = ends[-1]
+    pos = first
+    while (hit := search(buf, pos, last)) is not None:
+        index = bisect_right(ends, hit.start())
+        start = first if index == 0 else ends[index - 1]
+        end = ends[index]
+        if _check_keys(bytes(memoryview(buf)[start:end])) is not None:
+            return False  # the frames one by one raise at this one
+        pos = end
+    return True
 
 
 class MsgspecDecoder(Generic[T]):
@@ -565,8 +629,11 @@ class MsgspecDecoder(Generic[T]):
         tell = scanner.tell
         while True:
             # Find every complete object the scanner was given; their ends in _buf.
-            # tell() counts the bytes the scanner consumed, _fed those of _buf fed.
+            # tell() counts the bytes the scanner consumed, _fed those of _buf fed:
+            # an object ends at stream offset shift + tell(), and shift stays put
+            # while _refill() adds the same to _fed and _scanned.
             ends: list[int] = []
+            shift = self._base + self._fed - self._scanned
             scan_error: Exception | None = None
             while True:
                 try:
@@ -578,7 +645,7 @@ class MsgspecDecoder(Generic[T]):
                 except Exception as exc:
                     scan_error = exc
                     break
-                ends.append(self._base + self._fed - (self._scanned - tell()))
+                ends.append(shift + tell())
             if ends:
                 yield from self._frames(buf, ends)
             if scan_error is not None:
@@ -590,49 +657,58 @@ class MsgspecDecoder(Generic[T]):
     def _frames(self, buf: bytearray, ends: list[int]) -> Iterator[T]:
         """Decode the complete objects from ``_start`` to each of ``ends`` (stream offsets).
 
-        Several objects are decoded in one msgspec call, as the items of an array
-        whose header is put before them: one call instead of one per frame. A batch
+        Up to ``_BATCH`` objects are decoded in one msgspec call, as the items of an
+        array whose header is put before them: one call instead of one per frame. (Not
+        more: the values of a whole 64 KiB chunk, alive at once, would be walked again
+        and again by the garbage collector while the caller takes them.) A batch
         msgspec refuses is decoded frame by frame, which finds the bad one. The ends
         not yet yielded stay in ``_pending`` (from ``_pending_from``), for a pass
         abandoned part-way: the scanner is already past them.
         """
         base = self._base
-        ends = [end - base for end in ends]
-        self._pending = [end + base for end in ends]
+        self._pending = ends
         self._pending_from = 0
-        first = self._start
-        values: list[T] | None = None
+        ends = [end - base for end in ends]
         decode_batch = self._decode_batch
-        if len(ends) > 1 and decode_batch is not None:
-            region = memoryview(buf)[first : ends[-1]]
-            if not self._check_keys or (_BIG_MAPS[0] not in region and _BIG_MAPS[1] not in region):
-                batch = b"\xdd" + len(ends).to_bytes(4, "big") + region
+        decode = self._decode
+        check_keys = self._check_keys
+        done = 0
+        while done < len(ends):
+            group = ends[done : done + _BATCH]
+            first = self._start
+            values: list[T] | None = None
+            if (
+                len(group) > 1
+                and decode_batch is not None
+                and (not check_keys or _keys_pass(buf, first, group))
+            ):
+                region = memoryview(buf)[first : group[-1]]
+                batch = b"\xdd" + len(group).to_bytes(4, "big") + region
+                del region
                 try:
                     values = decode_batch(batch)
                 except (msgspec.DecodeError, RecursionError):
                     values = None  # the frames one by one find the error below
-            del region
-        if values is not None:
-            for index, (value, end) in enumerate(zip(values, ends, strict=True)):
+            if values is not None:
+                for value, end in zip(values, group, strict=True):
+                    self._start = end
+                    done += 1
+                    self._pending_from = done
+                    yield value
+                continue
+            for end in group:
+                start = self._start
+                frame = bytes(memoryview(buf)[start:end])
+                if check_keys and (reason := _check_keys(frame)) is not None:
+                    raise self._fail(DecodeError(reason, offset=self._base + start))
+                try:
+                    value = decode(frame)
+                except (msgspec.DecodeError, RecursionError) as exc:
+                    raise self._fail(self._error_for(exc, self._base + start)) from exc
                 self._start = end
-                self._pending_from = index + 1
+                done += 1
+                self._pending_from = done
                 yield value
-            self._pending = []
-            return
-        decode = self._decode
-        check_keys = self._check_keys
-        for index, end in enumerate(ends):
-            start = self._start
-            frame = bytes(memoryview(buf)[start:end])
-            if check_keys and (reason := _check_keys(frame)) is not None:
-                raise self._fail(DecodeError(reason, offset=self._base + start))
-            try:
-                value = decode(frame)
-            except (msgspec.DecodeError, RecursionError) as exc:
-                raise self._fail(self._error_for(exc, self._base + start)) from exc
-            self._start = end
-            self._pending_from = index + 1
-            yield value
         self._pending = []
 
     def _compact(self) -> None:

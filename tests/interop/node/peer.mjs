@@ -1,4 +1,5 @@
-// A Node.js peer for wsframed, on the `ws` package with `@msgpack/msgpack` and `cbor-x`.
+// A Node.js peer for wsframed, on the `ws` package with `@msgpack/msgpack` and `cbor-x`,
+// and JSON Lines with JSON.stringify / JSON.parse.
 //
 //   node peer.mjs '{"url": "ws://127.0.0.1:PORT/", "codec": "msgpack", "seed": 1, "count": 300}'
 //
@@ -13,7 +14,7 @@
 //   3. Wait for the close frame; print one JSON line: digests of the raw bytes each way,
 //      the items sent and received (tagged JSON, see toJson), mismatches, the close code.
 //
-// Config keys: url, codec ("length" | "msgpack" | "cbor"), seed, count, maxChunk,
+// Config keys: url, codec ("length" | "msgpack" | "cbor" | "jsonl"), seed, count, maxChunk,
 // tagUint8Array (cbor-x Encoder option; null keeps cbor-x's default: tag 64 on Node).
 
 import { createHash } from 'node:crypto'
@@ -64,7 +65,8 @@ function randomKey() {
 }
 
 // A JavaScript value for the codec. Byte strings are Node Buffers for CBOR (cbor-x tags a
-// plain Uint8Array with 64 on Node) and plain Uint8Arrays for msgpack.
+// plain Uint8Array with 64 on Node) and plain Uint8Arrays for msgpack. JSON has neither
+// byte strings nor BigInts: strings and Numbers within the safe-integer range instead.
 function randomValue(codec, depth = 0) {
   const kinds = ['null', 'bool', 'small', 'int32', 'float', 'string', 'bytes', 'bigint']
   if (depth < 3) kinds.push('array', 'map', 'array', 'map')
@@ -76,10 +78,12 @@ function randomValue(codec, depth = 0) {
     case 'float': return (random() - 0.5) * 10 ** int(-5, 12) + 0.5 ** 20 // never an integer
     case 'string': return randomString(random() < 0.05 ? int(300, 3000) : int(0, 40))
     case 'bytes': {
+      if (codec === 'jsonl') return randomString(int(0, 64))
       const bytes = randomBytes(random() < 0.05 ? int(300, 5000) : int(0, 64))
       return codec === 'cbor' ? bytes : new Uint8Array(bytes)
     }
     case 'bigint': // outside the safe-integer range, so the peer must keep all 64 bits
+      if (codec === 'jsonl') return pick([1, -1]) * (2 ** 53 - int(1, 2 ** 30)) // within it
       return pick([1n, -1n]) * (2n ** 53n + BigInt(int(1, 2 ** 30)) * 2n ** BigInt(int(10, 30)))
     case 'array': return Array.from({ length: int(0, 6) }, () => randomValue(codec, depth + 1))
     case 'map': {
@@ -96,6 +100,25 @@ function knownItems(codec) {
   for (let i = 0; i < pattern.length; i++) pattern[i] = i % 251
   if (codec === 'length') {
     return [Buffer.alloc(0), Buffer.from([0]), Buffer.from(Array.from({ length: 256 }, (_, i) => i)), pattern]
+  }
+  if (codec === 'jsonl') {
+    return [
+      'héllo ✓ 😀', // 0
+      -129, // 1
+      Number.MAX_SAFE_INTEGER, // 2
+      Number.MIN_SAFE_INTEGER, // 3
+      1.5, // 4
+      0.1, // 5
+      1e-7, // 6: JavaScript writes 1e-7, Python 1e-07
+      1e21, // 7: JavaScript writes 1e+21
+      [], // 8
+      {}, // 9
+      { nested: [1, [2, [3, { deep: true }]]] }, // 10
+      'x'.repeat(60000), // 11: spans many messages, within the 64 KiB line limit
+      null, true, false, // 12, 13, 14
+      '"\\/\b\f\n\r\t\u0000\u001f\u007f\u2028\u2029', // 15: escapes
+      2.0, // 16: a Number with an integer value: JSON.stringify writes 2
+    ]
   }
   const bin = codec === 'cbor' ? Buffer.from([0, 1, 2, 255]) : new Uint8Array([0, 1, 2, 255])
   const items = [
@@ -164,6 +187,7 @@ function encoderFor(codec) {
     const encoder = new CborEncoder(options)
     return (item) => encoder.encode(item)
   }
+  if (codec === 'jsonl') return (item) => Buffer.from(JSON.stringify(item) + '\n')
   return (payload) => {
     const header = Buffer.alloc(4)
     header.writeUInt32BE(payload.length)
@@ -185,6 +209,24 @@ async function* lengthPrefixed(chunks) {
   if (buffer.length) throw new Error(`stream ended inside a frame (${buffer.length} bytes left)`)
 }
 
+// An async iterable of the values in a JSON Lines stream: lines cut at "\n" (a trailing
+// "\r" dropped), UTF-8 decoded strictly, blank lines skipped.
+async function* jsonLines(chunks) {
+  const utf8 = new TextDecoder('utf-8', { fatal: true })
+  let buffer = Buffer.alloc(0)
+  for await (const chunk of chunks) {
+    buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk
+    let start = 0
+    for (let end = buffer.indexOf(10); end !== -1; end = buffer.indexOf(10, start)) {
+      const line = utf8.decode(buffer.subarray(start, end)).replace(/\r$/, '')
+      start = end + 1
+      if (line.trim()) yield JSON.parse(line)
+    }
+    buffer = buffer.subarray(start)
+  }
+  if (buffer.length) throw new Error(`stream ended inside a line (${buffer.length} bytes left)`)
+}
+
 async function* cborItems(chunks) {
   const stream = new CborDecoderStream({ mapsAsObjects: true })
   const pump = (async () => {
@@ -199,6 +241,7 @@ async function* cborItems(chunks) {
 function decoderFor(codec, chunks) {
   if (codec === 'msgpack') return decodeMultiStream(chunks, { useBigInt64: true })
   if (codec === 'cbor') return cborItems(chunks)
+  if (codec === 'jsonl') return jsonLines(chunks)
   return lengthPrefixed(chunks)
 }
 
