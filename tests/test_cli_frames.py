@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
+from importlib.metadata import version
 
 import cbor2
 import msgpack  # type: ignore[import-untyped]
@@ -29,6 +30,7 @@ from wsframed.cli.frames import _write, format_frame, json_text, parse_input_lin
 from wsframed.cli.serve import _describe, _run_serve
 
 from .test_cli import LINGER, run, serving
+from .test_codec_cbor import CBOR2_5
 
 TIMEOUT = 20
 
@@ -132,10 +134,20 @@ HOSTILE = {
                 '[{"$float":"Infinity"},{"$float":"-Infinity"},{"$float":"NaN"}]'),
         Hostile("an unknown tag", bytes.fromhex("d9ffff820102"), '{"$tag":65535,"value":[1,2]}'),
         Hostile("a set", bytes.fromhex("d9010283010203"), '{"$set":[1,2,3]}'),
+    ] + ([
         Hostile("undefined and simple values", bytes.fromhex("82f7f0"),
                 '["undefined","CBORSimpleValue(16)"]'),
         Hostile("nested 250 deep", b"\x81" * 250 + b"\x01", "[" * 250 + "1" + "]" * 250),
-    ],
+    ] if not CBOR2_5 else [
+        # cbor2 5 (Pyodide's; .ci/run runs this on it too): a simple value's repr names
+        # its field, and the pure-Python encoder stops near 170 levels of nesting.
+        Hostile("undefined and simple values", bytes.fromhex("82f7f0"),
+                '["undefined","CBORSimpleValue(value=16)"]'),
+        Hostile("nested 250 deep", b"\x81" * 250 + b"\x01", "[" * 250 + "1" + "]" * 250,
+                echoed=False, echo_error="could not echo a frame: ValueError: cannot encode "
+                f"an item nested this deep with cbor2 {version('cbor2')}: its pure-Python "
+                "encoder stops at Python's recursion limit (about 170 levels)"),
+    ]),
     "jsonl": [
         Hostile("NaN and the infinities", b"[NaN,Infinity,-Infinity]\n",
                 '[{"$float":"NaN"},{"$float":"Infinity"},{"$float":"-Infinity"}]'),

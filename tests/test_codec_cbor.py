@@ -24,6 +24,10 @@ from .codec_strategies import decode_events, draw_chunks
 KIB = 1024
 MIB = 1024 * 1024
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
+# cbor2 5's pure-Python decoder (Pyodide's; .ci/run runs these tests on it too):
+# CborCodec gives it cbor2 6's options (wsframed/codecs/_cbor5.py), with the
+# differences that module documents.
+CBOR2_5 = cbor_module._SEMANTIC_FALLBACK
 
 scalars = (
     st.none()
@@ -158,7 +162,8 @@ def test_wire_forms(wire: str, item: Any) -> None:
 
 def test_self_describe_tag_is_unwrapped_everywhere() -> None:
     data = hexes("d9d9f7 82 01 02", "82 d9d9f7 81 03 d9d9f7 d9d9f7 a1 6161 80")
-    assert cbor2.loads(data[:6]) == (1, 2)  # what cbor2 alone makes of it
+    # What cbor2 alone makes of it: cbor2 6 decodes the content immutable, cbor2 5 not.
+    assert cbor2.loads(data[:6]) == ([1, 2] if CBOR2_5 else (1, 2))
     assert_chunk_invariant(CborCodec(), data, [[1, 2], [[3], {"a": []}]])
     custom = CborCodec(semantic_decoders={55799: lambda value, immutable: ("tagged", value)})
     assert decode_chunks(custom, [data[:6]]) == [("tagged", [1, 2])]
@@ -180,6 +185,12 @@ def test_decode_options_pass_through() -> None:
     strict = CborCodec(allow_indefinite=False)
     with pytest.raises(DecodeError):
         decode_chunks(strict, [hexes("5f 4161 ff")])
+    assert decode_chunks(strict, [hexes("41 61")]) == [b"a"]
+    if CBOR2_5:  # cbor2 5 has neither option: refused when the codec is made
+        for option in ({"allow_duplicate_keys": False}, {"strict_hashable_types": True}):
+            with pytest.raises(TypeError, match=r"needs cbor2 6: cbor2 5\.\d+\.\d+"):
+                CborCodec(**option)
+        return
     no_dupes = CborCodec(allow_duplicate_keys=False)
     with pytest.raises(DecodeError):
         decode_chunks(no_dupes, [hexes("a2 01 02 01 03")])
@@ -481,8 +492,13 @@ def test_max_depth_can_exceed_cbor2s_default() -> None:
     data = b"\x81" * 1000 + b"\x00"
     with pytest.raises(DecodeError):
         decode_chunks(CborCodec(), [data])
-    (item,) = decode_chunks(CborCodec(max_depth=1000), [data])
-    for _ in range(1000):
+    if CBOR2_5:  # pure Python: its recursion limit bounds the nesting too
+        with pytest.raises(DecodeError, match="RecursionError") as info:
+            decode_chunks(CborCodec(max_depth=1000), [data])
+        assert isinstance(info.value.__cause__, RecursionError)
+        data = b"\x81" * 256 + b"\x00"  # the default max_depth
+    (item,) = decode_chunks(CborCodec(max_depth=len(data) - 1), [data])
+    for _ in range(len(data) - 1):
         (item,) = item
     assert item == 0
 
@@ -594,6 +610,25 @@ def test_hook_errors_are_decode_errors() -> None:
         decode_chunks(CborCodec(tag_hook=hook), [hexes("d9 1234 00")])
     assert isinstance(info.value.__cause__, cbor2.CBORDecodeError)
     assert isinstance(info.value.__cause__.__cause__, KeyError)
+
+    def object_hook(obj: Any, immutable: bool) -> Any:
+        raise KeyError(len(obj))
+
+    with pytest.raises(DecodeError, match="error decoding map") as info:
+        decode_chunks(CborCodec(object_hook=object_hook), [hexes("a1 01 02")])
+    assert isinstance(info.value.__cause__, cbor2.CBORDecodeError)
+    assert isinstance(info.value.__cause__.__cause__, KeyError)
+
+
+def test_a_cbor2_without_the_decoding_options_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # cbor2 5 with its C extension (or 6.0, 6.1): neither the fast path's options nor
+    # the pure-Python decoder _cbor5 builds on, so the peer policy could not hold.
+    monkeypatch.setattr(cbor_module, "_FAST", False)
+    monkeypatch.setattr(cbor_module, "_SEMANTIC_FALLBACK", False)
+    with pytest.raises(ImportError, match=r"CborCodec needs cbor2 6\.2 or later, or cbor2 5's"):
+        CborCodec()
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sys
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
 
@@ -16,6 +18,7 @@ from .stream import TextPolicy, WsStream
 __all__ = ["BackendName", "byte_stream_defaults", "connect"]
 
 T = TypeVar("T")
+logger = logging.getLogger("wsframed.client")
 
 BackendName = Literal["websockets", "picows"]
 """The WebSocket library [`connect`][wsframed.connect] and [`serve`][wsframed.serve] use."""
@@ -37,11 +40,14 @@ def byte_stream_defaults(options: dict[str, Any]) -> dict[str, Any]:
 
 
 _BROWSER_OPTIONS = frozenset({"subprotocols", "open_timeout", "max_queue", "high_water"})
+# What the reconnecting loop takes in Pyodide, as websockets' connect() does.
+_BROWSER_LOOP_OPTIONS = frozenset({"reconnect_delays", "process_exception"})
 
 
 def _browser_options(options: dict[str, Any]) -> dict[str, Any]:
     """The options of [`connect`][wsframed.connect] a browser WebSocket takes."""
-    options = {k: v for k, v in options.items() if k not in ("compression", "close_timeout")}
+    ignored = {"compression", "close_timeout", *_BROWSER_LOOP_OPTIONS}
+    options = {k: v for k, v in options.items() if k not in ignored}
     unknown = sorted(set(options) - _BROWSER_OPTIONS)
     if unknown:
         raise TypeError(
@@ -67,7 +73,8 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
     Leaving the ``async with`` block closes the connection (1000, or 1011 on error).
     In Pyodide the browser's WebSocket is used instead of websockets, with the options
     ``subprotocols``, ``open_timeout``, ``max_queue`` and ``high_water`` (see
-    [`BrowserBackend`][wsframed.backends.browser.BrowserBackend]).
+    [`BrowserBackend`][wsframed.backends.browser.BrowserBackend]); its reconnecting
+    form retries every failed connect, since the browser does not say why one failed.
 
     ``negotiate=True`` offers the codec's subprotocol name (``wsframed.msgpack``, see
     [`wsframed.negotiation`][wsframed.negotiation]): a server that negotiates and has
@@ -174,6 +181,8 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         return self._connect().__await__()
 
     def __aiter__(self) -> AsyncIterator[Framed[T]]:
+        if sys.platform == "emscripten":  # Pyodide: the browser's WebSocket, any backend
+            return self._reconnecting_in_browser()
         return self._reconnecting()
 
     def _raise_mismatch(self, exc: Exception) -> None:
@@ -190,9 +199,6 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
                 f"async for ... in connect(): reconnecting needs backend='websockets', "
                 f"not {self.backend!r} (connect once with await or async with)"
             )
-        if sys.platform == "emscripten":
-            await checkpoint()
-            raise NotImplementedError("the reconnecting loop needs websockets: not in Pyodide")
         from websockets.asyncio.client import connect as ws_connect
 
         connections = aiter(ws_connect(self.uri, **self._options))
@@ -215,6 +221,50 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
             close = getattr(connections, "aclose", None)
             if close is not None:
                 await close()
+
+    async def _reconnecting_in_browser(self) -> AsyncIterator[Framed[T]]:
+        """The reconnecting loop over the browser's WebSocket, as websockets' does it.
+
+        Every failed connect is retried unless ``process_exception`` returns an
+        exception (see [`process_exception`][wsframed.backends.browser.process_exception]),
+        after the next of ``reconnect_delays()``; the delays start again after a
+        connection that opened. A finite ``reconnect_delays`` that runs out raises the
+        last failure.
+        """
+        from .backends import browser
+
+        delays_of = self._options.get("reconnect_delays", browser.backoff)
+        process = self._options.get("process_exception", browser.process_exception)
+        delays: Iterator[float] | None = None
+        while True:
+            try:
+                framed = await self._connect()
+            except Exception as exc:
+                try:
+                    fatal = process(exc)
+                except Exception as raised:  # raising instead of returning: the same
+                    fatal = raised
+                if fatal is exc:
+                    raise
+                if fatal is not None:
+                    raise fatal from exc
+                if delays is None:
+                    delays = iter(delays_of())
+                delay = next(delays, None)
+                if delay is None:
+                    raise
+                logger.info(
+                    "connect to %s failed; reconnecting in %.1f s: %s", self.uri, delay, exc
+                )
+                await asyncio.sleep(delay)
+                continue
+            delays = None  # a connection opened: the backoff starts over
+            stream = framed.stream
+            assert isinstance(stream, WsStream)
+            try:
+                yield framed
+            finally:
+                await stream.aclose()
 
     async def __aenter__(self) -> Framed[T]:
         self._framed = await self._connect()

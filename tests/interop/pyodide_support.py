@@ -114,6 +114,48 @@ async def running_servers() -> AsyncIterator[Servers]:
         await framed.stream.wait_closed()
         servers.seen[key] = [sent, framed.close_code, framed.close_reason]
 
+    released = asyncio.Event()
+
+    async def hold(framed: Framed[bytes]) -> None:
+        # Reads nothing until the client says so on "release": the client's writes
+        # fill websockets' queue (max_queue=1), the TCP buffers, then bufferedAmount.
+        await asyncio.wait_for(released.wait(), 120)
+        received = 0
+        async for chunk in framed:
+            received += len(chunk)
+        servers.seen["hold"] = [received, framed.close_code]
+
+    async def release(framed: Framed[str]) -> None:
+        await framed.recv()
+        released.set()
+        await framed.send("released")
+        await framed.stream.wait_closed()
+
+    async def text_then_close(framed: Framed[str]) -> None:
+        # A binary line, a text message, and a close right behind it.
+        policy = await framed.recv()
+        connection = framed.get_extra_info("connection")
+        await connection.send(b"before\n")
+        await connection.send("hello\n")
+        await framed.stream.aclose(1000)
+        servers.seen.setdefault("text_then_close", {})[policy] = framed.close_code
+
+    connections = 0
+
+    async def restart(framed: Framed[str]) -> None:
+        # The first connection ends at once with 1011, the second one stays.
+        nonlocal connections
+        connections += 1
+        number = connections
+        await framed.send(f"connection {number}")
+        if number == 1:
+            await framed.stream.aclose(1011, "restarting")
+            return
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in framed:
+                pass
+        servers.seen["restart"] = [connections, framed.close_code]
+
     async def rpc(framed: Framed[Any]) -> None:
         peer = RpcPeer(framed)
 
@@ -141,6 +183,10 @@ async def running_servers() -> AsyncIterator[Servers]:
         "flood": (functools.partial(flood, "flood"), BytesCodec(), {}),
         "flood_early": (functools.partial(flood, "flood_early"), BytesCodec(), {}),
         "rpc": (rpc, MsgpackCodec(), {}),
+        "hold": (hold, BytesCodec(), {"max_queue": 1}),
+        "release": (release, LinesCodec(), {}),
+        "text_then_close": (text_then_close, LinesCodec(), {}),
+        "restart": (restart, LinesCodec(), {}),
     }
     async with contextlib.AsyncExitStack() as stack:
         for name, (handler, codec, options) in plan.items():

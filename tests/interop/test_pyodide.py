@@ -22,6 +22,7 @@ from .pyodide_support import build_wheels, require_pyodide, running_servers
 # One Node process runs every scenario: the first test waits for it (with the wheel build).
 pytestmark = pytest.mark.timeout(600)
 MANY = 200  # connections opened and closed to count the listeners left behind
+MIB = 1024 * 1024
 
 
 def node_command() -> list[str]:
@@ -157,3 +158,79 @@ def test_ping_is_not_available(results: dict[str, Any]) -> None:
 def test_a_failed_connect_says_the_browser_gives_no_reason(results: dict[str, Any]) -> None:
     assert results["refused"].startswith("could not open a WebSocket to ws://127.0.0.1:")
     assert "browsers give no reason" in results["refused"]
+
+
+def test_a_javascript_websocket_made_by_the_program_wrapped_in_a_wsstream(
+    results: dict[str, Any],
+) -> None:
+    assert results["wrap_js_websocket"] == [
+        "sent before open",  # wrapped before its open event: send() waited for it
+        True,  # get_extra_info("url")
+        [4100, "done", 3],  # aclose(4100, "done"): the server's reply, then CLOSED
+        "sent once open",  # wrapped once open
+        1000,
+        ["ConnectionClosed", 1006],  # wrapped once closed: its close event is gone
+        0,  # listeners left
+    ]
+
+
+def test_drain_waits_while_buffered_amount_is_over_high_water(results: dict[str, Any]) -> None:
+    # The server reads nothing until told to on another connection: the client writes
+    # 1 MiB at a time until a drain() waits with bufferedAmount over high_water (256 KiB),
+    # still waits a second later, and returns once the server reads, with
+    # bufferedAmount at most high_water; the server then gets every byte written.
+    outcome = results["drain_waits_for_buffered_amount"]
+    assert isinstance(outcome, list), outcome
+    written, still_waiting, blocked_over_high_water, after_under, released = outcome
+    assert [still_waiting, blocked_over_high_water, after_under, released] == [
+        True,
+        True,
+        True,
+        "released",
+    ]
+    assert written % MIB == 0
+    assert results["server"]["hold"] == [written, 1000]
+
+
+@pytest.mark.parametrize("policy", ["reject", "bytes", "ignore"])
+def test_events_in_wire_order_and_none_after_closed(results: dict[str, Any], policy: str) -> None:
+    # As tests/test_stream_events_order.py over the other backends: a binary line, a
+    # text message and the server's close right behind it, nobody reading meanwhile.
+    events, lines = results[f"events_{policy}"]
+    closing = [["CloseFrame", 1000, ""], ["Closed", 1000, ""]]
+    if policy == "reject":
+        error = (
+            "received a text message of 6 bytes; this stream carries binary messages "
+            "only (text='reject'): closing with 1003"
+        )
+        assert events == [["TextMessage", 6], ["Error", ["ProtocolError", error]], *closing]
+        assert lines == ["before", "ProtocolError"]
+    else:
+        assert events == [["TextMessage", 6], *closing]
+        assert lines == (["before", "hello"] if policy == "bytes" else ["before"])
+    assert results["server"]["text_then_close"][policy] == 1000
+
+
+def test_the_reconnecting_loop_in_pyodide(results: dict[str, Any]) -> None:
+    seen, attempts = results["reconnect"]
+    assert seen == [
+        "connection 1",
+        [1011, "restarting"],  # the server ended the first connection
+        "connection 2",  # the loop opened another
+        "could not open a WebSocket",  # the refused URL: the delays ran out
+        "ValueError",  # a URL the browser refuses: raised at once
+    ]
+    # The refused URL: tried once, then once after each of the two delays.
+    assert attempts == ["ConnectionRefusedError"] * 3 + ["ValueError"]
+    assert results["server"]["restart"] == [2, 1000]  # the second one closed with 1000
+
+
+def test_cbor2_5_nesting_at_the_default_max_depth(results: dict[str, Any]) -> None:
+    # Pyodide's cbor2 is 5's pure-Python wheel (wsframed/codecs/_cbor5.py): it decodes
+    # what max_depth=256 allows, and its encoder stops near 170 levels with ValueError.
+    assert results["cbor_nesting"] == [
+        0,
+        "CBOR item nested deeper than max_depth=2",
+        151,
+        "cannot encode an item nested this deep with cbor2 ",
+    ]

@@ -24,7 +24,11 @@ The JavaScript API is smaller than a WebSocket library's; what differs:
   stops waiting for it.
 - A failed connect says nothing about why: the browser reports a refused connection, a
   DNS or TLS failure, an HTTP error status and a refused subprotocol alike (the browser's
-  console says more).
+  console says more). So the reconnecting loop (``async for framed in connect(...)``)
+  retries every failed connect, with websockets' backoff
+  ([`process_exception`][wsframed.backends.browser.process_exception],
+  [`backoff`][wsframed.backends.browser.backoff]): an HTTP 404 or a refused
+  subprotocol is retried too, where websockets would raise.
 
 Every JavaScript listener is removed and its proxy destroyed when the connection ends.
 """
@@ -32,9 +36,10 @@ Every JavaScript listener is removed and its proxy destroyed when the connection
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from ..events import CloseFrame, Event, TextMessage
@@ -45,9 +50,11 @@ __all__ = [
     "DEFAULT_HIGH_WATER",
     "DEFAULT_MAX_QUEUE",
     "BrowserBackend",
+    "backoff",
     "browser_backend_for",
     "browser_close_code",
     "is_browser_websocket",
+    "process_exception",
 ]
 
 DEFAULT_MAX_QUEUE = 4 * 1024 * 1024
@@ -72,6 +79,37 @@ def browser_close_code(code: int) -> int:
     if 1001 <= code <= 1999:
         return code + 3000
     raise ValueError(f"cannot send close code {code}: valid codes are 1000-1999 and 3000-4999")
+
+
+def backoff(
+    initial: float = 5.0, minimum: float = 3.1, maximum: float = 90.0, factor: float = 1.618
+) -> Generator[float]:
+    """The delays between reconnection attempts in Pyodide: websockets' defaults.
+
+    A random delay below ``initial`` seconds first (RFC 6455 section 7.2.3: clients
+    that lost their connection must not all come back at once), then ``minimum``,
+    growing by ``factor`` up to ``maximum``, then ``maximum`` for ever.
+    """
+    yield random.random() * initial
+    delay = minimum
+    while delay < maximum:
+        yield delay
+        delay *= factor
+    while True:
+        yield maximum
+
+
+def process_exception(exc: Exception) -> Exception | None:
+    """Whether a failed connect in Pyodide is retried: None to retry, else what to raise.
+
+    The browser tells nothing of why a connection failed, so every ``OSError``
+    (``ConnectionRefusedError``: refused, DNS, TLS, any HTTP status, a refused
+    subprotocol) and ``TimeoutError`` is retried; anything else (``ValueError`` for a
+    URL the browser refuses, ``TypeError`` for an option it does not have) is raised.
+    """
+    if isinstance(exc, (OSError, TimeoutError)):
+        return None
+    return exc
 
 
 def is_browser_websocket(connection: object) -> bool:

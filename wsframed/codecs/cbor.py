@@ -113,6 +113,7 @@ from typing import Any
 import cbor2
 
 from ..errors import DecodeError, FrameTooLarge, IncompleteFrame
+from . import _cbor5
 from .base import Buffer
 from .rope import Rope
 
@@ -161,11 +162,11 @@ def _parameters(function: Callable[..., Any]) -> frozenset[str]:
 _FAST = {"max_depth", "read_size", "semantic_decoders", "strict_hashable_types"} <= _parameters(
     cbor2.CBORDecoder
 )
-# cbor2 5's pure-Python decoder (Pyodide's: cbor2 6 has no wheel there) has no
-# semantic_decoders option: a subclass applies the codec's, cbor2's own the rest.
-_SEMANTIC_FALLBACK = not _FAST and all(
-    hasattr(cbor2.CBORDecoder, name) for name in ("decode", "_decode_length", "fp", "immutable")
-)
+# cbor2 5's pure-Python decoder (Pyodide's: cbor2 6 has no wheel there) takes older
+# options: _cbor5.loads gives it cbor2 6's; every item goes through the scanner.
+_SEMANTIC_FALLBACK = not _FAST and _cbor5.AVAILABLE
+
+
 _SELF_DESCRIBE = 55799
 _UINT8_ARRAY = 64  # RFC 8746: a typed array of uint8, i.e. bytes (cbor-x's Uint8Array)
 _SHARED_REF = 29  # "sharedref": a reference to a value marked with tag 28 ("shareable")
@@ -223,48 +224,6 @@ def _inert(tag: int) -> Callable[[Any, bool], Any]:
 
 
 _INERT_DECODERS = {tag: _inert(tag) for tag in _INERT_TAGS}
-
-
-@functools.cache
-def _semantic_decoder_class() -> Any:
-    """cbor2 5's decoder class with cbor2 6's semantic decoders (cbor2 6's is final)."""
-    base: Any = cbor2.CBORDecoder
-
-    class SemanticDecoder(base):  # type: ignore[misc]
-        """cbor2 5's pure-Python decoder with the semantic decoders of cbor2 6's option."""
-
-        def __init__(
-            self, fp: BytesIO, semantic: dict[int, Callable[[Any, bool], Any]], **options: Any
-        ) -> None:
-            super().__init__(fp, **options)
-            self.semantic = semantic
-
-        def decode(self, immutable: bool = False, unshared: bool = False) -> Any:
-            # cbor2 5 dispatches on a module-level table: look at the tag number first.
-            fp = self.fp
-            start = fp.tell()
-            initial = fp.read(1)
-            if initial and initial[0] >> 5 == 6:  # a tag
-                decoder = self.semantic.get(self._decode_length(initial[0] & 31))
-                if decoder is not None:
-                    value = self.decode(immutable=immutable, unshared=True)
-                    return decoder(value, immutable or self.immutable)
-            fp.seek(start)
-            return super().decode(immutable=immutable, unshared=unshared)
-
-    return SemanticDecoder
-
-
-def _loads_with_semantic(
-    data: bytes | bytearray,
-    *,
-    semantic_decoders: dict[int, Callable[[Any, bool], Any]],
-    immutable: bool = False,
-    **options: Any,
-) -> Any:
-    """``cbor2.loads`` for cbor2 5 (``_SEMANTIC_FALLBACK``), with cbor2 6's options."""
-    decoder = _semantic_decoder_class()(BytesIO(data), semantic_decoders, **options)
-    return decoder.decode(immutable=immutable)
 
 
 class _Divert(Exception):
@@ -727,6 +686,12 @@ class CborCodec:
         for name, value in (("max_frame_size", max_frame_size), ("max_depth", max_depth)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+        if not (_FAST or _SEMANTIC_FALLBACK):
+            raise ImportError(
+                f"CborCodec needs cbor2 6.2 or later, or cbor2 5's pure-Python build "
+                f"(Pyodide's); this cbor2 {_cbor5.version()} has neither's decoding "
+                "options: pip install 'cbor2>=6.2'"
+            )
         if not 1 <= max_frame_size <= _MAX_LIMIT:
             raise ValueError(f"max_frame_size must be in 1..2**48, got {max_frame_size}")
         if max_depth < 0:
@@ -770,8 +735,10 @@ class CborCodec:
                 stream_options["semantic_decoders"].update(semantic)
                 stream_options["strict_hashable_types"] = True
         # Check the option values now rather than mid-stream.
+        if _SEMANTIC_FALLBACK:
+            _cbor5.check_encode_options(encode_options)
         cbor2.dumps(None, **encode_options)
-        loads: Callable[..., Any] = _loads_with_semantic if _SEMANTIC_FALLBACK else cbor2.loads
+        loads: Callable[..., Any] = _cbor5.loads if _SEMANTIC_FALLBACK else cbor2.loads
         loads(b"\xf6", **decode_options)
         self._max_frame_size = max_frame_size
         self._max_depth = max_depth
@@ -836,8 +803,15 @@ class CborCodec:
             if isinstance(exc, cbor2.CBOREncodeTypeError) or str(exc).startswith(
                 "cannot encode type"
             ):
-                raise TypeError(str(exc)) from exc
+                # cbor2 5 words it "cannot serialize type ...".
+                message = str(exc).replace("cannot serialize type", "cannot encode type", 1)
+                raise TypeError(message) from exc
             raise ValueError(str(exc)) from exc
+        except RecursionError as exc:  # cbor2 5's pure-Python encoder (Pyodide's)
+            raise ValueError(
+                f"cannot encode an item nested this deep with cbor2 {_cbor5.version()}: "
+                "its pure-Python encoder stops at Python's recursion limit (about 170 levels)"
+            ) from exc
         if len(data) > self._max_frame_size:
             raise FrameTooLarge(len(data), self._max_frame_size, local=True)
         return data

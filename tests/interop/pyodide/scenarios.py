@@ -2,12 +2,13 @@
 # against the servers of tests/interop/test_pyodide.py (their URLs in ARGS).
 # Each scenario returns what the client saw; main() returns them as one JSON string.
 import asyncio
+import dataclasses
 import functools
 import json
 import sys
 
 import wsframed
-from wsframed import ConnectionClosed, connect
+from wsframed import ConnectionClosed, Framed, WsStream, connect
 from wsframed.backends import browser
 from wsframed.codecs import (
     BytesCodec,
@@ -20,6 +21,7 @@ from wsframed.codecs import (
 from wsframed.rpc import RpcPeer
 
 MIB = 1024 * 1024
+LONGER = {"many_connections": 150, "drain_waits_for_buffered_amount": 120}  # else 30 s
 ARGS: dict = {}  # the servers' URLs, set by main()
 CODECS = {
     "lines": (lambda: LinesCodec(), [f"line {i} " + "é" * i for i in range(200)]),
@@ -174,6 +176,177 @@ async def refused():
     return "connected"
 
 
+async def wrap_js_websocket():
+    """WsStream over JavaScript WebSockets the program made itself."""
+    import js
+
+    out = []
+    # Wrapped right after it is made, before its open event: send() waits for it.
+    websocket = js.WebSocket.new(ARGS["urls"]["lines"])
+    stream = WsStream(websocket)
+    framed = Framed(stream, LinesCodec())
+    await framed.send("sent before open")
+    out.append(await framed.recv())
+    out.append(stream.get_extra_info("url") == ARGS["urls"]["lines"] + "/")
+    await stream.aclose(4100, "done")
+    out.append([stream.close_code, stream.close_reason, websocket.readyState])
+    # Wrapped once open (the readyState is looked at when it is wrapped).
+    websocket = js.WebSocket.new(ARGS["urls"]["lines"])
+    while websocket.readyState == 0:
+        await asyncio.sleep(0.01)
+    framed = Framed(WsStream(websocket), LinesCodec())
+    await framed.send("sent once open")
+    out.append(await framed.recv())
+    await framed.aclose()
+    out.append(framed.close_code)
+    # Wrapped once closed: the stream ends at once, as a connection lost (its close
+    # event is gone). Closed once open: Node's WebSocket closed while connecting may
+    # stay CLOSING.
+    websocket = js.WebSocket.new(ARGS["urls"]["lines"])
+    while websocket.readyState == 0:
+        await asyncio.sleep(0.01)
+    websocket.close()
+    while websocket.readyState != 3:
+        await asyncio.sleep(0.01)
+    stream = WsStream(websocket)
+    try:
+        await stream.read()
+        out.append("no error")
+    except ConnectionClosed as exc:
+        out.append([type(exc).__name__, exc.code])
+    out.append(browser._live_proxies)
+    return out
+
+
+async def drain_waits_for_buffered_amount():
+    """drain() returns only once bufferedAmount is at most high_water."""
+    high_water = 256 * 1024
+    framed = await connect(
+        ARGS["urls"]["hold"], BytesCodec(), high_water=high_water, write_chunk_size=64 * 1024
+    )
+    stream = framed.stream
+    websocket = framed.get_extra_info("connection")
+    piece = b"d" * MIB
+    written = 0
+    drain = None
+    blocked = None  # bufferedAmount while a drain waits
+    while written < 256 * MIB:
+        stream.write(piece)
+        written += MIB
+        drain = asyncio.ensure_future(stream.drain())
+        while not drain.done():
+            await asyncio.wait({drain}, timeout=1)
+            if not drain.done() and websocket.bufferedAmount > high_water:
+                blocked = int(websocket.bufferedAmount)
+                break
+        if blocked is not None:
+            break
+    if blocked is None:
+        return f"drain never waited: {written} bytes written, the server reads nothing"
+    await asyncio.wait({drain}, timeout=1)  # a second more: it waits for the server
+    still_waiting = not drain.done()
+    async with connect(ARGS["urls"]["release"], LinesCodec()) as control:
+        await control.send("read now")
+        released = await control.recv()
+    await asyncio.wait_for(drain, 60)
+    after = int(websocket.bufferedAmount)
+    await stream.aclose()  # the server reads to the end
+    return [written, still_waiting, blocked > high_water, after <= high_water, released]
+
+
+def describe(event):
+    """An event as JSON: its class name and fields (an exception by type and text)."""
+    values = [getattr(event, field.name) for field in dataclasses.fields(event)]
+    return [type(event).__name__] + [
+        [type(v).__name__, str(v)] if isinstance(v, BaseException) else v for v in values
+    ]
+
+
+async def events_in_wire_order(policy):
+    """A binary line, a text message and the server's close right behind: the events
+    come in that order, Closed last, and nothing is lost."""
+    framed = await connect(ARGS["urls"]["text_then_close"], LinesCodec(), text=policy)
+    events = framed.stream.events()
+    await framed.send(policy)
+    await framed.stream.wait_closed()  # nobody reads until the connection is over
+    got = [describe(event) async for event in events]  # ends with Closed
+    lines = []
+    try:
+        async for line in framed:
+            lines.append(line)
+    except Exception as exc:
+        lines.append(type(exc).__name__)
+    return [got, lines]
+
+
+async def reconnect():
+    """The reconnecting loop: the server ends the first connection, the loop opens a
+    second one; a refused URL is retried with the delays given, then raised."""
+    seen = []
+    attempts = []
+
+    def retried(exc):  # the default decision, recorded
+        attempts.append(type(exc).__name__)
+        return browser.process_exception(exc)
+
+    async for framed in connect(
+        ARGS["urls"]["restart"], LinesCodec(), reconnect_delays=lambda: iter([0.01] * 5)
+    ):
+        try:
+            async for line in framed:
+                seen.append(line)
+                if line == "connection 2":
+                    break
+        except ConnectionClosed as exc:
+            seen.append([exc.code, exc.reason])
+            continue
+        await framed.aclose()
+        break
+    try:
+        async for _ in connect(
+            ARGS["refused"],
+            LinesCodec(),
+            reconnect_delays=lambda: iter([0.01, 0.02]),
+            process_exception=retried,
+        ):
+            seen.append("connected")
+    except ConnectionRefusedError as exc:
+        seen.append(str(exc)[:26])
+    try:
+        async for _ in connect("http://[bad", LinesCodec(), process_exception=retried):
+            seen.append("connected")
+    except ValueError as exc:
+        seen.append(type(exc).__name__)
+    return [seen, attempts]
+
+
+async def cbor_nesting():
+    """cbor2 5 (pure Python) at CborCodec's default max_depth: 256 levels decode, 257
+    are refused by the codec, and encoding stops near 170 with a ValueError."""
+    from wsframed import DecodeError
+
+    out = []
+    for depth in (256, 257):
+        decoder = CborCodec().decoder()
+        decoder.feed(b"\x81" * depth + b"\x00")
+        try:
+            (item,) = list(decoder)
+            for _ in range(depth):
+                (item,) = item
+            out.append(item)
+        except DecodeError as exc:
+            out.append(str(exc)[:40])
+    for depth in (150, 200):
+        item = 0
+        for _ in range(depth):
+            item = [item]
+        try:
+            out.append(len(CborCodec().encode(item)))
+        except ValueError as exc:
+            out.append(str(exc)[:50])
+    return out
+
+
 async def main(args):
     ARGS.update(args)
     results = {"platform": sys.platform, "websockets_imported": "websockets" in sys.modules}
@@ -193,6 +366,13 @@ async def main(args):
         many_connections=functools.partial(many_connections, ARGS["many"]),
         ping=functools.partial(ping),
         refused=functools.partial(refused),
+        wrap_js_websocket=functools.partial(wrap_js_websocket),
+        drain_waits_for_buffered_amount=functools.partial(drain_waits_for_buffered_amount),
+        events_reject=functools.partial(events_in_wire_order, "reject"),
+        events_bytes=functools.partial(events_in_wire_order, "bytes"),
+        events_ignore=functools.partial(events_in_wire_order, "ignore"),
+        reconnect=functools.partial(reconnect),
+        cbor_nesting=functools.partial(cbor_nesting),
     )
     only = args.get("only")  # a subset, to debug one scenario
     for name, scenario in scenarios.items():
@@ -200,9 +380,7 @@ async def main(args):
             continue
         try:
             # Bounded, so that one hanging scenario leaves time for the others.
-            results[name] = await asyncio.wait_for(
-                scenario(), 150 if name == "many_connections" else 30
-            )
+            results[name] = await asyncio.wait_for(scenario(), LONGER.get(name, 30))
         except BaseException as exc:  # reported, not raised: the others still run
             results[name] = f"error: {type(exc).__name__}: {exc}"
     results["live_proxies"] = browser._live_proxies
