@@ -122,7 +122,9 @@ class Shell(Protocol):
         """Run ``coro`` in the background; its exception is kept, never raised there.
 
         ``done(task)`` is called when it has ended, also when it was cancelled before
-        it started (then ``coro`` is closed without running)."""
+        it started (then ``coro`` is closed without running). Given ``done``, the
+        caller keeps a reference to the task until then (asyncio's loop keeps only
+        weak ones) and the shell keeps none."""
         ...
 
     def join(self, task: Task | Waiter) -> Awaitable[None]:

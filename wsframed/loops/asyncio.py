@@ -46,9 +46,10 @@ class AsyncioShell:
         self, coro: Coroutine[Any, Any, None], done: Callable[[Any], None] | None = None
     ) -> asyncio.Task[None]:
         task = self._loop.create_task(coro)
-        _running.add(task)
-        task.add_done_callback(_task_done)
-        if done is not None:
+        if done is None:
+            _running.add(task)
+            task.add_done_callback(_task_done)
+        else:  # the caller keeps the task until done(task): one callback per task
             task.add_done_callback(done)
         return task
 
