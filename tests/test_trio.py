@@ -182,3 +182,41 @@ def test_a_cancel_scope_around_connect_loses_no_frame_sent_and_leaves_no_task() 
 
     serving(handler, test)
     assert results == ["sent before the cancellation", 1006]
+
+
+def test_the_handler_sees_the_request() -> None:
+    """framed.request in a wsframed.trio.serve handler: the target split at the ``?``,
+    every value of a repeated header, the client's address, the subprotocol chosen."""
+    seen: list[Any] = []
+
+    async def handler(framed: Framed[Any]) -> None:
+        request = framed.request
+        assert request is not None
+        seen.append(
+            (
+                request.target,
+                request.path,
+                request.query,
+                request.headers.get_all("X-Token"),
+                request.remote_address,
+                request.subprotocol,
+            )
+        )
+        await framed.send("seen")
+
+    async def test(port: int) -> None:
+        target = "/room/a%20b?x=1&x=2&y="
+        async with wsframed.trio.connect(
+            f"ws://127.0.0.1:{port}{target}",
+            LinesCodec(),
+            additional_headers=[("X-Token", "t1"), ("X-Token", "t2")],
+            subprotocols=["chat"],
+        ) as framed:
+            assert await framed.recv() == "seen"
+            assert framed.request is None  # a client's Framed has none
+            local = framed.stream.get_extra_info("sockname")
+        assert seen == [
+            (target, "/room/a%20b", "x=1&x=2&y=", ["t1", "t2"], local, "chat"),
+        ]
+
+    serving(handler, test, LinesCodec(), subprotocols=["chat"])
