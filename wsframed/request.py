@@ -11,10 +11,10 @@ A handler reaches it as [`framed.request`][wsframed.Framed.request]::
         room = urllib.parse.parse_qs(request.query).get("room", ["lobby"])[0]
 
 The server side of every backend has one: a websockets ``ServerConnection`` (in a
-[`serve`][wsframed.serve] or ``wsframed.trio.serve`` handler), an aiohttp ``WebSocketResponse`` and a Starlette /
-FastAPI ``WebSocket``, so protocol code reads ``framed.request`` the same way whichever
-framework accepted the connection. A client's [`Framed`][wsframed.Framed], or one over
-TCP or in memory, answers ``None``.
+[`serve`][wsframed.serve] or ``wsframed.trio.serve`` handler), an aiohttp
+``WebSocketResponse`` and a Starlette / FastAPI ``WebSocket``, so protocol code reads
+``framed.request`` the same way whichever framework accepted the connection. A client's
+[`Framed`][wsframed.Framed], or one over TCP or in memory, answers ``None``.
 """
 
 from __future__ import annotations
