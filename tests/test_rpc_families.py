@@ -635,3 +635,37 @@ def test_under_trio_a_peer_runs_inside_its_block() -> None:
                     assert await client.call("neg", 2) == -2
 
     trio.run(main)
+
+
+@families
+def test_over_an_anyio_tcp_stream(family: str) -> None:
+    """RpcPeer over anyio byte streams (no WebSocket): the family is the running
+    loop's, whatever the transport."""
+    from anyio.abc import SocketAttribute, SocketStream
+
+    async def body() -> None:
+        ended: list[str] = []
+
+        async def handle(stream: SocketStream) -> None:
+            async with RpcPeer(Framed(stream, MsgpackCodec())) as peer:
+
+                @peer.method
+                async def neg(x: int) -> int:
+                    return -x + await peer.call("offset")
+
+                await peer.serve()
+            ended.append("server")
+
+        with anyio.fail_after(WAIT):
+            async with anyio.create_task_group() as group:
+                listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+                port = listener.extra(SocketAttribute.local_port)
+                group.start_soon(listener.serve, handle)
+                stream = await anyio.connect_tcp("127.0.0.1", port)
+                framed = Framed(stream, MsgpackCodec())
+                async with RpcPeer(framed, handlers={"offset": lambda: 100}) as client:
+                    assert [await client.call("neg", i) for i in range(3)] == [100, 99, 98]
+                await poll(lambda: ended == ["server"])
+                group.cancel_scope.cancel()
+
+    run(family, body)
