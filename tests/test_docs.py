@@ -631,6 +631,7 @@ async def run_trio_programs(tmp_path: Path) -> None:
             "hello trio\n[0, 2, 4, 6, 8, 10, 12, 14, 16, 18]\ncalls in flight: 0\n"
             "no response to 'slow' (msgid 12) within 0.1 s\n",
         ),
+        ("trio.md#3", "8768", "connection 1\nconnection 2\nconnection 3\n"),
     )
     for key, port, expected in cases:
         source = BLOCKS[key].rendered.replace(port, str(free_port()))
@@ -671,6 +672,7 @@ RUNNERS: dict[str, Runner | str] = {
     "trio.md#0": run_trio_programs,
     "trio.md#1": run_trio_programs,
     "trio.md#2": run_trio_programs,
+    "trio.md#3": run_trio_programs,
 }
 
 RUN = sorted({r.__name__: r for r in RUNNERS.values() if callable(r)}.items())
