@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 FAMILIES = ("asyncio", "trio")
@@ -127,3 +128,44 @@ async def _trio_pair(client_options: dict[str, Any]) -> AsyncIterator[tuple[Any,
             finally:
                 release.set()
         nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def framed_pair(family: str, codec: Any = None) -> AsyncIterator[tuple[Any, Any]]:
+    """Yield (client, server) ``Framed`` over WsStreams of a ``family`` loopback pair."""
+    from wsframed import Framed, WsStream
+    from wsframed.codecs import MsgpackCodec
+
+    codec = codec or MsgpackCodec()
+    async with ws_pair(family) as (client, peer):
+        yield Framed(WsStream(client), codec), Framed(WsStream(peer.connection), codec)
+
+
+async def poll(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until ``predicate()`` holds, checking every 5 ms (bounded), on either family."""
+    with anyio.fail_after(timeout):
+        while not predicate():
+            await anyio.sleep(0.005)
+
+
+async def ticks_while(call: Callable[[], Awaitable[Any]]) -> tuple[int, BaseException | None]:
+    """Run ``call`` beside a task that counts loop turns; the count and what it raised."""
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.lowlevel.checkpoint()
+
+    error: BaseException | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(ticker)
+        await anyio.lowlevel.checkpoint()
+        before = ticks
+        try:
+            await call()
+        except Exception as exc:
+            error = exc
+        group.cancel_scope.cancel()
+    return ticks - before, error

@@ -615,7 +615,7 @@ async def run_typed_rpc_messages() -> None:
 
 
 async def run_trio_programs(tmp_path: Path) -> None:
-    """trio.md: both programs (server and client in one trio.run), their exact output."""
+    """trio.md: its programs (server and client in one trio.run), their exact output."""
     pytest.importorskip("trio")
     cases = (
         ("trio.md#0", "8765", "{'n': 0}\n{'n': 2}\n{'n': 4}\n"),
@@ -625,6 +625,13 @@ async def run_trio_programs(tmp_path: Path) -> None:
             "b'HELLO\\n'\nb'BYTE STREAM\\n'\nb''\n"
             "event: CloseFrame(code=1000, reason='')\nevent: Closed(code=1000, reason='')\n",
         ),
+        (
+            "trio.md#2",
+            "8767",
+            "hello trio\n[0, 2, 4, 6, 8, 10, 12, 14, 16, 18]\ncalls in flight: 0\n"
+            "no response to 'slow' (msgid 12) within 0.1 s\n",
+        ),
+        ("trio.md#3", "8768", "connection 1\nconnection 2\nconnection 3\n"),
     )
     for key, port, expected in cases:
         source = BLOCKS[key].rendered.replace(port, str(free_port()))
@@ -664,6 +671,8 @@ RUNNERS: dict[str, Runner | str] = {
     "typed-frames.md#1": run_typed_rpc_messages,
     "trio.md#0": run_trio_programs,
     "trio.md#1": run_trio_programs,
+    "trio.md#2": run_trio_programs,
+    "trio.md#3": run_trio_programs,
 }
 
 RUN = sorted({r.__name__: r for r in RUNNERS.values() if callable(r)}.items())

@@ -182,3 +182,168 @@ def test_a_cancel_scope_around_connect_loses_no_frame_sent_and_leaves_no_task() 
 
     serving(handler, test)
     assert results == ["sent before the cancellation", 1006]
+
+
+def test_the_handler_sees_the_request() -> None:
+    """framed.request in a wsframed.trio.serve handler: the target split at the ``?``,
+    every value of a repeated header, the client's address, the subprotocol chosen."""
+    seen: list[Any] = []
+
+    async def handler(framed: Framed[Any]) -> None:
+        request = framed.request
+        assert request is not None
+        seen.append(
+            (
+                request.target,
+                request.path,
+                request.query,
+                request.headers.get_all("X-Token"),
+                request.remote_address,
+                request.subprotocol,
+            )
+        )
+        await framed.send("seen")
+
+    async def test(port: int) -> None:
+        target = "/room/a%20b?x=1&x=2&y="
+        async with wsframed.trio.connect(
+            f"ws://127.0.0.1:{port}{target}",
+            LinesCodec(),
+            additional_headers=[("X-Token", "t1"), ("X-Token", "t2")],
+            subprotocols=["chat"],
+        ) as framed:
+            assert await framed.recv() == "seen"
+            assert framed.request is None  # a client's Framed has none
+            local = framed.stream.get_extra_info("sockname")
+        assert seen == [
+            (target, "/room/a%20b", "x=1&x=2&y=", ["t1", "t2"], local, "chat"),
+        ]
+
+    serving(handler, test, LinesCodec(), subprotocols=["chat"])
+
+
+def _numbered_server(codes: list[int | None]) -> Callable[[Framed[Any]], Awaitable[None]]:
+    """A handler that greets connection n with "hello n"; the first one then ends
+    (1000), the others wait for the client and record the close code it sent."""
+
+    async def handler(framed: Framed[Any]) -> None:
+        codes.append(None)
+        number = len(codes)
+        await framed.send(f"hello {number}")
+        if number == 1:
+            return
+        try:
+            await framed.recv()
+        except ConnectionClosed as exc:
+            codes[number - 1] = exc.code
+        except EndOfStream:
+            codes[number - 1] = framed.close_code
+
+    return handler
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    with trio.fail_after(10):
+        while not predicate():
+            await trio.sleep(0.01)
+
+
+def test_reconnecting_connects_again_and_break_closes_the_connection_in_use() -> None:
+    codes: list[int | None] = []
+    got: list[str] = []
+
+    async def test(port: int) -> None:
+        url = f"ws://127.0.0.1:{port}"
+        async with wsframed.trio.reconnecting(url, LinesCodec()) as connections:
+            async for framed in connections:
+                got.append(await framed.recv())
+                if len(got) == 1:
+                    with pytest.raises(EndOfStream):
+                        await framed.recv()  # the server ended this one: go round
+                    continue
+                break
+        await _until(lambda: codes[-1] is not None)
+
+    serving(_numbered_server(codes), test, LinesCodec())
+    assert got == ["hello 1", "hello 2"]
+    assert codes == [None, 1000]  # the first ended by the server, the second by break
+
+
+def test_reconnecting_left_by_an_exception_or_a_cancellation_closes_what_it_holds() -> None:
+    codes: list[int | None] = [None]  # the handler's connections are numbered from 2
+
+    async def test(port: int) -> None:
+        url = f"ws://127.0.0.1:{port}"
+
+        async def fail() -> None:
+            async with wsframed.trio.reconnecting(url, LinesCodec()) as connections:
+                async for framed in connections:
+                    assert await framed.recv() == "hello 2"
+                    raise ValueError("client bug")
+
+        with pytest.raises(ValueError, match="client bug") as info:
+            await fail()
+        assert type(info.value) is ValueError  # as raised, not in an ExceptionGroup
+        await _until(lambda: codes[-1] is not None)
+        # A cancel scope around the block cancels the connection's own tasks too, as
+        # around connect(): the peer sees the connection dropped, and nothing is left.
+        with trio.move_on_after(0.3) as scope:
+            async with wsframed.trio.reconnecting(url, LinesCodec()) as connections:
+                async for framed in connections:
+                    assert await framed.recv() == "hello 3"
+                    await trio.sleep_forever()
+        assert scope.cancelled_caught
+        await _until(lambda: len(codes) == 3 and codes[-1] is not None)
+
+    serving(_numbered_server(codes), test, LinesCodec())
+    assert codes == [None, 1011, 1006]
+
+
+def test_reconnecting_retries_until_the_server_listens() -> None:
+    import itertools
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    codes: list[int | None] = []
+
+    async def main() -> None:
+        got: list[str] = []
+
+        async def client() -> None:
+            url = f"ws://127.0.0.1:{port}"
+            async with wsframed.trio.reconnecting(
+                url, LinesCodec(), reconnect_delays=lambda: itertools.repeat(0.05)
+            ) as connections:
+                async for framed in connections:
+                    got.append(await framed.recv())
+                    break
+
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(client)
+                await trio.sleep(0.3)  # refused meanwhile, and retried
+                assert got == []
+                await nursery.start(
+                    lambda task_status: wsframed.trio.serve(
+                        _numbered_server(codes),
+                        "127.0.0.1",
+                        port,
+                        LinesCodec(),
+                        task_status=task_status,
+                    )
+                )
+                await _until(lambda: got == ["hello 1"])
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+
+
+def test_a_bare_async_for_over_connect_says_what_to_use() -> None:
+    async def main() -> None:
+        with pytest.raises(TypeError, match=r"wsframed\.trio\.reconnecting\(uri, codec\)"):
+            async for _ in wsframed.trio.connect("ws://127.0.0.1:9", LinesCodec()):  # type: ignore[attr-defined]
+                pass
+
+    trio.run(main)

@@ -11,10 +11,10 @@ A handler reaches it as [`framed.request`][wsframed.Framed.request]::
         room = urllib.parse.parse_qs(request.query).get("room", ["lobby"])[0]
 
 The server side of every backend has one: a websockets ``ServerConnection`` (in a
-[`serve`][wsframed.serve] handler), an aiohttp ``WebSocketResponse`` and a Starlette /
-FastAPI ``WebSocket``, so protocol code reads ``framed.request`` the same way whichever
-framework accepted the connection. A client's [`Framed`][wsframed.Framed], or one over
-TCP or in memory, answers ``None``.
+[`serve`][wsframed.serve] or ``wsframed.trio.serve`` handler), an aiohttp
+``WebSocketResponse`` and a Starlette / FastAPI ``WebSocket``, so protocol code reads
+``framed.request`` the same way whichever framework accepted the connection. A client's
+[`Framed`][wsframed.Framed], or one over TCP or in memory, answers ``None``.
 """
 
 from __future__ import annotations
@@ -74,22 +74,28 @@ class Request:
         return cls(target, path, query, headers, remote_address, subprotocol)
 
 
+_WEBSOCKETS_SERVERS = ("websockets.asyncio.server", "websockets.trio.server")
+
+
 def request_of(connection: object) -> Request | None:
     """The [`Request`][wsframed.Request] that opened ``connection``, or ``None``.
 
     ``None`` unless ``connection`` is the server side of a connection past its opening
-    handshake: a websockets ``ServerConnection``, an aiohttp ``WebSocketResponse``
-    (prepared), a Starlette ``WebSocket`` or a picows server connection.
+    handshake: a websockets ``ServerConnection`` (asyncio or trio), an aiohttp
+    ``WebSocketResponse`` (prepared), a Starlette ``WebSocket`` or a picows server
+    connection.
     """
     # Without websockets imported, no websockets connection exists to be given here.
-    server = sys.modules.get("websockets.asyncio.server")
-    if server is not None and isinstance(connection, server.ServerConnection):
-        request = connection.request
-        if request is None:  # the handshake has not completed
-            return None
-        return Request.from_target(
-            request.path, request.headers, connection.remote_address, connection.subprotocol
-        )
+    # Its asyncio and trio server connections have the same request attributes.
+    for module in _WEBSOCKETS_SERVERS:
+        server = sys.modules.get(module)
+        if server is not None and isinstance(connection, server.ServerConnection):
+            request = connection.request
+            if request is None:  # the handshake has not completed
+                return None
+            return Request.from_target(
+                request.path, request.headers, connection.remote_address, connection.subprotocol
+            )
     library = _library_of(connection)  # imports only the library the connection is of
     if library == "aiohttp":
         from .backends.aiohttp import aiohttp_request

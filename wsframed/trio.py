@@ -2,8 +2,10 @@
 
 The names are wsframed's and websockets.trio's own (``connect``, ``serve``), shaped the
 way trio scopes work: ``connect()`` is an ``async with`` block only (the connection's
-tasks need a nursery, which a bare ``await`` could not scope), and ``serve()`` runs until
-cancelled, started with ``nursery.start()``. Both hand the same
+tasks need a nursery, which a bare ``await`` could not scope), ``reconnecting()`` is the
+reconnecting ``async for`` inside an ``async with`` block (which closes the connection
+in use however the loop is left), and ``serve()`` runs until cancelled, started with
+``nursery.start()``. Both hand the same
 [`Framed`][wsframed.Framed] over the same [`WsStream`][wsframed.WsStream] as on asyncio;
 ``WsStream(connection)`` also accepts a websockets.trio connection directly.
 
@@ -15,10 +17,10 @@ Needs ``pip install 'wsframed[trio]'``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
-from types import SimpleNamespace
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
+from types import SimpleNamespace, TracebackType
+from typing import Any, Generic, NoReturn, TypeVar, cast
 
 try:
     import trio
@@ -39,26 +41,15 @@ from .server import (
 )
 from .stream import TextPolicy, WsStream
 
-__all__ = ["connect", "serve"]
+__all__ = ["connect", "reconnecting", "serve"]
 
 T = TypeVar("T")
 
 Handler = Callable[[Framed[T]], Awaitable[None]]
 
 
-@asynccontextmanager
-async def connect(
-    uri: str,
-    codec: Codec[T],
-    *,
-    text: TextPolicy = "reject",
-    write_chunk_size: int = 64 * 1024,
-    limit: int = 64 * 1024,
-    event_queue_size: int = 256,
-    close_timeout: float = 10.0,
-    **options: Any,
-) -> AsyncIterator[Framed[T]]:
-    """Connect to ``uri`` and yield a [`Framed`][wsframed.Framed] using ``codec``::
+class connect(Generic[T]):  # lower case: a function-like class, as websockets' connect
+    """Connect to ``uri``; ``async with`` it for a [`Framed`][wsframed.Framed] using ``codec``::
 
         async with wsframed.trio.connect(uri, MsgpackCodec()) as framed:
             await framed.send({"hello": "world"})
@@ -69,25 +60,143 @@ async def connect(
     (``ssl``, ``additional_headers``, ``max_size``, ...), ``compression=None`` unless
     given. Leaving the block closes the connection with 1000, or 1011 when an
     exception (a cancellation included) leaves it.
+
+    Only ``async with``: a bare ``await`` could not scope the connection's nursery. To
+    reconnect, use [`reconnecting`][wsframed.trio.reconnecting] (``async for`` over
+    this object raises a ``TypeError`` that says so).
     """
-    check_codec(codec, "connect()")
-    ws_options = byte_stream_defaults({**options, "close_timeout": close_timeout})
-    async with ws_connect(uri, **ws_options) as connection:
-        stream = WsStream(
-            connection,
-            text=text,
-            write_chunk_size=write_chunk_size,
-            limit=limit,
-            event_queue_size=event_queue_size,
-            close_timeout=close_timeout,
-        )
-        code = 1011
+
+    def __init__(
+        self,
+        uri: str,
+        codec: Codec[T],
+        *,
+        text: TextPolicy = "reject",
+        write_chunk_size: int = 64 * 1024,
+        limit: int = 64 * 1024,
+        event_queue_size: int = 256,
+        close_timeout: float = 10.0,
+        **options: Any,
+    ):
+        check_codec(codec, "connect()")
+        self.uri = uri
+        self.codec = codec
+        self._stream_options: dict[str, Any] = {
+            "text": text,
+            "write_chunk_size": write_chunk_size,
+            "limit": limit,
+            "event_queue_size": event_queue_size,
+            "close_timeout": close_timeout,
+        }
+        self._options = byte_stream_defaults({**options, "close_timeout": close_timeout})
+        self._open: AbstractAsyncContextManager[Framed[T]] | None = None
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Framed[T]]:
+        async with ws_connect(self.uri, **self._options) as connection:
+            stream = WsStream(connection, **self._stream_options)
+            code = 1011
+            try:
+                yield Framed(stream, self.codec)
+                code = 1000
+            finally:
+                with trio.CancelScope(shield=True):  # bounded by close_timeout
+                    await stream.aclose(code)
+
+    async def __aenter__(self) -> Framed[T]:
+        if self._open is not None:
+            raise RuntimeError("this connect() is in use: make one per connection")
+        self._open = opening = self._connection()
         try:
-            yield Framed(stream, codec)
-            code = 1000
-        finally:
-            with trio.CancelScope(shield=True):  # bounded by close_timeout
-                await stream.aclose(code)
+            return await opening.__aenter__()
+        except BaseException:
+            self._open = None
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        opened, self._open = self._open, None
+        assert opened is not None
+        return await opened.__aexit__(exc_type, exc, tb)
+
+    def __aiter__(self) -> NoReturn:
+        raise TypeError(
+            "under trio, reconnect with `async with wsframed.trio.reconnecting(uri, codec) "
+            "as connections: async for framed in connections: ...` (a bare `async for` "
+            "could not close the connection it is in when the loop is left)"
+        )
+
+
+@asynccontextmanager
+async def reconnecting(
+    uri: str,
+    codec: Codec[T],
+    *,
+    text: TextPolicy = "reject",
+    write_chunk_size: int = 64 * 1024,
+    limit: int = 64 * 1024,
+    event_queue_size: int = 256,
+    close_timeout: float = 10.0,
+    **options: Any,
+) -> AsyncIterator[AsyncIterator[Framed[T]]]:
+    """Connect again whenever a connection ends: ``async for`` over what it yields::
+
+        async with wsframed.trio.reconnecting(uri, MsgpackCodec()) as connections:
+            async for framed in connections:
+                try:
+                    async for item in framed:
+                        ...
+                except ConnectionClosed:
+                    continue  # connect again
+
+    The loop of [`wsframed.connect`][wsframed.connect] (``async for framed in
+    connect(...)``), shaped for trio: each turn opens a new connection and hands over
+    a fresh [`Framed`][wsframed.Framed]; when the loop goes round that one is closed
+    (1000). A failure to connect that may pass (a refused connection, a timeout, HTTP
+    500, 502, 503 or 504) is retried with websockets' backoff (``reconnect_delays``
+    changes the delays, ``process_exception`` what is retried); any other is raised
+    from the loop. Leaving the block, by ``break``, an exception or a cancellation,
+    closes the connection in use (1000, or 1011 for an exception) within the block:
+    each connection's nursery is opened and closed in the task that iterates. A cancel
+    scope around the block cancels the connection's own tasks as well, as around
+    ``connect()``: the peer sees the connection dropped (1006).
+    The options are [`connect`][wsframed.trio.connect]'s.
+    """
+    check_codec(codec, "reconnecting()")
+    ws_options = byte_stream_defaults({**options, "close_timeout": close_timeout})
+    stream_options: dict[str, Any] = {
+        "text": text,
+        "write_chunk_size": write_chunk_size,
+        "limit": limit,
+        "event_queue_size": event_queue_size,
+        "close_timeout": close_timeout,
+    }
+    failed = False  # an exception left the block: the last connection closes with 1011
+
+    async def connections() -> AsyncGenerator[Framed[T], None]:
+        # websockets.trio's own reconnecting iterator (its backoff and its choice of
+        # what to retry), closed explicitly: a generator left suspended inside its
+        # connection's nursery would be finalized in another task, which trio refuses.
+        opening = cast(AsyncGenerator[Any, None], aiter(ws_connect(uri, **ws_options)))
+        async with aclosing(opening) as opened:
+            async for connection in opened:
+                stream = WsStream(connection, **stream_options)
+                try:
+                    yield Framed(stream, codec)
+                finally:
+                    with trio.CancelScope(shield=True):  # bounded by close_timeout
+                        await stream.aclose(1011 if failed else 1000)
+
+    async with aclosing(connections()) as framed_connections:
+        try:
+            yield framed_connections
+        except BaseException:
+            failed = True
+            raise
 
 
 async def serve(

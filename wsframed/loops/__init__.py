@@ -1,13 +1,24 @@
-"""Loop shells: what [`WsStream`][wsframed.WsStream] needs from asyncio or trio, and nothing else.
+"""Loop shells: what wsframed's stream and RPC peer need from asyncio or trio, and nothing else.
 
-The stream's logic (its buffer and the read methods' search state, the text policy,
-the close state, the events) is written once, in ``wsframed.stream``, and awaits only
-its backend's messages, [`checkpoint`][wsframed.checkpoint.checkpoint] and the four
-things a ``Shell`` provides: a one-shot waiter, a background task, waiting for such a
-task without cancelling it, and a time bound. ``asyncio_shell()`` hands out asyncio's
-own futures and tasks, so the asyncio stream runs exactly the code it ran before trio
-support; ``wsframed.loops.trio`` runs background work in the connection's own nursery
-(websockets.trio gives each connection one), so no task outlives the connection.
+The logic of [`WsStream`][wsframed.WsStream] (its buffer and the read methods' search
+state, the text policy, the close state, the events) and of
+[`RpcPeer`][wsframed.rpc.RpcPeer] (the reader, the dispatch, the bounds, the write path)
+is written once and awaits only its transport, [`checkpoint`][wsframed.checkpoint.checkpoint]
+and what a ``Shell`` provides:
+
+- a one-shot result slot, a ``Future`` (asyncio: the loop's own future);
+- background tasks, each cancellable, waiting for them without cancelling them, and
+  the task running now;
+- time: the clock, a deadline around a block, a deadline on a ``Future``, a bound on
+  a wait that reports whether it ran out;
+- a bounded concurrency limiter (asyncio: ``asyncio.Semaphore``).
+
+``AsyncioShell`` hands out asyncio's own futures, tasks and timers, so the asyncio side
+runs the code it ran before trio support. ``TrioShell`` (``wsframed.loops.trio``) runs
+tasks in a nursery given to it: a stream's in its connection's nursery (websockets.trio
+gives each connection one), an RpcPeer's in the nursery it opens inside
+``async with peer:`` ([`task_scope`][wsframed.loops.task_scope]), so no task outlives
+the block or connection it belongs to.
 
 A backend names its shell with a ``shell`` attribute; without one the stream runs on
 asyncio. Why own shells rather than anyio's primitives: docs/trio.md (measured).
@@ -15,10 +26,22 @@ asyncio. Why own shells rather than anyio's primitives: docs/trio.md (measured).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-__all__ = ["Shell", "Task", "Waiter", "asyncio_shell"]
+__all__ = [
+    "Future",
+    "Limiter",
+    "Shell",
+    "Task",
+    "Waiter",
+    "asyncio_shell",
+    "current_shell",
+    "in_trio",
+    "task_scope",
+]
 
 
 class Waiter(Protocol):
@@ -33,10 +56,46 @@ class Waiter(Protocol):
     def __await__(self) -> Generator[Any, None, Any]: ...
 
 
-class Task(Protocol):
-    """A background task: the part of ``asyncio.Task[None]`` the stream uses."""
+class Future(Protocol):
+    """A one-shot result slot: the part of ``asyncio.Future`` the RPC peer uses.
+
+    Awaiting it returns the result or raises the exception set on it; on trio,
+    cancelling that wait leaves the slot as it was (asyncio cancels it, as usual).
+    """
 
     def done(self) -> bool: ...
+
+    def cancelled(self) -> bool: ...
+
+    def cancel(self) -> bool: ...
+
+    def set_result(self, result: Any, /) -> None: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+    def exception(self) -> BaseException | None: ...
+
+    def __await__(self) -> Generator[Any, None, Any]: ...
+
+
+class Task(Protocol):
+    """A background task: the part of ``asyncio.Task[None]`` the stream and peer use."""
+
+    def done(self) -> bool: ...
+
+    def cancel(self) -> bool: ...
+
+
+class Limiter(Protocol):
+    """A bounded count of holders: the part of ``asyncio.Semaphore`` the peer uses."""
+
+    def locked(self) -> bool:
+        """True when ``acquire()`` would wait."""
+        ...
+
+    async def acquire(self) -> Any: ...
+
+    def release(self) -> None: ...
 
 
 class Shell(Protocol):
@@ -47,17 +106,64 @@ class Shell(Protocol):
         """Make a new, unset ``Waiter`` (asyncio: the loop's ``create_future``)."""
         ...
 
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> Task:
-        """Run ``coro`` in the background; its exception is kept, never raised there."""
+    @property
+    def create_future(self) -> Callable[[], Future]:
+        """Make a new, unset ``Future`` (asyncio: the loop's ``create_future``)."""
         ...
 
-    def join(self, task: Task) -> Awaitable[None]:
+    @property
+    def time(self) -> Callable[[], float]:
+        """The loop's clock, in seconds (what deadlines are measured on)."""
+        ...
+
+    def spawn(
+        self, coro: Coroutine[Any, Any, None], done: Callable[[Any], None] | None = None
+    ) -> Task:
+        """Run ``coro`` in the background; its exception is kept, never raised there.
+
+        ``done(task)`` is called when it has ended, also when it was cancelled before
+        it started (then ``coro`` is closed without running). Given ``done``, the
+        caller keeps a reference to the task until then (asyncio's loop keeps only
+        weak ones) and the shell keeps none."""
+        ...
+
+    def join(self, task: Task | Waiter) -> Awaitable[None]:
         """Wait for ``task`` and raise its exception; cancelling the wait spares the task."""
+        ...
+
+    async def wait(self, tasks: Iterable[Task]) -> None:
+        """Wait until every task in ``tasks`` has ended; never raises their exceptions,
+        and cancelling the wait spares them."""
+        ...
+
+    def current_task(self) -> Task | None:
+        """The task of this shell running now, or ``None`` (asyncio: the current task)."""
+        ...
+
+    def timeout_at(self, deadline: float | None) -> AbstractAsyncContextManager[Any]:
+        """``async with``: ``TimeoutError`` when the block is still running at
+        ``deadline`` (``None``: no bound), as ``asyncio.timeout_at`` does."""
+        ...
+
+    async def wait_until(self, future: Future, deadline: float | None) -> Any:
+        """Await ``future``; ``TimeoutError`` at ``deadline`` (``None``: no bound)."""
         ...
 
     async def bounded(self, timeout: float, body: Callable[[], Awaitable[None]]) -> bool:
         """Run ``body()``; False if it was cancelled because ``timeout`` seconds passed."""
         ...
+
+    def limiter(self, size: int) -> Limiter:
+        """A new limiter with ``size`` places."""
+        ...
+
+
+def in_trio() -> bool:
+    """True inside a trio task (``trio.run``, or anyio on its trio backend).
+
+    trio is not imported for this: a program that never imported it is not in it."""
+    trio = sys.modules.get("trio")
+    return trio is not None and bool(trio.lowlevel.in_trio_task())
 
 
 def asyncio_shell() -> Shell:
@@ -65,4 +171,34 @@ def asyncio_shell() -> Shell:
     return AsyncioShell()
 
 
-from .asyncio import AsyncioShell  # noqa: E402  (after the protocols it implements)
+def current_shell(what: str) -> Shell:
+    """The running loop's shell, outside any task scope.
+
+    Under asyncio it spawns tasks on the loop. Under trio it has no nursery: its
+    futures, waiters and time bounds work, and ``spawn()`` raises ``RuntimeError``
+    saying that ``what`` runs inside its ``async with`` block, which opens one.
+    """
+    if in_trio():
+        from .trio import TrioShell
+
+        return TrioShell(None, what)
+    return AsyncioShell()
+
+
+def task_scope() -> AbstractAsyncContextManager[Shell]:
+    """``async with task_scope() as shell:``, a shell whose tasks end within the block.
+
+    Under trio it opens a nursery: leaving the block cancels the tasks still running
+    and waits for them, and the block's own exception passes through unchanged (not
+    folded into an ``ExceptionGroup``). Under asyncio the tasks are the loop's, and
+    their owner cancels and awaits them before it leaves (as ``RpcPeer.aclose()``
+    does): the block adds nothing to them.
+    """
+    if in_trio():
+        from .trio import TrioScope
+
+        return TrioScope()
+    return AsyncioScope()
+
+
+from .asyncio import AsyncioScope, AsyncioShell  # noqa: E402  (after the protocols)

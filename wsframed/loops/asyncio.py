@@ -1,39 +1,78 @@
-"""The asyncio shell: asyncio's own futures, tasks, ``shield`` and ``timeout``."""
+"""The asyncio shell: asyncio's own futures, tasks, timers, ``shield`` and ``timeout``."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from types import TracebackType
 from typing import Any
 
-__all__ = ["AsyncioShell"]
+__all__ = ["AsyncioScope", "AsyncioShell"]
 
 # Strong references to the background tasks while they run (the loop keeps only weak
 # ones): one set for every stream, not an empty set per connection.
 _running: set[asyncio.Task[None]] = set()
 
 
+class _Expired(Exception):
+    """Set on a future whose deadline passed in ``wait_until`` (raised as ``TimeoutError``)."""
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
+
+
 class AsyncioShell:
     """[`Shell`][wsframed.loops.Shell] over the running asyncio loop.
 
-    Its waiters are the loop's futures and its tasks the loop's tasks: the asyncio
-    stream pays nothing for the shell beyond one attribute lookup per waiter or task.
+    Its futures and waiters are the loop's futures, its tasks the loop's tasks, its
+    limiter ``asyncio.Semaphore``: the asyncio side pays nothing for the shell beyond
+    one attribute lookup per future or task.
     """
 
-    __slots__ = ("_loop", "create_waiter")
+    __slots__ = ("_loop", "create_future", "create_waiter", "time")
+
+    current_task = staticmethod(asyncio.current_task)
+    timeout_at = staticmethod(asyncio.timeout_at)
+    limiter = asyncio.Semaphore
 
     def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self.create_waiter = self._loop.create_future
+        self._loop = loop = asyncio.get_running_loop()
+        self.create_waiter = self.create_future = loop.create_future
+        self.time = loop.time
 
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def spawn(
+        self, coro: Coroutine[Any, Any, None], done: Callable[[Any], None] | None = None
+    ) -> asyncio.Task[None]:
         task = self._loop.create_task(coro)
-        _running.add(task)
-        task.add_done_callback(_task_done)
+        if done is None:
+            _running.add(task)
+            task.add_done_callback(_task_done)
+        else:  # the caller keeps the task until done(task): one callback per task
+            task.add_done_callback(done)
         return task
 
     def join(self, task: Any) -> Awaitable[None]:
         return asyncio.shield(task)
+
+    async def wait(self, tasks: Iterable[Any]) -> None:
+        tasks = list(tasks)
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def wait_until(self, future: Any, deadline: float | None) -> Any:
+        # A timer on the future (about 1 us) rather than asyncio.timeout_at() (about
+        # 6 us): this is the wait of every RPC call.
+        if deadline is None:
+            return await future
+        timer = self._loop.call_at(deadline, _expire, future)
+        try:
+            return await future
+        except _Expired:
+            raise TimeoutError from None
+        finally:
+            timer.cancel()
 
     async def bounded(self, timeout: float, body: Callable[[], Awaitable[None]]) -> bool:
         try:
@@ -42,6 +81,23 @@ class AsyncioShell:
         except TimeoutError:
             return False
         return True
+
+
+class AsyncioScope:
+    """[`task_scope`][wsframed.loops.task_scope] under asyncio: the running loop's shell."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> AsyncioShell:
+        return AsyncioShell()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
 
 
 def _task_done(task: asyncio.Task[None]) -> None:

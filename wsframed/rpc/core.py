@@ -17,7 +17,6 @@ was fed during one turn of the event loop as one message.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import logging
@@ -28,6 +27,7 @@ from typing import Any
 from ..checkpoint import Budget, checkpoint
 from ..errors import ClosedStreamError, ConnectionClosed, EndOfStream, WsFramedError
 from ..framed import Framed
+from ..loops import Future, Shell, Task, Waiter
 from .errors import MAX_MSGID, NOTIFICATION, REQUEST, RESPONSE, RemoteError, closed_error
 from .errors import error_text as _error_text
 from .logs import ConnectionLog, brief, logger
@@ -75,23 +75,23 @@ class PeerCore:
         self._handlers: dict[str, tuple[Handler, bool]] = {}
         self._log = ConnectionLog()
         self._budget = Budget()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._shell: Shell | None = None  # set when the peer starts (loops.py)
+        self._pending: dict[int, Future] = {}
         # Handlers: running tasks, and requests waiting for a slot, in arrival order.
         self._running = 0
         self._backlog: deque[Any] = deque()
-        self._room: asyncio.Future[None] | None = None  # the reader waits for backlog room
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._room: Waiter | None = None  # the reader waits for backlog room
+        self._tasks: set[Task] = set()
         # Writing: _dirty when frames were fed since the last flush started.
         self._dirty = False
         self._unflushed = 0  # frames fed since the last flush started
         self._flushing = False
-        self._flush_waiters: list[asyncio.Future[None]] = []
-        self._wakeup: asyncio.Future[None] | None = None  # the writer task's
+        self._flush_waiters: list[Waiter] = []
+        self._wakeup: Waiter | None = None  # the writer task's
         self._write_error: ConnectionClosed | None = None  # kept: raised by every later use
         # Lifecycle.
-        self._reader: asyncio.Task[None] | None = None
-        self._writer: asyncio.Task[None] | None = None
+        self._reader: Task | None = None
+        self._writer: Task | None = None
         self._ended: ConnectionClosed | None = None  # the connection ended (reader done)
         self._closing = False  # aclose() started
 
@@ -112,7 +112,7 @@ class PeerCore:
         self._ended = error
         self._fail_pending(error)
         self._backlog.clear()
-        current = asyncio.current_task()
+        current = self._shell.current_task() if self._shell is not None else None
         for task in (self._reader, self._writer, *self._tasks):
             if task is not None and task is not current:
                 task.cancel()
@@ -164,9 +164,7 @@ class PeerCore:
                         await self._flush()  # bounded: wait when the transport is full
                     else:
                         self._kick()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # (a cancellation is not an Exception: it passes)
             if not isinstance(exc, (OSError, WsFramedError)):
                 logger.exception("msgpack-RPC reader failed")
             elif not isinstance(exc, ConnectionClosed):
@@ -194,9 +192,10 @@ class PeerCore:
         """Stop reading until a handler ends or a call of ours needs the reader."""
         if self._dirty:
             await self._flush()  # the responses so far: the peer may wait for them
-        loop = asyncio.get_running_loop()
+        assert self._shell is not None
+        create_waiter = self._shell.create_waiter
         while len(self._backlog) >= self._limit and not self._pending:
-            self._room = room = loop.create_future()
+            self._room = room = create_waiter()
             await room
 
     def _dispatch(self, message: Any) -> None:
@@ -247,10 +246,13 @@ class PeerCore:
             return
         if is_async or (type(result) not in _PLAIN and inspect.isawaitable(result)):
             self._running += 1
-            loop = asyncio.get_running_loop()
-            task = loop.create_task(self._run_handler(msgid, method, result))
-            self._tasks.add(task)
-            task.add_done_callback(functools.partial(self._handler_done, result))
+            assert self._shell is not None
+            task = self._shell.spawn(
+                self._run_handler(msgid, method, result),
+                functools.partial(self._handler_done, result),
+            )
+            if not task.done():  # (a trio shell whose nursery closed ends it at once)
+                self._tasks.add(task)
         elif msgid is not None:
             self._reply(msgid, result)
 
@@ -266,7 +268,7 @@ class PeerCore:
         finally:
             self._release()
 
-    def _handler_done(self, result: Awaitable[Any], task: asyncio.Task[None]) -> None:
+    def _handler_done(self, result: Awaitable[Any], task: Task) -> None:
         self._tasks.discard(task)
         if inspect.iscoroutine(result):
             result.close()  # a task cancelled before it started never awaited it
@@ -408,13 +410,14 @@ class PeerCore:
             wakeup.set_result(None)
 
     async def _write_loop(self) -> None:
-        loop = asyncio.get_running_loop()
+        assert self._shell is not None
+        create_waiter = self._shell.create_waiter
         try:
             while not self._closing and self._ended is None:
                 if self._dirty:
                     await self._flush()
                 else:
-                    self._wakeup = wakeup = loop.create_future()
+                    self._wakeup = wakeup = create_waiter()
                     await wakeup
                     self._wakeup = None
         except (OSError, WsFramedError) as exc:
@@ -437,20 +440,21 @@ class PeerCore:
             self._flushing = True
             try:
                 await self.framed.flush()
-            except asyncio.CancelledError:
-                self._kick()  # what was not sent stays buffered: the writer sends it
-                raise
             except (OSError, WsFramedError) as exc:
                 self._write_error = error = closed_error(exc)
                 self._end(error)  # nothing more can reach the peer: fail every call
                 raise error from exc
+            except BaseException:  # cancelled (asyncio or trio)
+                self._kick()  # what was not sent stays buffered: the writer sends it
+                raise
             finally:
                 self._flushing = False
                 self._wake_flush_waiters()
 
     async def _wait_flush(self) -> None:
         """Wait for the flush in progress to end (backpressure for senders)."""
-        waiter = asyncio.get_running_loop().create_future()
+        assert self._shell is not None
+        waiter = self._shell.create_waiter()
         self._flush_waiters.append(waiter)
         await waiter
 

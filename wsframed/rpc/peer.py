@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import math
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any, Self, TypeVar, overload
+from typing import Any, Protocol, Self, TypeVar, overload
 
 from ..checkpoint import checkpoint
 from ..errors import ClosedStreamError
 from ..framed import Framed
+from ..loops import Future, Limiter, Shell, Waiter, current_shell, task_scope
 from .core import WRITE_BATCH, Handler, PeerCore
 from .errors import MAX_MSGID, NOTIFICATION, REQUEST, RemoteError
 from .logs import logger
@@ -26,13 +27,22 @@ DEFAULT_MAX_PENDING = 1024
 """Calls in flight at once by default (``max_pending``); further calls wait for a slot."""
 
 
-class _Expired(Exception):
-    """Set on a call's future when its deadline passes (raised as ``TimeoutError``)."""
+class _TaskStatus(Protocol):
+    """What trio's and anyio's ``start()`` hand a task to say that it has started."""
+
+    def started(self, value: Any = None, /) -> None: ...
 
 
-def _expire(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_exception(_Expired())
+class _Ignored:
+    """The ``task_status`` of a task not started with ``start()``: nobody waits."""
+
+    __slots__ = ()
+
+    def started(self, value: Any = None, /) -> None:
+        return None
+
+
+_IGNORED = _Ignored()
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -86,9 +96,10 @@ class RpcPeer(PeerCore):
         """The default timeout of [`call()`][wsframed.rpc.RpcPeer.call], in seconds."""
         self.max_pending = max_pending
         """This side's calls in flight at once; further calls wait for a slot."""
-        self._slots = asyncio.Semaphore(max_pending)
+        self._slots: Limiter | None = None  # made with the shell, when the peer starts
         self._next_msgid = 0
-        self._closed: asyncio.Future[None] | None = None
+        self._closed: Waiter | None = None
+        self._scope: AbstractAsyncContextManager[Shell] | None = None  # its task scope
         for name, fn in (handlers or {}).items():
             self.register(name, fn)
 
@@ -162,17 +173,17 @@ class RpcPeer(PeerCore):
             self._check_usable()
         if timeout is None:
             timeout = self.request_timeout
-        loop = self._loop
-        assert loop is not None
-        # One deadline for the whole call. The wait for the response, the usual one, is
-        # bounded by a timer on its future (about 1 us); asyncio.timeout() (about 6 us)
-        # only bounds the rarer waits for a slot or a backed-up transport.
-        deadline = None if timeout is None or timeout == math.inf else loop.time() + timeout
-        pending = self._pending
+        shell = self._shell
         slots = self._slots
+        assert shell is not None
+        assert slots is not None
+        # One deadline for the whole call: the wait for a slot, for a backed-up
+        # transport, and for the response (on asyncio a timer on its future).
+        deadline = None if timeout is None or timeout == math.inf else shell.time() + timeout
+        pending = self._pending
         if slots.locked():  # max_pending calls in flight: wait for one to end
             try:
-                async with asyncio.timeout_at(deadline):
+                async with shell.timeout_at(deadline):
                     await slots.acquire()
             except TimeoutError:
                 raise TimeoutError(
@@ -181,8 +192,7 @@ class RpcPeer(PeerCore):
                 ) from None
         else:
             await slots.acquire()  # returns at once
-        future: asyncio.Future[Any] | None = None
-        timer: asyncio.TimerHandle | None = None
+        future: Future | None = None
         msgid = 0
         try:
             if self._closing or self._ended or self._write_error:
@@ -192,10 +202,8 @@ class RpcPeer(PeerCore):
                 msgid = (msgid + 1) & MAX_MSGID
             self._next_msgid = (msgid + 1) & MAX_MSGID
             self._feed([REQUEST, msgid, method, list(params)])
-            future = loop.create_future()
+            future = shell.create_future()
             pending[msgid] = future
-            if deadline is not None:
-                timer = loop.call_at(deadline, _expire, future)
             self._make_room()  # the reader must read on: the response may be queued
             # The only call in flight flushes at once (no hop through the writer task);
             # calls made while others are in flight leave it to the writer, which sends
@@ -206,19 +214,17 @@ class RpcPeer(PeerCore):
                 if deadline is None:
                     await self._flush()
                 else:
-                    async with asyncio.timeout_at(deadline):
+                    async with shell.timeout_at(deadline):
                         await self._flush()
             else:
                 self._kick()
-            response = await future
-        except (TimeoutError, _Expired):
+            response = await shell.wait_until(future, deadline)
+        except TimeoutError:
             raise TimeoutError(
                 f"no response to {method!r} (msgid {msgid}) within {timeout} s"
             ) from None
         finally:
             slots.release()
-            if timer is not None:
-                timer.cancel()
             if future is not None:
                 if pending.get(msgid) is future:
                     del pending[msgid]
@@ -265,27 +271,59 @@ class RpcPeer(PeerCore):
     # Lifecycle ----------------------------------------------------------------
 
     def _start(self) -> None:
+        """Start the reader and the writer (once), in the peer's task scope if it has
+        one: asyncio lets a first call() start them, trio needs ``async with``."""
         if self._reader is None:
-            self._loop = loop = asyncio.get_running_loop()
-            self._reader = loop.create_task(self._read_loop())
-            self._writer = loop.create_task(self._write_loop())
+            shell = self._shell
+            if shell is None:
+                self._shell = shell = current_shell("RpcPeer")
+            self._slots = shell.limiter(self.max_pending)
+            self._reader = shell.spawn(self._read_loop())
+            self._writer = shell.spawn(self._write_loop())
 
-    async def serve(self) -> None:
+    async def _open(self) -> AbstractAsyncContextManager[Shell] | None:
+        """Start in a task scope of its own (trio: a nursery) unless running already;
+        return the scope to leave, if one was opened."""
+        if self._reader is not None:
+            return None
+        scope = task_scope()
+        self._shell = await scope.__aenter__()
+        try:
+            self._start()
+        except BaseException:
+            await scope.__aexit__(None, None, None)
+            raise
+        return scope
+
+    async def serve(self, *, task_status: _TaskStatus = _IGNORED) -> None:
         """Run the dispatch loop until the connection ends, then close the peer.
 
         Returns normally however the connection ended (pending calls fail with
         ``ConnectionClosed``); cancelling it closes the peer. Raises
         ``ClosedStreamError`` (after a turn of the event loop) once closed.
+
+        ``task_status.started()`` is called once the peer serves, so that trio's
+        ``await nursery.start(peer.serve)`` (or anyio's ``task_group.start``) returns
+        when [`call()`][wsframed.rpc.RpcPeer.call] may be used. Unless it runs already
+        (``async with peer:``), its tasks run in a scope of its own (trio: a nursery)
+        that ends with it.
         """
         if self._closing:
             await checkpoint()
             raise ClosedStreamError("this RpcPeer was closed (aclose()); make a new one")
-        self._start()
-        assert self._reader is not None
+        scope = await self._open()
         try:
-            await asyncio.wait([self._reader])  # never raises the reader's cancellation
+            task_status.started()
+            reader, shell = self._reader, self._shell
+            assert reader is not None
+            assert shell is not None
+            try:
+                await shell.wait([reader])  # never raises the reader's cancellation
+            finally:
+                await self.aclose()
         finally:
-            await self.aclose()
+            if scope is not None:
+                await scope.__aexit__(None, None, None)
 
     async def aclose(self) -> None:
         """Stop the dispatch loop, cancel running handlers and close the Framed.
@@ -293,38 +331,45 @@ class RpcPeer(PeerCore):
         Pending calls fail with ``ClosedStreamError``. Responses already produced are
         flushed by the close. The log records left out on this connection are counted
         in one summary per kind. Idempotent; a handler may call it (it is not
-        cancelled).
+        cancelled). Cancelled, it still has closed the peer (its calls fail, its tasks
+        are cancelled), and may have left the Framed open.
         """
+        shell = self._shell
+        if shell is None:
+            self._shell = shell = current_shell("RpcPeer")
         closed = self._closed
         if closed is not None:
             if not closed.done():
-                await asyncio.shield(closed)
+                await shell.join(closed)
             elif self._budget.spend():
                 await checkpoint()
             return
-        self._closed = asyncio.get_running_loop().create_future()
+        self._closed = closed = shell.create_waiter()
         self._closing = True
         try:
-            current = asyncio.current_task()
+            current = shell.current_task()
             tasks = [t for t in (self._reader, self._writer, *self._tasks) if t is not None]
             tasks = [t for t in tasks if t is not current and not t.done()]
             for task in tasks:
                 task.cancel()
-            if tasks:
-                await asyncio.wait(tasks)
+            # Before any wait, so that a cancelled aclose() has failed them too.
             self._backlog.clear()
             self._fail_pending(ClosedStreamError("the RpcPeer was closed"))
             self._wake_flush_waiters()
+            await shell.wait(tasks)
             self._log.summarize()
             try:
                 await self.framed.aclose()
             except OSError as exc:  # already gone: nothing left to close
                 logger.debug("closing the Framed failed: %s", exc)
         finally:
-            self._closed.set_result(None)
+            closed.set_result(None)
 
     async def __aenter__(self) -> Self:
-        self._start()
+        """Start serving; under trio in a nursery of the peer's own, which every task
+        of the peer (reader, writer, handlers) has left when the block ends."""
+        if self._scope is None:
+            self._scope = await self._open()
         return self
 
     async def __aexit__(
@@ -333,4 +378,9 @@ class RpcPeer(PeerCore):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        try:
+            await self.aclose()
+        finally:
+            scope, self._scope = self._scope, None
+            if scope is not None:
+                await scope.__aexit__(None, None, None)
