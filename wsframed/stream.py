@@ -440,6 +440,19 @@ class WsStream(StreamCore):
             await checkpoint()  # a retry loop around a failing drain() lets others run
             raise
 
+    def _sends_whole(self, data: bytes) -> bool:
+        """Whether ``data`` may skip the write buffer: nothing buffered or being sent,
+        the write side open, and a non-empty ``bytes`` within ``write_chunk_size``."""
+        return not (
+            self._pending_size
+            or self._draining
+            or self._drain_waiters
+            or self._write_closed
+            or not data
+            or len(data) > self._write_chunk_size
+            or type(data) is not bytes
+        )
+
     async def _send_whole(self, data: bytes) -> None:
         """Send ``data`` as one message now if nothing is buffered or being sent.
 
@@ -452,15 +465,7 @@ class WsStream(StreamCore):
         The same errors, and the same cancellation guarantee, as those: the message is
         handed to the connection before the first wait.
         """
-        if (
-            self._pending_size
-            or self._draining
-            or self._drain_waiters
-            or self._write_closed
-            or not data
-            or len(data) > self._write_chunk_size
-            or type(data) is not bytes
-        ):
+        if not self._sends_whole(data):
             self.write(data)
             await self.drain()
             return
@@ -483,16 +488,7 @@ class WsStream(StreamCore):
         when the connection is gone.
         """
         send_nowait = self._send_nowait
-        if (
-            send_nowait is None
-            or self._pending_size
-            or self._draining
-            or self._drain_waiters
-            or self._write_closed
-            or not data
-            or len(data) > self._write_chunk_size
-            or type(data) is not bytes
-        ):
+        if send_nowait is None or not self._sends_whole(data):
             return False
         try:
             return send_nowait(data)
