@@ -19,10 +19,10 @@ its own task, the *pump*:
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 
 from ..events import TextMessage
-from . import BackendClosed, EventSink
+from . import EventSink
+from ._inbox import InboxBackend
 
 __all__ = ["NORMAL_CLOSE_CODES", "READ_AHEAD", "PumpedBackend"]
 
@@ -34,7 +34,7 @@ READ_AHEAD = 64 * 1024
 NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})
 
 
-class PumpedBackend:
+class PumpedBackend(InboxBackend):
     """Base class: a pump task feeds a bounded inbox; subclasses take messages.
 
     Subclasses implement ``_receive_one``, which awaits one library message and
@@ -43,15 +43,11 @@ class PumpedBackend:
     """
 
     def __init__(self, on_event: EventSink):
+        super().__init__()
         self._on_event = on_event
         self._loop = asyncio.get_running_loop()
-        self._inbox: deque[bytes | str] = deque()
-        self._inbox_size = 0
-        self._ready = asyncio.Event()  # the inbox holds a message, or the end is known
         self._room = asyncio.Event()  # the inbox is under READ_AHEAD: the pump may go on
         self._room.set()
-        self._done = asyncio.Event()
-        self._final: BackendClosed | None = None
         self._pump_task = self._loop.create_task(self._pump())
 
     async def _receive_one(self) -> None:
@@ -77,55 +73,17 @@ class PumpedBackend:
                 # Reported as it arrives, in order with the control frames (and so
                 # before the Closed event), not when a reader reaches it.
                 self._on_event(TextMessage(len(message.encode())))
-            self._inbox.append(message)
-            self._inbox_size += len(message)
+            self._queue(message, len(message))
             if self._inbox_size >= READ_AHEAD:
                 self._room.clear()
-            self._ready.set()
 
-    def _finish(self, code: int, reason: str, *, clean: bool) -> None:
-        """Record how the connection ended (first call wins) and wake every waiter."""
-        if self._final is None:
-            self._final = BackendClosed(code, reason, clean=clean)
-            self._ready.set()
+    def _taken(self) -> None:
+        if self._inbox_size < READ_AHEAD:
             self._room.set()
-            self._done.set()
-            self._on_finish()
+
+    def _ended(self) -> None:
+        self._room.set()
+        self._on_finish()
 
     def _on_finish(self) -> None:
         """Hook for subclasses: fail their own waiters (pings)."""
-
-    def _closed_error(self) -> BackendClosed:
-        final = self._final
-        if final is None:
-            return BackendClosed(1006, "", clean=False)
-        return BackendClosed(final.code, final.reason, clean=final.clean)
-
-    async def receive(self) -> bytes | str:
-        while not self._inbox:
-            if self._final is not None:
-                raise self._closed_error()
-            await self._ready.wait()
-        message = self._inbox.popleft()
-        self._inbox_size -= len(message)
-        if self._final is None:
-            if not self._inbox:
-                self._ready.clear()
-            if self._inbox_size < READ_AHEAD:
-                self._room.set()
-        return message
-
-    async def wait_closed(self) -> None:
-        await self._done.wait()
-
-    def ended(self) -> BackendClosed | None:
-        return None if self._final is None else self._closed_error()
-
-    def peek_end(self) -> BackendClosed | None:
-        if self._inbox or self._final is None:
-            return None
-        return self._closed_error()
-
-    def closed_with(self) -> tuple[int, str] | None:
-        final = self._final
-        return None if final is None else (final.code, final.reason)

@@ -38,12 +38,12 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-from collections import deque
 from collections.abc import Generator, Sequence
 from typing import Any
 
 from ..events import CloseFrame, Event, TextMessage
-from . import BackendClosed, EventSink
+from . import EventSink
+from ._inbox import InboxBackend
 from ._pump import NORMAL_CLOSE_CODES
 
 __all__ = [
@@ -131,7 +131,7 @@ def browser_backend_for(connection: object, on_event: EventSink) -> BrowserBacke
     return None
 
 
-class BrowserBackend:
+class BrowserBackend(InboxBackend):
     """A JavaScript ``WebSocket`` as a ``Backend``: give it to [`WsStream`][wsframed.WsStream].
 
     Listeners are attached at once: wrap a ``WebSocket`` before its ``open`` event
@@ -155,18 +155,14 @@ class BrowserBackend:
                 f"max_queue must be at least 1 and high_water at least 0, "
                 f"not {max_queue} and {high_water}"
             )
+        super().__init__()
         self.websocket = websocket
         self.max_queue = max_queue
         self.high_water = high_water
         websocket.binaryType = "arraybuffer"
         self._on_event: EventSink | None = None
         self._early_events: list[Event] = []  # before bind(): one per kept message at most
-        self._inbox: deque[bytes | str] = deque()
-        self._inbox_size = 0
-        self._ready = asyncio.Event()  # a message is waiting, or the end is known
         self._opened = asyncio.Event()
-        self._done = asyncio.Event()
-        self._final: BackendClosed | None = None
         self._close_sent = False
         handlers = (self._js_open, self._js_message, self._js_close, self._js_error)
         self._listeners: list[tuple[str, Any]] = []
@@ -282,9 +278,7 @@ class BrowserBackend:
         if text:
             # Reported on arrival, in order with the close, not when a reader reaches it.
             self._emit(TextMessage(len(data.encode("utf-8", "surrogatepass"))))
-        self._inbox.append(message)
-        self._inbox_size += size
-        self._ready.set()
+        self._queue(message, size)
 
     def _refuse(self, size: int) -> None:
         """The application does not read: close with 1009 rather than grow memory."""
@@ -303,37 +297,16 @@ class BrowserBackend:
             clean = bool(event.wasClean) and (self._close_sent or code in NORMAL_CLOSE_CODES)
             self._finish(code, reason, clean=clean)
 
-    def _finish(self, code: int, reason: str, *, clean: bool) -> None:
-        """Record how the connection ended (first call wins), wake waiters, detach."""
+    def _ended(self) -> None:
+        """The end was recorded: detach every listener."""
         global _live_proxies
-        if self._final is not None:
-            return
-        self._final = BackendClosed(code, reason, clean=clean)
-        self._ready.set()
-        self._done.set()
         listeners, self._listeners = self._listeners, []
         for name, proxy in listeners:
             self.websocket.removeEventListener(name, proxy)
             proxy.destroy()
             _live_proxies -= 1
 
-    def _closed_error(self) -> BackendClosed:
-        final = self._final
-        if final is None:
-            return BackendClosed(1006, "", clean=False)
-        return BackendClosed(final.code, final.reason, clean=final.clean)
-
-    # Backend -----------------------------------------------------------------------
-
-    async def receive(self) -> bytes | str:
-        while not self._inbox:
-            if self._final is not None:
-                raise self._closed_error()
-            self._ready.clear()
-            await self._ready.wait()
-        message = self._inbox.popleft()
-        self._inbox_size -= len(message)
-        return message
+    # Backend (receive, wait_closed and the end's state: InboxBackend) ---------------
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
         import js
@@ -375,26 +348,11 @@ class BrowserBackend:
                 self.websocket.close()
             self._finish(1006, "", clean=False)
 
-    async def wait_closed(self) -> None:
-        await self._done.wait()
-
     async def ping(self, data: bytes) -> float:
         raise NotImplementedError(
             "browsers have no API to send a WebSocket ping (they answer the server's "
             "pings themselves): ping() is not available over the browser backend"
         )
-
-    def ended(self) -> BackendClosed | None:
-        return None if self._final is None else self._closed_error()
-
-    def peek_end(self) -> BackendClosed | None:
-        if self._inbox or self._final is None:
-            return None
-        return self._closed_error()
-
-    def closed_with(self) -> tuple[int, str] | None:
-        final = self._final
-        return None if final is None else (final.code, final.reason)
 
     def extra_info(self, name: str, default: Any) -> Any:
         websocket = self.websocket
