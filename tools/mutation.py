@@ -99,6 +99,10 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_faults.py", "tests/test_stream.py", "tests/test_stream_events_order.py",
         "tests/test_stream_checkpoints.py", "tests/test_stream_reader_parity.py",
     ],
+    "wsframed/stream_core.py": [  # WsStream's sans-I/O state: the stream's own tests
+        "tests/test_stream_behaviours.py", "tests/test_stream_error_paths.py",
+        "tests/test_faults.py", "tests/test_stream.py", "tests/test_stream_reader_parity.py",
+    ],
     "wsframed/framed.py": ["tests/test_framed.py"],
     "wsframed/server.py": [
         "tests/test_server_failures.py", "tests/test_server_error_paths.py",
