@@ -88,12 +88,14 @@ MODULE_TESTS: dict[str, list[str]] = {
     "wsframed/codecs/msgpack.py": [
         "tests/test_codec_msgpack.py",
         "tests/test_codec_objects.py",
-        "tests/test_hostile_input.py",        "tests/test_mutation_codecs.py",
+        "tests/test_hostile_input.py",
+        "tests/test_mutation_codecs.py",
     ],
     "wsframed/codecs/cbor.py": [
         "tests/test_codec_cbor.py",
         "tests/test_codec_objects.py",
-        "tests/test_hostile_input.py",        "tests/test_mutation_codecs.py",
+        "tests/test_hostile_input.py",
+        "tests/test_mutation_codecs.py",
     ],
     "wsframed/codecs/rope.py": ["tests/test_codec_length.py", "tests/test_codec_lines.py"],
     # Fastest files first: with -x a killed mutant stops at its first failing test.
