@@ -196,3 +196,32 @@ async def test_leaving_async_with_closes_clients_with_1001(
         assert bridge.active_connections == 0
         assert await asyncio.wait_for(client, 10) == 1001
         assert shutdown_logged(caplog)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--listen", "wss://127.0.0.1:0", "--to", "tcp://h:1"],
+         "listening on wss://127.0.0.1:0 needs --cert (and --key)"),
+        (["--listen", "ws://127.0.0.1:0", "--to", "tcp://h:1", "--key", "k.pem"],
+         "--cert/--key are for a wss:// --listen URL, not ws://127.0.0.1:0"),
+        (["--listen", "wss://127.0.0.1:0", "--to", "tcp://h:1", "--cert", "/nonexistent.pem"],
+         "cannot load --cert /nonexistent.pem: [Errno 2] No such file or directory"),
+        (["--listen", "tcp://127.0.0.1:0", "--to", "ws://h:1", "--insecure"],
+         "--cafile/--insecure are for a wss:// --to URL, not ws://h:1"),
+        (["--listen", "tcp://127.0.0.1:0", "--to", "wss://h:1", "--cafile", "/nonexistent.pem"],
+         "cannot load --cafile /nonexistent.pem: [Errno 2] No such file or directory"),
+    ],
+)
+def test_the_command_s_tls_options_refused_with_the_exact_reason(
+    argv: list[str], message: str
+) -> None:
+    from wsframed.bridge import _ssl_contexts
+
+    from .test_bridge import bridge_args
+
+    args = bridge_args(*argv)
+    with pytest.raises(ValueError, match=r"^(--|listening|cannot)") as refused:
+        _ssl_contexts(args, parse_endpoint(args.listen), parse_endpoint(args.to))
+    assert str(refused.value) == message
+
