@@ -47,6 +47,8 @@ def shutdown_logged(caplog: pytest.LogCaptureFixture) -> bool:
         ("udp://h:1", False,
          "'udp://h:1': expected tcp://HOST:PORT, ws://HOST:PORT[/path] or wss://HOST:PORT[/path]"),
         ("ws://h", True, "'ws://h': no port to listen on (ws://HOST:PORT, 0 for any free port)"),
+        ("tcp://h", False, "'tcp://h': no port (tcp://HOST:PORT)"),
+        ("tcp://h:65536", False, "'tcp://h:65536': the port must be a number in 0..65535"),
     ],
 )
 def test_parse_endpoint_refuses_with_the_exact_reason(
