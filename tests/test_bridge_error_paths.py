@@ -227,3 +227,29 @@ def test_the_command_s_tls_options_refused_with_the_exact_reason(
         _ssl_contexts(args, parse_endpoint(args.listen), parse_endpoint(args.to))
     assert str(refused.value) == message
 
+
+
+async def test_close_aborts_a_tls_handshake_in_progress() -> None:
+    """A client that opened TCP to a wss:// bridge and never sent its ClientHello is
+    cut when the bridge closes, not left until the 30 s handshake timeout; the slot
+    it held is free and ``wait_closed()`` returns."""
+    import trustme
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+    async with tcp_server(echo) as port:
+        bridge = await serve_bridge(
+            "wss://127.0.0.1:0", f"tcp://127.0.0.1:{port}", ssl=context,
+            ssl_handshake_timeout=30,
+        )
+        reader, writer = await asyncio.open_connection("127.0.0.1", bridge.port)
+        try:
+            async with asyncio.timeout(10):
+                while bridge.active_connections != 1:  # counted from the TCP accept
+                    await asyncio.sleep(0.01)
+            bridge.close()
+            await asyncio.wait_for(bridge.wait_closed(), 5)
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            assert bridge.active_connections == 0
+        finally:
+            writer.close()
