@@ -253,3 +253,33 @@ async def test_close_aborts_a_tls_handshake_in_progress() -> None:
             assert bridge.active_connections == 0
         finally:
             writer.close()
+
+
+async def test_closing_a_tcp_listening_bridge_ends_its_clients_and_stops_listening(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``tcp://`` listen, ``ws://`` target: close() ends each TCP client (end of
+    stream), closes the WebSocket to the target with 1001, and the port refuses."""
+    from .test_bridge import ws_echo_server
+
+    caplog.set_level(logging.INFO, logger="wsframed.bridge")
+    async with ws_echo_server() as target:
+        bridge = await serve_bridge("tcp://127.0.0.1:0", target)
+        port = bridge.port
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"ping")
+            assert await asyncio.wait_for(reader.readexactly(4), 10) == b"ping"
+            bridge.close()
+            await asyncio.wait_for(bridge.wait_closed(), 10)
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        finally:
+            writer.close()
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", port)
+    [record] = [r for r in caplog.records if r.name == "wsframed.bridge"]
+    assert re.fullmatch(
+        rf"peer=127\.0\.0\.1:\d+ target={re.escape(target)} to_target=4 to_client=4 "
+        r"duration=\d+\.\d{3}s close=1001 reason='bridge shutting down'",
+        record.getMessage(),
+    )
