@@ -283,3 +283,28 @@ async def test_closing_a_tcp_listening_bridge_ends_its_clients_and_stops_listeni
         r"duration=\d+\.\d{3}s close=1001 reason='bridge shutting down'",
         record.getMessage(),
     )
+
+
+async def test_a_running_bridge_is_its_own_context_and_offers_half_close_by_default() -> None:
+    """``async with await serve_bridge(...)``: the BridgeServer itself closes on exit
+    (its client gets 1001); by default the half-close subprotocol is accepted when
+    offered, "binary" otherwise."""
+    from wsframed.bridge import BINARY_SUBPROTOCOL, HALF_CLOSE_SUBPROTOCOL
+
+    async with tcp_server(echo) as port:
+        started = asyncio.Event()
+        bridge = await serve_bridge("ws://127.0.0.1:0", f"tcp://127.0.0.1:{port}")
+        async with bridge as entered:
+            assert entered is bridge
+            for offered, chosen in [
+                ([HALF_CLOSE_SUBPROTOCOL, BINARY_SUBPROTOCOL], HALF_CLOSE_SUBPROTOCOL),
+                ([BINARY_SUBPROTOCOL], BINARY_SUBPROTOCOL),
+                (["other"], None),
+            ]:
+                async with connect(bridge.url, subprotocols=offered,  # type: ignore[arg-type]
+                                   compression=None, open_timeout=10) as ws:
+                    assert ws.subprotocol == chosen
+            client = asyncio.create_task(received_close(bridge.url, started))
+            await asyncio.wait_for(started.wait(), 10)
+        assert bridge.active_connections == 0
+        assert await asyncio.wait_for(client, 10) == 1001
