@@ -40,3 +40,35 @@ async def test_reading_at_the_end_gives_the_loop_a_turn_every_call() -> None:
             ticks, error = await ticks_while(call)
             assert (ticks > 0, error) == (True, None)
 
+
+
+async def test_a_drain_cancelled_as_its_turn_comes_passes_the_turn_on() -> None:
+    """Three drains take turns: the second is cancelled just as the first hands it the
+    turn (before it could run). It passes the turn on, so the third completes and every
+    byte arrives once, in order."""
+    async with ws_pair({"max_queue": 1}) as (client, server):
+        stream = WsStream(client, write_chunk_size=65536)
+        data = bytes(range(256)) * 4096 * 8  # 8 MiB: more than the socket buffers hold
+        stream.write(data)
+        second = asyncio.create_task(stream.drain())
+        third = asyncio.create_task(stream.drain())
+        received = bytearray()
+
+        async def receive() -> None:
+            await asyncio.sleep(0.2)  # the first drain waits for the peer meanwhile
+            while len(received) < len(data) + 5:
+                message = await server.recv()
+                assert isinstance(message, bytes)
+                received.extend(message)
+
+        receiving = asyncio.create_task(receive())
+        async with asyncio.timeout(10):  # (not wait_for: its task would run last)
+            await stream.drain()  # the first: both others queued behind it
+        second.cancel()  # its turn was given; it has not run yet
+        stream.write(b"after")
+        await asyncio.wait_for(third, 10)
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        await asyncio.wait_for(stream.drain(), 10)
+        await asyncio.wait_for(receiving, 10)
+        assert received == data + b"after"
