@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
-from wsframed import WsStream
+from wsframed import ClosedStreamError, WsStream
 
 from .conftest import ticks_while, ws_pair
 
@@ -72,3 +73,34 @@ async def test_a_drain_cancelled_as_its_turn_comes_passes_the_turn_on() -> None:
         await asyncio.wait_for(stream.drain(), 10)
         await asyncio.wait_for(receiving, 10)
         assert received == data + b"after"
+
+
+async def test_send_eof_flushes_first_and_refuses_writes_while_it_flushes() -> None:
+    """``send_eof()`` sends what was written, then its close frame; while it waits
+    for backpressure, a ``write()`` is already refused (ClosedStreamError), so no byte
+    can be accepted and then lost behind the close frame."""
+    async with ws_pair({"max_queue": 1}) as (client, server):
+        stream = WsStream(client, write_chunk_size=65536)
+        data = bytes(range(256)) * 4096 * 8  # 8 MiB: send_eof() waits for the peer
+        stream.write(data)
+        closing = asyncio.create_task(stream.send_eof(1000, "done"))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not closing.done()
+        with pytest.raises(ClosedStreamError, match=r"^cannot write: this stream's write side"):
+            stream.write(b"late")
+        received = bytearray()
+
+        async def receive_all() -> None:
+            async with asyncio.timeout(10):
+                while True:
+                    message = await server.recv()
+                    assert isinstance(message, bytes)
+                    received.extend(message)
+
+        with pytest.raises(WsConnectionClosed) as closed:
+            await receive_all()
+        assert received == data
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1000, "done")
+        await asyncio.wait_for(closing, 10)
