@@ -27,6 +27,7 @@ async def test_read_to_the_end_empties_the_buffer() -> None:
         assert await asyncio.wait_for(stream.read(), 5) == b"one two"
         assert stream.at_eof() is True
         assert await asyncio.wait_for(stream.read(), 5) == b""
+        server.transport.resume_reading()  # the server side ends now, not in 10 s
         assert await asyncio.wait_for(stream.read(5), 5) == b""
 
 
@@ -37,6 +38,7 @@ async def test_reading_at_the_end_gives_the_loop_a_turn_every_call() -> None:
         stream = WsStream(client)
         await server.close()
         assert await asyncio.wait_for(stream.read(), 5) == b""
+        server.transport.resume_reading()  # the server side ends now, not in 10 s
         for call in [stream.read, lambda: stream.read(3)] * 20:
             ticks, error = await ticks_while(call)
             assert (ticks > 0, error) == (True, None)
@@ -104,3 +106,17 @@ async def test_send_eof_flushes_first_and_refuses_writes_while_it_flushes() -> N
         assert closed.value.rcvd is not None
         assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1000, "done")
         await asyncio.wait_for(closing, 10)
+
+
+async def test_aclose_drops_a_peer_that_never_answers_within_the_timeout() -> None:
+    """The peer stops reading, so its close reply never comes: ``aclose(timeout=...)``
+    drops the TCP connection after the timeout and returns once it is gone (1006),
+    not after websockets' own 10 s close timeout."""
+    async with ws_pair(client_options={"close_timeout": 30}) as (client, server):
+        stream = WsStream(client)
+        server.transport.pause_reading()  # our close frame is never read
+        await asyncio.wait_for(stream.aclose(1000, "bye", timeout=0.2), 5)
+        assert stream.close_code == 1006
+        assert client.transport.is_closing()
+        assert await asyncio.wait_for(stream.read(), 5) == b""
+        server.transport.resume_reading()  # the server side ends now, not in 10 s
