@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from wsframed.codecs import JsonLinesCodec
+from wsframed.codecs import JsonLinesCodec, MsgpackCodec
 from wsframed.errors import DecodeError, FrameTooLarge
 
 
@@ -59,3 +59,60 @@ def test_jsonl_a_custom_parser_skips_blank_lines_and_goes_on() -> None:
     decoder = JsonLinesCodec(loads=loads).decoder()
     decoder.feed(b'1\n \t\n{"a": 2}\n\xe3\x80\x80\n3\n')
     assert list(decoder) == [1, {"a": 2}, 3]
+
+
+@pytest.mark.parametrize(
+    ("header", "smallest", "exact"),
+    [
+        (b"\x8f", 31, False),  # fixmap of 15 pairs: at least 1 + 2 * 15 bytes
+        (b"\x81", 3, False),  # fixmap of 1 pair
+        (b"\x9f", 16, False),  # fixarray of 15: at least 1 + 15
+        (b"\x91", 2, False),
+        (b"\xbf", 32, True),  # fixstr of 31 bytes: exactly 1 + 31
+        (b"\xa5", 6, True),
+        (b"\xcb", 9, True),  # float 64
+        (b"\xd8", 18, True),  # fixext 16
+        (b"\xdc\x00\x0f", 18, False),  # array 16 of 15: at least 3 + 15
+        (b"\xde\x00\x0f", 33, False),  # map 16 of 15 pairs: at least 3 + 2 * 15
+        (b"\xc5\x01\x00", 259, True),  # bin 16 of 256 bytes: exactly 3 + 256
+    ],
+)
+def test_msgpack_a_header_over_the_limit_fails_at_once_with_its_smallest_size(
+    header: bytes, smallest: int, exact: bool
+) -> None:
+    """The header alone tells the smallest size of its object: one byte under it, the
+    decoder fails at the header (FrameTooLarge with that size, ``at_least`` unless the
+    header fixes the size); at exactly that limit it waits for the rest."""
+    decoder = MsgpackCodec(max_frame_size=smallest - 1).decoder()
+    decoder.feed(header)
+    with pytest.raises(FrameTooLarge) as error:
+        list(decoder)
+    found = (error.value.size, error.value.limit, error.value.at_least, error.value.local)
+    assert found == (smallest, smallest - 1, not exact, False)
+    decoder = MsgpackCodec(max_frame_size=smallest).decoder()
+    decoder.feed(header)
+    assert list(decoder) == []
+
+
+@pytest.mark.parametrize("prefix", [b"", b"\x01"])
+def test_msgpack_a_length_field_in_pieces_is_read_whole(prefix: bytes) -> None:
+    """An array 16 header whose length field arrives one byte at a time, alone or
+    after an object in the same buffer: nothing is judged until both bytes are in,
+    then the declared 259 bytes (3 + 256) exceed the limit of 100."""
+    decoder = MsgpackCodec(max_frame_size=100).decoder()
+    decoder.feed(prefix + b"\xdc")
+    assert list(decoder) == ([1] if prefix else [])
+    decoder.feed(b"\x01")
+    assert list(decoder) == []
+    decoder.feed(b"\x00")
+    with pytest.raises(FrameTooLarge) as error:
+        list(decoder)
+    found = (error.value.size, error.value.limit, error.value.at_least)
+    assert found == (259, 100, True)
+
+
+def test_msgpack_one_byte_objects_fit_a_limit_of_one() -> None:
+    """nil, booleans and fixints are one byte each: a limit of 1 decodes them."""
+    decoder = MsgpackCodec(max_frame_size=1).decoder()
+    decoder.feed(b"\xc0\xc2\xc3\x00\x7f\xe0\xff")
+    assert list(decoder) == [None, False, True, 0, 127, -32, -1]
