@@ -120,3 +120,30 @@ async def test_aclose_drops_a_peer_that_never_answers_within_the_timeout() -> No
         assert client.transport.is_closing()
         assert await asyncio.wait_for(stream.read(), 5) == b""
         server.transport.resume_reading()  # the server side ends now, not in 10 s
+
+
+async def test_wait_closed_waits_for_the_peer_s_close() -> None:
+    """``wait_closed()`` on an open stream returns only once the connection is closed
+    (here by the peer, 1000), not at once."""
+    async with ws_pair() as (client, server):
+        stream = WsStream(client)
+        waiting = asyncio.create_task(stream.wait_closed())
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        assert stream.close_code is None
+        await server.close(1000, "over")
+        await asyncio.wait_for(waiting, 10)
+        assert (stream.close_code, stream.close_reason) == (1000, "over")
+
+
+async def test_anyio_receive_takes_at_most_64_kib_by_default() -> None:
+    """anyio's ``receive()`` without ``max_bytes``: 65,536 bytes of a larger message,
+    the rest on the next call."""
+    async with ws_pair() as (client, server):
+        stream = WsStream(client)
+        message = bytes(range(256)) * 300  # 76,800 bytes
+        await server.send(message)
+        first = await asyncio.wait_for(stream.receive(), 5)
+        assert first == message[:65536]
+        assert await asyncio.wait_for(stream.receive(), 5) == message[65536:]
