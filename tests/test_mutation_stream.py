@@ -147,3 +147,30 @@ async def test_anyio_receive_takes_at_most_64_kib_by_default() -> None:
         first = await asyncio.wait_for(stream.receive(), 5)
         assert first == message[:65536]
         assert await asyncio.wait_for(stream.receive(), 5) == message[65536:]
+
+
+async def test_anyio_receive_and_send_after_this_side_closed() -> None:
+    """anyio's ``receive()`` after ``aclose()``: the bytes buffered before, then
+    ClosedStreamError ("you closed it", not the end of stream); ``send()`` after
+    ``send_eof()``: ClosedStreamError, each raised after a loop turn."""
+    async with ws_pair() as (client, server):
+        stream = WsStream(client)
+        await server.send(b"kept")
+        assert await asyncio.wait_for(stream.readexactly(1), 5) == b"k"
+        await asyncio.wait_for(stream.aclose(), 10)
+        assert await asyncio.wait_for(stream.receive(), 5) == b"ept"
+        ticks, error = await ticks_while(stream.receive)
+        assert isinstance(error, ClosedStreamError)
+        assert str(error) == (
+            "cannot receive: this side closed the stream (aclose() or close()); "
+            "the bytes buffered before were all read"
+        )
+        assert ticks > 0
+    async with ws_pair() as (client, server):
+        stream = WsStream(client)
+        await stream.send_eof()
+        for _ in range(3):
+            ticks, error = await ticks_while(lambda: stream.send(b"late"))
+            assert isinstance(error, ClosedStreamError)
+            assert str(error).startswith("cannot write: this stream's write side is closed")
+            assert ticks > 0
