@@ -73,6 +73,7 @@ def test_jsonl_a_custom_parser_skips_blank_lines_and_goes_on() -> None:
         (b"\xcb", 9, True),  # float 64
         (b"\xd8", 18, True),  # fixext 16
         (b"\xdc\x00\x0f", 18, False),  # array 16 of 15: at least 3 + 15
+        (b"\xdc\x00\x0f\x05", 18, False),  # the same, its first element after it
         (b"\xde\x00\x0f", 33, False),  # map 16 of 15 pairs: at least 3 + 2 * 15
         (b"\xc5\x01\x00", 259, True),  # bin 16 of 256 bytes: exactly 3 + 256
     ],
