@@ -107,7 +107,8 @@ MODULE_TESTS: dict[str, list[str]] = {
     ],
     "wsframed/stream_core.py": [  # WsStream's sans-I/O state: the stream's own tests
         "tests/test_stream_behaviours.py", "tests/test_stream_error_paths.py",
-        "tests/test_faults.py", "tests/test_stream.py", "tests/test_stream_reader_parity.py",
+        "tests/test_faults.py", "tests/test_stream.py", "tests/test_stream_events_order.py",
+        "tests/test_stream_checkpoints.py", "tests/test_stream_reader_parity.py",
         "tests/test_mutation_stream.py",
     ],
     "wsframed/framed.py": ["tests/test_framed.py"],
