@@ -233,3 +233,73 @@ async def test_a_bug_after_the_peer_dropped_logs_that_no_close_frame_was_sent(
         r"frame \(the TCP connection ended first\)",
         record.getMessage(),
     )
+
+
+@pytest.mark.parametrize(
+    ("other_closes_with", "escaped"),
+    [(1000, wsframed.EndOfStream), (4000, wsframed.ConnectionClosed)],
+)
+async def test_another_connection_s_end_escaping_the_handler_closes_with_1011(
+    caplog: pytest.LogCaptureFixture, other_closes_with: int, escaped: type[Exception]
+) -> None:
+    """The handler reads a second connection (a client of another server) and lets its
+    end escape while its own connection is open: that is the handler's bug, not its
+    peer leaving. Its peer sees 1011, the record is an ERROR with the traceback; only
+    the handler's own connection's end closes quietly (the test above)."""
+    from websockets.asyncio.server import serve as ws_serve
+
+    async def other_server(ws: Any) -> None:
+        await ws.close(other_closes_with, "other gone")
+
+    async with ws_serve(other_server, "127.0.0.1", 0, compression=None) as other:
+        port = other.sockets[0].getsockname()[1]
+
+        async def relay(framed: Framed[str]) -> None:
+            async with wsframed.connect(f"ws://127.0.0.1:{port}", LinesCodec()) as upstream:
+                await upstream.recv()
+
+        async def wait_for_close(ws: Any) -> None:
+            assert await closed_with(ws) == (1011, "internal error")
+
+        await handled_once(relay, wait_for_close)
+    [record] = [r for r in caplog.records if r.name == "wsframed.server"]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
+    assert type(record.exc_info[1]) is escaped
+    assert re.fullmatch(
+        r"connection handler failed \(peer \('127\.0\.0\.1', \d+\)\); closed with 1011 "
+        r"\(internal error\)",
+        record.getMessage(),
+    )
+
+
+@pytest.mark.parametrize("backend", ["websockets", "picows"])
+async def test_the_peer_s_clean_close_escaping_the_handler_is_its_own_end(
+    caplog: pytest.LogCaptureFixture, backend: str
+) -> None:
+    """The client closes cleanly; the handler's recv() raises EndOfStream and lets it
+    escape. That is its own connection's end (picows reports it as soon as the close
+    frames went both ways, before TCP is gone): one INFO record, no 1011 logged."""
+    if backend == "picows":
+        pytest.importorskip("picows")
+    caplog.set_level(logging.INFO, logger="wsframed.server")
+    done = asyncio.Event()
+
+    async def reader(framed: Framed[str]) -> None:
+        try:
+            await framed.recv()
+        finally:
+            done.set()
+
+    async with wsframed.serve(reader, "127.0.0.1", 0, LinesCodec(), backend=backend) as server:
+        async with connect(f"ws://127.0.0.1:{server.port}", compression=None) as ws:
+            await ws.close()
+            assert ws.close_code == 1000
+        await asyncio.wait_for(done.wait(), 10)
+    records = [r for r in caplog.records if r.name == "wsframed.server"]
+    assert [(r.levelno, r.exc_info) for r in records] == [(logging.INFO, None)]
+    assert re.fullmatch(
+        r"the peer \('127\.0\.0\.1', \d+\) left before the handler finished: the peer "
+        r"ended the stream",
+        records[0].getMessage(),
+    )

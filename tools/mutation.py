@@ -81,16 +81,21 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_lines_error_paths.py",
     ],
     "wsframed/codecs/bytes.py": ["tests/test_codec_bytes.py"],
-    "wsframed/codecs/jsonl.py": ["tests/test_codec_jsonl.py", "tests/test_codec_objects.py"],
+    "wsframed/codecs/jsonl.py": [
+        "tests/test_codec_jsonl.py", "tests/test_codec_objects.py",
+        "tests/test_mutation_codecs.py",
+    ],
     "wsframed/codecs/msgpack.py": [
         "tests/test_codec_msgpack.py",
         "tests/test_codec_objects.py",
         "tests/test_hostile_input.py",
+        "tests/test_mutation_codecs.py",
     ],
     "wsframed/codecs/cbor.py": [
         "tests/test_codec_cbor.py",
         "tests/test_codec_objects.py",
         "tests/test_hostile_input.py",
+        "tests/test_mutation_codecs.py",
     ],
     "wsframed/codecs/rope.py": ["tests/test_codec_length.py", "tests/test_codec_lines.py"],
     # Fastest files first: with -x a killed mutant stops at its first failing test.
@@ -98,6 +103,13 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_stream_behaviours.py", "tests/test_stream_error_paths.py",
         "tests/test_faults.py", "tests/test_stream.py", "tests/test_stream_events_order.py",
         "tests/test_stream_checkpoints.py", "tests/test_stream_reader_parity.py",
+        "tests/test_mutation_stream.py",
+    ],
+    "wsframed/stream_core.py": [  # WsStream's sans-I/O state: the stream's own tests
+        "tests/test_stream_behaviours.py", "tests/test_stream_error_paths.py",
+        "tests/test_faults.py", "tests/test_stream.py", "tests/test_stream_events_order.py",
+        "tests/test_stream_checkpoints.py", "tests/test_stream_reader_parity.py",
+        "tests/test_mutation_stream.py",
     ],
     "wsframed/framed.py": ["tests/test_framed.py"],
     "wsframed/server.py": [
@@ -123,7 +135,8 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_bridge_failures.py", "tests/test_bridge.py", "tests/test_bridge_admission.py",
     ],
     "wsframed/bridge/server.py": [
-        "tests/test_bridge_failures.py", "tests/test_bridge.py", "tests/test_bridge_admission.py",
+        "tests/test_bridge_error_paths.py", "tests/test_bridge_failures.py",
+        "tests/test_bridge.py", "tests/test_bridge_admission.py",
     ],
     "wsframed/bridge/admission.py": [
         "tests/test_bridge_admission.py", "tests/test_bridge_failures.py", "tests/test_bridge.py",

@@ -10,6 +10,8 @@ the close frame went out, naming the close code actually sent (a text message un
     DecodeError (IncompleteFrame)        1007    WARNING, no traceback (the peer's)
     ProtocolError                        1002    WARNING, no traceback (the peer's)
     ConnectionClosed, EndOfStream        -       INFO, no traceback (the peer left)
+      of another connection (this one    1011    ERROR, traceback (a local bug)
+      still open)
     FrameTooLarge the handler sent       1011    ERROR, traceback (a local bug)
     any other Exception                  1011    ERROR, traceback (a local bug)
 
@@ -171,7 +173,8 @@ class serve(ServerStarter[FramedServer], Generic[T]):
     exception escape, the close code says who was wrong: 1009, 1007 or 1002 for the
     peer's data (a received frame over the limit, bytes the codec cannot decode, a
     text message), 1011 for the handler's own bug (including a frame it sent over its
-    own ``max_frame_size``). One record per connection is logged on
+    own ``max_frame_size``, and a ``ConnectionClosed`` or ``EndOfStream`` of another
+    connection it used, while its own is open). One record per connection is logged on
     ``wsframed.server``, naming the close code actually sent; only the handler's own
     bugs carry a traceback, so a hostile client costs one line.
 
@@ -414,7 +417,7 @@ async def _run_handler(
     try:
         await handler(framed)
     except Exception as exc:
-        code, reason, level = _verdict(exc)
+        code, reason, level = _verdict(exc, _has_ended(stream))
         try:
             await stream.aclose(code, reason)
         finally:
@@ -423,9 +426,21 @@ async def _run_handler(
         await stream.aclose(1000)
 
 
-def _verdict(exc: Exception) -> tuple[int, str, int]:
+def _has_ended(stream: WsStream) -> bool:
+    """Whether the handler's own connection has ended: close frames went both ways or
+    TCP is gone (what a read or write of it raising ``ConnectionClosed`` or
+    ``EndOfStream`` implies). Otherwise such an error came from another connection."""
+    return stream._backend.ended() is not None
+
+
+def _verdict(exc: Exception, ended: bool) -> tuple[int, str, int]:
     """The close code and reason for an exception that escaped a handler, and the
-    level its record is logged at (ERROR: with a traceback, a bug of the handler's)."""
+    level its record is logged at (ERROR: with a traceback, a bug of the handler's).
+
+    ``ended``: the handler's own connection has ended. A ``ConnectionClosed`` or
+    ``EndOfStream`` is then that end (the peer left); while the connection is open it
+    is another connection's, which the handler did not handle: its bug, 1011.
+    """
     if isinstance(exc, FrameTooLarge):
         if exc.local:  # this side tried to send it: a bug of the handler's
             return 1011, "internal error", logging.ERROR
@@ -437,7 +452,7 @@ def _verdict(exc: Exception) -> tuple[int, str, int]:
         return 1007, "invalid frame data", logging.WARNING
     if isinstance(exc, ProtocolError):  # the stream may have closed already (1003)
         return 1002, "protocol error", logging.WARNING
-    if isinstance(exc, (ConnectionClosed, EndOfStream)):  # the close is done: a no-op
+    if isinstance(exc, (ConnectionClosed, EndOfStream)) and ended:  # aclose() is a no-op
         return 1000, "", logging.INFO
     return 1011, "internal error", logging.ERROR
 
