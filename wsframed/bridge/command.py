@@ -74,8 +74,6 @@ def _ssl_contexts(
     if args.cert is not None or args.key is not None:
         if listen.scheme != "wss":
             raise ValueError(f"--cert/--key are for a wss:// --listen URL, not {listen}")
-        if args.cert is None:
-            raise ValueError("--key needs --cert")
         server_ssl = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_SERVER)
         try:
             server_ssl.load_cert_chain(args.cert, args.key)
