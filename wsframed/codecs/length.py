@@ -70,9 +70,10 @@ _HEAD = -1  # decoder state: waiting for a header (otherwise: body of that many 
 # and is joined once, when complete: growing a bytearray chunk by chunk to many MiB
 # reallocates (and may copy) it again and again.
 _ROPE_MIN = 128 * 1024
-# Frames are cut in batches, those starting in each window of this many bytes of a
-# chunk (see LengthPrefixedDecoder._batches): a batch holds at most this many bytes'
-# worth of frames.
+# Frames are cut in batches: those that start in the next window of this many bytes
+# of a chunk (see LengthPrefixedDecoder._batches). A batch holds at most 4096 frames
+# (one-byte headers, empty frames: the one b"" object each) and bounds the memory a
+# flood of tiny frames takes at once.
 _WINDOW = 4096
 
 
@@ -334,13 +335,14 @@ class LengthPrefixedDecoder:
             data = self._chunk
             pos = self._pos
             end = len(data)
-            if pos >= end:
+            if pos >= end:  # cut through: let it go (an idle connection keeps no chunk)
+                self._base += end
+                self._pos = pos = 0
                 more = self._more
                 if not more:
+                    self._chunk = b""
                     return
-                self._base += end
                 self._chunk = data = bytes(more)
-                self._pos = pos = 0
                 end = len(data)
                 more.clear()
             batch: list[bytes] = []
