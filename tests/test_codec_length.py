@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import itertools
 import struct
+import sys
 from typing import Any
 
 import pytest
@@ -132,6 +133,21 @@ def test_every_complete_frame_is_yielded_in_one_pass() -> None:
     assert items == [b"%d" % i for i in range(1000)]
     assert all(type(item) is bytes for item in items)
     assert len(decoder._buf) == 2  # compacted once, at the end of the pass
+
+
+def test_a_chunk_cut_through_is_let_go() -> None:
+    # Frames are cut straight from a bytes chunk; once cut through, only the start of
+    # the frame it cuts short is kept (copied), not the chunk: an idle connection
+    # holds no 64 KiB read.
+    codec = LengthPrefixedCodec()
+    chunk = codec.encode(b"a" * 100) * 10 + b"\x00\x00"
+    before = sys.getrefcount(chunk)
+    decoder = codec.decoder()
+    decoder.feed(chunk)
+    assert sys.getrefcount(chunk) == before + 1  # not copied when fed
+    assert list(decoder) == [b"a" * 100] * 10
+    assert sys.getrefcount(chunk) == before
+    assert decoder._buf == b"\x00\x00"
 
 
 def test_stopping_early_keeps_the_rest() -> None:

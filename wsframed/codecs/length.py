@@ -66,22 +66,28 @@ ByteOrder = Literal["big", "little"]
 _DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
 _FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _HEAD = -1  # decoder state: waiting for a header (otherwise: body of that many bytes)
-# Frames at least this long are copied out of the buffer through a memoryview (one
-# copy instead of two); below it, slicing the bytearray is cheaper.
-_VIEW_MIN = 8192
 # A body at least this long that has not fully arrived collects its chunks in a list
 # and is joined once, when complete: growing a bytearray chunk by chunk to many MiB
 # reallocates (and may copy) it again and again.
 _ROPE_MIN = 128 * 1024
-# Frames cut per batch before they are yielded (see LengthPrefixedDecoder.__iter__).
-_BATCH = 256
-_BATCH_RANGE = range(_BATCH)
+# Frames are cut in batches: those that start in the next window of this many bytes
+# of a chunk (see LengthPrefixedDecoder._batches). A batch holds at most 4096 frames
+# (one-byte headers, empty frames: the one b"" object each) and bounds the memory a
+# flood of tiny frames takes at once.
+_WINDOW = 4096
 
 
 class _Config:
     """Validated settings shared by a codec and its decoders."""
 
-    __slots__ = ("byteorder", "header", "includes_header", "length_size", "max_frame_size")
+    __slots__ = (
+        "byteorder",
+        "header",
+        "includes_header",
+        "length_size",
+        "max_frame_size",
+        "unlimited",
+    )
 
     def __init__(
         self,
@@ -104,6 +110,8 @@ class _Config:
         self.length_size = length_size
         self.byteorder: ByteOrder = byteorder
         self.max_frame_size = min(max_frame_size, expressible)
+        # No header can declare more than the limit.
+        self.unlimited = max_frame_size >= expressible
         self.includes_header = bool(includes_header)
         self.header = struct.Struct((">" if byteorder == "big" else "<") + _FORMATS[length_size])
 
@@ -209,17 +217,31 @@ class LengthPrefixedDecoder:
     States, as in tokio-util's ``DecodeState``: *head* (waiting for a complete header),
     *body(n)* (the header said ``n`` payload bytes; the body is awaited without
     rescanning anything) and *failed* (a stored error, raised by every later call).
-    Bytes are appended to one ``bytearray``; consumed frames are dropped once per
-    iteration pass, not per frame. A body of 128 KiB or more that is still incomplete
-    at the end of a pass is collected as a list of the received chunks instead, and
-    joined into the frame in one copy once it is complete, so a large frame arriving
-    in small pieces costs linear time and no repeated reallocation.
+    Frames are cut straight from the chunk fed (a ``bytes`` chunk is kept as it is,
+    any other buffer copied once); only a frame cut short by the chunk's end is copied
+    to a small buffer, to be completed from the next chunk. A body of 128 KiB or more
+    still incomplete at the end of a chunk is collected as a list of the received
+    chunks instead, and joined into the frame in one copy once it is complete, so a
+    large frame arriving in small pieces costs linear time and no repeated
+    reallocation.
 
     Iterate it in one pass at a time: do not start a new pass while an earlier one is
     suspended.
     """
 
-    __slots__ = ("_base", "_buf", "_config", "_error", "_need", "_pos", "_ready", "_rope")
+    __slots__ = (
+        "_base",
+        "_buf",
+        "_chunk",
+        "_config",
+        "_error",
+        "_more",
+        "_need",
+        "_pos",
+        "_ready",
+        "_rope",
+        "_start",
+    )
 
     def __init__(
         self,
@@ -233,12 +255,20 @@ class LengthPrefixedDecoder:
         if _config is None:
             _config = _Config(length_size, byteorder, max_frame_size, length_includes_header)
         self._config = _config
+        # The chunk being cut: frames are sliced from it from _pos on. _base is the
+        # stream offset of its first byte.
+        self._chunk = b""
+        self._pos = 0
+        self._base = 0
+        # Bytes fed while _chunk still had bytes to cut: the next chunk.
+        self._more = bytearray()
+        # The frame that an earlier chunk cut short, started at stream offset _start:
+        # the header bytes received (state head), or the body bytes (state body(n)).
         self._buf = bytearray()
-        self._pos = 0  # start of the next header, or of the body in state body(n)
+        self._start = 0
         self._need = _HEAD  # _HEAD, or n in state body(n)
-        self._base = 0  # stream offset of _buf[0]
-        # Collecting a large body: its chunks so far (the first at stream offset
-        # _base; _buf is empty meanwhile), or None.
+        # Collecting a large body: its chunks so far (_buf, _chunk and _more are empty
+        # meanwhile), or None.
         self._rope: Rope | None = None
         # The frames of the batch being yielded (see __iter__), or None.
         self._ready: Iterator[bytes] | None = None
@@ -252,7 +282,16 @@ class LengthPrefixedDecoder:
         if rope is not None:
             rope.append(data)
             return
-        self._buf += data
+        if type(data) is not bytes:
+            data = memoryview(data).cast("B").tobytes()  # the caller may reuse its buffer
+        if not data:
+            return
+        if self._more or self._pos < len(self._chunk):  # _chunk is not cut through yet
+            self._more += data
+        else:
+            self._base += len(self._chunk)
+            self._chunk = data
+            self._pos = 0
 
     def __iter__(self) -> Iterator[bytes]:
         """Yield every complete frame buffered so far; stop when more bytes are needed.
@@ -264,7 +303,7 @@ class LengthPrefixedDecoder:
                 ``length_includes_header=True`` (the decoder is failed).
         """
         # The frames come in batches (lists) flattened by chain in C: taking one costs
-        # no Python code; a batch's generator runs once per up to 256 frames.
+        # no Python code; a batch's generator step runs once per _WINDOW bytes.
         return chain.from_iterable(self._batches())
 
     def _batches(self) -> Iterator[Iterator[bytes]]:
@@ -275,114 +314,153 @@ class LengthPrefixedDecoder:
         if ready is not None:  # frames cut by an earlier pass and not yet taken
             yield ready
             self._ready = None
-        if self._rope is not None:  # collecting a large body
-            if self._rope.size < self._need:
-                return
-            frame = self._join_rope()
-            yield iter((frame,))
-        buf = self._buf
-        pos = self._pos
-        if pos:
-            self._compact(pos)
-            pos = 0
         c = self._config
         hsize = c.length_size
         unpack_from = c.header.unpack_from
         limit = c.max_frame_size
         adjust = hsize if c.includes_header else 0
-        end = len(buf)
-        need = self._need
-        # Small frames are cut from one bytes copy of the buffer (one object each
-        # instead of two), taken once the first frame is known complete: then every
-        # byte is copied at most twice, whatever the peer sends. A pass that starts
-        # with a large frame cuts from the buffer itself (one copy per frame).
-        copy: bytes | None = None
-        if need < 0 and end - pos >= hsize:
-            first = unpack_from(buf, pos)[0] - adjust
-            if 0 <= first < _VIEW_MIN and pos + hsize + first <= end:
-                copy = bytes(buf)
-        data = buf if copy is None else copy
+        buf = self._buf
+        # Each round cuts the frames that start in the next _WINDOW bytes of the chunk
+        # into a batch, then yields it: no generator step per frame, and at most a
+        # window's worth of frames held at once. The batch waits in _ready while it
+        # is being taken, so a pass abandoned part-way loses none of it. Every round
+        # reads the state afresh: bytes fed while the pass was suspended are seen.
         while True:
-            # Cut up to _BATCH frames in a tight loop, then yield them: no generator
-            # switch per frame. The batch waits in _ready while it is being taken, so
-            # a pass abandoned part-way loses none of it.
+            if self._rope is not None:  # collecting a large body
+                if self._rope.size < self._need:
+                    return
+                ready = self._ready = iter((self._join_rope(),))
+                yield ready
+                self._ready = None
+            data = self._chunk
+            pos = self._pos
+            end = len(data)
+            if pos >= end:  # cut through: let it go (an idle connection keeps no chunk)
+                self._base += end
+                self._pos = pos = 0
+                more = self._more
+                if not more:
+                    self._chunk = b""
+                    return
+                self._chunk = data = bytes(more)
+                end = len(data)
+                more.clear()
             batch: list[bytes] = []
             append = batch.append
-            if copy is not None and need < 0 and not adjust:
-                # The usual case, with the fewest steps per frame: whole frames within
-                # the limit. Anything else stops it; the loop below handles it.
-                for _ in _BATCH_RANGE:
-                    head = pos + hsize
-                    if head > end:
-                        break
-                    stop = head + unpack_from(copy, pos)[0]
-                    if stop > end or stop - head > limit:
-                        break
-                    append(copy[head:stop])
-                    pos = stop
-            for _ in range(_BATCH - len(batch)):
-                if need < 0:  # head
-                    if end - pos < hsize:
-                        break
-                    need = unpack_from(data, pos)[0] - adjust
-                    if need > limit or need < 0:
-                        if batch:  # raised by the next round, after these frames
-                            need = _HEAD
+            if buf or self._need >= 0:  # a frame cut short by the previous chunk
+                frame = self._resume()
+                if frame is None:  # still incomplete: the chunk went into it
+                    continue
+                append(frame)
+                pos = self._pos
+            wend = pos + _WINDOW
+            if not adjust and (limit >= end or c.unlimited):
+                # The usual case, with the fewest steps per frame: a frame complete in
+                # the chunk is within the limit (the chunk is not longer than it). The
+                # first header that is cut short, or whose frame is, stops it (struct
+                # raises for the former); the loop below handles it.
+                try:
+                    while pos < wend:
+                        head = pos + hsize
+                        stop = head + unpack_from(data, pos)[0]
+                        if stop > end:
                             break
-                        self._need = _HEAD
-                        self._fail(need, pos)
-                    pos += hsize
-                stop = pos + need
-                if stop > end:  # body(need) still incomplete
+                        append(data[head:stop])
+                        pos = stop
+                except struct.error:
+                    pass
+            while pos < wend:
+                if end - pos < hsize:  # the chunk ends inside a header
+                    if pos < end:
+                        self._start = self._base + pos
+                        buf += data[pos:end]
+                        pos = end
                     break
-                if copy is not None:
-                    append(copy[pos:stop])
-                elif need < _VIEW_MIN:
-                    append(bytes(buf[pos:stop]))
-                else:
-                    append(bytes(memoryview(buf)[pos:stop]))
+                need = unpack_from(data, pos)[0] - adjust
+                if need > limit or need < 0:
+                    if batch:  # raised by the next round, after these frames
+                        break
+                    self._pos = pos
+                    self._fail(need, self._base + pos)
+                stop = pos + hsize + need
+                if stop > end:  # the chunk ends inside this body
+                    self._start = self._base + pos
+                    self._need = need
+                    self._keep_body(memoryview(data)[pos + hsize :])
+                    pos = end
+                    break
+                append(data[pos + hsize : stop])
                 pos = stop
-                need = _HEAD
             self._pos = pos
+            if batch:
+                ready = self._ready = iter(batch)
+                yield ready  # chain takes its frames; a pass abandoned part-way leaves the rest
+                self._ready = None
+
+    def _resume(self) -> bytes | None:
+        """Complete the frame in ``_buf`` with bytes of ``_chunk``: the frame, or None
+        when the chunk ends before it (the chunk's bytes are kept for it then)."""
+        c = self._config
+        buf = self._buf
+        data = self._chunk
+        pos = self._pos
+        end = len(data)
+        need = self._need
+        if need < 0:  # head: complete the header first
+            hsize = c.length_size
+            stop = min(pos + hsize - len(buf), end)
+            buf += data[pos:stop]
+            self._pos = pos = stop
+            if len(buf) < hsize:
+                return None
+            need = c.header.unpack(buf)[0] - (hsize if c.includes_header else 0)
+            if need > c.max_frame_size or need < 0:
+                self._fail(need, self._start)
+            buf.clear()
             self._need = need
-            if not batch:
-                break
-            ready = self._ready = iter(batch)
-            yield ready  # chain takes its frames; a pass abandoned part-way leaves the rest
-            self._ready = None
-        self._need = need
-        if pos:
-            self._compact(pos)
-        if need >= _ROPE_MIN:  # a large body is incomplete: collect the rest as a list
-            self._rope = Rope(bytes(buf))
-            buf.clear()  # _base stays: the offset of the body's first byte
+        stop = pos + need - len(buf)
+        if stop > end:
+            self._pos = end
+            self._keep_body(memoryview(data)[pos:])
+            return None
+        self._pos = stop
+        self._need = _HEAD
+        if not buf:
+            return data[pos:stop]
+        frame = b"".join((buf, memoryview(data)[pos:stop]))
+        buf.clear()
+        return frame
+
+    def _keep_body(self, piece: memoryview) -> None:
+        """Keep ``piece``, the part of the incomplete body in state body(n) that the
+        chunk holds: in ``_buf``, or in a rope for a large body (with ``_more``)."""
+        if self._need < _ROPE_MIN:
+            self._buf += piece
+            return
+        rope = self._rope = Rope(bytes(self._buf) + piece)
+        self._buf.clear()
+        more = self._more
+        if more:
+            rope.append(bytes(more))
+            more.clear()
 
     def _join_rope(self) -> bytes:
-        """Return the collected body, complete; what follows it goes back to ``_buf``."""
+        """Return the collected body, complete; what follows it becomes ``_chunk``."""
         rope = self._rope
         assert rope is not None
         need = self._need
         body, rest = rope.split(need)
-        frame = b"".join(body)
-        buf = self._buf
-        for piece in rest:
-            buf += piece
         self._rope = None
-        self._base += need
-        self._pos = 0
         self._need = _HEAD
-        return frame
-
-    def _compact(self, pos: int) -> None:
-        """Drop the consumed ``_buf[:pos]``."""
-        del self._buf[:pos]
-        self._base += pos
+        self._base = self._start + self._config.length_size + need
+        self._chunk = rest[0] if len(rest) == 1 else b"".join(rest)
         self._pos = 0
+        return b"".join(body)
 
-    def _fail(self, need: int, pos: int) -> NoReturn:
-        """Fail the decoder for the header at ``pos`` that declared ``need`` bytes."""
+    def _fail(self, need: int, offset: int) -> NoReturn:
+        """Fail the decoder for the header at stream ``offset`` that declared ``need``
+        bytes."""
         c = self._config
-        offset = self._base + pos
         exc: WsFramedError
         if need < 0:
             exc = DecodeError(
@@ -393,10 +471,14 @@ class LengthPrefixedDecoder:
         else:
             exc = FrameTooLarge(need, c.max_frame_size, offset=offset)
         self._error = exc
-        self._buf = bytearray()  # release the memory for good
+        # Release the memory for good.
+        self._buf = bytearray()
+        self._more = bytearray()
+        self._chunk = b""
         self._ready = None
         self._rope = None
         self._pos = 0
+        self._need = _HEAD
         raise exc
 
     def feed_eof(self) -> None:
@@ -412,11 +494,12 @@ class LengthPrefixedDecoder:
         """
         if self._error is not None:
             raise self._error.with_traceback(None)  # a traceback that does not grow
-        pending = len(self._buf) - self._pos + (self._rope.size if self._rope else 0)
+        rope = self._rope
+        pending = len(self._chunk) - self._pos + len(self._more) + len(self._buf)
+        pending += rope.size if rope is not None else 0
+        started = bool(self._buf) or self._need >= 0
         if self._need >= 0:
             pending += self._config.length_size
         if pending:
-            start = self._base + self._pos
-            if self._need >= 0:
-                start -= self._config.length_size
+            start = self._start if started else self._base + self._pos
             raise IncompleteFrame(pending, offset=start)
