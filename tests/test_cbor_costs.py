@@ -419,7 +419,11 @@ def test_dense_heads_of_a_frame_spanning_feeds_are_scanned_inline(
         [decimal.Decimal(10**30) / 7, cbor2.CBORTag(4, [1, 2**70])],
     ]
     data = b"".join(map(cbor2.dumps, mixed))
-    assert_chunk_invariant(CborCodec(), data, [cbor2.loads(cbor2.dumps(x)) for x in mixed])
+    # A tag's content decodes immutable (a tuple), as cbor2 6 does; cbor2 5's own
+    # loads() gives a list, the codec a tuple there too (see _cbor5).
+    expected = [{"k": [], "m": {}, "t": cbor2.CBORTag(6, ())}]
+    expected += [cbor2.loads(cbor2.dumps(x)) for x in mixed[1:]]
+    assert_chunk_invariant(CborCodec(), data, expected)
     refused = refusal(CborCodec(), b"\xa1\x80\x00", cuts=1)  # {[]: 0}
     assert str(refused) == f"a map key is an array{REFUSED_KEY}{at(1)}"
     refused = refusal(CborCodec(), b"\x82\xa0\xc4\x82\x00\xc6\x00", cuts=1)  # [{}, 4([0, 6(0)])]
