@@ -668,6 +668,7 @@ async def test_ping_flood_keeps_event_queues_bounded() -> None:
     """10,000 pings: every one is answered, the event queue keeps at most
     event_queue_size of them, and the byte stream is not held up."""
     flood = 10_000
+    counted = asyncio.Event()  # the peer closes only then: its CloseFrame would count
 
     async def body(framed: Framed[Any], items: list[Any]) -> None:
         stream = framed.stream
@@ -679,6 +680,7 @@ async def test_ping_flood_keeps_event_queues_bounded() -> None:
                 await asyncio.sleep(0.01)
         items.append(await framed.recv())
         items.append((events.pending(), events.dropped))
+        counted.set()
         drained = [event async for event in _drain(events)]
         # The peer's close may arrive while this drains: its CloseFrame comes after
         # every ping, in wire order; the newest ping must be the last ping kept.
@@ -698,6 +700,7 @@ async def test_ping_flood_keeps_event_queues_bounded() -> None:
                 while pongs < flood:
                     opcode, _ = await peer.read_frame()
                     pongs += opcode == 10
+            await asyncio.wait_for(counted.wait(), 10)
         peer.send(OP_CLOSE, struct.pack(">H", 1000))
         await outcomes.wait(1)
         peer.close()
