@@ -35,12 +35,17 @@ def main(argv: list[str] | None = None) -> int:
         "--chart", metavar="FILE", help="also sweep batch sizes and draw the chart (PNG)"
     )
     parser.add_argument("--repeat", type=int, metavar="N", help="rounds (best one counts)")
+    parser.add_argument(
+        "--cpu-time", action="store_true", help="CPU seconds of this process, not wall-clock"
+    )
     parser.add_argument("--output", metavar="FILE", help="also write the table to FILE")
     args = parser.parse_args(argv)
 
     config = QUICK if args.quick else FULL
     if args.repeat:
         config = replace(config, repeat=args.repeat)
+    if args.cpu_time:
+        config = replace(config, cpu_time=True)
     if args.chart:
         if not config.sweep:
             config = replace(config, sweep=QUICK_SWEEP, sweep_items=config.items)

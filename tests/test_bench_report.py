@@ -8,10 +8,12 @@ its keys, unit counts and progress lines.
 from __future__ import annotations
 
 import re
+import time
+from dataclasses import replace
 
 import pytest
 
-from wsframed.bench import Config, markdown, run
+from wsframed.bench import Config, markdown, run, scenarios
 from wsframed.bench.suite import DECODE_CODECS, MiB
 
 pytestmark = pytest.mark.timeout(120)
@@ -37,6 +39,8 @@ def test_a_tiny_run_measures_every_job_each_round_and_reports_progress() -> None
         },
         ("sweep", 1): 16,
         ("sweep", 8): 16,
+        ("sweep_limit", 1): 16,
+        ("sweep_limit", 8): 16,
         ("bulk", "websockets"): MiB,
         ("bulk", "wsstream"): MiB,
         ("bulk", "raw_tcp"): MiB,
@@ -99,3 +103,20 @@ def test_progress_rewrites_one_line_on_a_terminal() -> None:
     assert [re.sub(r"^ *\d+s ", "", part) for part in parts[1:]] == [
         "[  1/2] round 1/1: a", "[  2/2] round 1/1: b"
     ]
+
+
+def test_cpu_time_times_every_job_with_the_process_clock_and_says_so() -> None:
+    """``cpu_time`` swaps the scenarios' clock for ``time.process_time`` during the run
+    (seen from the progress callback, called before each job), restores wall-clock
+    after, and the report names the clock."""
+    config = Config(
+        "tiny", repeat=1, items=40, message_items=10, bulk=1 * MiB, memory=1 * MiB,
+        codecs=("length",), cpu_time=True,
+    )
+    clocks: set[object] = set()
+    results = run(config, sections=("small",), progress=lambda _: clocks.add(scenarios.clock))
+    assert clocks == {time.process_time}
+    assert scenarios.clock is time.perf_counter
+    assert "Times are CPU seconds of this process" in markdown(results)
+    wall = replace(config, cpu_time=False)
+    assert "Times are wall-clock." in markdown(run(wall, sections=("small",)))

@@ -116,6 +116,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"run this section only (repeat for several): {', '.join(SECTIONS)}",
     )
     parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time in CPU seconds of this process instead of wall-clock (steadier on a "
+        "busy machine: both ends run in this process)",
+    )
+    parser.add_argument(
         "--progress",
         action="store_true",
         help="show progress on stderr even when it is not a terminal (one line per round)",
@@ -131,6 +137,8 @@ def config_from(args: argparse.Namespace) -> Config:
         config = replace(config, items=args.items, message_items=args.items)
     if getattr(args, "codecs", None):
         config = replace(config, codecs=tuple(dict.fromkeys(args.codecs)))
+    if getattr(args, "cpu_time", False):
+        config = replace(config, cpu_time=True)
     return config
 
 
