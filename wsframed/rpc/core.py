@@ -451,6 +451,43 @@ class PeerCore:
                 self._flushing = False
                 self._wake_flush_waiters()
 
+    def _send_nowait(self, data: bytes) -> bool:
+        """Send one encoded message now if the stream takes it without waiting.
+
+        Only while nothing waits to be sent (``_dirty`` and ``_flushing`` false), so
+        it leaves after every message before it. ``False``, with nothing sent, when it
+        would have to wait: then ``_send_lone``. A failure is kept, as in ``_flush``.
+        """
+        try:
+            return self.framed._send_nowait(data)
+        except (OSError, WsFramedError) as exc:
+            self._write_error = error = closed_error(exc)
+            self._end(error)
+            raise error from exc
+
+    async def _send_lone(self, data: bytes) -> None:
+        """Send one encoded message as its own, while nothing waits to be sent.
+
+        The write path of ``_flush`` for a message that skipped the write buffer:
+        it counts as the flush in progress (later messages queue behind it), a
+        failure is kept, and a cancellation leaves what was not sent to the writer.
+        """
+        if self._write_error is not None:
+            raise self._write_error.with_traceback(None)
+        self._flushing = True
+        try:
+            await self.framed._send_later(data)
+        except (OSError, WsFramedError) as exc:
+            self._write_error = error = closed_error(exc)
+            self._end(error)
+            raise error from exc
+        except BaseException:  # cancelled: what the stream kept, the writer sends
+            self._kick()
+            raise
+        finally:
+            self._flushing = False
+            self._wake_flush_waiters()
+
     async def _wait_flush(self) -> None:
         """Wait for the flush in progress to end (backpressure for senders)."""
         assert self._shell is not None
