@@ -160,10 +160,12 @@ class Framed(Generic[T]):
         writer = getattr(self._io, "writer", None)
         self._send_nowait: Callable[[bytes], bool] = _not_sent
         self._send_later: Callable[[bytes], Awaitable[None]] = self._write_and_drain
+        self._sends_nowait = False  # whether _send_nowait can ever succeed
         if isinstance(writer, WsStream):
             self._send_later = writer._send_whole
             if writer._send_nowait is not None:
                 self._send_nowait = writer._send_whole_nowait
+                self._sends_nowait = True
         # A Budget per direction (the halves may belong to two tasks), inlined as the
         # reads are: Budget.spend() as a call would cost as much as serving the frame.
         self._recv_left = BUDGET
@@ -238,6 +240,11 @@ class Framed(Generic[T]):
         """``_send_later`` over a stream that is not a WsStream."""
         self._write(data)
         await self._drain()
+
+    def _feed_encoded(self, data: bytes) -> None:
+        """[`feed`][wsframed.Framed.feed] of a frame ``_encode_checked`` gave."""
+        self._write(data)
+        self._unflushed += len(data)
 
     def _encode_checked(self, item: T) -> bytes:
         """Encode ``item`` for [`send`][wsframed.Framed.send] (``ClosedStreamError``

@@ -89,6 +89,9 @@ class PeerCore:
         self._flush_waiters: list[Waiter] = []
         self._wakeup: Waiter | None = None  # the writer task's
         self._write_error: ConnectionClosed | None = None  # kept: raised by every later use
+        # The reader dispatches the only message of its batch: a sync handler's
+        # response may leave at once (_feed_response).
+        self._lone_response = False
         # Lifecycle.
         self._reader: Task | None = None
         self._writer: Task | None = None
@@ -136,6 +139,7 @@ class PeerCore:
                         logger.debug("end of stream with %d calls pending", len(pending))
                     self._end(ConnectionClosed(code, "the peer ended the connection"))
                     return
+                self._lone_response = len(batch) == 1 and framed._sends_nowait
                 for message in batch:
                     if budget.spend():  # a turn for other tasks every _READ_TURN messages
                         await checkpoint()
@@ -154,6 +158,7 @@ class PeerCore:
                             await self._wait_for_room()
                     else:
                         self._malformed(message, "unknown type code or wrong length")
+                self._lone_response = False
                 # While calls made here are in flight, their responses may be queued
                 # behind the peer's requests: block on nothing (not even a flush,
                 # which waits for the peer to read) or both ends could wait for ever.
@@ -339,7 +344,7 @@ class PeerCore:
 
     def _reply(self, msgid: int, result: Any) -> None:
         try:
-            self._feed([RESPONSE, msgid, None, result])
+            self._feed_response([RESPONSE, msgid, None, result])
         except (TypeError, ValueError) as exc:  # FrameTooLarge is a ValueError
             self._log.log(
                 UNENCODABLE,
@@ -401,6 +406,22 @@ class PeerCore:
         self.framed.feed(message)
         self._dirty = True
         self._unflushed += 1
+
+    def _feed_response(self, message: Any) -> None:
+        """``_feed`` a response; the response to the reader's only message of its batch
+        is sent at once, as its own message, when nothing waits to be sent before it
+        and the stream takes it without waiting (``_send_nowait``)."""
+        if self._lone_response and not self._dirty and not self._flushing:
+            self._lone_response = False
+            framed = self.framed
+            data = framed._encode_checked(message)
+            if self._send_nowait(data):
+                return
+            framed._feed_encoded(data)
+            self._dirty = True
+            self._unflushed += 1
+            return
+        self._feed(message)
 
     def _kick(self) -> None:
         """Frames were fed: have the writer task flush them this turn of the loop."""
