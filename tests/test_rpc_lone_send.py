@@ -153,3 +153,38 @@ async def test_lone_calls_one_after_another_each_get_their_answer() -> None:
             group.create_task(echo())
             results = [await rpc.call("echo", i) for i in range(5)]
         assert results == [[0], [1], [2], [3], [4]]
+
+
+# The response to the reader's only message -------------------------------------------
+
+
+async def test_responses_to_requests_of_one_message_leave_together_a_lone_one_alone() -> None:
+    """A picows peer answers a message of three requests with one message of three
+    responses (the writer's batch), and a request that came alone at once, alone."""
+    async with (
+        picows_pair("picows-client") as (connection, peer),
+        RpcPeer(Framed(WsStream(connection), MsgpackCodec())) as rpc,
+    ):
+        rpc.register("echo", lambda value: value)
+        async with asyncio.timeout(WAIT):
+            await peer.send(b"".join(msgpack.packb([0, i, "echo", [i]]) for i in range(3)))
+            assert await peer.recv() == b"".join(msgpack.packb([1, i, None, i]) for i in range(3))
+            await peer.send(msgpack.packb([0, 3, "echo", [3]]))
+            assert await peer.recv() == msgpack.packb([1, 3, None, 3])
+            await peer.send(msgpack.packb([0, 4, "echo", [4]]))
+            assert await peer.recv() == msgpack.packb([1, 4, None, 4])
+
+
+async def test_a_lone_response_that_cannot_be_encoded_is_answered_with_the_error() -> None:
+    """The handler's result does not encode: the error response goes instead."""
+    async with (
+        picows_pair("picows-client") as (connection, peer),
+        RpcPeer(Framed(WsStream(connection), MsgpackCodec())) as rpc,
+    ):
+        rpc.register("bad", lambda: object())
+        async with asyncio.timeout(WAIT):
+            await peer.send(msgpack.packb([0, 7, "bad", []]))
+            response = msgpack.unpackb(await peer.recv())
+            assert response[:2] == [1, 7]
+            assert response[2].startswith("TypeError: cannot encode the result: ")
+            assert response[3] is None
