@@ -89,8 +89,8 @@ class PeerCore:
         self._flush_waiters: list[Waiter] = []
         self._wakeup: Waiter | None = None  # the writer task's
         self._write_error: ConnectionClosed | None = None  # kept: raised by every later use
-        # The reader dispatches the only message of its batch: a sync handler's
-        # response may leave at once (_feed_response).
+        # The reader is dispatching the only message of its batch: a sync handler's
+        # response may leave at once (_feed_response). Never true across an await.
         self._lone_response = False
         # Lifecycle.
         self._reader: Task | None = None
@@ -139,7 +139,7 @@ class PeerCore:
                         logger.debug("end of stream with %d calls pending", len(pending))
                     self._end(ConnectionClosed(code, "the peer ended the connection"))
                     return
-                self._lone_response = len(batch) == 1 and framed._sends_nowait
+                lone = len(batch) == 1 and framed._sends_nowait
                 for message in batch:
                     if budget.spend():  # a turn for other tasks every _READ_TURN messages
                         await checkpoint()
@@ -154,11 +154,17 @@ class PeerCore:
                         elif not future.done():
                             future.set_result(message)
                     elif kind in (REQUEST, NOTIFICATION):
-                        while not self._place(message):
-                            await self._wait_for_room()
+                        # Only while the reader itself dispatches (no handler task
+                        # answers in between): see _feed_response.
+                        self._lone_response = lone
+                        try:
+                            while not self._place(message):
+                                self._lone_response = False
+                                await self._wait_for_room()
+                        finally:
+                            self._lone_response = False
                     else:
                         self._malformed(message, "unknown type code or wrong length")
-                self._lone_response = False
                 # While calls made here are in flight, their responses may be queued
                 # behind the peer's requests: block on nothing (not even a flush,
                 # which waits for the peer to read) or both ends could wait for ever.
