@@ -155,7 +155,8 @@ class Framed(Generic[T]):
         # waits. Over a WsStream a frame sent alone goes straight to the connection as
         # one message (WsStream._send_whole), when nothing is buffered before it;
         # without awaiting only where the backend can (WsStream._send_whole_nowait,
-        # picows'), so over the others no call is spent on a try that cannot succeed.
+        # picows' and websockets' backends), so over the others (aiohttp, Starlette, the
+        # browser) no call is spent on a try that cannot succeed.
         # Elsewhere: write() and drain().
         writer = getattr(self._io, "writer", None)
         self._send_nowait: Callable[[bytes], bool] = _not_sent
