@@ -11,6 +11,8 @@ like a failed flush (every later call raises the same error object).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -21,6 +23,7 @@ from wsframed import ConnectionClosed, Framed, WsStream
 from wsframed.codecs import MsgpackCodec
 from wsframed.rpc import RpcPeer
 
+from .conftest import ws_pair as plain_ws_pair
 from .loop_families import families, run, ws_pair
 from .picows_pairs import picows_pair
 
@@ -158,11 +161,25 @@ async def test_lone_calls_one_after_another_each_get_their_answer() -> None:
 # The response to the reader's only message -------------------------------------------
 
 
-async def test_responses_to_requests_of_one_message_leave_together_a_lone_one_alone() -> None:
-    """A picows peer answers a message of three requests with one message of three
-    responses (the writer's batch), and a request that came alone at once, alone."""
+@asynccontextmanager
+async def connection_and_peer(backend: str) -> AsyncIterator[tuple[Any, Any]]:
+    """(a connection of ``backend`` to wrap in a WsStream, its websockets peer)."""
+    if backend == "picows":
+        async with picows_pair("picows-client") as pair:
+            yield pair
+    else:
+        async with plain_ws_pair() as pair:
+            yield pair
+
+
+@pytest.mark.parametrize("backend", ["websockets", "picows"])
+async def test_responses_to_requests_of_one_message_leave_together_a_lone_one_alone(
+    backend: str,
+) -> None:
+    """A peer answers a message of three requests with one message of three responses
+    (the writer's batch), and a request that came alone at once, alone."""
     async with (
-        picows_pair("picows-client") as (connection, peer),
+        connection_and_peer(backend) as (connection, peer),
         RpcPeer(Framed(WsStream(connection), MsgpackCodec())) as rpc,
     ):
         rpc.register("echo", lambda value: value)
