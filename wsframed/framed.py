@@ -150,15 +150,23 @@ class Framed(Generic[T]):
         self._write = self._io.write
         self._drain = self._io.drain
         self._read_some = self._io.read_some
-        # Over a WsStream, send() hands a frame sent alone straight to the connection
-        # as one message (WsStream._send_whole), when nothing is buffered before it.
-        # Where the backend can, without awaiting anything (WsStream._send_whole_nowait).
+        # How send() sends one encoded frame: _send_nowait(data) sends it without
+        # awaiting anything where it can (True), else _send_later(data) sends it and
+        # waits. Over a WsStream a frame sent alone goes straight to the connection as
+        # one message (WsStream._send_whole), when nothing is buffered before it;
+        # without awaiting only where the backend can (WsStream._send_whole_nowait,
+        # picows' and websockets' backends), so over the others (aiohttp, Starlette, the
+        # browser) no call is spent on a try that cannot succeed.
+        # Elsewhere: write() and drain().
         writer = getattr(self._io, "writer", None)
-        self._send_whole: Callable[[bytes], Awaitable[None]] | None = None
-        self._send_whole_nowait: Callable[[bytes], bool] = _not_sent
+        self._send_nowait: Callable[[bytes], bool] = _not_sent
+        self._send_later: Callable[[bytes], Awaitable[None]] = self._write_and_drain
+        self._sends_nowait = False  # whether _send_nowait can ever succeed
         if isinstance(writer, WsStream):
-            self._send_whole = writer._send_whole
-            self._send_whole_nowait = writer._send_whole_nowait
+            self._send_later = writer._send_whole
+            if writer._send_nowait is not None:
+                self._send_nowait = writer._send_whole_nowait
+                self._sends_nowait = True
         # A Budget per direction (the halves may belong to two tasks), inlined as the
         # reads are: Budget.spend() as a call would cost as much as serving the frame.
         self._recv_left = BUDGET
@@ -223,16 +231,28 @@ class Framed(Generic[T]):
                 raise ClosedStreamError(_SEND_CLOSED)
             data = self._encode(item)
             self._unflushed = 0
-            send_whole = self._send_whole
-            if send_whole is not None:  # after anything fed before: see WsStream
-                if not self._send_whole_nowait(data):
-                    await send_whole(data)
-                return
-            self._write(data)
-            await self._drain()
+            if not self._send_nowait(data):  # after anything fed before: see WsStream
+                await self._send_later(data)
         except Exception:
             await checkpoint()
             raise
+
+    async def _write_and_drain(self, data: bytes) -> None:
+        """``_send_later`` over a stream that is not a WsStream."""
+        self._write(data)
+        await self._drain()
+
+    def _feed_encoded(self, data: bytes) -> None:
+        """[`feed`][wsframed.Framed.feed] of a frame ``_encode_checked`` gave."""
+        self._write(data)
+        self._unflushed += len(data)
+
+    def _encode_checked(self, item: T) -> bytes:
+        """Encode ``item`` for [`send`][wsframed.Framed.send] (``ClosedStreamError``
+        once the sending side is closed, the codec's errors): nothing is written."""
+        if self._send_closed:
+            raise ClosedStreamError(_SEND_CLOSED)
+        return self._encode(item)
 
     def _send_spent(self) -> bool:
         """Spend one unit of the sending budget; True when this call must yield."""

@@ -146,7 +146,7 @@ class WsStream(StreamCore):
         self._send_message: Callable[[bytes | memoryview], Awaitable[None]] = getattr(
             backend, "raw_send", backend.send
         )
-        # And one that sends a message without waiting, while it need not (picows').
+        # And one that sends a message without waiting, while it need not (picows', websockets').
         self._send_nowait: Callable[[bytes], bool] | None = getattr(backend, "send_nowait", None)
         self._closed_errors: tuple[type[BaseException], ...] = getattr(
             backend, "closed_errors", (BackendClosed,)

@@ -188,8 +188,12 @@ def _batched_receive(connection: Connection) -> Callable[[], Awaitable[bytes | s
     return receive
 
 
-def _direct_send(connection: Connection) -> Callable[[bytes | memoryview], Awaitable[None]]:
-    """The connection's ``send`` for one binary message, without its context manager.
+def _direct_send(
+    connection: Connection,
+) -> tuple[Callable[[bytes | memoryview], Awaitable[None]], Callable[[bytes | memoryview], bool]]:
+    """The connection's ``send`` for one binary message, without its context manager,
+    and the same without a wait (``send_nowait``: False, nothing sent, where it would
+    have to wait or hand over to ``send()``).
 
     While the connection is open, no fragmented message is being sent and the
     transport is not paused, ``send()`` frames the message, writes it, and returns;
@@ -205,7 +209,9 @@ def _direct_send(connection: Connection) -> Callable[[bytes | memoryview], Await
     transport = connection.transport
     is_open = State.OPEN
 
-    async def direct_send(data: bytes | memoryview) -> None:
+    def send_nowait(data: bytes | memoryview) -> bool:
+        # The stream's fastest path (WsStream._send_whole_nowait): a message that
+        # pauses the transport is sent, and the next one waits.
         if (
             protocol.state is is_open
             and connection.send_in_progress is None
@@ -214,6 +220,11 @@ def _direct_send(connection: Connection) -> Callable[[bytes | memoryview], Await
         ):
             send_binary(data)
             send_data()
+            return True
+        return False
+
+    async def direct_send(data: bytes | memoryview) -> None:
+        if send_nowait(data):
             if connection.paused:
                 try:
                     await drain()
@@ -224,7 +235,7 @@ def _direct_send(connection: Connection) -> Callable[[bytes | memoryview], Await
             return
         await send(data)
 
-    return direct_send
+    return direct_send, send_nowait
 
 
 # What _batched_receive and _direct_send use of websockets beyond its documented API.
@@ -233,8 +244,13 @@ _CONNECTION_INTERNALS = ("recv_messages", "send_in_progress", "paused", "send_da
 
 def _fast_paths(
     connection: Connection,
-) -> tuple[Callable[[], Awaitable[bytes | str]], Callable[[bytes | memoryview], Awaitable[None]]]:
-    """``(receive, send)`` for the stream: the fast ones, or the connection's own.
+) -> tuple[
+    Callable[[], Awaitable[bytes | str]],
+    Callable[[bytes | memoryview], Awaitable[None]],
+    Callable[[bytes | memoryview], bool] | None,
+]:
+    """``(receive, send, send_nowait)`` for the stream: the fast ones, or the
+    connection's own (and no ``send_nowait``).
 
     The fast paths rely on websockets internals (checked here): with a release that
     changes them, the stream falls back to ``recv()`` and ``send()``, slower per
@@ -248,8 +264,8 @@ def _fast_paths(
         and callable(getattr(assembler, "maybe_resume", None))
         and callable(getattr(connection.protocol, "send_binary", None))
     ):
-        return _batched_receive(connection), _direct_send(connection)
-    return connection.recv, connection.send
+        return (_batched_receive(connection), *_direct_send(connection))
+    return connection.recv, connection.send, None
 
 
 class WebsocketsBackend:
@@ -259,17 +275,27 @@ class WebsocketsBackend:
     [`WsStream`][wsframed.WsStream] looks for: ``raw_receive`` and ``raw_send`` (see
     ``_fast_paths``) raise websockets' own exceptions, which the stream turns
     into ``BackendClosed`` with ``closed_from``: one
-    coroutine less per message each way.
+    coroutine less per message each way. And ``send_nowait``, as picows' backend has
+    it: a message sent with no coroutine at all while the transport is not paused.
     """
 
     # One per connection: slots, not a __dict__ (the trio subclass adds its own).
-    __slots__ = ("_frames", "connection", "raw_receive", "raw_send", "texts_before_wrap")
+    __slots__ = (
+        "_frames",
+        "connection",
+        "raw_receive",
+        "raw_send",
+        "send_nowait",
+        "texts_before_wrap",
+    )
 
     closed_errors: tuple[type[BaseException], ...] = (WsConnectionClosed,)
 
     def __init__(self, connection: Connection, on_event: EventSink):
         self.connection = connection
-        self.raw_receive, self.raw_send = _fast_paths(connection)
+        self.raw_receive, self.raw_send, send_nowait = _fast_paths(connection)
+        if send_nowait is not None:  # (unset, the stream sees none)
+            self.send_nowait = send_nowait
         frames = getattr(getattr(connection.recv_messages, "frames", None), "queue", None)
         # websockets' queue of received frames, if this release keeps it where
         # _fast_paths() expects it: without it, peek_end() cannot tell it is empty.

@@ -89,6 +89,9 @@ class PeerCore:
         self._flush_waiters: list[Waiter] = []
         self._wakeup: Waiter | None = None  # the writer task's
         self._write_error: ConnectionClosed | None = None  # kept: raised by every later use
+        # The reader is dispatching the only message of its batch: a sync handler's
+        # response may leave at once (_feed_response). Never true across an await.
+        self._lone_response = False
         # Lifecycle.
         self._reader: Task | None = None
         self._writer: Task | None = None
@@ -136,6 +139,7 @@ class PeerCore:
                         logger.debug("end of stream with %d calls pending", len(pending))
                     self._end(ConnectionClosed(code, "the peer ended the connection"))
                     return
+                lone = len(batch) == 1 and framed._sends_nowait
                 for message in batch:
                     if budget.spend():  # a turn for other tasks every _READ_TURN messages
                         await checkpoint()
@@ -150,8 +154,15 @@ class PeerCore:
                         elif not future.done():
                             future.set_result(message)
                     elif kind in (REQUEST, NOTIFICATION):
-                        while not self._place(message):
-                            await self._wait_for_room()
+                        # Only while the reader itself dispatches (no handler task
+                        # answers in between): see _feed_response.
+                        self._lone_response = lone
+                        try:
+                            while not self._place(message):
+                                self._lone_response = False
+                                await self._wait_for_room()
+                        finally:
+                            self._lone_response = False
                     else:
                         self._malformed(message, "unknown type code or wrong length")
                 # While calls made here are in flight, their responses may be queued
@@ -339,7 +350,7 @@ class PeerCore:
 
     def _reply(self, msgid: int, result: Any) -> None:
         try:
-            self._feed([RESPONSE, msgid, None, result])
+            self._feed_response([RESPONSE, msgid, None, result])
         except (TypeError, ValueError) as exc:  # FrameTooLarge is a ValueError
             self._log.log(
                 UNENCODABLE,
@@ -402,6 +413,22 @@ class PeerCore:
         self._dirty = True
         self._unflushed += 1
 
+    def _feed_response(self, message: Any) -> None:
+        """``_feed`` a response; the response to the reader's only message of its batch
+        is sent at once, as its own message, when nothing waits to be sent before it
+        and the stream takes it without waiting (``_send_nowait``)."""
+        if self._lone_response and not self._dirty and not self._flushing:
+            self._lone_response = False
+            framed = self.framed
+            data = framed._encode_checked(message)
+            if self._send_nowait(data):
+                return
+            framed._feed_encoded(data)
+            self._dirty = True
+            self._unflushed += 1
+            return
+        self._feed(message)
+
     def _kick(self) -> None:
         """Frames were fed: have the writer task flush them this turn of the loop."""
         self._dirty = True
@@ -450,6 +477,43 @@ class PeerCore:
             finally:
                 self._flushing = False
                 self._wake_flush_waiters()
+
+    def _send_nowait(self, data: bytes) -> bool:
+        """Send one encoded message now if the stream takes it without waiting.
+
+        Only while nothing waits to be sent (``_dirty`` and ``_flushing`` false), so
+        it leaves after every message before it. ``False``, with nothing sent, when it
+        would have to wait: then ``_send_lone``. A failure is kept, as in ``_flush``.
+        """
+        try:
+            return self.framed._send_nowait(data)
+        except (OSError, WsFramedError) as exc:
+            self._write_error = error = closed_error(exc)
+            self._end(error)
+            raise error from exc
+
+    async def _send_lone(self, data: bytes) -> None:
+        """Send one encoded message as its own, while nothing waits to be sent.
+
+        The write path of ``_flush`` for a message that skipped the write buffer:
+        it counts as the flush in progress (later messages queue behind it), a
+        failure is kept, and a cancellation leaves what was not sent to the writer.
+        """
+        if self._write_error is not None:
+            raise self._write_error.with_traceback(None)
+        self._flushing = True
+        try:
+            await self.framed._send_later(data)
+        except (OSError, WsFramedError) as exc:
+            self._write_error = error = closed_error(exc)
+            self._end(error)
+            raise error from exc
+        except BaseException:  # cancelled: what the stream kept, the writer sends
+            self._kick()
+            raise
+        finally:
+            self._flushing = False
+            self._wake_flush_waiters()
 
     async def _wait_flush(self) -> None:
         """Wait for the flush in progress to end (backpressure for senders)."""

@@ -201,16 +201,31 @@ class RpcPeer(PeerCore):
             while msgid in pending:  # wrapped around onto a call still in flight
                 msgid = (msgid + 1) & MAX_MSGID
             self._next_msgid = (msgid + 1) & MAX_MSGID
-            self._feed([REQUEST, msgid, method, list(params)])
+            request = [REQUEST, msgid, method, list(params)]
+            # The only call in flight, with nothing waiting to be sent, sends its
+            # request at once as a message of its own (Framed.send's path: no write
+            # buffer, no hop through the writer task); encoded before anything else, so
+            # params it cannot encode leave nothing behind.
+            lone = not pending and not self._dirty and not self._flushing
+            if lone:
+                data = self.framed._encode_checked(request)
+            else:
+                self._feed(request)
             future = shell.create_future()
             pending[msgid] = future
             self._make_room()  # the reader must read on: the response may be queued
-            # The only call in flight flushes at once (no hop through the writer task);
-            # calls made while others are in flight leave it to the writer, which sends
+            # Calls made while others are in flight leave it to the writer, which sends
             # every request fed during this turn of the event loop in one message,
             # unless the transport is backed up or a full batch waits: then they flush
             # (and wait).
-            if len(pending) == 1 or self._flushing or self._unflushed >= WRITE_BATCH:
+            if lone:
+                if not self._send_nowait(data):
+                    if deadline is None:
+                        await self._send_lone(data)
+                    else:
+                        async with shell.timeout_at(deadline):
+                            await self._send_lone(data)
+            elif len(pending) == 1 or self._flushing or self._unflushed >= WRITE_BATCH:
                 if deadline is None:
                     await self._flush()
                 else:
