@@ -239,7 +239,7 @@ def test_allowed_keys_decode_on_both_paths() -> None:
     ]
     wire = b"".join(map(shared.encode, more))
     assert b"\xd8\x19" in wire  # a string reference, used as a key
-    assert_chunk_invariant(CborCodec(), wire, more)
+    assert_chunk_invariant(shared, wire, more)
 
 
 # -- tags left inert ---------------------------------------------------------------
@@ -291,7 +291,7 @@ TAGS: list[tuple[int, str, Any, Any]] = [
     (3, "c3 49 010000000000000000", -(2**64) - 1, None),
     (4, "c4 82 21 19 6ab3", decimal.Decimal("273.15"), None),
     (5, "c5 82 20 03", decimal.Decimal("1.5"), None),
-    (25, "d9 0100 82 63 616263 d8 19 00", ["abc", "abc"], None),
+    (256, "d9 0100 82 63 616263 63 616263", ["abc", "abc"], None),
     (30, "d8 1e 82 01 03", fractions.Fraction(1, 3), None),
     (32, "d8 20 6b 687474703a2f2f612e6263", cbor2.CBORTag(32, "http://a.bc"), None),
     (35, "d8 23 63 612b62", INERT, re.compile("a+b")),
@@ -324,6 +324,43 @@ def test_what_each_tag_decodes_to(number: int, wire: str, default: Any, trusted:
         assert decode_chunks(CborCodec(), [b"\x81" + data]) == [[expected]]
         immutable = decode_chunks(CborCodec(immutable=True), [data])
         assert immutable == [cbor2.CBORTag(number, cbor2.loads(body, immutable=True))]
+
+
+def test_string_references_are_refused_unless_agreed() -> None:
+    # 256(["abc", 25(0)]): the second string is a reference to the first.
+    frame = bytes.fromhex("d9 0100 82 63 616263 d8 19 00")
+    error = string_ref_refusal(frame)
+    assert str(error) == (
+        "invalid CBOR item: CBORDecodeError: error decoding semantic tag 25 "
+        f"(frame starting at stream offset {len(PREFIX)})"
+    )
+    assert_chunk_invariant(CborCodec(string_referencing=True), frame, [["abc", "abc"]])
+    # Each reference re-encodes as the whole string: 64 KiB of them, 358 MB.
+    refs = tag(256, head(4, 10_906) + text("a" * 32_768) + b"\xd8\x19\x00" * 10_905)
+    assert len(refs) == 65_492
+    [item] = decode_chunks(CborCodec(string_referencing=True), [refs])
+    assert sum(map(len, item)) == 32_768 * 10_906
+    string_ref_refusal(refs)
+
+
+def string_ref_refusal(frame: bytes) -> DecodeError:
+    """The DecodeError for ``frame`` after PREFIX's item, whole and cut (refused by cbor2)."""
+    for cuts in (0, 7):
+        data = PREFIX + frame + cbor2.dumps(3)
+        chunks = [data] if not cuts else split_at(data, range(cuts, len(data), cuts))
+        decoder = CborCodec().decoder()
+        items: list[Any] = []
+        with pytest.raises(DecodeError) as info:  # noqa: PT012
+            for chunk in chunks:
+                decoder.feed(chunk)
+                items.extend(decoder)
+        assert items == [{"before": [1, 2]}]
+        assert info.value.offset == len(PREFIX)
+        assert str(info.value.__cause__.__cause__) == (  # cbor2's error, then ours
+            "string references (tag 25) are refused; pass string_referencing=True to "
+            "CborCodec to accept them from this peer"
+        )
+    return info.value
 
 
 def test_mime_tags_stay_inert() -> None:

@@ -71,9 +71,15 @@ bignum map keys 31 s). So unless ``trusted_peer=True``:
   size, sets (258) of an array whose elements follow the rule for keys; unknown
   tags (32, a URI, among them) become ``cbor2.CBORTag``.
 
-``trusted_peer=True`` lifts all four rules (size and depth limits stay, and shared
-references still need ``value_sharing=True``); your own ``semantic_decoders`` entry
-for tag 4, 5, 30, 35 or 36 replaces the rule for that tag. Every decoded object still
+* string references (tag 25) are refused unless ``string_referencing=True``, as
+  shared references (tags 28/29) are unless ``value_sharing=True``: decoding shares
+  one string, but re-encoding or printing the value writes it out once per
+  reference, so a 64 KiB frame of references to a 32 KiB string becomes 358 MB.
+
+``trusted_peer=True`` lifts the first three rules (size and depth limits stay, and
+shared and string references still need ``value_sharing=True`` and
+``string_referencing=True``); your own ``semantic_decoders`` entry for tag 4, 5, 30,
+35, 36, 52, 54, 260 or 261 replaces the rule for that tag. Every decoded object still
 costs what Python charges for it, in linear time: the densest frames (a one-byte
 empty array or a few-byte tag per object) take about 8 to 17 times as long per MiB
 as a 1 MiB frame of ordinary small maps (docs/security.md has the figures).
@@ -210,6 +216,20 @@ def _refuse_shared_reference(value: Any, immutable: bool) -> Any:
     """
     raise ValueError(
         "shared references (tags 28/29) are refused; pass value_sharing=True to "
+        "CborCodec to accept them from this peer"
+    )
+
+
+def _refuse_string_reference(value: Any, immutable: bool) -> Any:
+    """Semantic decoder for tag 25 unless ``string_referencing=True``: refuse the item.
+
+    A string reference is two or three bytes that stand for a whole earlier string:
+    decoding shares the one ``str`` object, but re-encoding, printing or walking the
+    value writes the string out once per reference. A 64 KiB frame of a 32 KiB string
+    and references to it re-encodes to 358 MB; 1 MiB, to about 90 GB.
+    """
+    raise ValueError(
+        "string references (tag 25) are refused; pass string_referencing=True to "
         "CborCodec to accept them from this peer"
     )
 
@@ -678,7 +698,9 @@ class CborCodec:
     ``immutable`` when decoding. ``value_sharing=True`` also lets the decoder accept
     shared references (tags 28/29), which are refused by default: they let a peer
     send cyclic objects, or a few bytes that expand exponentially when re-encoded or
-    walked. ``trusted_peer=True`` lets cbor2 convert every tag it knows at any size and
+    walked. Likewise ``string_referencing=True`` lets it accept string references
+    (tag 25), each of which re-encodes as the whole string it stands for.
+    ``trusted_peer=True`` lets cbor2 convert every tag it knows at any size and
     accept any map key (see the module's "What cbor2 may build"). Hooks are called
     as cbor2 calls them, and may be called twice for an item that the fast path
     hands to the scanner. Each item is
@@ -749,6 +771,8 @@ class CborCodec:
             }
             if not encode_options.get("value_sharing"):
                 semantic[_SHARED_REF] = _refuse_shared_reference
+            if not encode_options.get("string_referencing"):
+                semantic[_STRING_REF] = _refuse_string_reference
             if not trusted_peer:
                 inert = _INERT_DECODERS
                 if _FAST and _FAST_INERT_DECODERS and not decode_options.get("immutable"):
