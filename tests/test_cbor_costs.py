@@ -315,15 +315,20 @@ TAGS: list[tuple[int, str, Any, Any]] = [
 @pytest.mark.parametrize(("number", "wire", "default", "trusted"), TAGS)
 def test_what_each_tag_decodes_to(number: int, wire: str, default: Any, trusted: Any) -> None:
     data = bytes.fromhex(wire)
-    body = data[head_size(data[0]) :]
-    expected = cbor2.CBORTag(number, cbor2.loads(body)) if default is INERT else default
+    content = cbor2.loads(data[head_size(data[0]) :])
+    expected = cbor2.CBORTag(number, content) if default is INERT else default
     assert_chunk_invariant(CborCodec(), data + data, [expected, expected])
     if default is INERT:
+        if cbor_module._SEMANTIC_FALLBACK and number in (52, 54):
+            trusted = expected  # cbor2 5 (Pyodide's) has no decoder for them
         assert decode_chunks(CborCodec(trusted_peer=True), [data]) == [trusted]
-        # inside an array, and on the path of an immutable decoder
+        # inside an array, and on the path of an immutable decoder (a tuple for a list)
         assert decode_chunks(CborCodec(), [b"\x81" + data]) == [[expected]]
+        frozen = tuple(content) if isinstance(content, list) else content
         immutable = decode_chunks(CborCodec(immutable=True), [data])
-        assert immutable == [cbor2.CBORTag(number, cbor2.loads(body, immutable=True))]
+        assert immutable == [cbor2.CBORTag(number, frozen)]
+        if isinstance(content, list):
+            assert type(immutable[0].value) is tuple
 
 
 def test_string_references_are_refused_unless_agreed() -> None:
