@@ -537,3 +537,28 @@ def test_dense_heads_of_a_frame_spanning_feeds_are_scanned_inline(
         "tag 6 inside a decimal fraction, bigfloat or rational (tags 4, 5, 30), "
         f"which may only hold integers{at(5)}"
     )
+
+
+@pytest.mark.skipif(not cbor_module._FAST, reason="cbor2 5 calls a Python decoder")
+def test_inert_tags_run_no_python_code_per_tag() -> None:
+    # A Python semantic decoder per inert tag cost 1.2 us a tag (0.6 us through C
+    # calls): a frame of empty MIME messages, one per 3 bytes, cost 11x a benign one.
+    import sys
+
+    frame = array([tag(36, text("")), tag(52, byte_string(bytes(4)))] * 100)
+    calls: list[str] = []
+
+    def profile(frame_: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            calls.append(frame_.f_code.co_name)
+
+    decoder = CborCodec().decoder()
+    decoder.feed(frame)
+    sys.setprofile(profile)
+    try:
+        items = list(decoder)
+    finally:
+        sys.setprofile(None)
+    assert items == [[cbor2.CBORTag(36, ""), cbor2.CBORTag(52, bytes(4))] * 100]
+    assert "inert" not in calls
+    assert len(calls) < 10  # the decoder's own generator, not one call per tag
