@@ -206,6 +206,50 @@ def bytes_per_message(count: int = 20_000, repeat: int = 3) -> str:
     )
 
 
+def peek_end_cost(calls: int = 1000) -> str:
+    """What ``at_eof()`` costs with many empty binary messages queued (websockets backend).
+
+    A peer's empty messages carry no byte, so ``at_eof()`` and ``read(0)`` look past
+    them in websockets' queue for the end of the connection. websockets parses a whole
+    received chunk before ``max_queue`` pauses reading, so one write of 6-byte empty
+    frames queues thousands (``max_queue=None`` here, to queue more). Prints the CPU
+    time of the first call (which scans the queue) and the mean of ``calls`` more,
+    with the connection open and nothing but empty messages queued.
+    """
+    import asyncio
+
+    from tests.conftest import wait_for, ws_pair
+    from wsframed import WsStream
+
+    async def one(count: int) -> tuple[float, float]:
+        async with ws_pair(server_options={"max_queue": None}) as (client, server):
+            stream = WsStream(server)
+            for _ in range(count):
+                client.protocol.send_binary(b"")
+            client.send_data()
+            frames = server.recv_messages.frames.queue
+            await wait_for(lambda: len(frames) >= count, 60)
+            started = time.process_time()
+            stream.at_eof()
+            first = time.process_time() - started
+            started = time.process_time()
+            for _ in range(calls):
+                stream.at_eof()
+            return first * 1e6, (time.process_time() - started) / calls * 1e6
+
+    async def every() -> str:
+        lines = []
+        for count in (1_000, 10_000, 100_000):
+            first, rest = await one(count)
+            lines.append(
+                f"{count:>7} empty messages queued: first at_eof() {first:8.1f} us,"
+                f" then {rest:8.2f} us per call (mean of {calls})\n"
+            )
+        return "".join(lines)
+
+    return asyncio.run(every())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--codec", action="append", choices=CODECS, help="repeatable")
@@ -217,7 +261,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure one-byte WebSocket messages instead (see bytes_per_message)",
     )
+    parser.add_argument(
+        "--peek-end",
+        action="store_true",
+        help="measure at_eof() behind queued empty WebSocket messages (see peek_end_cost)",
+    )
     args = parser.parse_args(argv)
+    if args.peek_end:
+        sys.stdout.write(peek_end_cost())
+        return 0
     if args.bytes_per_message:
         sys.stdout.write(bytes_per_message(repeat=args.repeat))
         return 0

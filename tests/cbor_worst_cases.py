@@ -221,6 +221,16 @@ def _shapes(size: int) -> dict[str, Callable[[], bytes]]:
         "mimes_empty": tiny(b"\xd8\x24\x60"),
         "uuids": tiny(b"\xd8\x25\x50" + bytes(15) + b"\x01"),
         "ip_networks": tiny(bytes.fromhex("d90105 a1 447f000001 1820")),
+        "ip_addresses": tiny(bytes.fromhex("d834 447f000001")),
+        "bignums_tiny": tiny(b"\xc2\x40"),
+        # References to one long string: decoded, one shared str; re-encoded or
+        # printed, the whole string once per reference (refused by default).
+        "string_refs": lambda: tag(
+            256,
+            head(4, (size - 16 - size // 2) // 3 + 1)
+            + text("a" * (size // 2))
+            + b"\xd8\x19\x00" * ((size - 16 - size // 2) // 3),
+        ),
         "epoch_datetimes": tiny(b"\xc1\x1a\x5f\x5e\x10\x00"),
         "unknown_tags": tiny(b"\xc6\x00"),
         "empty_arrays": tiny(b"\x80"),

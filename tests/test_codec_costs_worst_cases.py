@@ -79,3 +79,51 @@ def test_a_line_nested_past_the_parser_is_refused_without_parsing_it() -> None:
         for offset in offsets
     ]
     assert all(isinstance(e.__cause__, RecursionError) for e in errors)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_a_batch_of_bad_lines_is_searched_only_as_far_as_the_allowance(
+    encoding: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 64 KiB of alternating good and bad lines in one feed: 13,107 bad lines, of
+    # which the decoder raises 64 (its allowance at that offset), then "too many bad
+    # lines". Each bad line of the batch cost a search (or a failed decode) before:
+    # 28 times a benign 64 KiB, to raise 65 errors. Now the search stops at the
+    # allowance at the batch's end: 64 + 65,535 // 1024 + 1 = 128 bad lines.
+    import wsframed.codecs.lines as lines_module
+    from wsframed.codecs import LinesCodec
+    from wsframed.errors import DecodeError
+
+    from .codec_checks import consume_skipping_errors
+
+    bad = b"\xff\n" if encoding == "utf-8" else b"\x81\n"  # undefined in cp1252
+    data = (b"ok\n" + bad) * (64 * KIB // 5)  # 65,535 bytes, 13,107 bad lines
+    searched: list[int] = []
+    failed: list[int] = []
+    escaped = lines_module._ESCAPED
+
+    class Counting:
+        def search(self, text: str, at: int) -> object:
+            searched.append(at)
+            return escaped.search(text, at)
+
+    monkeypatch.setattr(lines_module, "_ESCAPED", Counting())
+    decode_each = lines_module._decode_each
+
+    def counting_decode_each(items: list[object], name: str, most: int) -> object:
+        bad_lines = decode_each(items, name, most)
+        failed.extend(index for index, _ in bad_lines)
+        return bad_lines
+
+    monkeypatch.setattr(lines_module, "_decode_each", counting_decode_each)
+    decoder = LinesCodec(max_frame_size=1024, encoding=encoding).decoder()
+    decoder.feed(data)
+    items, errors = consume_skipping_errors(decoder)
+    assert items == ["ok"] * 65
+    assert len(errors) == 65
+    assert all(type(e) is DecodeError for e in errors)
+    assert str(errors[-1]).startswith("too many bad lines: 65 by this one, more than 64")
+    if encoding == "utf-8":  # decoded whole, then searched for escapes
+        assert (len(searched), failed) == (128, [])  # 13,108 before
+    else:  # line by line
+        assert (searched, len(failed)) == ([], 128)  # 13,107 before

@@ -59,18 +59,27 @@ bignum map keys 31 s). So unless ``trusted_peer=True``:
   a longer or indefinite-length bignum, or another tag, inside one is a
   ``DecodeError``. cbor2 converts them through decimal text or a gcd, in time
   quadratic in the size of the integers.
-* tags 35 (regular expression) and 36 (MIME message) stay inert, as a
-  ``cbor2.CBORTag``: cbor2 hands them to Python's ``re`` and ``email`` parsers, at
-  about a microsecond per byte (9 s per MiB of empty messages), and a peer's
-  pattern can backtrack for ever once you match with it.
+* tags 35 (regular expression), 36 (MIME message) and 52, 54, 260, 261 (IP
+  addresses and networks) stay inert, as a ``cbor2.CBORTag`` of their content:
+  cbor2 hands them to Python's ``re``, ``email`` and ``ipaddress`` modules, at about
+  a microsecond per byte (9 s per MiB of empty messages) or 6 us per address, and a
+  peer's pattern can backtrack for ever once you match with it. Convert the content
+  yourself (``ipaddress.ip_address(tag.value)``) where you need it, or give your own
+  ``semantic_decoders`` entry for the tag.
 * every other tag is decoded as cbor2 decodes it: dates (0, 1, 100, 1004) and
-  bignums (2, 3) in linear time, UUIDs (37) and IP addresses (52, 54, 260, 261) of
-  fixed size, sets (258) of an array whose elements follow the rule for keys;
-  unknown tags become ``cbor2.CBORTag``.
+  bignums (2, 3) in linear time, UUIDs (37) and complex numbers (43000) of fixed
+  size, sets (258) of an array whose elements follow the rule for keys; unknown
+  tags (32, a URI, among them) become ``cbor2.CBORTag``.
 
-``trusted_peer=True`` lifts all four rules (size and depth limits stay, and shared
-references still need ``value_sharing=True``); your own ``semantic_decoders`` entry
-for tag 4, 5, 30, 35 or 36 replaces the rule for that tag. Every decoded object still
+* string references (tag 25) are refused unless ``string_referencing=True``, as
+  shared references (tags 28/29) are unless ``value_sharing=True``: decoding shares
+  one string, but re-encoding or printing the value writes it out once per
+  reference, so a 64 KiB frame of references to a 32 KiB string becomes 358 MB.
+
+``trusted_peer=True`` lifts the first three rules (size and depth limits stay, and
+shared and string references still need ``value_sharing=True`` and
+``string_referencing=True``); your own ``semantic_decoders`` entry for tag 4, 5, 30,
+35, 36, 52, 54, 260 or 261 replaces the rule for that tag. Every decoded object still
 costs what Python charges for it, in linear time: the densest frames (a one-byte
 empty array or a few-byte tag per object) take about 8 to 17 times as long per MiB
 as a 1 MiB frame of ordinary small maps (docs/security.md has the figures).
@@ -176,9 +185,12 @@ _STRING_NAMESPACE = 256  # strings referenced inside it (cbor2 puts one inside a
 # Tags cbor2 converts through decimal text or a gcd, in time quadratic in the size of
 # the integers inside: decimal fraction, bigfloat, rational.
 _NUMERIC_TAGS = (4, 5, 30)
-# Tags cbor2 converts with a parser written in Python, at about a microsecond per
-# byte, into objects that invite more work: a regular expression, a MIME message.
-_INERT_TAGS = (35, 36)
+# Tags left as a cbor2.CBORTag unless the peer is trusted. cbor2 converts 35 and 36
+# with a parser written in Python, at about a microsecond per byte, into objects that
+# invite more work (a regular expression, a MIME message), and 52, 54, 260 and 261
+# through Python's ipaddress module, about 6 us an address or network (17 times a
+# benign frame's cost per MiB).
+_INERT_TAGS = (35, 36, 52, 54, 260, 261)
 # The longest bignum (in bytes) accepted inside a tag of _NUMERIC_TAGS.
 _NUMERIC_BIGNUM = 1024
 # How much a CBORDecoder reads ahead per item; it seeks back to the item's end.
@@ -208,6 +220,20 @@ def _refuse_shared_reference(value: Any, immutable: bool) -> Any:
     )
 
 
+def _refuse_string_reference(value: Any, immutable: bool) -> Any:
+    """Semantic decoder for tag 25 unless ``string_referencing=True``: refuse the item.
+
+    A string reference is two or three bytes that stand for a whole earlier string:
+    decoding shares the one ``str`` object, but re-encoding, printing or walking the
+    value writes the string out once per reference. A 64 KiB frame of a 32 KiB string
+    and references to it re-encodes to 358 MB; 1 MiB, to about 90 GB.
+    """
+    raise ValueError(
+        "string references (tag 25) are refused; pass string_referencing=True to "
+        "CborCodec to accept them from this peer"
+    )
+
+
 def _uint8_array(value: Any, immutable: bool) -> Any:
     """Semantic decoder for tag 64 (uint8 typed array): its byte string, as ``bytes``."""
     return bytes(value) if isinstance(value, (bytes, bytearray)) else value
@@ -223,7 +249,31 @@ def _inert(tag: int) -> Callable[[Any, bool], Any]:
     return inert
 
 
+class _InertTag(dict[bool, tuple[None, Callable[[Any], Any]]]):
+    """A decoder for ``cbor2.shareable_decoder`` that leaves its tag a ``CBORTag``.
+
+    cbor2 6 calls a shareable decoder with ``immutable`` and then the second item of
+    what it returns with the tag's content. Here both calls are C code (a dict lookup,
+    then ``functools.partial(CBORTag, tag)``), where ``_inert`` is a Python function:
+    0.35 us less per tag (a tag per three bytes cost 15 times a benign frame per MiB).
+    The content is decoded as cbor2 decodes an array's items (mutable), so the codec
+    uses it only without ``immutable=True``.
+    """
+
+    __call__ = dict.__getitem__
+
+
+def _fast_inert(tag: int) -> Any:
+    """``_inert(tag)`` as C calls, through ``cbor2.shareable_decoder`` (cbor2 6)."""
+    wrap = functools.partial(cbor2.CBORTag, tag)
+    return cbor2.shareable_decoder(_InertTag({True: (None, wrap), False: (None, wrap)}))
+
+
 _INERT_DECODERS = {tag: _inert(tag) for tag in _INERT_TAGS}
+# cbor2 6.3 has shareable_decoder; cbor2 5 (Pyodide's) takes _inert.
+_FAST_INERT_DECODERS: dict[int, Any] | None = (
+    {tag: _fast_inert(tag) for tag in _INERT_TAGS} if hasattr(cbor2, "shareable_decoder") else None
+)
 
 
 class _Divert(Exception):
@@ -648,7 +698,9 @@ class CborCodec:
     ``immutable`` when decoding. ``value_sharing=True`` also lets the decoder accept
     shared references (tags 28/29), which are refused by default: they let a peer
     send cyclic objects, or a few bytes that expand exponentially when re-encoded or
-    walked. ``trusted_peer=True`` lets cbor2 convert every tag it knows at any size and
+    walked. Likewise ``string_referencing=True`` lets it accept string references
+    (tag 25), each of which re-encodes as the whole string it stands for.
+    ``trusted_peer=True`` lets cbor2 convert every tag it knows at any size and
     accept any map key (see the module's "What cbor2 may build"). Hooks are called
     as cbor2 calls them, and may be called twice for an item that the fast path
     hands to the scanner. Each item is
@@ -719,9 +771,13 @@ class CborCodec:
             }
             if not encode_options.get("value_sharing"):
                 semantic[_SHARED_REF] = _refuse_shared_reference
+            if not encode_options.get("string_referencing"):
+                semantic[_STRING_REF] = _refuse_string_reference
             if not trusted_peer:
-                for tag in _INERT_TAGS:
-                    semantic[tag] = _INERT_DECODERS[tag]
+                inert = _INERT_DECODERS
+                if _FAST and _FAST_INERT_DECODERS and not decode_options.get("immutable"):
+                    inert = _FAST_INERT_DECODERS
+                semantic.update(inert)
             semantic.update(own)
             decode_options["semantic_decoders"] = semantic
             decode_options["max_depth"] = max_depth
