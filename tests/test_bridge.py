@@ -720,6 +720,20 @@ async def test_bad_url_in_a_process_exits_2() -> None:
     assert "http://x:1" in err.decode()
 
 
+@pytest.mark.parametrize("listen", ["ws://127.0.0.1:0", "tcp://127.0.0.1:0"])
+async def test_port_and_url_keep_the_bound_port_after_close(listen: str) -> None:
+    async with tcp_server(echo) as port, ws_echo_server() as ws_url:
+        to = f"tcp://127.0.0.1:{port}" if listen.startswith("ws") else ws_url
+        server = await serve_bridge(listen, to)
+        bound = server.sockets[0].getsockname()[1]
+        assert server.port == bound
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 10)
+        assert server.sockets == ()
+        assert server.port == bound
+        assert server.url == f"{listen[:-1]}{bound}"
+
+
 def test_parse_endpoint() -> None:
     assert str(parse_endpoint("ws://[::1]:80/a?b=1")) == "ws://[::1]:80/a?b=1"
     assert parse_endpoint("wss://example.com/x").port == 443

@@ -11,7 +11,9 @@ and what a ``Shell`` provides:
   the task running now;
 - time: the clock, a deadline around a block, a deadline on a ``Future``, a bound on
   a wait that reports whether it ran out;
-- a bounded concurrency limiter (asyncio: ``asyncio.Semaphore``).
+- a bounded concurrency limiter (asyncio: ``asyncio.Semaphore``);
+- for the bridge: ``sleep``, a callback after a delay, the class a cancellation
+  raises and a block that a cancellation does not interrupt (its cleanup).
 
 ``AsyncioShell`` hands out asyncio's own futures, tasks and timers, so the asyncio side
 runs the code it ran before trio support. ``TrioShell`` (``wsframed.loops.trio``) runs
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any, Protocol
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "Limiter",
     "Shell",
     "Task",
+    "Timer",
     "Waiter",
     "asyncio_shell",
     "current_shell",
@@ -84,6 +87,12 @@ class Task(Protocol):
     def done(self) -> bool: ...
 
     def cancel(self) -> bool: ...
+
+
+class Timer(Protocol):
+    """A callback waiting for its time (``asyncio.TimerHandle``): it can be cancelled."""
+
+    def cancel(self) -> Any: ...
 
 
 class Limiter(Protocol):
@@ -155,6 +164,25 @@ class Shell(Protocol):
 
     def limiter(self, size: int) -> Limiter:
         """A new limiter with ``size`` places."""
+        ...
+
+    @property
+    def cancelled(self) -> type[BaseException]:
+        """What a cancelled wait raises (``asyncio.CancelledError``, ``trio.Cancelled``)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``."""
+        ...
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        """Call ``callback()`` after ``delay`` seconds, unless cancelled first."""
+        ...
+
+    def shielded(self) -> AbstractContextManager[Any]:
+        """``with``: a block that cancelling its task does not interrupt (a cleanup
+        bounded by its own timeouts). asyncio: nothing to do, the cleanup of a caught
+        ``CancelledError`` runs on; trio: a shielded cancel scope."""
         ...
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any
@@ -36,6 +37,9 @@ class AsyncioShell:
     current_task = staticmethod(asyncio.current_task)
     timeout_at = staticmethod(asyncio.timeout_at)
     limiter = asyncio.Semaphore
+    cancelled = asyncio.CancelledError
+    sleep = staticmethod(asyncio.sleep)
+    shielded = contextlib.nullcontext
 
     def __init__(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
@@ -55,6 +59,9 @@ class AsyncioShell:
 
     def join(self, task: Any) -> Awaitable[None]:
         return asyncio.shield(task)
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        return self._loop.call_later(delay, callback)
 
     async def wait(self, tasks: Iterable[Any]) -> None:
         tasks = list(tasks)
