@@ -247,6 +247,9 @@ class BridgeServer:
     def _connect_ws(self, **options: Any) -> AbstractAsyncContextManager[Any]:
         return ws_connect(str(self.to), **options)
 
+    def _peer_of(self, connection: Any) -> Any:
+        return connection.remote_address
+
     # WebSocket in, TCP out --------------------------------------------------------
 
     def _select_subprotocol(
@@ -266,7 +269,7 @@ class BridgeServer:
         config = self._config
         shell = self._shell
         start = time.monotonic()
-        peer = _format_address(connection.remote_address)
+        peer = _format_address(self._peer_of(connection))
         half = connection.subprotocol == HALF_CLOSE_SUBPROTOCOL
         stream = WsStream(
             connection, text="ignore" if half else config.text,

@@ -42,6 +42,7 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from ..cli_args import port, positive_int, seconds
+from ..loops import run as run_on_loop
 from .connect import _run_connect
 from .connect import add_tls_arguments as add_connect_tls_arguments
 from .frames import CODECS, SKIP, format_frame, make_codec, parse_input_line
@@ -104,7 +105,10 @@ def _add_optional_command(
     run_command = module.run_command
 
     def run(args: argparse.Namespace) -> int:
-        result = asyncio.run(run_command(args)) if asynchronous else run_command(args)
+        if asynchronous:
+            result = run_on_loop(getattr(args, "loop", "asyncio"), run_command, args)
+        else:
+            result = run_command(args)
         return int(result)
 
     parser.set_defaults(run=run)

@@ -31,7 +31,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 __all__ = [
     "Future",
@@ -43,6 +45,7 @@ __all__ = [
     "asyncio_shell",
     "current_shell",
     "in_trio",
+    "run",
     "task_scope",
 ]
 
@@ -192,6 +195,32 @@ def in_trio() -> bool:
     trio is not imported for this: a program that never imported it is not in it."""
     trio = sys.modules.get("trio")
     return trio is not None and bool(trio.lowlevel.in_trio_task())
+
+
+LOOPS = ("asyncio", "trio")
+"""The loop families a program (the ``wsframed`` command's ``--loop``) can run on."""
+
+
+def run(loop: str, main: Callable[[Any], Awaitable[T]], arg: Any) -> T:
+    """Run ``main(arg)`` on a new event loop of family ``loop`` ("asyncio" or "trio")
+    and return what it returns (``asyncio.run``, ``trio.run``)."""
+    if loop == "trio":
+        try:
+            import trio
+        except ImportError as exc:
+            raise RuntimeError(
+                "--loop trio needs trio: pip install 'wsframed[trio]'"
+            ) from exc
+        result: T = trio.run(main, arg)
+        return result
+    if loop != "asyncio":
+        raise ValueError(f"loop must be one of {', '.join(LOOPS)}, not {loop!r}")
+    import asyncio
+
+    async def with_arg() -> T:
+        return await main(arg)
+
+    return asyncio.run(with_arg())
 
 
 def asyncio_shell() -> Shell:
