@@ -352,6 +352,14 @@ def describe_failure(exc: BaseException) -> str:
     ``timed out``, else the exception's type and message."""
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, OSError) and not exc.errno:
+        # trio's open_tcp_stream: "all attempts to connect to HOST:PORT failed", the
+        # system's error of each attempt in an exception group as its cause.
+        cause = exc.__cause__
+        for attempt in getattr(cause, "exceptions", (cause,)):
+            if isinstance(attempt, OSError) and attempt.errno:
+                exc = attempt
+                break
     if isinstance(exc, socket.gaierror) and exc.strerror:
         text = exc.strerror[:1].lower() + exc.strerror[1:]
     elif isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and exc.errno:

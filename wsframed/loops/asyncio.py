@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
@@ -39,7 +41,17 @@ class AsyncioShell:
     limiter = asyncio.Semaphore
     cancelled = asyncio.CancelledError
     sleep = staticmethod(asyncio.sleep)
-    shielded = contextlib.nullcontext
+
+    @staticmethod
+    def shielded() -> AbstractContextManager[Any]:
+        # A task.cancel() is delivered once: the cleanup after it runs on. An anyio
+        # cancel scope delivers it again at every await until its block is left:
+        # when anyio is in use, its shielded scope keeps the cleanup from it.
+        anyio = sys.modules.get("anyio")
+        if anyio is None:
+            return contextlib.nullcontext()
+        scope: AbstractContextManager[Any] = anyio.CancelScope(shield=True)
+        return scope
 
     def __init__(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
