@@ -9,12 +9,12 @@ import signal
 import ssl as ssl_module
 import sys
 
-from ..cli_args import positive_int, seconds
-from ..loops import LOOPS, in_trio, run
+from ..cli_args import add_loop_argument, positive_int, seconds
+from ..loops import in_trio, run
 from .pumping import HALF_CLOSE_SUBPROTOCOL, describe_failure
 from .server import DEFAULT_MAX_CONNECTIONS, Endpoint, logger, parse_endpoint, serve_bridge
 
-__all__ = ["add_arguments", "add_loop_argument", "run_command"]
+__all__ = ["add_arguments", "run_command"]
 
 _EXIT_USAGE = 2
 
@@ -65,12 +65,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="no line per connection (refusals and errors are still shown)")
     add_loop_argument(parser)
 
-
-def add_loop_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--loop {asyncio,trio}`` to ``parser`` (serve, connect, bridge)."""
-    parser.add_argument("--loop", choices=LOOPS, default="asyncio",
-                        help="the event loop to run on: asyncio (the default) or trio "
-                        "(needs wsframed[trio])")
 
 
 def _ssl_contexts(

@@ -21,7 +21,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
 from ..errors import ClosedStreamError, ConnectionClosed, ProtocolError
-from ..loops import Future, Shell, Task, current_shell, task_scope
+from ..loops import Future, Shell, Task, current_shell, system_error, task_scope
 from ..stream import WsStream
 from .tcp import TcpSide, tcp_side
 
@@ -352,14 +352,7 @@ def describe_failure(exc: BaseException) -> str:
     ``timed out``, else the exception's type and message."""
     if isinstance(exc, TimeoutError):
         return "timed out"
-    if isinstance(exc, OSError) and not exc.errno:
-        # trio's open_tcp_stream: "all attempts to connect to HOST:PORT failed", the
-        # system's error of each attempt in an exception group as its cause.
-        cause = exc.__cause__
-        for attempt in getattr(cause, "exceptions", (cause,)):
-            if isinstance(attempt, OSError) and attempt.errno:
-                exc = attempt
-                break
+    exc = system_error(exc)  # trio's "all attempts to connect ... failed"
     if isinstance(exc, socket.gaierror) and exc.strerror:
         text = exc.strerror[:1].lower() + exc.strerror[1:]
     elif isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and exc.errno:

@@ -46,6 +46,7 @@ __all__ = [
     "current_shell",
     "in_trio",
     "run",
+    "system_error",
     "task_scope",
 ]
 
@@ -197,10 +198,6 @@ def in_trio() -> bool:
     return trio is not None and bool(trio.lowlevel.in_trio_task())
 
 
-LOOPS = ("asyncio", "trio")
-"""The loop families a program (the ``wsframed`` command's ``--loop``) can run on."""
-
-
 def run(loop: str, main: Callable[[Any], Awaitable[T]], arg: Any) -> T:
     """Run ``main(arg)`` on a new event loop of family ``loop`` ("asyncio" or "trio")
     and return what it returns (``asyncio.run``, ``trio.run``)."""
@@ -214,13 +211,28 @@ def run(loop: str, main: Callable[[Any], Awaitable[T]], arg: Any) -> T:
         result: T = trio.run(main, arg)
         return result
     if loop != "asyncio":
-        raise ValueError(f"loop must be one of {', '.join(LOOPS)}, not {loop!r}")
+        raise ValueError(f"loop must be 'asyncio' or 'trio', not {loop!r}")
     import asyncio
 
     async def with_arg() -> T:
         return await main(arg)
 
     return asyncio.run(with_arg())
+
+
+def system_error(exc: BaseException) -> BaseException:
+    """``exc``, or what the system said behind it when a loop wrapped it.
+
+    trio's ``open_tcp_stream`` raises ``OSError("all attempts to connect to HOST:PORT
+    failed")`` without an errno, the system's error of each attempt in an exception
+    group as its cause: the first of those with an errno (``connection refused``) is
+    what to tell the user."""
+    if isinstance(exc, OSError) and not exc.errno:
+        cause = exc.__cause__
+        for attempt in getattr(cause, "exceptions", (cause,)):
+            if isinstance(attempt, OSError) and attempt.errno:
+                return attempt
+    return exc
 
 
 def asyncio_shell() -> Shell:
