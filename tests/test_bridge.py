@@ -45,6 +45,9 @@ from wsframed.bridge import (
 from .conftest import tcp_pair, wait_for, ws_pair
 
 ROOT = Path(__file__).resolve().parent.parent
+
+loops = pytest.mark.parametrize("loop", ["asyncio", "trio"])
+"""Run a bridge-process test with the bridge on each loop family (``--loop``)."""
 MiB = 1024 * 1024
 
 TcpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -197,10 +200,11 @@ async def read_and_hash(read: Callable[[int], Awaitable[bytes]], size: int) -> b
 # Bulk transfer, tunnels -------------------------------------------------------------
 
 
-async def test_50_mib_echoed_byte_identical_both_ways() -> None:
+@loops
+async def test_50_mib_echoed_byte_identical_both_ways(loop: str) -> None:
     data = os.urandom(50 * MiB)
     async with tcp_server(echo) as target, bridge(
-        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{target}"
+        "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{target}"
     ) as process:
         stream = WsStream(await ws_client(process.url))
         started = time.perf_counter()
@@ -218,11 +222,12 @@ async def test_50_mib_echoed_byte_identical_both_ways() -> None:
     assert "reason='websocket closed'" in line
 
 
-async def test_tunnel_of_two_bridges_carries_bytes_and_half_close() -> None:
+@loops
+async def test_tunnel_of_two_bridges_carries_bytes_and_half_close(loop: str) -> None:
     data = os.urandom(8 * MiB)
     async with tcp_server(echo) as target, bridge(
-        "--listen", "ws://127.0.0.1:0/tunnel", "--to", f"tcp://127.0.0.1:{target}"
-    ) as far, bridge("--listen", "tcp://127.0.0.1:0", "--to", far.url) as near:
+        "--loop", loop, "--listen", "ws://127.0.0.1:0/tunnel", "--to", f"tcp://127.0.0.1:{target}"
+    ) as far, bridge("--loop", loop, "--listen", "tcp://127.0.0.1:0", "--to", far.url) as near:
         reader, writer = await asyncio.open_connection("127.0.0.1", near.port)
         sender = asyncio.create_task(send_and_hash(writer, data))
         received = await asyncio.wait_for(read_and_hash(reader.read, len(data)), 30)
@@ -238,12 +243,13 @@ async def test_tunnel_of_two_bridges_carries_bytes_and_half_close() -> None:
         assert "close=1000" in line, line
 
 
-async def test_tunnel_client_half_close_still_gets_the_full_reply() -> None:
+@loops
+async def test_tunnel_client_half_close_still_gets_the_full_reply(loop: str) -> None:
     target = SummaryTarget()
     data = os.urandom(3 * MiB)
     async with tcp_server(target) as port, bridge(
-        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
-    ) as far, bridge("--listen", "tcp://127.0.0.1:0", "--to", far.url) as near:
+        "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
+    ) as far, bridge("--loop", loop, "--listen", "tcp://127.0.0.1:0", "--to", far.url) as near:
         reader, writer = await asyncio.open_connection("127.0.0.1", near.port)
         await send_and_hash(writer, data)
         writer.write_eof()  # "no more from me"; the reply comes after this
@@ -253,11 +259,12 @@ async def test_tunnel_client_half_close_still_gets_the_full_reply() -> None:
         assert await target.received.get() == data
 
 
-async def test_websocket_close_half_closes_tcp_so_trailing_bytes_arrive() -> None:
+@loops
+async def test_websocket_close_half_closes_tcp_so_trailing_bytes_arrive(loop: str) -> None:
     target = SummaryTarget()
     data = os.urandom(2 * MiB)
     async with tcp_server(target) as port, bridge(
-        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
+        "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
     ) as process:
         stream = WsStream(await ws_client(process.url))
         await send_and_hash(stream, data)
@@ -268,7 +275,8 @@ async def test_websocket_close_half_closes_tcp_so_trailing_bytes_arrive() -> Non
     assert "reason='websocket closed'" in line
 
 
-async def test_target_close_flushes_then_closes_with_1000() -> None:
+@loops
+async def test_target_close_flushes_then_closes_with_1000(loop: str) -> None:
     data = os.urandom(3 * MiB)
 
     async def send_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -276,7 +284,7 @@ async def test_target_close_flushes_then_closes_with_1000() -> None:
         await writer.drain()
 
     async with tcp_server(send_then_close) as port, bridge(
-        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
+        "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
     ) as process:
         stream = WsStream(await ws_client(process.url))
         assert await asyncio.wait_for(stream.read(), 10) == data  # read() to the end
@@ -285,9 +293,10 @@ async def test_target_close_flushes_then_closes_with_1000() -> None:
     assert "close=1000 reason='target closed'" in line
 
 
-async def test_unreachable_target_closes_the_accepted_websocket_with_1011() -> None:
+@loops
+async def test_unreachable_target_closes_the_accepted_websocket_with_1011(loop: str) -> None:
     async with bridge(
-        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{free_port()}"
+        "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{free_port()}"
     ) as process:
         connection = await ws_client(process.url)  # accepted before the target is dialled
         with pytest.raises(WsConnectionClosed):
@@ -301,9 +310,12 @@ async def test_unreachable_target_closes_the_accepted_websocket_with_1011() -> N
 # websockify compatibility -----------------------------------------------------------
 
 
-async def test_text_rejected_with_1003_or_forwarded_as_bytes_on_request() -> None:
+@loops
+async def test_text_rejected_with_1003_or_forwarded_as_bytes_on_request(loop: str) -> None:
     async with tcp_server(echo) as port:
-        async with bridge("--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}") as p:
+        async with bridge(
+            "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
+        ) as p:
             connection = await ws_client(p.url)
             await connection.send(b"binary first\n")
             assert await connection.recv() == b"binary first\n"
@@ -314,7 +326,8 @@ async def test_text_rejected_with_1003_or_forwarded_as_bytes_on_request() -> Non
             [line] = await wait_for_lines(p, 1)
             assert "close=1003 reason='text message rejected'" in line
         async with bridge(
-            "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}", "--text", "bytes"
+            "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}",
+            "--text", "bytes",
         ) as p:
             connection = await ws_client(p.url)
             await connection.send("h\u00e9llo")
@@ -380,8 +393,9 @@ async def plateau(counter: Callable[[], int], quiet: float = 0.5, timeout: float
     return last
 
 
+@loops
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-async def test_slow_websocket_reader_pauses_the_target() -> None:
+async def test_slow_websocket_reader_pauses_the_target(loop: str) -> None:
     written = 0
     stop = asyncio.Event()
 
@@ -394,7 +408,7 @@ async def test_slow_websocket_reader_pauses_the_target() -> None:
             written += len(chunk)
 
     async with tcp_server(flood) as port, bridge(
-        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
+        "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
     ) as process:
         stream = WsStream(await ws_client(process.url))  # and it reads nothing for now
         stalled_at = await plateau(lambda: written)
@@ -409,7 +423,8 @@ async def test_slow_websocket_reader_pauses_the_target() -> None:
         assert total == written  # nothing lost while paused
 
 
-async def test_slow_target_pauses_the_websocket_sender() -> None:
+@loops
+async def test_slow_target_pauses_the_websocket_sender(loop: str) -> None:
     resume = asyncio.Event()
     target = SummaryTarget()
 
@@ -418,7 +433,7 @@ async def test_slow_target_pauses_the_websocket_sender() -> None:
         await target(reader, writer)
 
     async with tcp_server(slow) as port, bridge(
-        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
+        "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
     ) as process:
         stream = WsStream(await ws_client(process.url))
         written = 0
@@ -443,9 +458,10 @@ async def test_slow_target_pauses_the_websocket_sender() -> None:
         assert len(received) == written
 
 
-async def test_100_concurrent_clients_each_get_their_own_echo() -> None:
+@loops
+async def test_100_concurrent_clients_each_get_their_own_echo(loop: str) -> None:
     async with tcp_server(echo) as port, bridge(
-        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
+        "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
     ) as process:
 
         async def client(index: int) -> None:
@@ -466,9 +482,10 @@ async def test_100_concurrent_clients_each_get_their_own_echo() -> None:
 # Limits -----------------------------------------------------------------------------
 
 
-async def test_max_connections_websocket_listener_answers_503() -> None:
+@loops
+async def test_max_connections_websocket_listener_answers_503(loop: str) -> None:
     async with tcp_server(echo) as port, bridge(
-        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}",
+        "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}",
         "--max-connections", "2",
     ) as process:
         first, second = await ws_client(process.url), await ws_client(process.url)
@@ -503,9 +520,10 @@ async def ws_echo_server() -> AsyncIterator[str]:
         yield f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
 
 
-async def test_max_connections_tcp_listener_closes_extra_sockets() -> None:
+@loops
+async def test_max_connections_tcp_listener_closes_extra_sockets(loop: str) -> None:
     async with ws_echo_server() as url, bridge(
-        "--listen", "tcp://127.0.0.1:0", "--to", url, "--max-connections", "1"
+        "--loop", loop, "--listen", "tcp://127.0.0.1:0", "--to", url, "--max-connections", "1"
     ) as process:
         reader, writer = await asyncio.open_connection("127.0.0.1", process.port)
         writer.write(b"hello")
@@ -516,7 +534,8 @@ async def test_max_connections_tcp_listener_closes_extra_sockets() -> None:
         writer.close()
 
 
-async def test_idle_timeout_closes_with_1001_and_closes_tcp() -> None:
+@loops
+async def test_idle_timeout_closes_with_1001_and_closes_tcp(loop: str) -> None:
     target_eof = asyncio.Event()
 
     async def echo_then_note_eof(
@@ -526,7 +545,7 @@ async def test_idle_timeout_closes_with_1001_and_closes_tcp() -> None:
         target_eof.set()
 
     async with tcp_server(echo_then_note_eof) as port, bridge(
-        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}",
+        "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}",
         "--idle-timeout", "0.5",
     ) as process:
         stream = WsStream(await ws_client(process.url))
@@ -542,9 +561,10 @@ async def test_idle_timeout_closes_with_1001_and_closes_tcp() -> None:
     assert "close=1001 reason='idle timeout'" in line
 
 
-async def test_sigterm_closes_open_connections_with_1001_and_exits_0() -> None:
+@loops
+async def test_sigterm_closes_open_connections_with_1001_and_exits_0(loop: str) -> None:
     async with tcp_server(echo) as port, bridge(
-        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
+        "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
     ) as process:
         stream = WsStream(await ws_client(process.url))
         stream.write(b"x")
@@ -632,16 +652,19 @@ async def test_wss_target_unverified_is_refused_unless_insecure(
             writer.close()
 
 
-async def test_cli_tls_options_cert_key_and_cafile(ca: trustme.CA, tmp_path: Path) -> None:
+@loops
+async def test_cli_tls_options_cert_key_and_cafile(
+    ca: trustme.CA, tmp_path: Path, loop: str
+) -> None:
     leaf = ca.issue_cert("localhost")
     leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
     leaf.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     async with tcp_server(echo) as port, bridge(
-        "--listen", "wss://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}",
+        "--loop", loop, "--listen", "wss://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}",
         "--cert", str(tmp_path / "cert.pem"), "--key", str(tmp_path / "key.pem"),
     ) as far, bridge(
-        "--listen", "tcp://127.0.0.1:0", "--to", f"wss://localhost:{far.port}",
+        "--loop", loop, "--listen", "tcp://127.0.0.1:0", "--to", f"wss://localhost:{far.port}",
         "--cafile", str(tmp_path / "ca.pem"),
     ) as near:
         reader, writer = await asyncio.open_connection("127.0.0.1", near.port)
@@ -718,6 +741,20 @@ async def test_bad_url_in_a_process_exits_2() -> None:
     assert proc.returncode == 2
     assert err.decode().count("\n") == 1
     assert "http://x:1" in err.decode()
+
+
+@pytest.mark.parametrize("listen", ["ws://127.0.0.1:0", "tcp://127.0.0.1:0"])
+async def test_port_and_url_keep_the_bound_port_after_close(listen: str) -> None:
+    async with tcp_server(echo) as port, ws_echo_server() as ws_url:
+        to = f"tcp://127.0.0.1:{port}" if listen.startswith("ws") else ws_url
+        server = await serve_bridge(listen, to)
+        bound = server.sockets[0].getsockname()[1]
+        assert server.port == bound
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 10)
+        assert server.sockets == ()
+        assert server.port == bound
+        assert server.url == f"{listen[:-1]}{bound}"
 
 
 def test_parse_endpoint() -> None:

@@ -25,7 +25,7 @@ from wsframed.bridge import serve_bridge
 from wsframed.bridge.admission import REFUSAL, Admission
 
 from .conftest import wait_for
-from .test_bridge import BridgeProcess, bridge, echo, tcp_server
+from .test_bridge import BridgeProcess, bridge, echo, loops, tcp_server
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -65,9 +65,10 @@ async def close_all(pairs: list[tuple[asyncio.StreamReader, asyncio.StreamWriter
         await asyncio.wait_for(writer.wait_closed(), TIMEOUT)
 
 
-async def test_websocket_listener_counts_stalled_handshakes_from_the_accept() -> None:
+@loops
+async def test_websocket_listener_counts_stalled_handshakes_from_the_accept(loop: str) -> None:
     async with tcp_server(echo) as port, bridge(
-        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}",
+        "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}",
         "--max-connections", str(HELD),
     ) as process:
         base = descriptors(process)
@@ -90,7 +91,8 @@ async def test_websocket_listener_counts_stalled_handshakes_from_the_accept() ->
             assert await asyncio.wait_for(client.recv(), TIMEOUT) == b"served"
 
 
-async def test_tcp_listener_counts_connections_whose_target_handshake_stalls() -> None:
+@loops
+async def test_tcp_listener_counts_connections_whose_target_handshake_stalls(loop: str) -> None:
     release = asyncio.Event()
 
     async def stall(connection: ServerConnection, request: Request) -> Response | None:
@@ -105,7 +107,8 @@ async def test_tcp_listener_counts_connections_whose_target_handshake_stalls() -
                      open_timeout=None) as target:
         url = f"ws://127.0.0.1:{next(iter(target.sockets)).getsockname()[1]}"
         async with bridge(
-            "--listen", "tcp://127.0.0.1:0", "--to", url, "--max-connections", str(HELD),
+            "--loop", loop, "--listen", "tcp://127.0.0.1:0", "--to", url,
+            "--max-connections", str(HELD),
         ) as process:
             base = descriptors(process)
             stalled = await open_stalled(process.port, HELD)

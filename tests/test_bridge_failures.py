@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosedError
 
 from wsframed.bridge.pumping import TARGET_FAILED, TARGET_UNREACHABLE
 
-from .test_bridge import bridge, free_port, tcp_server, wait_for_lines, ws_echo_server
+from .test_bridge import bridge, free_port, loops, tcp_server, wait_for_lines, ws_echo_server
 
 TIMEOUT = 20
 
@@ -44,9 +44,10 @@ async def reset_after_five_bytes(
     writer.transport.abort()
 
 
-async def test_a_failed_target_closes_the_websocket_with_1011_and_the_reason() -> None:
+@loops
+async def test_a_failed_target_closes_the_websocket_with_1011_and_the_reason(loop: str) -> None:
     async with tcp_server(reset_after_five_bytes) as port, bridge(
-        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
+        "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
     ) as process:
         async with connect(process.url, compression=None, open_timeout=10) as client:
             host, client_port = client.local_address[:2]
@@ -63,10 +64,11 @@ async def test_a_failed_target_closes_the_websocket_with_1011_and_the_reason() -
     ), line
 
 
-async def test_an_unreachable_target_is_worded_the_same_both_ways() -> None:
+@loops
+async def test_an_unreachable_target_is_worded_the_same_both_ways(loop: str) -> None:
     port = free_port()  # nothing listens there
     async with bridge(
-        "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
+        "--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", f"tcp://127.0.0.1:{port}"
     ) as process:
         async with connect(process.url, compression=None, open_timeout=10) as client:
             host, client_port = client.local_address[:2]
@@ -83,7 +85,7 @@ async def test_an_unreachable_target_is_worded_the_same_both_ways() -> None:
 
     async with ws_echo_server() as url:
         pass  # started and stopped: its port now refuses connections
-    async with bridge("--listen", "tcp://127.0.0.1:0", "--to", url) as process:
+    async with bridge("--loop", loop, "--listen", "tcp://127.0.0.1:0", "--to", url) as process:
         reader, writer = await asyncio.open_connection("127.0.0.1", process.port)
         host, client_port = writer.get_extra_info("sockname")[:2]
         assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""

@@ -632,6 +632,11 @@ async def run_trio_programs(tmp_path: Path) -> None:
             "no response to 'slow' (msgid 12) within 0.1 s\n",
         ),
         ("trio.md#3", "8768", "connection 1\nconnection 2\nconnection 3\n"),
+        (
+            "trio.md#4",
+            "8769",
+            "b'through the bridge\\n'\nconnections: 1\nconnections: 0 listening: ()\n",
+        ),
     )
     for key, port, expected in cases:
         source = BLOCKS[key].rendered.replace(port, str(free_port()))
@@ -673,6 +678,7 @@ RUNNERS: dict[str, Runner | str] = {
     "trio.md#1": run_trio_programs,
     "trio.md#2": run_trio_programs,
     "trio.md#3": run_trio_programs,
+    "trio.md#4": run_trio_programs,
 }
 
 RUN = sorted({r.__name__: r for r in RUNNERS.values() if callable(r)}.items())

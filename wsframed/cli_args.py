@@ -1,10 +1,19 @@
-"""argparse value types shared by the ``wsframed`` subcommands (one message style)."""
+"""argparse value types and options shared by the ``wsframed`` subcommands (one message style)."""
 
 from __future__ import annotations
 
 import argparse
 
-__all__ = ["port", "positive_int", "seconds"]
+__all__ = ["add_loop_argument", "port", "positive_int", "seconds"]
+
+LOOPS = ("asyncio", "trio")  # what wsframed.loops.run() starts
+
+
+def add_loop_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--loop {asyncio,trio}`` (``serve``, ``connect``, ``bridge``)."""
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio",
+                        help="the event loop to run on: asyncio (the default) or trio "
+                        "(needs wsframed[trio])")
 
 
 def port(text: str) -> int:

@@ -41,7 +41,7 @@ from .server import (
 )
 from .stream import TextPolicy, WsStream
 
-__all__ = ["connect", "reconnecting", "serve"]
+__all__ = ["connect", "reconnecting", "serve", "serve_bridge"]
 
 T = TypeVar("T")
 
@@ -268,3 +268,32 @@ async def serve(
         task_status=task_status,
         **byte_stream_defaults(options),
     )
+
+
+async def serve_bridge(
+    listen: str,
+    to: str,
+    *,
+    task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+    **options: Any,
+) -> None:
+    """Run a TCP/WebSocket bridge from ``listen`` to ``to`` until closed or cancelled.
+
+    The bridge of [`wsframed.bridge.serve_bridge`][wsframed.bridge.serve_bridge] (the
+    same URLs, options and behaviour: admission from the TCP accept, idle timeouts,
+    the half-close subprotocol, 1011 when the target fails), started in a nursery,
+    which receives the [`BridgeServer`][wsframed.bridge.BridgeServer] (``port``,
+    ``url``, ``active_connections``, ``close()``)::
+
+        bridge = await nursery.start(wsframed.trio.serve_bridge, "ws://127.0.0.1:0",
+                                     "tcp://127.0.0.1:5900")
+
+    Every connection's tasks run in a nursery inside this call. ``bridge.close()``
+    closes the connections (WebSocket 1001) and stops listening; the call returns
+    once every connection has ended. Cancelling it closes them the same way.
+    Raises ``ValueError`` for URLs or options that do not pair up, before listening.
+    """
+    from .bridge import serve_bridge as bridge_config
+    from .bridge.trio import run_bridge
+
+    await run_bridge(bridge_config(listen, to, **options), task_status=task_status)

@@ -30,9 +30,12 @@ import asyncio
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from websockets.asyncio.server import ServerConnection
+
+from ..loops import Timer
 
 __all__: list[str] = []  # internal to wsframed.bridge
 
@@ -59,15 +62,22 @@ REFUSAL = (
 class Admission:
     """The slots of one bridge: at most ``limit`` connections held at once."""
 
-    def __init__(self, limit: int, logger: logging.Logger):
+    def __init__(
+        self,
+        limit: int,
+        logger: logging.Logger,
+        call_later: Callable[[float, Callable[[], None]], Timer] | None = None,
+    ):
         self.limit = limit
         self.logger = logger
         self.held: set[object] = set()
-        self._lingering: set[asyncio.BaseTransport] = set()
+        # The loop shell's (by default the running asyncio loop's).
+        self._call_later = call_later or asyncio.get_running_loop().call_later
+        self._lingering: set[Any] = set()  # asyncio transports, or trio refusal tasks
         self.tls_handshakes: set[asyncio.Transport] = set()
         self._last_log = -LOG_INTERVAL
         self._unlogged = 0
-        self._flush: asyncio.TimerHandle | None = None
+        self._flush: Timer | None = None
 
     def admit(self, key: object) -> bool:
         """Take a slot for ``key``; False (and nothing taken) when all are held."""
@@ -91,7 +101,7 @@ class Admission:
             return
         self._unlogged += 1
         if self._flush is None:
-            self._flush = asyncio.get_running_loop().call_later(
+            self._flush = self._call_later(
                 self._last_log + LOG_INTERVAL - now, self._log_count
             )
 
@@ -114,9 +124,17 @@ class Admission:
             transport.close()
             return
         self._lingering.add(transport)
-        asyncio.get_running_loop().call_later(LINGER, transport.close)
+        self._call_later(LINGER, transport.close)
 
-    def lingered(self, transport: asyncio.BaseTransport | None) -> None:
+    def may_linger(self) -> bool:
+        """True while fewer than ``MAX_LINGERING`` refused connections linger."""
+        return len(self._lingering) < MAX_LINGERING
+
+    def lingering(self, key: Any) -> None:
+        """A refused connection lingers (trio: its refusal task, which ``close()`` cancels)."""
+        self._lingering.add(key)
+
+    def lingered(self, transport: Any) -> None:
         """A refused connection is closed."""
         if transport is not None:
             self._lingering.discard(transport)
@@ -124,8 +142,11 @@ class Admission:
     def close(self) -> None:
         """Close the refused connections still lingering and the TLS handshakes in
         progress; log the refusals not yet told."""
-        for transport in tuple(self._lingering):
-            transport.close()
+        for lingering in tuple(self._lingering):  # a transport, or a task
+            if hasattr(lingering, "close"):
+                lingering.close()
+            else:
+                lingering.cancel()
         for transport in tuple(self.tls_handshakes):
             transport.abort()
         if self._flush is not None:

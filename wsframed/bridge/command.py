@@ -9,7 +9,8 @@ import signal
 import ssl as ssl_module
 import sys
 
-from ..cli_args import positive_int, seconds
+from ..cli_args import add_loop_argument, positive_int, seconds
+from ..loops import in_trio, run
 from .pumping import HALF_CLOSE_SUBPROTOCOL, describe_failure
 from .server import DEFAULT_MAX_CONNECTIONS, Endpoint, logger, parse_endpoint, serve_bridge
 
@@ -62,6 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the most time each closing step may take (default: 10)")
     parser.add_argument("--quiet", action="store_true",
                         help="no line per connection (refusals and errors are still shown)")
+    add_loop_argument(parser)
+
 
 
 def _ssl_contexts(
@@ -100,6 +103,9 @@ def _error(message: str) -> None:
 async def run_command(args: argparse.Namespace) -> int:
     """Run ``wsframed bridge`` until SIGINT or SIGTERM; return the exit status.
 
+    Runs on the loop it is awaited in, asyncio or trio (``--loop`` chooses which
+    one ``wsframed bridge`` starts).
+
     0 after a signal; 1 when it cannot listen; 2 for bad options (one line on
     stderr). Cancelling it closes the bridge and re-raises ``CancelledError``.
     """
@@ -119,6 +125,8 @@ async def run_command(args: argparse.Namespace) -> int:
         logger.setLevel(logging.WARNING)
     elif logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)
+    if in_trio():
+        return await _run_on_trio(bridge, listen, to)
     try:
         server = await bridge
     except OSError as exc:
@@ -146,12 +154,35 @@ async def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run_on_trio(bridge: serve_bridge, listen: Endpoint, to: Endpoint) -> int:
+    """``run_command`` under trio: the bridge in a nursery, stopped by SIGINT or SIGTERM."""
+    import trio
+
+    from .trio import run_bridge
+
+    signals = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
+    with trio.open_signal_receiver(*signals) as received:
+        async with trio.open_nursery() as nursery:
+            try:
+                server = await nursery.start(run_bridge, bridge)
+            except OSError as exc:
+                _error(f"cannot listen on {listen}: {describe_failure(exc)}")
+                return 1
+            print(f"listening on {server.url} -> {to}", file=sys.stderr, flush=True)
+            try:
+                async for _ in received:
+                    break
+            finally:
+                server.close()  # the nursery waits until every connection has ended
+    return 0
+
+
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wsframed.bridge")
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     try:
-        return asyncio.run(run_command(args))
+        return run(args.loop, run_command, args)
     except KeyboardInterrupt:
         return 130

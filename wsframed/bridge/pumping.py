@@ -21,7 +21,9 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
 from ..errors import ClosedStreamError, ConnectionClosed, ProtocolError
+from ..loops import Future, Shell, Task, current_shell, system_error, task_scope
 from ..stream import WsStream
+from .tcp import TcpSide, tcp_side
 
 __all__ = ["HALF_CLOSE_SUBPROTOCOL", "PumpResult", "pump"]
 
@@ -62,8 +64,8 @@ class PumpResult:
 
 async def pump(
     ws: WsStream,
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
+    reader: Any,
+    writer: asyncio.StreamWriter | None = None,
     *,
     idle_timeout: float | None = None,
     half_close: bool = False,
@@ -71,6 +73,10 @@ async def pump(
     chunk_size: int = _CHUNK_SIZE,
 ) -> PumpResult:
     """Pump bytes both ways between ``ws`` and a TCP connection until both have ended.
+
+    The TCP connection is an asyncio ``(reader, writer)`` pair, or under trio (or
+    anyio) one stream given alone: a ``trio.SocketStream`` or an anyio ``ByteStream``.
+    Under trio the pump's two loops run in a nursery of its own, within this call.
 
     Bytes go in order and are counted; each side's backpressure pauses the other, so
     memory stays bounded. The TCP end of stream closes the WebSocket with 1000 once
@@ -83,27 +89,31 @@ async def pump(
     subprotocol was negotiated, with a stream made with ``text="ignore"``): TCP EOF is
     sent as a text message and a text message received becomes ``write_eof()``.
 
-    Both sides are closed when it returns. Cancelling it closes the WebSocket with
-    1001 and the TCP connection, then re-raises ``CancelledError``.
+    Both sides are closed when it returns. Cancelling it (a task's ``cancel()``, a
+    cancel scope) closes the WebSocket with 1001 and the TCP connection, then lets
+    the cancellation through.
     """
     if chunk_size <= 0:
         raise ValueError(f"chunk_size must be a positive number of bytes, not {chunk_size}")
     if idle_timeout is not None and idle_timeout <= 0:
         raise ValueError(f"idle_timeout must be positive or None, not {idle_timeout}")
     return await _Pump(
-        ws, reader, writer, idle_timeout=idle_timeout, half_close=half_close,
+        ws, tcp_side(reader, writer), idle_timeout=idle_timeout, half_close=half_close,
         close_timeout=close_timeout, chunk_size=chunk_size,
     ).run()
 
 
 class _Pump:
-    """The two loops of one connection pair and the supervisor that ends them."""
+    """The two loops of one connection pair and the supervisor that ends them.
+
+    Written once for both loop families: its tasks, clock, sleeps and waits are a
+    loop shell's (``wsframed.loops``), its TCP connection a ``TcpSide``.
+    """
 
     def __init__(
         self,
         ws: WsStream,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        tcp: TcpSide,
         *,
         idle_timeout: float | None,
         half_close: bool,
@@ -111,116 +121,130 @@ class _Pump:
         chunk_size: int,
     ):
         self.ws = ws
-        self.reader = reader
-        self.writer = writer
+        self.tcp = tcp
         self.idle_timeout = idle_timeout
         self.half_close = half_close
         self.close_timeout = close_timeout
         self.chunk_size = chunk_size
-        self.loop = asyncio.get_running_loop()
+        self.shell: Shell = current_shell("the bridge's pump")
+        self.time = self.shell.time
         self.ws_to_tcp = 0
         self.tcp_to_ws = 0
         self.reason = ""
         self.code_sent: int | None = None
-        self.last_activity = self.loop.time()
-        self.stopped: asyncio.Future[str] = self.loop.create_future()
+        self.last_activity = self.time()
+        self.stop_reason: str | None = None
+        self._wake: Future | None = None  # set when a task ends or stop() is called
 
     def stop(self, reason: str) -> None:
         """End the pump: close the WebSocket with 1001 and the TCP connection."""
-        if not self.stopped.done():
-            self.stopped.set_result(reason)
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            self._woken(None)
+
+    def _woken(self, _task: Any) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
     # The two loops --------------------------------------------------------------
 
     async def _ws_to_tcp(self) -> None:
-        ws, writer, size = self.ws, self.writer, self.chunk_size
+        ws, tcp, size, time = self.ws, self.tcp, self.chunk_size, self.time
         while data := await ws.read(size):
-            self.last_activity = self.loop.time()
-            writer.write(data)
-            await writer.drain()
+            self.last_activity = time()
+            await tcp.send(data)
             self.ws_to_tcp += len(data)
-            self.last_activity = self.loop.time()
+            self.last_activity = time()
 
     async def _tcp_to_ws(self) -> None:
-        ws, reader, size = self.ws, self.reader, self.chunk_size
-        while data := await reader.read(size):
-            self.last_activity = self.loop.time()
+        ws, tcp, size, time = self.ws, self.tcp, self.chunk_size, self.time
+        while data := await tcp.receive(size):
+            self.last_activity = time()
             ws.write(data)
             await ws.drain()
             self.tcp_to_ws += len(data)
-            self.last_activity = self.loop.time()
+            self.last_activity = time()
         if self.half_close:
             await _send_text(ws, _EOF_MARKER)
 
     async def _watch_idle(self, idle_timeout: float) -> None:
         while True:
-            delay = self.last_activity + idle_timeout - self.loop.time()
+            delay = self.last_activity + idle_timeout - self.time()
             if delay <= 0:
                 return
-            await asyncio.sleep(delay)
+            await self.shell.sleep(delay)
 
     # Supervision ----------------------------------------------------------------
 
     async def run(self) -> PumpResult:
-        start = self.loop.time()
-        tasks: list[asyncio.Task[None]] = []
+        start = self.time()
         # The peer's half-close marker (a text message) ends the stream's reads where
         # it stands among the messages: every byte before it is read and written to
         # TCP first, and a marker that arrived before the pump started is not missed
         # (events are reported on arrival, so watching them could miss it or act on
         # it before the bytes ahead of it were written).
         self.ws._text_ends_reads = self.half_close
-        up = self.loop.create_task(self._ws_to_tcp())
-        down = self.loop.create_task(self._tcp_to_ws())
-        tasks += (up, down)
-        idle = None
-        if self.idle_timeout is not None:
-            idle = self.loop.create_task(self._watch_idle(self.idle_timeout))
-            tasks.append(idle)
-        try:
-            await self._supervise(up, down, idle)
-        except asyncio.CancelledError:
-            self.reason = self.reason or "cancelled"
-            await self._shut(_GOING_AWAY, "going away", tasks)
-            raise
-        except Exception as exc:
-            await self._failed(exc, tasks)
-            raise
-        finally:
-            await _cancel(*tasks)
+        async with task_scope() as shell:  # trio: the loops' nursery, within this call
+            self.shell = shell
+            tasks: list[Task] = []
+            up = shell.spawn(self._ws_to_tcp(), self._woken)
+            down = shell.spawn(self._tcp_to_ws(), self._woken)
+            tasks += (up, down)
+            idle = None
+            if self.idle_timeout is not None:
+                idle = shell.spawn(self._watch_idle(self.idle_timeout), self._woken)
+                tasks.append(idle)
+            try:
+                await self._supervise(up, down, idle)
+            except shell.cancelled:
+                self.reason = self.reason or "cancelled"
+                with shell.shielded():  # bounded by close_timeout
+                    await self._shut(_GOING_AWAY, "going away", tasks)
+                raise
+            except Exception as exc:
+                with shell.shielded():
+                    await self._failed(exc, tasks)
+                raise
+            finally:
+                with shell.shielded():
+                    await self._cancel(*tasks)
         code = self.code_sent if self.code_sent is not None else self.ws.close_code
         return PumpResult(
-            self.ws_to_tcp, self.tcp_to_ws, code, self.reason, self.loop.time() - start
+            self.ws_to_tcp, self.tcp_to_ws, code, self.reason, self.time() - start
         )
 
-    async def _supervise(
-        self, up: asyncio.Task[None], down: asyncio.Task[None], idle: asyncio.Task[None] | None
-    ) -> None:
+    async def _next(self, deadline: float | None, *tasks: Task | None) -> bool:
+        """Wait until one of ``tasks`` ended or ``stop()`` was called; False at
+        ``deadline``."""
+        if self.stop_reason is not None or any(t is not None and t.done() for t in tasks):
+            return True
+        self._wake = wake = self.shell.create_future()
+        try:
+            await self.shell.wait_until(wake, deadline)
+        except TimeoutError:
+            return False
+        finally:
+            self._wake = None
+        return True
+
+    async def _supervise(self, up: Task, down: Task, idle: Task | None) -> None:
         up_done = down_done = target_eof = False
         deadline: float | None = None  # waiting for the peer to end its direction
         while not (up_done and down_done):
-            waiting: set[asyncio.Future[Any]] = {self.stopped}
-            if not up_done:
-                waiting.add(up)
-            if not down_done:
-                waiting.add(down)
-            if idle is not None:
-                waiting.add(idle)
-            timeout = None if deadline is None else max(0.0, deadline - self.loop.time())
-            done, _ = await asyncio.wait(
-                waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            if not done:  # the peer did not finish in time after our close
+            if not await self._next(
+                deadline, None if up_done else up, None if down_done else down, idle
+            ):  # the peer did not finish in time after our close
                 self.reason = self.reason or "close timed out"
                 return await self._shut(None, "", [up, down])
-            if self.stopped in done:
-                return await self._shut(_GOING_AWAY, self.stopped.result(), [up, down])
-            if idle is not None and idle in done:
+            if self.stop_reason is not None:
+                return await self._shut(_GOING_AWAY, self.stop_reason, [up, down])
+            if idle is not None and idle.done():
                 return await self._shut(_GOING_AWAY, "idle timeout", [up, down])
 
-            if down in done and not down_done:
+            if down.done() and not down_done:
                 down_done = True
-                exc = down.exception()
+                exc = _outcome(down)
                 if exc is None:  # TCP EOF, and every byte before it was sent
                     target_eof = True
                     if not self.half_close:
@@ -228,24 +252,24 @@ class _Pump:
                         self._note_close(1000)
                         with contextlib.suppress(ConnectionClosed):
                             await self.ws.send_eof(1000, "target closed")
-                        deadline = self.loop.time() + self.close_timeout
+                        deadline = self.time() + self.close_timeout
                 elif isinstance(exc, ConnectionClosed | ClosedStreamError):
                     # The WebSocket is gone; ``up`` still delivers what arrived first
                     # and then tells how it ended.
-                    deadline = self.loop.time() + self.close_timeout
+                    deadline = self.time() + self.close_timeout
                 else:
                     return await self._failed(exc, [up])
 
-            if up in done and not up_done:
+            if up.done() and not up_done:
                 up_done = True
-                exc = None if up.cancelled() else up.exception()
+                exc = _outcome(up)
                 if exc is None and self.half_close and self.ws._text_ended_reads:
-                    self._write_eof()  # the peer's half-close
+                    await self.tcp.send_eof()  # the peer's half-close
                 elif exc is None:  # the WebSocket closed cleanly
                     self.reason = self.reason or "websocket closed"
-                    self._write_eof()
+                    await self.tcp.send_eof()
                     if not down_done:
-                        await _cancel(down)
+                        await self._cancel(down)
                         down_done = True
                     if not target_eof:
                         await self._discard_tcp()
@@ -266,56 +290,57 @@ class _Pump:
 
     async def _finish(self) -> None:
         await self.ws.aclose(1000, timeout=self.close_timeout)
-        await self._close_tcp()
+        await self.tcp.aclose(self.close_timeout)
 
     def _note_close(self, code: int) -> None:
         if self.code_sent is None and self.ws.close_code is None:
             self.code_sent = code
 
-    async def _shut(
-        self, code: int | None, reason: str, tasks: Sequence[asyncio.Task[None]]
-    ) -> None:
+    async def _shut(self, code: int | None, reason: str, tasks: Sequence[Task]) -> None:
         """Stop ``tasks``, close the WebSocket with ``code`` (if still open), close TCP."""
-        await _cancel(*tasks)
+        await self._cancel(*tasks)
         if code is not None:
             self._note_close(code)
             self.reason = self.reason or reason
         await self.ws.aclose(code or 1000, reason, timeout=self.close_timeout)
-        await self._close_tcp()
+        await self.tcp.aclose(self.close_timeout)
 
-    async def _failed(self, exc: BaseException, tasks: Sequence[asyncio.Task[None]]) -> None:
+    async def _failed(self, exc: BaseException, tasks: Sequence[Task]) -> None:
         """A TCP error (or a bug): close the WebSocket with 1011, reset TCP."""
         where = "target failed" if isinstance(exc, OSError) else "bridge error"
         self.reason = f"{where}: {describe_failure(exc)}"
         self._note_close(_INTERNAL_ERROR)
-        await _cancel(*tasks)
-        self.writer.transport.abort()
+        await self._cancel(*tasks)
+        self.tcp.abort()
         await self.ws.aclose(_INTERNAL_ERROR, TARGET_FAILED, self.close_timeout)
-        await self._close_tcp()
-
-    def _write_eof(self) -> None:
-        writer = self.writer
-        if writer.can_write_eof() and not writer.is_closing():
-            with contextlib.suppress(OSError, RuntimeError):
-                writer.write_eof()
+        await self.tcp.aclose(self.close_timeout)
 
     async def _discard_tcp(self) -> None:
         """Read and drop until the target's EOF, so closing does not send a reset."""
-        with contextlib.suppress(OSError, TimeoutError):
-            async with asyncio.timeout(self.close_timeout):
-                while await self.reader.read(self.chunk_size):
+
+        async def drop() -> None:
+            with contextlib.suppress(OSError):
+                while await self.tcp.receive(self.chunk_size):
                     pass
 
-    async def _close_tcp(self) -> None:
-        writer = self.writer
-        writer.close()
-        try:
-            async with asyncio.timeout(self.close_timeout):
-                await writer.wait_closed()
-        except TimeoutError:
-            writer.transport.abort()
-        except OSError:
-            pass
+        await self.shell.bounded(self.close_timeout, drop)
+
+    async def _cancel(self, *tasks: Task) -> None:
+        """Cancel ``tasks`` and wait for them; their outcome was already acted on."""
+        pending = [task for task in tasks if not task.done()]
+        for task in pending:
+            task.cancel()
+        await self.shell.wait(pending)
+        for task in tasks:
+            _outcome(task)  # retrieved: asyncio logs an exception nobody looked at
+
+
+def _outcome(task: Any) -> BaseException | None:
+    """What an ended task raised (``None``: it returned, or was cancelled by us)."""
+    if task.cancelled():
+        return None
+    exc: BaseException | None = task.exception()
+    return exc
 
 
 _MAX_DESCRIPTION = 200
@@ -327,6 +352,7 @@ def describe_failure(exc: BaseException) -> str:
     ``timed out``, else the exception's type and message."""
     if isinstance(exc, TimeoutError):
         return "timed out"
+    exc = system_error(exc)  # trio's "all attempts to connect ... failed"
     if isinstance(exc, socket.gaierror) and exc.strerror:
         text = exc.strerror[:1].lower() + exc.strerror[1:]
     elif isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and exc.errno:
@@ -349,15 +375,3 @@ async def _send_text(ws: WsStream, text: str) -> None:
         await (send or connection.send)(text)
     except WsConnectionClosed as exc:
         raise ConnectionClosed(exc.rcvd.code if exc.rcvd is not None else 1006) from exc
-
-
-async def _cancel(*tasks: asyncio.Task[Any]) -> None:
-    """Cancel ``tasks`` and wait for them; their outcome was already acted on."""
-    pending = [task for task in tasks if not task.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending)
-    for task in tasks:
-        if not task.cancelled():
-            task.exception()  # mark retrieved

@@ -10,10 +10,12 @@ reads the URLs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl as ssl_module
 import time
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
@@ -22,12 +24,12 @@ from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import Server as WsServer
-from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from ..client import byte_stream_defaults
+from ..loops import Shell, asyncio_shell
 from ..server import ServerStarter
 from ..stream import TextPolicy, WsStream
 from .admission import Admission, counted_connection
@@ -41,6 +43,7 @@ from .pumping import (
     _Pump,
     describe_failure,
 )
+from .tcp import AsyncioTcp, TcpSide
 
 __all__ = [
     "BINARY_SUBPROTOCOL",
@@ -142,24 +145,31 @@ def _select_subprotocol(
 
 
 class BridgeServer:
-    """A running bridge, as returned by [`serve_bridge`][wsframed.bridge.serve_bridge].
+    """A running bridge, as returned by [`serve_bridge`][wsframed.bridge.serve_bridge]
+    (asyncio) or started by [`wsframed.trio.serve_bridge`][wsframed.trio.serve_bridge].
 
     ``listen`` and ``to`` are the parsed endpoints; [`url`][wsframed.bridge.BridgeServer.url] is
     the listening URL with the real port (useful with port 0).
+
+    What a bridged connection does is written once, here and in the pump; how it
+    listens and dials is the loop's: asyncio's streams and websockets.asyncio in this
+    class, trio's and websockets.trio in ``wsframed.bridge.trio``.
     """
 
-    def __init__(self, config: serve_bridge):
+    def __init__(self, config: serve_bridge, shell: Shell | None = None):
         self.listen = config.listen
         self.to = config.to
         self._config = config
+        self._shell = shell if shell is not None else asyncio_shell()
         self._ws_server: WsServer | None = None
         self._tcp_server: asyncio.Server | None = None
+        self._port: int | None = None  # the bound port, kept after close()
         # One slot per connection, from its TCP accept to its close (handshakes too).
-        self._admission = Admission(config.max_connections, logger)
+        self._admission = Admission(config.max_connections, logger, self._shell.call_later)
         self._pumps: set[_Pump] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
-        self._closing_waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._closing_waiter: Any = self._shell.create_future()
 
     async def _start(self) -> None:
         config = self._config
@@ -186,9 +196,7 @@ class BridgeServer:
             self._ws_server = await ws_serve(
                 self._handle_websocket, listen.host, listen.port,
                 ssl=None if own_tls else config.ssl,
-                select_subprotocol=lambda _, offered: _select_subprotocol(
-                    offered, config.half_close
-                ),
+                select_subprotocol=self._select_subprotocol,
                 process_request=self._process_request,
                 create_connection=counted,
                 **options,
@@ -197,22 +205,31 @@ class BridgeServer:
             self._tcp_server = await asyncio.start_server(
                 self._handle_tcp, listen.host, listen.port
             )
+        self._bound()
+
+    def _bound(self) -> None:
+        """Note the port bound (what ``port`` answers, also after ``close()``)."""
+        sockets = self.sockets
+        if sockets:
+            self._port = sockets[0].getsockname()[1]
 
     @property
     def sockets(self) -> tuple[Any, ...]:
-        """The listening sockets."""
+        """The listening sockets (none once closed)."""
         server = self._ws_server or self._tcp_server
         return tuple(server.sockets) if server is not None else ()
 
     @property
     def port(self) -> int:
-        """The port of the first listening socket."""
-        port: int = self.sockets[0].getsockname()[1]
-        return port
+        """The port of the first listening socket: the one bound, also after
+        [`close`][wsframed.bridge.BridgeServer.close] (which closes the sockets)."""
+        if self._port is None:  # pragma: no cover - set before the server is handed out
+            raise RuntimeError("this bridge has not started listening yet")
+        return self._port
 
     @property
     def url(self) -> str:
-        """The URL this bridge listens on, with the real port."""
+        """The URL this bridge listens on, with the real port (also after ``close()``)."""
         return str(self.listen.with_port(self.port))
 
     @property
@@ -221,35 +238,52 @@ class BridgeServer:
         included (each counts against ``max_connections``)."""
         return len(self._admission.held)
 
+    # The loop's part: how the target is dialled ----------------------------------
+
+    async def _open_tcp(self) -> TcpSide:
+        reader, writer = await asyncio.open_connection(self.to.host, self.to.port)
+        return AsyncioTcp(reader, writer)
+
+    def _connect_ws(self, **options: Any) -> AbstractAsyncContextManager[Any]:
+        return ws_connect(str(self.to), **options)
+
+    def _peer_of(self, connection: Any) -> Any:
+        return connection.remote_address
+
     # WebSocket in, TCP out --------------------------------------------------------
 
-    def _process_request(
-        self, connection: ServerConnection, request: Request
-    ) -> Response | None:
+    def _select_subprotocol(
+        self, connection: Any, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        return _select_subprotocol(offered, self._config.half_close)
+
+    def _process_request(self, connection: Any, request: Request) -> Response | None:
         # Only admitted connections get here: the slot was taken at the TCP accept.
         path = self.listen.path.partition("?")[0]  # a query string is not matched
         if path not in ("", "/") and request.path.partition("?")[0] != path:
-            return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+            response: Response = connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+            return response
         return None
 
-    async def _handle_websocket(self, connection: ServerConnection) -> None:
+    async def _handle_websocket(self, connection: Any) -> None:
         config = self._config
+        shell = self._shell
         start = time.monotonic()
-        peer = _format_address(connection.remote_address)
+        peer = _format_address(self._peer_of(connection))
         half = connection.subprotocol == HALF_CLOSE_SUBPROTOCOL
         stream = WsStream(
             connection, text="ignore" if half else config.text,
             close_timeout=config.close_timeout,
         )
         try:
-            async with asyncio.timeout(config.open_timeout):
-                reader, writer = await asyncio.open_connection(self.to.host, self.to.port)
+            async with shell.timeout_at(shell.time() + config.open_timeout):
+                tcp = await self._open_tcp()
         except (OSError, TimeoutError) as exc:
             await stream.aclose(_INTERNAL_ERROR, TARGET_UNREACHABLE)
             _log_connection(peer, self.to, 0, 0, time.monotonic() - start, _INTERNAL_ERROR,
                             f"{TARGET_UNREACHABLE}: {describe_failure(exc)}")
             return
-        result = await self._run_pump(stream, reader, writer, half)
+        result = await self._run_pump(stream, tcp, half)
         _log_connection(peer, self.to, result.ws_to_tcp, result.tcp_to_ws,
                         time.monotonic() - start, result.close_code, result.reason)
 
@@ -258,33 +292,41 @@ class BridgeServer:
     async def _handle_tcp(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        config = self._config
-        start = time.monotonic()
-        peer = _format_address(writer.get_extra_info("peername"))
         if self._closing:
             writer.close()
             return
         # Called at the TCP accept, before any await: the slot is held from there.
         if not self._admission.admit(writer):
-            self._admission.refused(peer)
+            self._admission.refused(_format_address(writer.get_extra_info("peername")))
             writer.close()  # nothing to tell a TCP client: the end of stream, now
             return
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
         try:
-            offered = [HALF_CLOSE_SUBPROTOCOL] if config.half_close else []
-            offered.append(BINARY_SUBPROTOCOL)
+            await self._serve_tcp_client(AsyncioTcp(reader, writer))
+        finally:
+            self._admission.release(writer)
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _serve_tcp_client(self, tcp: TcpSide) -> None:
+        """Dial the WebSocket target for an admitted TCP client and pump until the end."""
+        config = self._config
+        start = time.monotonic()
+        peer = _format_address(tcp.peer())
+        offered = [HALF_CLOSE_SUBPROTOCOL] if config.half_close else []
+        offered.append(BINARY_SUBPROTOCOL)
+        async with contextlib.AsyncExitStack() as stack:
             try:
-                connection = await ws_connect(
-                    str(self.to),
+                connection = await stack.enter_async_context(self._connect_ws(
                     ssl=config.target_ssl,
                     subprotocols=[Subprotocol(name) for name in offered],
                     open_timeout=config.open_timeout,
                     **byte_stream_defaults(config.ws_options),
-                )
+                ))
             except Exception as exc:  # unreachable, refused, TLS or HTTP failure
-                writer.transport.abort()
+                tcp.abort()
                 _log_connection(peer, self.to, 0, 0, time.monotonic() - start, None,
                                 f"{TARGET_UNREACHABLE}: {describe_failure(exc)}")
                 return
@@ -293,24 +335,14 @@ class BridgeServer:
                 connection, text="ignore" if half else config.text,
                 close_timeout=config.close_timeout,
             )
-            result = await self._run_pump(stream, reader, writer, half)
+            result = await self._run_pump(stream, tcp, half)
             _log_connection(peer, self.to, result.tcp_to_ws, result.ws_to_tcp,
                             time.monotonic() - start, result.close_code, result.reason)
-        finally:
-            self._admission.release(writer)
-            if task is not None:
-                self._tasks.discard(task)
 
-    async def _run_pump(
-        self,
-        stream: WsStream,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        half_close: bool,
-    ) -> PumpResult:
+    async def _run_pump(self, stream: WsStream, tcp: TcpSide, half_close: bool) -> PumpResult:
         config = self._config
         runner = _Pump(
-            stream, reader, writer, idle_timeout=config.idle_timeout, half_close=half_close,
+            stream, tcp, idle_timeout=config.idle_timeout, half_close=half_close,
             close_timeout=config.close_timeout, chunk_size=_CHUNK_SIZE,
         )
         self._pumps.add(runner)
@@ -324,7 +356,10 @@ class BridgeServer:
     # Lifetime ---------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop listening; close every bridged connection (WebSocket 1001, TCP closed)."""
+        """Stop listening; close every bridged connection (WebSocket 1001, TCP closed).
+
+        [`port`][wsframed.bridge.BridgeServer.port] and ``url`` still tell the port
+        that was bound."""
         if self._closing:
             return
         self._closing = True
@@ -332,6 +367,9 @@ class BridgeServer:
         self._admission.close()
         for runner in tuple(self._pumps):
             runner.stop("bridge shutting down")
+        self._stop_listening()
+
+    def _stop_listening(self) -> None:
         if self._ws_server is not None:
             self._ws_server.close()
         if self._tcp_server is not None:

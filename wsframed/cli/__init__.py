@@ -41,7 +41,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, NoReturn
 
-from ..cli_args import port, positive_int, seconds
+from ..cli_args import add_loop_argument, port, positive_int, seconds
+from ..loops import run as run_on_loop
 from .connect import _run_connect
 from .connect import add_tls_arguments as add_connect_tls_arguments
 from .frames import CODECS, SKIP, format_frame, make_codec, parse_input_line
@@ -104,7 +105,10 @@ def _add_optional_command(
     run_command = module.run_command
 
     def run(args: argparse.Namespace) -> int:
-        result = asyncio.run(run_command(args)) if asynchronous else run_command(args)
+        if asynchronous:
+            result = run_on_loop(getattr(args, "loop", "asyncio"), run_command, args)
+        else:
+            result = run_command(args)
         return int(result)
 
     parser.set_defaults(run=run)
@@ -209,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--echo", action="store_true", help="send every frame back")
     _add_codec_options(serve, subprotocol_verb="accept")
     add_serve_tls_arguments(serve)
-    serve.set_defaults(run=lambda args: asyncio.run(_run_serve(args)))
+    add_loop_argument(serve)
+    serve.set_defaults(run=lambda args: run_on_loop(args.loop, _run_serve, args))
 
     connect = commands.add_parser(
         "connect", help="send stdin lines as frames, print received frames",
@@ -232,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     connect.add_argument("--open-timeout", type=seconds, default=10.0, metavar="SECONDS",
                          help="how long to wait for the connection (default: 10)")
-    connect.set_defaults(run=lambda args: asyncio.run(_run_connect(args)))
+    add_loop_argument(connect)
+    connect.set_defaults(run=lambda args: run_on_loop(args.loop, _run_connect, args))
 
     _add_optional_command(
         commands, "bridge",

@@ -16,12 +16,13 @@ import ssl
 import stat
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import ClosedStreamError, ConnectionClosed
+from ..loops import Future, in_trio, task_scope
 from .frames import SKIP, make_codec, parse_input_line
-from .serve import _describe, _log, _receive_frames, _stop_on_signals, _ws_stream_of
+from .serve import _describe, _log, _on_signals, _receive_frames, _ws_stream_of
 
 if TYPE_CHECKING:
     from ..framed import Framed
@@ -45,6 +46,10 @@ async def _input_chunks() -> AsyncIterator[bytes]:
     if stdin is None:
         return
     fd = stdin.fileno()
+    if in_trio():
+        async for chunk in _trio_input_chunks(fd):
+            yield chunk
+        return
     loop = asyncio.get_running_loop()
     reader: asyncio.StreamReader | None = None
     transport: asyncio.BaseTransport | None = None
@@ -83,6 +88,28 @@ async def _input_chunks() -> AsyncIterator[bytes]:
 
     threading.Thread(target=pump, name="wsframed-stdin", daemon=True).start()
     while chunk := await queue.get():
+        yield chunk
+
+
+async def _trio_input_chunks(fd: int) -> AsyncIterator[bytes]:
+    """``_input_chunks`` under trio: a pipe or socket read by trio, else a thread."""
+    import trio
+
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        async with trio.lowlevel.FdStream(os.dup(fd)) as pipe:
+            while chunk := await pipe.receive_some(_INPUT_READ_SIZE):
+                yield chunk
+        return
+    while True:
+        try:
+            chunk = await trio.to_thread.run_sync(
+                os.read, fd, _INPUT_READ_SIZE, abandon_on_cancel=True
+            )
+        except OSError:
+            return
+        if not chunk:
+            return
         yield chunk
 
 
@@ -169,10 +196,46 @@ def _client_ssl(args: argparse.Namespace) -> ssl.SSLContext | None:
     return context
 
 
+async def _open(
+    uri: str, codec: Any, options: dict[str, Any]
+) -> tuple[Framed[Any], Callable[[], Awaitable[None]]]:
+    """Connect on the running loop; the ``Framed`` and what closes it for good.
+
+    asyncio: [`wsframed.connect`][wsframed.connect]. trio: the ``async with`` block of
+    [`wsframed.trio.connect`][wsframed.trio.connect], entered here and left by the
+    closer, with ``negotiate=True`` done as ``wsframed.connect`` does it.
+    """
+    if not in_trio():
+        from ..client import connect
+
+        framed: Framed[Any] = await connect(uri, codec, **options)
+        return framed, lambda: _ws_stream_of(framed).aclose(timeout=0.5)
+    from .. import trio as wsframed_trio
+    from ..negotiation import client_error, subprotocol_of
+
+    offered = None
+    if options.pop("negotiate", False):
+        offered = subprotocol_of(codec)
+        options["subprotocols"] = [offered]
+    block = wsframed_trio.connect(uri, codec, **options)
+    try:
+        framed = await block.__aenter__()
+    except Exception as exc:
+        mismatch = None if offered is None else client_error(exc, uri, offered)
+        if mismatch is not None:
+            raise mismatch from None
+        raise
+
+    async def close() -> None:
+        await _ws_stream_of(framed).aclose(timeout=0.5)
+        await block.__aexit__(None, None, None)
+
+    return framed, close
+
+
 async def _run_connect(args: argparse.Namespace) -> int:
     from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
-    from ..client import connect
     from ..negotiation import CodecMismatch
 
     codec = make_codec(args.codec, args.max_frame_size)
@@ -197,7 +260,7 @@ async def _run_connect(args: argparse.Namespace) -> int:
     if args.origin:
         options["origin"] = args.origin
     try:
-        framed: Framed[Any] = await connect(args.uri, codec, **options)
+        framed, close_connection = await _open(args.uri, codec, options)
     except CodecMismatch as exc:
         _log(f"wsframed connect: error: codec mismatch: {exc} (--codec {args.codec})")
         return 1
@@ -210,14 +273,19 @@ async def _run_connect(args: argparse.Namespace) -> int:
         _log(f"wsframed connect: error: cannot connect to {args.uri}: {reason}")
         return 1
 
-    loop = asyncio.get_running_loop()
-    sink, frames = framed.split()
-    last_activity = loop.time()
-    skipped = 0
+    try:
+        return await _converse(args, framed, codec.max_frame_size)
+    finally:
+        await close_connection()
 
-    async def note_activity(batch: list[Any]) -> None:
-        nonlocal last_activity
-        last_activity = loop.time()
+
+async def _converse(args: argparse.Namespace, framed: Framed[Any], max_frame_size: int) -> int:
+    """Send stdin's lines and print the frames received until the end; the exit status.
+
+    Written once for both loops: its tasks, clock and waits are a loop shell's."""
+    sink, frames = framed.split()
+    skipped = 0
+    received_status: list[int] = []
 
     def not_sent(number: int, why: str) -> None:
         nonlocal skipped
@@ -225,7 +293,7 @@ async def _run_connect(args: argparse.Namespace) -> int:
         _log(f"wsframed connect: input line {number} not sent: {why}")
 
     # A line's JSON text may be larger than the frame it becomes: leave room.
-    max_line = max(4 * codec.max_frame_size, 1024 * 1024)
+    max_line = max(4 * max_frame_size, 1024 * 1024)
 
     async def send_input() -> None:
         too_long = f"longer than {max_line} bytes"
@@ -239,50 +307,91 @@ async def _run_connect(args: argparse.Namespace) -> int:
                     not_sent(number, _describe(exc))
             await sink.flush()  # the lines read together leave together
 
-    stop = asyncio.Event()
-    receiver = asyncio.create_task(
-        _receive_frames(frames, _ws_stream_of(framed), codec=args.codec, who="wsframed connect",
-                        on_frames=note_activity)
-    )
-    sender = asyncio.create_task(send_input())
-    stopper = asyncio.create_task(stop.wait())
-    status = 0
-    try:
-        with _stop_on_signals(stop, repeat=lambda: _hard_exit(130)):
-            await asyncio.wait({receiver, sender, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            failure = sender.exception() if sender.done() and not sender.cancelled() else None
-            if failure is not None and not isinstance(
-                failure, ConnectionClosed | ClosedStreamError
-            ):
-                raise failure
-            if not receiver.done() and not stopper.done():
-                # The input ended. A WebSocket close is not a half-close: replies still
-                # in flight when the close frame arrives would be lost, so wait until
-                # the server has been quiet for --linger seconds first.
-                last_activity = max(last_activity, loop.time())
-                while (remaining := last_activity + args.linger - loop.time()) > 0:
-                    done, _ = await asyncio.wait({receiver, stopper}, timeout=remaining)
-                    if done:
-                        break
-            if not receiver.done():
-                sender.cancel()
-                with contextlib.suppress(ConnectionClosed, ClosedStreamError):
-                    await sink.close()
-                done, _ = await asyncio.wait({receiver}, timeout=args.close_timeout)
-                if not done:
-                    _log("wsframed connect: the server did not complete the close handshake"
-                         f" within {args.close_timeout} s; dropped the connection")
-                    status = 1
-            if receiver.done() and not receiver.cancelled():
-                status = max(status, receiver.result())
-    finally:
-        for task in (sender, stopper, receiver):
-            task.cancel()
-        await asyncio.gather(sender, stopper, receiver, return_exceptions=True)
-        await _ws_stream_of(framed).aclose(timeout=0.5)
+    async with task_scope() as shell:
+        last_activity = shell.time()
+        wake: list[Future] = [shell.create_future()]
+        stopped = False
+
+        def woken(_task: Any = None) -> None:
+            if not wake[0].done():
+                wake[0].set_result(None)
+
+        def stop() -> None:
+            nonlocal stopped
+            if stopped:
+                _hard_exit(130)
+            stopped = True
+            woken()
+
+        async def until(condition: Callable[[], bool], deadline: float | None) -> bool:
+            """Wait until ``condition()`` holds (True) or ``deadline`` passes (False)."""
+            while not condition():
+                wake[0] = shell.create_future()
+                try:
+                    await shell.wait_until(wake[0], deadline)
+                except TimeoutError:
+                    return condition()
+            return True
+
+        async def note_activity(batch: list[Any]) -> None:
+            nonlocal last_activity
+            last_activity = shell.time()
+
+        async def receive() -> None:
+            received_status.append(await _receive_frames(
+                frames, _ws_stream_of(framed), codec=args.codec, who="wsframed connect",
+                on_frames=note_activity,
+            ))
+
+        receiver = shell.spawn(receive(), woken)
+        sender = shell.spawn(send_input(), woken)
+        status = 0
+        try:
+            with _on_signals(stop):
+                await until(lambda: stopped or receiver.done() or sender.done(), None)
+                failure = _failure(sender)
+                if failure is not None and not isinstance(
+                    failure, ConnectionClosed | ClosedStreamError
+                ):
+                    raise failure
+                if not receiver.done() and not stopped:
+                    # The input ended. A WebSocket close is not a half-close: replies
+                    # still in flight when the close frame arrives would be lost, so
+                    # wait until the server has been quiet for --linger seconds first.
+                    last_activity = max(last_activity, shell.time())
+                    while (deadline := last_activity + args.linger) > shell.time():
+                        if await until(lambda: stopped or receiver.done(), deadline):
+                            break
+                if not receiver.done():
+                    sender.cancel()
+                    with contextlib.suppress(ConnectionClosed, ClosedStreamError):
+                        await sink.close()
+                    if not await until(receiver.done, shell.time() + args.close_timeout):
+                        _log("wsframed connect: the server did not complete the close "
+                             f"handshake within {args.close_timeout} s; dropped the "
+                             "connection")
+                        status = 1
+                failure = _failure(receiver)
+                if failure is not None:
+                    raise failure
+                if received_status:
+                    status = max(status, received_status[0])
+        finally:
+            for task in (sender, receiver):
+                task.cancel()
+            with shell.shielded():
+                await shell.wait((sender, receiver))
     if skipped and status == 0:
         status = 1
     return status
+
+
+def _failure(task: Any) -> BaseException | None:
+    """What an ended task raised; None while it runs, or if it returned or was cancelled."""
+    if not task.done() or task.cancelled():
+        return None
+    exc: BaseException | None = task.exception()
+    return exc
 
 
 def _hard_exit(status: int) -> NoReturn:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
 import ssl
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
@@ -27,6 +28,7 @@ from ..errors import (
     IncompleteFrame,
     ProtocolError,
 )
+from ..loops import in_trio, system_error
 from .frames import format_frame, make_codec
 
 if TYPE_CHECKING:
@@ -57,6 +59,7 @@ def _describe(exc: BaseException) -> str:
 
     At most ``_MAX_DESCRIPTION`` characters (then ``...``), whatever the message.
     """
+    exc = system_error(exc)  # trio's "all attempts to connect ... failed"
     if isinstance(exc, socket.gaierror) and exc.strerror:
         return exc.strerror[:1].lower() + exc.strerror[1:]
     if isinstance(exc, ssl.SSLCertVerificationError):  # errno is OpenSSL's, not the OS's
@@ -175,7 +178,6 @@ async def _run_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _log(f"wsframed serve: error: {exc}")
         return 2
-    stop = asyncio.Event()
 
     async def handler(framed: Framed[Any]) -> None:
         who = _peer_name(framed)
@@ -212,6 +214,9 @@ async def _run_serve(args: argparse.Namespace) -> int:
     if server_ssl is not None:
         options["ssl"] = server_ssl
     scheme = "ws" if server_ssl is None else "wss"
+    if in_trio():
+        return await _serve_on_trio(args, handler, codec, options, scheme)
+    stop = asyncio.Event()
     with _stop_on_signals(stop):
         try:
             server = await serve(handler, args.host, args.port, codec=codec, **options)
@@ -220,10 +225,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
                  f"{_describe(exc)}")
             return 1
         try:
-            for sock in server.sockets:
-                host, port = sock.getsockname()[:2]
-                shown = f"[{host}]" if ":" in host else host
-                _log(f"listening on {scheme}://{shown}:{port}")
+            _log_listening(scheme, server.sockets)
             await stop.wait()
             _log("stopping: closing connections with 1001 (going away)")
         finally:  # also when cancelled (serve run inside a program or a test)
@@ -234,34 +236,93 @@ async def _run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_listening(scheme: str, sockets: Iterable[Any]) -> None:
+    for sock in sockets:
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        _log(f"listening on {scheme}://{shown}:{port}")
+
+
+async def _serve_on_trio(
+    args: argparse.Namespace,
+    handler: Callable[[Framed[Any]], Awaitable[None]],
+    codec: Any,
+    options: dict[str, Any],
+    scheme: str,
+) -> int:
+    """``serve`` under trio (``--loop trio``): the same handler, websockets.trio's server."""
+    import trio
+
+    from .. import trio as wsframed_trio
+    from ..negotiation import Negotiator
+
+    if options.pop("negotiate", False):  # what wsframed.serve(negotiate=True) does
+        negotiator = Negotiator([codec])
+        options["select_subprotocol"] = negotiator.select_subprotocol
+        options["process_request"] = negotiator.refusal
+    signals = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
+    with trio.open_signal_receiver(*signals) as received:
+        async with trio.open_nursery() as nursery:
+            try:
+                server = await nursery.start(functools.partial(
+                    wsframed_trio.serve, handler, args.host, args.port, codec, **options
+                ))
+            except OSError as exc:
+                _log(f"wsframed serve: error: cannot listen on {args.host}:{args.port}: "
+                     f"{_describe(exc)}")
+                return 1
+            _log_listening(scheme, [listener.socket for listener in server.listeners])
+            async for _ in received:
+                break
+            _log("stopping: closing connections with 1001 (going away)")
+            with trio.move_on_after(args.close_timeout + 1):
+                await server.aclose()
+            nursery.cancel_scope.cancel()
+    return 0
+
+
 @contextlib.contextmanager
-def _stop_on_signals(stop: asyncio.Event, *, repeat: Callable[[], None] | None = None
-                     ) -> Iterator[None]:
-    """Set ``stop`` on SIGINT or SIGTERM while inside; a second signal calls ``repeat``."""
-    loop = asyncio.get_running_loop()
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """Set ``stop`` on SIGINT or SIGTERM while inside."""
+    with _on_signals(stop.set):
+        yield
+
+
+@contextlib.contextmanager
+def _on_signals(callback: Callable[[], None]) -> Iterator[None]:
+    """Call ``callback()`` in the loop on SIGINT or SIGTERM while inside (asyncio or trio)."""
     signals = [signal.SIGINT]
     if hasattr(signal, "SIGTERM"):
         signals.append(signal.SIGTERM)
+    loop: asyncio.AbstractEventLoop | None = None
+    if in_trio():
+        import trio
 
-    def on_signal() -> None:
-        if stop.is_set() and repeat is not None:
-            repeat()
-        stop.set()
+        token = trio.lowlevel.current_trio_token()
 
+        def call() -> None:
+            token.run_sync_soon(callback)  # safe from a signal handler
+    else:
+        loop = asyncio.get_running_loop()
+
+        def call() -> None:
+            assert loop is not None
+            loop.call_soon_threadsafe(callback)
     installed: list[signal.Signals] = []
     previous: dict[signal.Signals, Any] = {}
     for signum in signals:
         try:
-            loop.add_signal_handler(signum, on_signal)
+            if loop is None:
+                raise NotImplementedError  # trio: a handler handing over to the loop
+            loop.add_signal_handler(signum, callback)
             installed.append(signum)
         except (NotImplementedError, RuntimeError):  # Windows: no add_signal_handler
-            previous[signum] = signal.signal(
-                signum, lambda *_: loop.call_soon_threadsafe(on_signal)
-            )
+            previous[signum] = signal.signal(signum, lambda *_: call())
     try:
         yield
     finally:
         for signum in installed:
+            assert loop is not None
             loop.remove_signal_handler(signum)
         for signum, handler in previous.items():
             signal.signal(signum, handler)

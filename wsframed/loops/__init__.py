@@ -11,7 +11,9 @@ and what a ``Shell`` provides:
   the task running now;
 - time: the clock, a deadline around a block, a deadline on a ``Future``, a bound on
   a wait that reports whether it ran out;
-- a bounded concurrency limiter (asyncio: ``asyncio.Semaphore``).
+- a bounded concurrency limiter (asyncio: ``asyncio.Semaphore``);
+- for the bridge: ``sleep``, a callback after a delay, the class a cancellation
+  raises and a block that a cancellation does not interrupt (its cleanup).
 
 ``AsyncioShell`` hands out asyncio's own futures, tasks and timers, so the asyncio side
 runs the code it ran before trio support. ``TrioShell`` (``wsframed.loops.trio``) runs
@@ -28,18 +30,23 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
-from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 __all__ = [
     "Future",
     "Limiter",
     "Shell",
     "Task",
+    "Timer",
     "Waiter",
     "asyncio_shell",
     "current_shell",
     "in_trio",
+    "run",
+    "system_error",
     "task_scope",
 ]
 
@@ -84,6 +91,12 @@ class Task(Protocol):
     def done(self) -> bool: ...
 
     def cancel(self) -> bool: ...
+
+
+class Timer(Protocol):
+    """A callback waiting for its time (``asyncio.TimerHandle``): it can be cancelled."""
+
+    def cancel(self) -> Any: ...
 
 
 class Limiter(Protocol):
@@ -157,6 +170,25 @@ class Shell(Protocol):
         """A new limiter with ``size`` places."""
         ...
 
+    @property
+    def cancelled(self) -> type[BaseException]:
+        """What a cancelled wait raises (``asyncio.CancelledError``, ``trio.Cancelled``)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``."""
+        ...
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        """Call ``callback()`` after ``delay`` seconds, unless cancelled first."""
+        ...
+
+    def shielded(self) -> AbstractContextManager[Any]:
+        """``with``: a block that cancelling its task does not interrupt (a cleanup
+        bounded by its own timeouts). asyncio: nothing to do, the cleanup of a caught
+        ``CancelledError`` runs on; trio: a shielded cancel scope."""
+        ...
+
 
 def in_trio() -> bool:
     """True inside a trio task (``trio.run``, or anyio on its trio backend).
@@ -164,6 +196,43 @@ def in_trio() -> bool:
     trio is not imported for this: a program that never imported it is not in it."""
     trio = sys.modules.get("trio")
     return trio is not None and bool(trio.lowlevel.in_trio_task())
+
+
+def run(loop: str, main: Callable[[Any], Awaitable[T]], arg: Any) -> T:
+    """Run ``main(arg)`` on a new event loop of family ``loop`` ("asyncio" or "trio")
+    and return what it returns (``asyncio.run``, ``trio.run``)."""
+    if loop == "trio":
+        try:
+            import trio
+        except ImportError as exc:
+            raise RuntimeError(
+                "--loop trio needs trio: pip install 'wsframed[trio]'"
+            ) from exc
+        result: T = trio.run(main, arg)
+        return result
+    if loop != "asyncio":
+        raise ValueError(f"loop must be 'asyncio' or 'trio', not {loop!r}")
+    import asyncio
+
+    async def with_arg() -> T:
+        return await main(arg)
+
+    return asyncio.run(with_arg())
+
+
+def system_error(exc: BaseException) -> BaseException:
+    """``exc``, or what the system said behind it when a loop wrapped it.
+
+    trio's ``open_tcp_stream`` raises ``OSError("all attempts to connect to HOST:PORT
+    failed")`` without an errno, the system's error of each attempt in an exception
+    group as its cause: the first of those with an errno (``connection refused``) is
+    what to tell the user."""
+    if isinstance(exc, OSError) and not exc.errno:
+        cause = exc.__cause__
+        for attempt in getattr(cause, "exceptions", (cause,)):
+            if isinstance(attempt, OSError) and attempt.errno:
+                return attempt
+    return exc
 
 
 def asyncio_shell() -> Shell:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
@@ -36,6 +39,19 @@ class AsyncioShell:
     current_task = staticmethod(asyncio.current_task)
     timeout_at = staticmethod(asyncio.timeout_at)
     limiter = asyncio.Semaphore
+    cancelled = asyncio.CancelledError
+    sleep = staticmethod(asyncio.sleep)
+
+    @staticmethod
+    def shielded() -> AbstractContextManager[Any]:
+        # A task.cancel() is delivered once: the cleanup after it runs on. An anyio
+        # cancel scope delivers it again at every await until its block is left:
+        # when anyio is in use, its shielded scope keeps the cleanup from it.
+        anyio = sys.modules.get("anyio")
+        if anyio is None:
+            return contextlib.nullcontext()
+        scope: AbstractContextManager[Any] = anyio.CancelScope(shield=True)
+        return scope
 
     def __init__(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
@@ -55,6 +71,9 @@ class AsyncioShell:
 
     def join(self, task: Any) -> Awaitable[None]:
         return asyncio.shield(task)
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        return self._loop.call_later(delay, callback)
 
     async def wait(self, tasks: Iterable[Any]) -> None:
         tasks = list(tasks)

@@ -178,6 +178,12 @@ class TrioShell:
     time = staticmethod(trio.current_time)
     limiter = TrioLimiter
     timeout_at = _Deadline
+    cancelled = trio.Cancelled
+    sleep = staticmethod(trio.sleep)
+
+    @staticmethod
+    def shielded() -> trio.CancelScope:
+        return trio.CancelScope(shield=True)
 
     def __init__(self, nursery: trio.Nursery | None, owner: str = "this object") -> None:
         self._nursery = nursery
@@ -230,6 +236,13 @@ class TrioShell:
 
     async def join(self, task: Any) -> None:
         await task
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> TrioTask:
+        async def later() -> None:
+            await trio.sleep(delay)
+            callback()
+
+        return self.spawn(later())
 
     async def wait(self, tasks: Iterable[Any]) -> None:
         for task in list(tasks):
