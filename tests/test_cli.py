@@ -9,7 +9,6 @@ from __future__ import annotations
 import queue
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as sync_connect
 
 from wsframed import cli
@@ -196,18 +194,6 @@ def test_demo_prints_the_transcript_and_exits_0() -> None:
 # serve + connect ---------------------------------------------------------------------
 
 
-def test_serve_echo_and_connect_lines() -> None:
-    lines = ["hello", "wsframed", "übermäßig 🎉", "", "last line"]
-    with serving("--codec", "lines", "--echo") as (server, url, log):
-        result = run_connect(url, "lines", "\n".join(lines) + "\n")
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.splitlines() == lines
-        assert result.stderr == ""
-        log.wait_for(r"disconnected \(close code 1000\)")
-        server.send_signal(signal.SIGINT)
-        out, _ = server.communicate(timeout=TIMEOUT)
-    assert server.returncode == 0
-    assert out.splitlines() == lines  # serve printed every frame it received
 
 
 @pytest.mark.parametrize("codec", ["msgpack", "cbor", "jsonl"])
@@ -231,13 +217,6 @@ def test_length_codec_shows_bytes_literals(echo_servers: dict[str, str]) -> None
     assert result.stdout.splitlines() == ["b'ab'", "b''", "b'cd'"]
 
 
-def test_connect_skips_bad_input_lines_and_exits_1(echo_servers: dict[str, str]) -> None:
-    url = echo_servers["msgpack"]
-    result = run_connect(url, "msgpack", "1\nnot json\n2\n")
-    assert result.returncode == 1
-    assert result.stdout.splitlines() == ["1", "2"]
-    assert "input line 2 not sent: not valid JSON" in result.stderr
-    assert_one_clean_line(result.stderr)
 
 
 def test_server_refusing_an_oversized_frame_closes_with_1009() -> None:
@@ -272,25 +251,6 @@ def test_connect_exits_when_the_server_goes_away() -> None:
             client.communicate(timeout=TIMEOUT)
 
 
-def test_connect_closes_cleanly_on_sigint() -> None:
-    with serving("--codec", "lines", "--echo") as (_, url, log):
-        client = subprocess.Popen(
-            wsframed("connect", url, "--codec", "lines"), cwd=ROOT, text=True,
-            encoding="utf-8", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            out = LineReader(client.stdout)
-            assert client.stdin is not None
-            client.stdin.write("hi\n")
-            client.stdin.flush()
-            out.wait_for("^hi$")
-            client.send_signal(signal.SIGINT)  # stdin still open: Ctrl-C starts the close
-            assert client.wait(timeout=TIMEOUT) == 0
-            log.wait_for(r"disconnected \(close code 1000\)")
-        finally:
-            client.kill()
-            client.communicate(timeout=TIMEOUT)
 
 
 def test_serve_skips_a_bad_line_and_takes_text_with_text_bytes() -> None:
@@ -303,46 +263,13 @@ def test_serve_skips_a_bad_line_and_takes_text_with_text_bytes() -> None:
         log.wait_for(r"disconnected \(close code 1000\)")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_serve_stops_cleanly_on_signal(signum: signal.Signals) -> None:
-    with serving("--codec", "lines", "--echo") as (server, url, log):
-        with sync_connect(url, open_timeout=10) as ws:
-            ws.send(b"one\n")
-            assert ws.recv(timeout=10) == b"one\n"
-            server.send_signal(signum)
-            with pytest.raises(ConnectionClosed) as closed:
-                ws.recv(timeout=10)
-            assert closed.value.rcvd is not None
-            assert closed.value.rcvd.code == 1001  # going away
-        assert server.wait(timeout=TIMEOUT) == 0
-        log.rest()
-    assert "Traceback" not in "\n".join(log.lines)
-    assert server.stdout is not None
-    assert server.stdout.read() == "one\n"
 
 
 # errors ---------------------------------------------------------------------------
 
 
-def test_unreachable_server_is_one_line_and_exit_1() -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    result = run("connect", f"ws://127.0.0.1:{port}/", "--codec", "lines", input="")
-    assert result.returncode == 1
-    assert_one_clean_line(result.stderr)
-    assert result.stderr.startswith(f"wsframed connect: error: cannot connect to ws://127.0.0.1:{port}/")
 
 
-def test_listening_on_a_busy_port_is_one_line_and_exit_1() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        port = sock.getsockname()[1]
-        result = run("serve", "--port", str(port))
-    assert result.returncode == 1
-    assert_one_clean_line(result.stderr)
-    assert "cannot listen on 127.0.0.1" in result.stderr
 
 
 def test_bad_argument_in_a_subprocess() -> None:

@@ -66,6 +66,8 @@ def test_serve_stops_on_a_signal_closing_clients_with_1001(
         log.rest()
     assert "Traceback" not in "\n".join(log.lines)
     assert "stopping: closing connections with 1001 (going away)" in log.lines
+    assert server.stdout is not None
+    assert server.stdout.read() == "one\n"  # the frame it received, printed
 
 
 @loops
