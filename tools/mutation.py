@@ -92,12 +92,14 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_codec_objects.py",
         "tests/test_hostile_input.py",
         "tests/test_mutation_codecs.py",
+        "tests/test_mutation_msgpack.py",
     ],
     "wsframed/codecs/cbor.py": [
         "tests/test_codec_cbor.py",
         "tests/test_codec_objects.py",
         "tests/test_hostile_input.py",
         "tests/test_mutation_codecs.py",
+        "tests/test_mutation_cbor.py",
     ],
     "wsframed/codecs/rope.py": ["tests/test_codec_length.py", "tests/test_codec_lines.py"],
     # Fastest files first: with -x a killed mutant stops at its first failing test.
@@ -133,15 +135,22 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_rpc_logs.py", "tests/test_rpc_error_paths.py", "tests/test_rpc_bounds.py",
         "tests/test_rpc_checkpoints.py", "tests/test_rpc.py",
     ],
+    # The bridge's tests run it in-process and as a program (both count, see tests_by_line).
     "wsframed/bridge/pumping.py": [
-        "tests/test_bridge_failures.py", "tests/test_bridge.py", "tests/test_bridge_admission.py",
+        "tests/test_mutation_bridge.py", "tests/test_bridge_failures.py", "tests/test_bridge.py",
+        "tests/test_bridge_admission.py",
     ],
     "wsframed/bridge/server.py": [
-        "tests/test_bridge_error_paths.py", "tests/test_bridge_failures.py",
-        "tests/test_bridge.py", "tests/test_bridge_admission.py",
+        "tests/test_bridge_error_paths.py", "tests/test_mutation_bridge.py",
+        "tests/test_bridge_failures.py", "tests/test_bridge.py", "tests/test_bridge_admission.py",
     ],
     "wsframed/bridge/admission.py": [
-        "tests/test_bridge_admission.py", "tests/test_bridge_failures.py", "tests/test_bridge.py",
+        "tests/test_mutation_bridge.py", "tests/test_bridge_admission.py",
+        "tests/test_bridge_failures.py", "tests/test_bridge.py",
+    ],
+    "wsframed/bridge/command.py": [
+        "tests/test_mutation_bridge.py", "tests/test_bridge_error_paths.py",
+        "tests/test_bridge.py", "tests/test_cli_errors.py", "tests/test_cli.py",
     ],
 }
 
