@@ -93,6 +93,7 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_hostile_input.py",
         "tests/test_mutation_codecs.py",
         "tests/test_mutation_msgpack.py",
+        "tests/test_codec_encode_many.py",
     ],
     "wsframed/codecs/cbor.py": [
         "tests/test_codec_cbor.py",
@@ -100,6 +101,7 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_hostile_input.py",
         "tests/test_mutation_codecs.py",
         "tests/test_mutation_cbor.py",
+        "tests/test_codec_encode_many.py",
     ],
     "wsframed/codecs/rope.py": ["tests/test_codec_length.py", "tests/test_codec_lines.py"],
     # Fastest files first: with -x a killed mutant stops at its first failing test.
