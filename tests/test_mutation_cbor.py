@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from wsframed.codecs import CborCodec
-from wsframed.errors import DecodeError
+from wsframed.errors import DecodeError, FrameTooLarge
 
 KEYS = (
     "; map keys and set elements may be integers, floats, simple values and strings, "
@@ -72,3 +72,26 @@ def test_indefinite_length_arrays_exactly_max_depth_deep_are_decoded(cut: bool) 
         decoder.feed(piece)
         items.extend(decoder)
     assert items == [1, [[]]]
+
+
+@pytest.mark.parametrize(
+    ("data", "size", "at_least"),
+    [
+        (b"\x59\x01\x00", 259, False),  # a byte string of 256: exactly 3 + 256 bytes
+        (b"\x81\x59\x01\x00", 260, True),  # the same in an array: at least 1 + 259
+        (b"\x81\x79\x01\x00", 260, True),  # a text string
+    ],
+)
+def test_a_string_head_over_the_limit_after_an_item_gives_its_own_size(
+    data: bytes, size: int, at_least: bool
+) -> None:
+    """The size is counted from the start of the item, not of the buffer: the item
+    before it in the same chunk is not counted."""
+    decoder = CborCodec(max_frame_size=100).decoder()
+    decoder.feed(b"\x01" + data)
+    items: list[Any] = []
+    with pytest.raises(FrameTooLarge) as error:
+        items.extend(decoder)
+    assert items == [1]
+    found = (error.value.size, error.value.limit, error.value.at_least, error.value.local)
+    assert found == (size, 100, at_least, False)
