@@ -8,6 +8,7 @@ message, not cbor2's.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -95,3 +96,80 @@ def test_a_string_head_over_the_limit_after_an_item_gives_its_own_size(
     assert items == [1]
     found = (error.value.size, error.value.limit, error.value.at_least, error.value.local)
     assert found == (size, 100, at_least, False)
+
+
+def feed_cut(data: bytes, cut: int, **options: Any) -> tuple[list[Any], Exception | None]:
+    """The items decoded from ``0x01`` + ``data`` fed whole (``cut`` 0) or in two
+    pieces cut after ``cut`` bytes of ``data``, and the error raised, if any."""
+    decoder = CborCodec(**options).decoder()
+    pieces = [b"\x01" + data] if not cut else [b"\x01" + data[:cut], data[cut:]]
+    items: list[Any] = []
+    try:
+        for piece in pieces:
+            decoder.feed(piece)
+            items.extend(decoder)
+    except (DecodeError, FrameTooLarge) as exc:
+        return items, exc
+    return items, None
+
+
+ARRAY_24 = b"\x98\x18" + b"\x00" * 24  # an array of 24 zeros: its count in a second byte
+
+
+@pytest.mark.parametrize("cut", [0, 2, 3])
+@pytest.mark.parametrize(
+    ("data", "options", "message"),
+    [
+        (b"\xa1\x80\x01", {}, f"a map key is an array{KEYS}; the head at stream offset 2"),
+        (b"\xa1\xa0\x01", {}, f"a map key is a map{KEYS}; the head at stream offset 2"),
+        (b"\xa1" + ARRAY_24 + b"\x01", {},
+         f"a map key is an array{KEYS}; the head at stream offset 2"),
+        (b"\xa1\xda\x00\x01\x00\x00\x01\x01", {},
+         f"a map key is tag 65536{KEYS}; the head at stream offset 2"),
+        (b"\xc4\x82\xc1\x01\x01", {},
+         "tag 1 inside a decimal fraction, bigfloat or rational (tags 4, 5, 30), which may "
+         "only hold integers; the head at stream offset 3"),
+        # an array of 24 in an array of 24, and a tag in an array, over max_depth=1
+        (b"\x98\x18" + ARRAY_24 + b"\x00" * 23, {"max_depth": 1},
+         "CBOR item nested deeper than max_depth=1"),
+        (b"\x81\xda\x00\x01\x00\x00\x01", {"max_depth": 1},
+         "CBOR item nested deeper than max_depth=1"),
+    ],
+)
+def test_the_scanner_refuses_a_long_or_empty_container_or_a_tag_with_its_own_message(
+    data: bytes, options: dict[str, Any], message: str, cut: int
+) -> None:
+    """Heads the scanner's tables do not cover (empty containers where a key goes,
+    containers of 24 or more entries, 32-bit tags, tags inside a decimal fraction)."""
+    items, error = feed_cut(data, cut, **options)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    assert str(error) == f"{message} (frame starting at stream offset 1)"
+
+
+@pytest.mark.parametrize("cut", [0, 2, 3])
+def test_an_array_head_of_24_entries_over_the_limit_gives_the_item_s_least_size(
+    cut: int,
+) -> None:
+    """An array of 100 entries after an item, limit 50: at least 2 + 100 bytes."""
+    items, error = feed_cut(b"\x98\x64" + b"\x00" * 10, cut, max_frame_size=50)
+    assert items == [1]
+    assert isinstance(error, FrameTooLarge)
+    assert (error.size, error.limit, error.at_least) == (102, 50, True)
+
+
+@pytest.mark.parametrize("cut", [0, 2, 3])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"\x82" + ARRAY_24 + b"\x01\x02", [[0] * 24, 1]),  # a long array inside an item
+        (b"\xc4\x82\xc2\x41\x01\x01\x02", Decimal("1E+1")),  # a bignum in a decimal
+    ],
+)
+def test_items_the_scanner_resumes_across_pieces_are_decoded_whole(
+    data: bytes, expected: Any, cut: int
+) -> None:
+    """Cut in the middle, each piece scanned as it comes: the item, then the next."""
+    items, error = feed_cut(data, cut)
+    assert error is None
+    assert items == [1, expected, 2]
