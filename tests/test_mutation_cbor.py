@@ -173,3 +173,50 @@ def test_items_the_scanner_resumes_across_pieces_are_decoded_whole(
     items, error = feed_cut(data, cut)
     assert error is None
     assert items == [1, expected, 2]
+
+
+@pytest.mark.parametrize("cut", [0, 2, 3])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x5f\x5c\x00\xff", "initial byte 0x5c inside an indefinite-length byte string, "
+         "which may only hold definite-length byte strings"),  # reserved length (28)
+        (b"\x7f\x7c\x00\xff", "initial byte 0x7c inside an indefinite-length text string, "
+         "which may only hold definite-length text strings"),
+        (b"\x7f\x41\x00\xff", "initial byte 0x41 inside an indefinite-length text string, "
+         "which may only hold definite-length text strings"),  # a byte string chunk
+    ],
+)
+def test_an_indefinite_length_string_refuses_a_chunk_of_another_kind(
+    data: bytes, message: str, cut: int
+) -> None:
+    items, error = feed_cut(data, cut)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    assert str(error) == f"{message} (frame starting at stream offset 1)"
+
+
+@pytest.mark.parametrize("cut", [2, 3, 11])
+@pytest.mark.parametrize(("kind", "expected"), [(0x40, b"ab"), (0x60, "ab")])
+def test_an_indefinite_length_string_with_an_8_byte_length_chunk_is_decoded(
+    kind: int, expected: bytes | str, cut: int
+) -> None:
+    """A chunk whose length takes 8 bytes (additional information 27) is allowed."""
+    data = bytes([kind | 31, kind | 27]) + (2).to_bytes(8, "big") + b"ab\xff\x02"
+    items, error = feed_cut(data, cut)
+    assert error is None
+    assert items == [1, expected, 2]
+
+
+@pytest.mark.parametrize("cut", [0, 2, 3])
+@pytest.mark.parametrize("chunk", [18, 19])
+def test_an_indefinite_length_string_at_the_limit_gives_the_item_s_least_size(
+    chunk: int, cut: int
+) -> None:
+    """Limit 20, after an item: a chunk ending 20 bytes into the item (the break
+    still to come) or 21 bytes in: the item is at least 21 bytes."""
+    data = bytes([0x5F, 0x40 | chunk]) + b"x" * chunk
+    items, error = feed_cut(data, cut, max_frame_size=20)
+    assert items == [1]
+    assert isinstance(error, FrameTooLarge)
+    assert (error.size, error.limit, error.at_least) == (21, 20, True)
