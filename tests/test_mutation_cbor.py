@@ -220,3 +220,48 @@ def test_an_indefinite_length_string_at_the_limit_gives_the_item_s_least_size(
     assert items == [1]
     assert isinstance(error, FrameTooLarge)
     assert (error.size, error.limit, error.at_least) == (21, 20, True)
+
+
+@pytest.mark.parametrize(("size", "refused"), [(1024, False), (1025, True)])
+def test_a_bignum_over_1024_bytes_in_a_decimal_is_refused_at_its_head(
+    size: int, refused: bool
+) -> None:
+    """The bignum's length field is the last thing received: a length over the
+    1024-byte bound fails at once, before its bytes arrive; 1024 waits for them."""
+    decoder = CborCodec().decoder()
+    decoder.feed(b"\x01\xc4\x82\xc2\x59" + size.to_bytes(2, "big"))
+    items: list[Any] = []
+    if not refused:
+        items.extend(decoder)
+        assert items == [1]
+        return
+    with pytest.raises(DecodeError) as error:
+        items.extend(decoder)
+    assert items == [1]
+    assert str(error.value) == (
+        "a bignum of 1025 bytes inside a decimal fraction, bigfloat or rational (tags 4, 5, "
+        "30), over the 1024-byte bound: cbor2 converts them in time quadratic in their size "
+        "(pass trusted_peer=True to lift the bound); the head at stream offset 3 (frame "
+        "starting at stream offset 1)"
+    )
+
+
+def test_a_bignum_s_length_field_in_pieces_is_still_bounded() -> None:
+    """The length field of a 2,000-byte bignum in a decimal fraction arrives one
+    byte at a time: the bound is checked once the field is whole."""
+    decoder = CborCodec().decoder()
+    decoder.feed(b"\x01\xc4\x82\xc2\x59\x07")
+    assert list(decoder) == [1]
+    decoder.feed(b"\xd0")
+    with pytest.raises(DecodeError, match=r"^a bignum of 2000 bytes inside a decimal"):
+        list(decoder)
+
+
+@pytest.mark.parametrize("cut", [3, 5])
+def test_an_indefinite_length_string_resumed_inside_an_array_ends_in_it(cut: int) -> None:
+    """[(_ "a", "b"), 1] cut inside the string: once the string ends, the array
+    still needs its second item."""
+    data = b"\x82\x5f\x41a\x41b\xff\x01\x02"
+    items, error = feed_cut(data, cut)
+    assert error is None
+    assert items == [1, [b"ab", 1], 2]
