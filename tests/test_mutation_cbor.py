@@ -265,3 +265,32 @@ def test_an_indefinite_length_string_resumed_inside_an_array_ends_in_it(cut: int
     items, error = feed_cut(data, cut)
     assert error is None
     assert items == [1, [b"ab", 1], 2]
+
+
+@pytest.mark.parametrize("cut", [0, 4])
+@pytest.mark.parametrize(
+    ("bignum", "exponent"),
+    [
+        (b"\x40", 0),  # an empty bignum
+        (b"\x4a" + b"\x00" * 9 + b"\x01", 1),  # 10 bytes, the length in the head
+        (b"\x5b" + (2).to_bytes(8, "big") + b"\x00\x01", 1),  # an 8-byte length field
+    ],
+)
+def test_bignums_of_every_head_form_in_a_decimal_are_decoded(
+    bignum: bytes, exponent: int, cut: int
+) -> None:
+    """Tag 4 [bignum, 1]: the scanner measures each bignum's head to bound it, then
+    cbor2 decodes the decimal fraction."""
+    items, error = feed_cut(b"\xc4\x82\xc2" + bignum + b"\x01\x02", cut)
+    assert error is None
+    assert items == [1, Decimal(1).scaleb(exponent), 2]
+
+
+@pytest.mark.parametrize("cut", [4, 6])
+def test_an_indefinite_length_string_resumed_two_arrays_deep_ends_both(cut: int) -> None:
+    """[[(_ "a", "b")], 1] cut inside the string: once it ends, the inner array ends
+    too and the outer one still needs its second item."""
+    data = b"\x82\x81\x5f\x41a\x41b\xff\x01\x02"
+    items, error = feed_cut(data, cut)
+    assert error is None
+    assert items == [1, [[b"ab"], 1], 2]
