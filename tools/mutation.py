@@ -139,8 +139,8 @@ MODULE_TESTS: dict[str, list[str]] = {
     ],
     # The bridge's tests run it in-process and as a program (both count, see tests_by_line).
     "wsframed/bridge/pumping.py": [
-        "tests/test_mutation_bridge.py", "tests/test_bridge_failures.py", "tests/test_bridge.py",
-        "tests/test_bridge_admission.py",
+        "tests/test_mutation_bridge.py", "tests/test_bridge_error_paths.py",
+        "tests/test_bridge_failures.py", "tests/test_bridge.py", "tests/test_bridge_admission.py",
     ],
     "wsframed/bridge/server.py": [
         "tests/test_bridge_error_paths.py", "tests/test_mutation_bridge.py",
