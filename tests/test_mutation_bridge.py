@@ -201,3 +201,18 @@ async def test_bytes_the_peer_sent_before_the_target_ended_still_reach_the_targe
         result = await asyncio.wait_for(running, TIMEOUT)
         assert (result.ws_to_tcp, result.tcp_to_ws) == (size, 0)
         assert (result.close_code, result.reason) == (1000, "target closed")
+
+
+async def test_with_half_close_a_close_without_the_marker_is_a_websocket_close() -> None:
+    """Half-close spoken, but the peer closes with 1000 without its end-of-bytes
+    marker: the WebSocket closed (not half-closed); TCP gets the bytes and its end."""
+    async with ws_pair() as (ws_client, ws_server), tcp_pair() as (tcp_peer, tcp_ours):
+        stream = WsStream(ws_server, text="ignore")
+        running = asyncio.create_task(pump(stream, *tcp_ours, half_close=True))
+        await ws_client.send(b"data")
+        await ws_client.close(1000)
+        assert await asyncio.wait_for(tcp_peer[0].read(), TIMEOUT) == b"data"
+        tcp_peer[1].write_eof()
+        result = await asyncio.wait_for(running, TIMEOUT)
+        assert (result.ws_to_tcp, result.tcp_to_ws) == (4, 0)
+        assert (result.close_code, result.reason) == (1000, "websocket closed")
