@@ -57,7 +57,10 @@ async def test_a_clean_websocket_close_half_closes_tcp_and_waits_for_the_target(
         await ws_client.send(b"last bytes")
         await ws_client.close(1000)
         assert await asyncio.wait_for(tcp_peer[0].read(), TIMEOUT) == b"last bytes"
-        tcp_peer[1].write(b"late reply")
+        await asyncio.sleep(0.2)
+        assert not running.done()  # closing TCP with the reply unread would reset it
+        tcp_peer[1].write(b"late reply" * 10_000)
+        await tcp_peer[1].drain()
         tcp_peer[1].write_eof()
         result = await asyncio.wait_for(running, TIMEOUT)
         assert (result.ws_to_tcp, result.tcp_to_ws) == (10, 0)
