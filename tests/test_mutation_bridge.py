@@ -219,3 +219,28 @@ async def test_with_half_close_a_close_without_the_marker_is_a_websocket_close()
         result = await asyncio.wait_for(running, TIMEOUT)
         assert (result.ws_to_tcp, result.tcp_to_ws) == (4, 0)
         assert (result.close_code, result.reason) == (1000, "websocket closed")
+
+
+@pytest.mark.parametrize("ending", ["idle", "target reset"])
+async def test_the_code_this_side_sent_is_the_result_s_when_the_peer_never_answers(
+    ending: str,
+) -> None:
+    """The pump starts the close (1001 on idle, 1011 when the target fails) and the
+    peer reads nothing more: the result's code is the one sent, not 1006."""
+    async with ws_pair() as (ws_client, ws_server), tcp_pair() as (tcp_peer, tcp_ours):
+        ws_client.transport.pause_reading()
+        idle = 0.3 if ending == "idle" else None
+        running = asyncio.create_task(
+            pump(WsStream(ws_server), *tcp_ours, idle_timeout=idle, close_timeout=0.5)
+        )
+        if ending == "target reset":
+            sock = tcp_peer[1].get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            tcp_peer[1].transport.abort()
+        result = await asyncio.wait_for(running, TIMEOUT)
+        expected = (
+            (1001, "idle timeout") if ending == "idle"
+            else (1011, "target failed: connection reset by peer")
+        )
+        assert (result.close_code, result.reason) == expected
+        ws_client.transport.abort()  # it would wait for its own close timeout
