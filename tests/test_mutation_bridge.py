@@ -9,6 +9,7 @@ them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from wsframed import WsStream
 from wsframed.bridge import pump, run_command
 
-from .conftest import tcp_pair, ws_pair
+from .conftest import tcp_pair, wait_for, ws_pair
 from .test_bridge import bridge_args, echo, tcp_server
 
 pytestmark = pytest.mark.timeout(60)
@@ -244,3 +245,24 @@ async def test_the_code_this_side_sent_is_the_result_s_when_the_peer_never_answe
         )
         assert (result.close_code, result.reason) == expected
         ws_client.transport.abort()  # it would wait for its own close timeout
+
+
+async def test_refusals_a_loop_turn_apart_are_counted_into_one_line_a_second_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ten refusals, each a loop turn after the last (as connections arrive): the
+    first is logged by name, the nine others once, as a count, when the second has
+    passed, not one line per turn."""
+    from wsframed.bridge.admission import Admission
+
+    admission = Admission(1, logging.getLogger("test.mutation.admission"))
+    with caplog.at_level(logging.WARNING, logger="test.mutation.admission"):
+        for number in range(10):
+            admission.refused(f"192.0.2.1:{number}")
+            await asyncio.sleep(0)
+        await wait_for(lambda: len(caplog.records) >= 2, TIMEOUT)
+        await asyncio.sleep(0.05)
+    assert [record.getMessage() for record in caplog.records] == [
+        "refused peer=192.0.2.1:0: max-connections (1) reached",
+        "refused 9 more connections: max-connections (1) reached",
+    ]
