@@ -266,3 +266,20 @@ async def test_refusals_a_loop_turn_apart_are_counted_into_one_line_a_second_lat
         "refused peer=192.0.2.1:0: max-connections (1) reached",
         "refused 9 more connections: max-connections (1) reached",
     ]
+
+
+async def test_closing_the_admission_logs_the_refusals_not_yet_told(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bridge closing within the second after refusals logs their count at once."""
+    from wsframed.bridge.admission import Admission
+
+    admission = Admission(1, logging.getLogger("test.mutation.admission"))
+    with caplog.at_level(logging.WARNING, logger="test.mutation.admission"):
+        for number in range(3):
+            admission.refused(f"192.0.2.1:{number}")
+        admission.close()
+    assert [record.getMessage() for record in caplog.records] == [
+        "refused peer=192.0.2.1:0: max-connections (1) reached",
+        "refused 2 more connections: max-connections (1) reached",
+    ]
