@@ -24,9 +24,11 @@ written into the copy, and the module's test files run there with ``pytest -x``
 Test selection: the module's test files first run once under coverage, each test's
 lines recorded under its node id (a small ``-p`` plugin switches coverage's context);
 each mutant then runs only the tests that execute its line (in file order, ``-x``),
-every mapped file for a line run only at import. A mutant on a line no test executes
-in-process is *uncovered*, a survivor not run (a test started as a subprocess does
-not count). ``--no-select`` runs every mapped file for each mutant.
+every mapped file for a line run only at import. The programs a test starts (the
+bridge, the CLI) are measured too, each under the node id of the test that started
+it (coverage's .pth hook; a program started with an environment of its own is not
+seen). A mutant on a line no test executes is *uncovered*, a survivor not run.
+``--no-select`` runs every mapped file for each mutant.
 
 Mutation operators (the kinds of bug the suite should catch on error, close and limit
 paths): comparison flips (``<`` / ``<=``, ``==`` / ``!=``, ``is`` / ``is not``, ``in``
@@ -90,12 +92,16 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_codec_objects.py",
         "tests/test_hostile_input.py",
         "tests/test_mutation_codecs.py",
+        "tests/test_mutation_msgpack.py",
+        "tests/test_codec_encode_many.py",
     ],
     "wsframed/codecs/cbor.py": [
         "tests/test_codec_cbor.py",
         "tests/test_codec_objects.py",
         "tests/test_hostile_input.py",
         "tests/test_mutation_codecs.py",
+        "tests/test_mutation_cbor.py",
+        "tests/test_codec_encode_many.py",
     ],
     "wsframed/codecs/rope.py": ["tests/test_codec_length.py", "tests/test_codec_lines.py"],
     # Fastest files first: with -x a killed mutant stops at its first failing test.
@@ -131,15 +137,22 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_rpc_logs.py", "tests/test_rpc_error_paths.py", "tests/test_rpc_bounds.py",
         "tests/test_rpc_checkpoints.py", "tests/test_rpc.py",
     ],
+    # The bridge's tests run it in-process and as a program (both count, see tests_by_line).
     "wsframed/bridge/pumping.py": [
+        "tests/test_mutation_bridge.py", "tests/test_bridge_error_paths.py",
         "tests/test_bridge_failures.py", "tests/test_bridge.py", "tests/test_bridge_admission.py",
     ],
     "wsframed/bridge/server.py": [
-        "tests/test_bridge_error_paths.py", "tests/test_bridge_failures.py",
-        "tests/test_bridge.py", "tests/test_bridge_admission.py",
+        "tests/test_bridge_error_paths.py", "tests/test_mutation_bridge.py",
+        "tests/test_bridge_failures.py", "tests/test_bridge.py", "tests/test_bridge_admission.py",
     ],
     "wsframed/bridge/admission.py": [
-        "tests/test_bridge_admission.py", "tests/test_bridge_failures.py", "tests/test_bridge.py",
+        "tests/test_mutation_bridge.py", "tests/test_bridge_admission.py",
+        "tests/test_bridge_failures.py", "tests/test_bridge.py",
+    ],
+    "wsframed/bridge/command.py": [
+        "tests/test_mutation_bridge.py", "tests/test_bridge_error_paths.py",
+        "tests/test_bridge.py", "tests/test_cli_errors.py", "tests/test_cli.py",
     ],
 }
 
@@ -437,15 +450,25 @@ def copy_tree(destination: Path) -> None:
 # Written into the copy and loaded with ``-p``: each test's coverage gets its node id as
 # the context, so a mutant runs only the tests that execute its line.
 CONTEXT_PLUGIN = """
+import os
+
 import coverage
 
 ORDER = []
 SECONDS = {}
 
+def pytest_configure(config):
+    # The programs the tests start (python -m wsframed.bridge, the CLI) are measured
+    # too: coverage's .pth hook starts in any process that sees this variable, and
+    # the rcfile names the test running as the process's static context.
+    if os.path.exists(".mutation-subprocess-rc"):
+        os.environ["COVERAGE_PROCESS_START"] = os.path.abspath(".mutation-subprocess-rc")
+
 def pytest_runtest_setup(item):
     current = coverage.Coverage.current()
     if current is not None:
         current.switch_context(item.nodeid)
+    os.environ["WSFRAMED_MUTATION_CONTEXT"] = item.nodeid
     ORDER.append(item.nodeid)
 
 def pytest_runtest_logreport(report):
@@ -468,6 +491,13 @@ def tests_by_line(
     (tree / "_mutation_contexts.py").write_text(CONTEXT_PLUGIN)
     (tree / ".mutation-coveragerc").write_text("[run]\nbranch = false\n")
     data_file = tree / ".mutation-coverage"
+    # A program a test starts writes its own data file, its context the test's node id
+    # (coverage expands the variable when the program starts).
+    (tree / ".mutation-subprocess-rc").write_text(
+        "[run]\nbranch = false\nparallel = true\nsigterm = true\n"
+        f"data_file = {tree / '.mutation-subprocess'}\ninclude = {tree / module}\n"
+        "context = ${WSFRAMED_MUTATION_CONTEXT}\n"
+    )
     command = [
         sys.executable, "-m", "coverage", "run", "--rcfile=.mutation-coveragerc",
         f"--data-file={data_file}", f"--include={module}", "-m", "pytest", "-q",
@@ -482,14 +512,22 @@ def tests_by_line(
     ran = [line.split("\t") for line in (tree / ".mutation-order").read_text().split("\n")]
     order = {nodeid: i for i, (nodeid, _) in enumerate(ran)}
     seconds = {nodeid: float(taken) for nodeid, taken in ran}
-    data = coverage.CoverageData(basename=str(data_file))
-    data.read()
-    found: dict[int, list[str]] = {}
-    for filename in data.measured_files():
-        if Path(filename).resolve() == (tree / module).resolve():
-            for line, contexts in data.contexts_by_lineno(filename).items():
-                ids = sorted({c for c in contexts if c in order}, key=order.__getitem__)
-                found[line] = ids
+    by_line: dict[int, set[str]] = {}
+    at_import: set[int] = set()  # lines pytest's process ran outside any test
+    for path in [data_file, *sorted(tree.glob(".mutation-subprocess.*"))]:
+        data = coverage.CoverageData(basename=str(path))
+        data.read()
+        for filename in data.measured_files():
+            if Path(filename).resolve() == (tree / module).resolve():
+                for line, contexts in data.contexts_by_lineno(filename).items():
+                    ids = {c for c in contexts if c in order}
+                    if path == data_file and not ids:
+                        at_import.add(line)
+                    by_line.setdefault(line, set()).update(ids)
+    found = {
+        line: [] if line in at_import else sorted(ids, key=order.__getitem__)
+        for line, ids in by_line.items()
+    }
     return found, elapsed, seconds
 
 

@@ -1,0 +1,296 @@
+"""CborDecoder's scanner on malformed and hostile items, with the exact error, for
+mutants of wsframed/codecs/cbor.py that no test killed (tools/mutation.py;
+docs/contributing.md, Testing). Each item follows a complete one (``0x01``) and is fed
+whole (cbor2 stops at it and hands it to the scanner) or cut after its first byte (the
+scanner resumes it): the caller gets the item before it, then the scanner's own
+message, not cbor2's.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from wsframed.codecs import CborCodec
+from wsframed.errors import DecodeError, FrameTooLarge
+
+KEYS = (
+    "; map keys and set elements may be integers, floats, simple values and strings, "
+    "whose hashes a peer cannot make collide (pass trusted_peer=True to accept any)"
+)
+
+
+def decode(data: bytes, cut: bool, **options: Any) -> tuple[list[Any], str]:
+    """The items decoded from ``0x01`` + ``data`` and the DecodeError's message."""
+    decoder = CborCodec(**options).decoder()
+    pieces = [b"\x01" + data[:1], data[1:]] if cut else [b"\x01" + data]
+    items: list[Any] = []
+
+    def feed_all() -> None:
+        for piece in pieces:
+            decoder.feed(piece)
+            items.extend(decoder)
+
+    with pytest.raises(DecodeError) as error:
+        feed_all()
+    return items, str(error.value)
+
+
+@pytest.mark.parametrize("cut", [False, True])
+@pytest.mark.parametrize(
+    ("data", "options", "message"),
+    [
+        # an indefinite-length map: key 1, then a break where its value should be
+        (b"\xbf\x01\xff", {}, "break (0xff) between a key and its value in a map"),
+        # a negative integer with "indefinite length" (additional information 31)
+        (b"\x3f", {}, "indefinite length is not allowed for major type 1"),
+        # three indefinite-length arrays, one inside the other, over max_depth=2
+        (b"\x9f\x9f\x9f\xff\xff\xff", {"max_depth": 2},
+         "CBOR item nested deeper than max_depth=2"),
+        # a map whose key is an indefinite-length array, or map
+        (b"\xa1\x9f\xff\x01", {},
+         f"a map key is an array{KEYS}; the head at stream offset 2"),
+        (b"\xa1\xbf\xff\x01", {}, f"a map key is a map{KEYS}; the head at stream offset 2"),
+    ],
+)
+def test_the_scanner_refuses_an_indefinite_length_head_with_its_own_message(
+    data: bytes, options: dict[str, Any], message: str, cut: bool
+) -> None:
+    items, error = decode(data, cut, **options)
+    assert items == [1]
+    assert error == f"{message} (frame starting at stream offset 1)"
+
+
+@pytest.mark.parametrize("cut", [False, True])
+def test_indefinite_length_arrays_exactly_max_depth_deep_are_decoded(cut: bool) -> None:
+    """Two indefinite-length arrays, one inside the other, with max_depth=2."""
+    decoder = CborCodec(max_depth=2).decoder()
+    data = b"\x01\x9f\x9f\xff\xff"
+    items: list[Any] = []
+    for piece in [data[:2], data[2:]] if cut else [data]:
+        decoder.feed(piece)
+        items.extend(decoder)
+    assert items == [1, [[]]]
+
+
+@pytest.mark.parametrize(
+    ("data", "size", "at_least"),
+    [
+        (b"\x59\x01\x00", 259, False),  # a byte string of 256: exactly 3 + 256 bytes
+        (b"\x81\x59\x01\x00", 260, True),  # the same in an array: at least 1 + 259
+        (b"\x81\x79\x01\x00", 260, True),  # a text string
+    ],
+)
+def test_a_string_head_over_the_limit_after_an_item_gives_its_own_size(
+    data: bytes, size: int, at_least: bool
+) -> None:
+    """The size is counted from the start of the item, not of the buffer: the item
+    before it in the same chunk is not counted."""
+    decoder = CborCodec(max_frame_size=100).decoder()
+    decoder.feed(b"\x01" + data)
+    items: list[Any] = []
+    with pytest.raises(FrameTooLarge) as error:
+        items.extend(decoder)
+    assert items == [1]
+    found = (error.value.size, error.value.limit, error.value.at_least, error.value.local)
+    assert found == (size, 100, at_least, False)
+
+
+def feed_cut(data: bytes, cut: int, **options: Any) -> tuple[list[Any], Exception | None]:
+    """The items decoded from ``0x01`` + ``data`` fed whole (``cut`` 0) or in two
+    pieces cut after ``cut`` bytes of ``data``, and the error raised, if any."""
+    decoder = CborCodec(**options).decoder()
+    pieces = [b"\x01" + data] if not cut else [b"\x01" + data[:cut], data[cut:]]
+    items: list[Any] = []
+    try:
+        for piece in pieces:
+            decoder.feed(piece)
+            items.extend(decoder)
+    except (DecodeError, FrameTooLarge) as exc:
+        return items, exc
+    return items, None
+
+
+ARRAY_24 = b"\x98\x18" + b"\x00" * 24  # an array of 24 zeros: its count in a second byte
+
+
+@pytest.mark.parametrize("cut", [0, 2, 3])
+@pytest.mark.parametrize(
+    ("data", "options", "message"),
+    [
+        (b"\xa1\x80\x01", {}, f"a map key is an array{KEYS}; the head at stream offset 2"),
+        (b"\xa1\xa0\x01", {}, f"a map key is a map{KEYS}; the head at stream offset 2"),
+        (b"\xa1" + ARRAY_24 + b"\x01", {},
+         f"a map key is an array{KEYS}; the head at stream offset 2"),
+        (b"\xa1\xda\x00\x01\x00\x00\x01\x01", {},
+         f"a map key is tag 65536{KEYS}; the head at stream offset 2"),
+        (b"\xc4\x82\xc1\x01\x01", {},
+         "tag 1 inside a decimal fraction, bigfloat or rational (tags 4, 5, 30), which may "
+         "only hold integers; the head at stream offset 3"),
+        # an array of 24 in an array of 24, and a tag in an array, over max_depth=1
+        (b"\x98\x18" + ARRAY_24 + b"\x00" * 23, {"max_depth": 1},
+         "CBOR item nested deeper than max_depth=1"),
+        (b"\x81\xda\x00\x01\x00\x00\x01", {"max_depth": 1},
+         "CBOR item nested deeper than max_depth=1"),
+    ],
+)
+def test_the_scanner_refuses_a_long_or_empty_container_or_a_tag_with_its_own_message(
+    data: bytes, options: dict[str, Any], message: str, cut: int
+) -> None:
+    """Heads the scanner's tables do not cover (empty containers where a key goes,
+    containers of 24 or more entries, 32-bit tags, tags inside a decimal fraction)."""
+    items, error = feed_cut(data, cut, **options)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    assert str(error) == f"{message} (frame starting at stream offset 1)"
+
+
+@pytest.mark.parametrize("cut", [0, 2, 3])
+def test_an_array_head_of_24_entries_over_the_limit_gives_the_item_s_least_size(
+    cut: int,
+) -> None:
+    """An array of 100 entries after an item, limit 50: at least 2 + 100 bytes."""
+    items, error = feed_cut(b"\x98\x64" + b"\x00" * 10, cut, max_frame_size=50)
+    assert items == [1]
+    assert isinstance(error, FrameTooLarge)
+    assert (error.size, error.limit, error.at_least) == (102, 50, True)
+
+
+@pytest.mark.parametrize("cut", [0, 2, 3])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"\x82" + ARRAY_24 + b"\x01\x02", [[0] * 24, 1]),  # a long array inside an item
+        (b"\xc4\x82\xc2\x41\x01\x01\x02", Decimal("1E+1")),  # a bignum in a decimal
+    ],
+)
+def test_items_the_scanner_resumes_across_pieces_are_decoded_whole(
+    data: bytes, expected: Any, cut: int
+) -> None:
+    """Cut in the middle, each piece scanned as it comes: the item, then the next."""
+    items, error = feed_cut(data, cut)
+    assert error is None
+    assert items == [1, expected, 2]
+
+
+@pytest.mark.parametrize("cut", [0, 2, 3])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x5f\x5c\x00\xff", "initial byte 0x5c inside an indefinite-length byte string, "
+         "which may only hold definite-length byte strings"),  # reserved length (28)
+        (b"\x7f\x7c\x00\xff", "initial byte 0x7c inside an indefinite-length text string, "
+         "which may only hold definite-length text strings"),
+        (b"\x7f\x41\x00\xff", "initial byte 0x41 inside an indefinite-length text string, "
+         "which may only hold definite-length text strings"),  # a byte string chunk
+    ],
+)
+def test_an_indefinite_length_string_refuses_a_chunk_of_another_kind(
+    data: bytes, message: str, cut: int
+) -> None:
+    items, error = feed_cut(data, cut)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    assert str(error) == f"{message} (frame starting at stream offset 1)"
+
+
+@pytest.mark.parametrize("cut", [2, 3, 11])
+@pytest.mark.parametrize(("kind", "expected"), [(0x40, b"ab"), (0x60, "ab")])
+def test_an_indefinite_length_string_with_an_8_byte_length_chunk_is_decoded(
+    kind: int, expected: bytes | str, cut: int
+) -> None:
+    """A chunk whose length takes 8 bytes (additional information 27) is allowed."""
+    data = bytes([kind | 31, kind | 27]) + (2).to_bytes(8, "big") + b"ab\xff\x02"
+    items, error = feed_cut(data, cut)
+    assert error is None
+    assert items == [1, expected, 2]
+
+
+@pytest.mark.parametrize("cut", [0, 2, 3])
+@pytest.mark.parametrize("chunk", [18, 19])
+def test_an_indefinite_length_string_at_the_limit_gives_the_item_s_least_size(
+    chunk: int, cut: int
+) -> None:
+    """Limit 20, after an item: a chunk ending 20 bytes into the item (the break
+    still to come) or 21 bytes in: the item is at least 21 bytes."""
+    data = bytes([0x5F, 0x40 | chunk]) + b"x" * chunk
+    items, error = feed_cut(data, cut, max_frame_size=20)
+    assert items == [1]
+    assert isinstance(error, FrameTooLarge)
+    assert (error.size, error.limit, error.at_least) == (21, 20, True)
+
+
+@pytest.mark.parametrize(("size", "refused"), [(1024, False), (1025, True)])
+def test_a_bignum_over_1024_bytes_in_a_decimal_is_refused_at_its_head(
+    size: int, refused: bool
+) -> None:
+    """The bignum's length field is the last thing received: a length over the
+    1024-byte bound fails at once, before its bytes arrive; 1024 waits for them."""
+    decoder = CborCodec().decoder()
+    decoder.feed(b"\x01\xc4\x82\xc2\x59" + size.to_bytes(2, "big"))
+    items: list[Any] = []
+    if not refused:
+        items.extend(decoder)
+        assert items == [1]
+        return
+    with pytest.raises(DecodeError) as error:
+        items.extend(decoder)
+    assert items == [1]
+    assert str(error.value) == (
+        "a bignum of 1025 bytes inside a decimal fraction, bigfloat or rational (tags 4, 5, "
+        "30), over the 1024-byte bound: cbor2 converts them in time quadratic in their size "
+        "(pass trusted_peer=True to lift the bound); the head at stream offset 3 (frame "
+        "starting at stream offset 1)"
+    )
+
+
+def test_a_bignum_s_length_field_in_pieces_is_still_bounded() -> None:
+    """The length field of a 2,000-byte bignum in a decimal fraction arrives one
+    byte at a time: the bound is checked once the field is whole."""
+    decoder = CborCodec().decoder()
+    decoder.feed(b"\x01\xc4\x82\xc2\x59\x07")
+    assert list(decoder) == [1]
+    decoder.feed(b"\xd0")
+    with pytest.raises(DecodeError, match=r"^a bignum of 2000 bytes inside a decimal"):
+        list(decoder)
+
+
+@pytest.mark.parametrize("cut", [3, 5])
+def test_an_indefinite_length_string_resumed_inside_an_array_ends_in_it(cut: int) -> None:
+    """[(_ "a", "b"), 1] cut inside the string: once the string ends, the array
+    still needs its second item."""
+    data = b"\x82\x5f\x41a\x41b\xff\x01\x02"
+    items, error = feed_cut(data, cut)
+    assert error is None
+    assert items == [1, [b"ab", 1], 2]
+
+
+@pytest.mark.parametrize("cut", [0, 4])
+@pytest.mark.parametrize(
+    ("bignum", "exponent"),
+    [
+        (b"\x40", 0),  # an empty bignum
+        (b"\x4a" + b"\x00" * 9 + b"\x01", 1),  # 10 bytes, the length in the head
+        (b"\x5b" + (2).to_bytes(8, "big") + b"\x00\x01", 1),  # an 8-byte length field
+    ],
+)
+def test_bignums_of_every_head_form_in_a_decimal_are_decoded(
+    bignum: bytes, exponent: int, cut: int
+) -> None:
+    """Tag 4 [bignum, 1]: the scanner measures each bignum's head to bound it, then
+    cbor2 decodes the decimal fraction."""
+    items, error = feed_cut(b"\xc4\x82\xc2" + bignum + b"\x01\x02", cut)
+    assert error is None
+    assert items == [1, Decimal(1).scaleb(exponent), 2]
+
+
+@pytest.mark.parametrize("cut", [4, 6])
+def test_an_indefinite_length_string_resumed_two_arrays_deep_ends_both(cut: int) -> None:
+    """[[(_ "a", "b")], 1] cut inside the string: once it ends, the inner array ends
+    too and the outer one still needs its second item."""
+    data = b"\x82\x81\x5f\x41a\x41b\xff\x01\x02"
+    items, error = feed_cut(data, cut)
+    assert error is None
+    assert items == [1, [[b"ab"], 1], 2]
