@@ -26,7 +26,10 @@ import functools
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import trio
+try:
+    import trio
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise ImportError("wsframed.bridge.trio needs trio: pip install 'wsframed[trio]'") from exc
 from websockets.trio.client import connect as ws_connect
 from websockets.trio.server import serve as ws_serve
 
