@@ -283,3 +283,17 @@ async def test_closing_the_admission_logs_the_refusals_not_yet_told(
         "refused peer=192.0.2.1:0: max-connections (1) reached",
         "refused 2 more connections: max-connections (1) reached",
     ]
+
+
+def test_peer_addresses_in_log_lines_bracket_ipv6_hosts() -> None:
+    """How a refused or failed peer is named in the bridge's log lines: ``HOST:PORT``,
+    ``[HOST]:PORT`` for an IPv6 host (its own colons would hide the port), and
+    anything that is not a socket address as its ``str``."""
+    from wsframed.bridge.admission import format_address
+
+    assert format_address(("127.0.0.1", 6080)) == "127.0.0.1:6080"
+    assert format_address(("::1", 6080, 0, 0)) == "[::1]:6080"
+    assert format_address(("fe80::1%lo", 443, 0, 1)) == "[fe80::1%lo]:443"
+    assert format_address("/run/bridge.sock") == "/run/bridge.sock"
+    assert format_address(("lonely",)) == "('lonely',)"
+    assert format_address(None) == "None"
