@@ -63,6 +63,8 @@ class WebsocketsTrioBackend(WebsocketsBackend):
         self.raw_receive = connection.recv
         self.raw_send = connection.send
         self._frames = _queued_frames(connection)
+        self._peek_first = None  # peek_end()'s scan state, as in the asyncio adapter
+        self._peek_clean = 0
         self.texts_before_wrap = _observe_frames(connection, on_event, self._frames, Connection)
         """Sizes of the text messages queued before the stream existed, in order."""
 
