@@ -12,7 +12,7 @@ from typing import Any, Generic, Literal, TypeVar
 from .checkpoint import checkpoint
 from .codecs.base import Codec
 from .framed import Framed, check_codec
-from .negotiation import client_error, subprotocol_of
+from .negotiation import client_error, offer
 from .stream import TextPolicy, WsStream
 
 __all__ = ["BackendName", "byte_stream_defaults", "connect"]
@@ -128,13 +128,7 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         self.codec = codec
         self._offered: str | None = None
         if negotiate:
-            if "subprotocols" in options:
-                raise TypeError(
-                    "connect() negotiates the codec through the subprotocol: drop "
-                    "subprotocols=, or negotiate=False"
-                )
-            self._offered = subprotocol_of(codec)
-            options["subprotocols"] = [self._offered]
+            self._offered = offer(codec, options)
         self._stream_options: dict[str, Any] = {
             "text": text,
             "write_chunk_size": write_chunk_size,

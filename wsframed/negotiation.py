@@ -62,6 +62,8 @@ __all__ = [
     "CodecMismatch",
     "Negotiator",
     "client_error",
+    "offer",
+    "server_negotiator",
     "subprotocol_of",
 ]
 
@@ -214,6 +216,45 @@ class Negotiator:
         if subprotocol is None:
             return self.default
         return self.codecs[subprotocol]
+
+
+def offer(codec: object, options: dict[str, Any]) -> str:
+    """The client side of ``connect(negotiate=True)``: offer ``codec``'s name.
+
+    Sets ``options["subprotocols"]`` (websockets' option, on asyncio and trio alike)
+    and returns the name offered. ``TypeError`` (the caller's mistake) when the options
+    name subprotocols already, or the codec has no name (see
+    [`subprotocol_of`][wsframed.negotiation.subprotocol_of]).
+    """
+    if "subprotocols" in options:
+        raise TypeError(
+            "connect() negotiates the codec through the subprotocol: drop "
+            "subprotocols=, or negotiate=False"
+        )
+    name = subprotocol_of(codec)
+    options["subprotocols"] = [name]
+    return name
+
+
+def server_negotiator(codecs: Sequence[Codec[Any]], options: dict[str, Any]) -> Negotiator:
+    """The server side of ``serve(negotiate=True)`` or of a list of codecs.
+
+    Sets websockets' ``select_subprotocol`` in ``options`` (on asyncio and trio alike)
+    and returns the [`Negotiator`][wsframed.negotiation.Negotiator], whose ``refusal``
+    the server adds to its ``process_request`` checks and whose ``codec_for`` gives
+    each connection its codec. ``TypeError`` (the caller's mistake) when the options
+    set ``subprotocols`` or ``select_subprotocol`` themselves; ``ValueError`` for two
+    codecs of one name.
+    """
+    for option in ("subprotocols", "select_subprotocol"):
+        if option in options:
+            raise TypeError(
+                f"serve() negotiates the codec through the subprotocol: drop "
+                f"{option}=, or negotiate=False with a single codec"
+            )
+    negotiator = Negotiator(codecs)
+    options["select_subprotocol"] = negotiator.select_subprotocol
+    return negotiator
 
 
 def client_error(exc: Exception, uri: str, offered: str) -> CodecMismatch | None:
