@@ -44,6 +44,7 @@ __all__ = [
     "Waiter",
     "asyncio_shell",
     "current_shell",
+    "gather",
     "in_trio",
     "run",
     "system_error",
@@ -268,6 +269,34 @@ def task_scope() -> AbstractAsyncContextManager[Shell]:
 
         return TrioScope()
     return AsyncioScope()
+
+
+async def gather(*calls: Callable[[], Awaitable[Any]]) -> list[Any]:
+    """Run ``calls`` as concurrent tasks of the running loop; their results, in order.
+
+    ``asyncio.gather`` for either family, in a [`task_scope`][wsframed.loops.task_scope]:
+    the first failure is raised once the other tasks are cancelled and have ended, so
+    none outlives the call (also when the call itself is cancelled)."""
+    results: list[Any] = [None] * len(calls)
+
+    async def run(index: int, call: Callable[[], Awaitable[Any]]) -> None:
+        results[index] = await call()
+
+    async with task_scope() as shell:
+        tasks = [shell.spawn(run(i, call), _ignore) for i, call in enumerate(calls)]
+        try:
+            for task in tasks:
+                await shell.join(task)
+        finally:
+            for task in tasks:
+                task.cancel()
+            with shell.shielded():
+                await shell.wait(tasks)
+    return results
+
+
+def _ignore(task: Any) -> None:
+    """``spawn()``'s ``done``: ``gather`` holds its tasks and joins them itself."""
 
 
 from .asyncio import AsyncioScope, AsyncioShell  # noqa: E402  (after the protocols)
