@@ -26,7 +26,7 @@ from .errors import (
     FrameTooLarge,
 )
 from .framed import Framed
-from .loops import current_shell, in_trio, task_scope
+from .loops import current_shell, gather, in_trio
 
 __all__ = ["run_demo"]
 
@@ -86,26 +86,6 @@ def _connect(url: str, codec: Codec[Any]) -> AbstractAsyncContextManager[Framed[
     from .client import connect as asyncio_connect
 
     return asyncio_connect(url, codec)
-
-
-async def _gather(*calls: Callable[[], Awaitable[Any]]) -> list[Any]:
-    """Run ``calls`` as concurrent tasks of the running loop; their results, in order
-    (the first failure is raised once the others are cancelled)."""
-    results: list[Any] = [None] * len(calls)
-
-    async def run(index: int, call: Callable[[], Awaitable[Any]]) -> None:
-        results[index] = await call()
-
-    async with task_scope() as shell:
-        tasks = [shell.spawn(run(i, call)) for i, call in enumerate(calls)]
-        try:
-            for task in tasks:
-                await shell.join(task)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await shell.wait(tasks)
-    return results
 
 
 async def _echo(framed: Framed[Any]) -> None:
@@ -184,7 +164,7 @@ async def _demo_rpc(say: _Transcript) -> None:
         say("client -> server  [0, 0, 'add', [1, 2]]   (request: type, msgid, method, params)")
         result = await peer.call("add", 1, 2)
         say(f"server -> client  [1, 0, None, {result!r}]   (response: type, msgid, error, result)")
-        results = await _gather(*(functools.partial(peer.call, "add", i, i) for i in range(5)))
+        results = await gather(*(functools.partial(peer.call, "add", i, i) for i in range(5)))
         say(f"5 calls in flight at once, answered by msgid: {results}")
         say(f"greet(): the server calls the client back -> {await peer.call('greet')!r}")
         try:
@@ -246,7 +226,7 @@ async def _demo_split(say: _Transcript) -> None:
                     all_replies.set_result(None)
             say(f"receiver task  end of stream after {count} replies")
 
-        await _gather(sender, receiver)
+        await gather(sender, receiver)
 
 
 async def _limited_lines_server(framed: Framed[Any]) -> None:
