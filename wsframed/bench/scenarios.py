@@ -28,6 +28,9 @@ code a user would write without wsframed:
 
 The decoding scenario (``decode_pieces``) needs no network and the memory
 scenario (``slow_reader_memory``) reports traced bytes instead of a duration.
+
+Every scenario runs on either loop family (``wsframed bench --loop trio``: websockets.trio
+and trio's TCP streams) except those in ``ASYNCIO_ONLY``, which say why.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..framed import Framed
+from ..loops import current_shell, gather, in_trio
 from ..stream import WsStream
 from .workloads import Workload, tcp_pair, ws_pair
 
@@ -50,6 +54,7 @@ clock: Callable[[], float] = time.perf_counter
 ``time.process_time`` for a run in CPU time (``Config.cpu_time``)."""
 
 __all__ = [
+    "ASYNCIO_ONLY",
     "CHUNK",
     "bulk_raw_tcp",
     "bulk_websockets",
@@ -78,11 +83,18 @@ SMALL_MODES = (
 )
 """The small-frame scenarios; see ``small_frames``."""
 
+ASYNCIO_ONLY: dict[str, str] = {
+    "adhoc": "it is built on asyncio.StreamReader, which trio has no counterpart of",
+    "tcp_framed": "Framed.from_streams takes asyncio's streams; under trio, Framed "
+    "takes anyio's TCP streams, an optional dependency, not trio's own SocketStream",
+}
+"""The small-frame modes that exist on asyncio only, and why (``--loop trio`` skips them)."""
+
 
 async def _timed(sender: Awaitable[Any], receiver: Awaitable[Any]) -> float:
     """Run sender and receiver concurrently; return the seconds until both are done."""
     start = clock()
-    await asyncio.gather(sender, receiver)
+    await gather(lambda: sender, lambda: receiver)
     return clock() - start
 
 
@@ -115,6 +127,8 @@ async def small_frames(workload: Workload, mode: str, count: int, batch: int = 0
 
 async def _small_frames(workload: Workload, mode: str, items: list[Any], batch: int) -> float:
     count = len(items)
+    if mode in ASYNCIO_ONLY and in_trio():
+        raise ValueError(f"mode {mode!r} runs on asyncio only: {ASYNCIO_ONLY[mode]}")
     if mode == "codec":
         return _codec_only(workload, items)
     if mode == "raw_tcp":
@@ -315,9 +329,7 @@ async def bulk_websockets(total: int) -> float:
         return await _timed(send(), receive())
 
 
-async def _write_chunks(
-    writer: WsStream | asyncio.StreamWriter, payload: bytes, total: int
-) -> None:
+async def _write_chunks(writer: Any, payload: bytes, total: int) -> None:
     """Write ``payload`` until ``total`` bytes are written, ``drain()`` after each."""
     for _ in range(total // len(payload)):
         writer.write(payload)
@@ -340,7 +352,8 @@ async def bulk_wsstream(total: int) -> float:
 
 
 async def bulk_raw_tcp(total: int) -> float:
-    """``total`` bytes through asyncio TCP streams: ``write`` 64 KiB + ``drain``, ``read``."""
+    """``total`` bytes through TCP streams (asyncio's, or trio's under trio): ``write``
+    64 KiB + ``drain``, ``read``."""
     payload = bytes(CHUNK)
     async with tcp_pair() as ((_, writer), (reader, _)):
 
@@ -433,6 +446,7 @@ async def slow_reader_memory(total: int, *, pause_every: int = 16) -> tuple[int,
     websockets connections included) and the duration.
     """
     payload = bytes(CHUNK)
+    sleep = current_shell("the benchmark").sleep
     async with ws_pair() as (client, server):
         sender = WsStream(client)
         receiver = WsStream(server)
@@ -444,7 +458,7 @@ async def slow_reader_memory(total: int, *, pause_every: int = 16) -> tuple[int,
                 received += len(await receiver.read(CHUNK))
                 reads += 1
                 if reads % pause_every == 0:
-                    await asyncio.sleep(0.001)
+                    await sleep(0.001)
 
         gc.collect()
         tracemalloc.start()
