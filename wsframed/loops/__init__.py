@@ -275,28 +275,39 @@ async def gather(*calls: Callable[[], Awaitable[Any]]) -> list[Any]:
     """Run ``calls`` as concurrent tasks of the running loop; their results, in order.
 
     ``asyncio.gather`` for either family, in a [`task_scope`][wsframed.loops.task_scope]:
-    the first failure is raised once the other tasks are cancelled and have ended, so
-    none outlives the call (also when the call itself is cancelled)."""
+    when one call fails, the others are cancelled, and its exception (the first one)
+    is raised as itself once every task has ended; none outlives the call, also when
+    the call itself is cancelled."""
     results: list[Any] = [None] * len(calls)
-
-    async def run(index: int, call: Callable[[], Awaitable[Any]]) -> None:
-        results[index] = await call()
+    errors: list[Exception] = []
+    tasks: list[Task] = []
 
     async with task_scope() as shell:
-        tasks = [shell.spawn(run(i, call), _ignore) for i, call in enumerate(calls)]
+
+        async def run(index: int, call: Callable[[], Awaitable[Any]]) -> None:
+            try:
+                results[index] = await call()
+            except Exception as exc:
+                errors.append(exc)
+                running = shell.current_task()
+                for task in tasks:
+                    if task is not running:
+                        task.cancel()
+
+        tasks.extend(shell.spawn(run(i, call), _ignore) for i, call in enumerate(calls))
         try:
-            for task in tasks:
-                await shell.join(task)
+            await shell.wait(tasks)
         finally:
             for task in tasks:
                 task.cancel()
             with shell.shielded():
                 await shell.wait(tasks)
+    if errors:
+        raise errors[0]
     return results
 
 
 def _ignore(task: Any) -> None:
-    """``spawn()``'s ``done``: ``gather`` holds its tasks and joins them itself."""
-
+    """``spawn()``'s ``done``: ``gather`` holds its tasks and waits for them itself."""
 
 from .asyncio import AsyncioScope, AsyncioShell  # noqa: E402  (after the protocols)
