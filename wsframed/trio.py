@@ -30,6 +30,7 @@ from websockets.trio.client import connect as ws_connect
 from websockets.trio.server import ServerConnection
 from websockets.trio.server import serve as ws_serve
 
+from .checkpoint import checkpoint
 from .client import byte_stream_defaults
 from .codecs.base import Codec
 from .framed import Framed, check_codec
@@ -249,7 +250,11 @@ async def serve(
     offering only codecs the server lacks gets HTTP 400 and one WARNING is logged.
     Every other keyword goes to ``websockets.trio.server.serve``.
     """
-    routes, codecs, negotiator = _configured(handler, codec, negotiate, options)
+    try:
+        routes, codecs, negotiator = _configured(handler, codec, negotiate, options)
+    except Exception:
+        await checkpoint()  # the caller's mistake, raised at once: yield all the same
+        raise
     stream_options: dict[str, Any] = {
         "text": text,
         "write_chunk_size": write_chunk_size,
