@@ -2,7 +2,8 @@
 
 The demo under trio prints the same transcript as under asyncio (the port and the
 suggested commands' ``--loop trio`` aside); the bench runs its scenarios on
-websockets.trio and trio's TCP streams and names the rows that exist on asyncio only.
+websockets.trio and trio's TCP streams (Framed over TCP: over anyio's) and names the
+rows that exist on asyncio only.
 No test asserts on a rate.
 """
 
@@ -22,9 +23,7 @@ CELL = re.compile(r"\d[\d.,]*[kM]? \(\d[\d.]*x\)")  # a rate and its ratio
 pytestmark = pytest.mark.timeout(240)
 
 NOT_ON_TRIO = (
-    "Not on trio (shown as -): Framed over TCP (Framed.from_streams takes asyncio's "
-    "streams; under trio, Framed takes anyio's TCP streams, an optional dependency, not "
-    "trio's own SocketStream); ad-hoc StreamReader (it is built on asyncio.StreamReader, "
+    "Not on trio (shown as -): ad-hoc StreamReader (it is built on asyncio.StreamReader, "
     "which trio has no counterpart of)."
 )
 
@@ -100,14 +99,15 @@ def test_bench_on_trio_measures_the_small_frames_and_names_what_it_cannot() -> N
         "Server and client tasks share one trio run (websockets.trio, trio's TCP streams)"
     )
     assert lines[5] == NOT_ON_TRIO
+    assert lines[7] == "Framed over TCP on trio: Framed over anyio's TCP streams."
     against_limit = [row.split(" | ") for row in rows(out, "Small frames against the limit")]
     assert [row[:2] for row in against_limit] == [
         ["| msgpack, 28 B", "TCP + msgpack"], ["| lines, 100 B", "TCP + split"]
     ]
-    for row in against_limit:  # limit, send_all + recv_many, send_all + async for, -
+    for row in against_limit:  # the limit, then each mode against it
         assert re.fullmatch(r"\d[\d.]*[kM]?", row[2])
-        assert [bool(CELL.fullmatch(cell)) for cell in row[3:5]] == [True, True]
-        assert row[5] == "- |"  # Framed over TCP: asyncio only
+        cells = [*row[3:5], row[5].removesuffix(" |")]  # recv_many, async for, Framed/TCP
+        assert [bool(CELL.fullmatch(cell)) for cell in cells] == [True, True, True]
     for row in rows(out, "Small frames against the code you would write"):
         cells = row.split(" | ")
         assert re.fullmatch(r"\d[\d.]*[kM]?", cells[1])  # naive, websockets.trio
@@ -170,7 +170,39 @@ def test_bench_jobs_run_in_trio_over_websockets_trio(monkeypatch: pytest.MonkeyP
     results = run(config, sections=("small",))
     assert seen == [
         ("naive", True, False), ("send", True, True), ("send_all", True, False),
-        ("recv_many", True, False), ("plain_tcp", True, False), ("raw_tcp", True, False),
-        ("codec", True, False),
+        ("recv_many", True, False), ("tcp_framed", True, False), ("plain_tcp", True, False),
+        ("raw_tcp", True, False), ("codec", True, False),
     ]
     assert sorted(key[2] for key in results.best) == sorted(mode for mode, _, _ in seen)
+
+
+def test_without_anyio_framed_over_tcp_is_left_out_on_trio_and_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+    from dataclasses import replace
+
+    from wsframed.bench import QUICK, Results, markdown, scenarios
+    from wsframed.bench.suite import plan
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec",
+        lambda name, *rest: None if name == "anyio" else find_spec(name, *rest),
+    )
+    why = "under trio, Framed runs over anyio's TCP streams: pip install anyio"
+    assert scenarios.unavailable("tcp_framed", "trio") == why
+    assert scenarios.unavailable("tcp_framed", "asyncio") is None
+    assert scenarios.unavailable("adhoc", "asyncio") is None
+    config = replace(QUICK, loop="trio", codecs=("length",))
+    assert [job.label for job in plan(config, ("small",))] == [
+        "length naive", "length send", "length send_all", "length recv_many",
+        "length plain_tcp", "length raw_tcp", "length codec",
+    ]
+    results = Results(config)
+    results.best[("small", "length", "codec")] = 1.0
+    results.units[("small", "length", "codec")] = 1
+    assert markdown(results).splitlines()[5] == (
+        f"Not on trio (shown as -): Framed over TCP ({why}); ad-hoc StreamReader (it is "
+        "built on asyncio.StreamReader, which trio has no counterpart of)."
+    )

@@ -78,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "large frame; memory under a slow reader. Prints markdown tables of rates and "
         "ratios on stdout; progress goes to stderr on a terminal or with --progress. "
         "With --loop trio the same scenarios run on websockets.trio and trio's TCP "
-        "streams, except the two that exist on asyncio only (the report names them). "
+        "streams, except the one that exists on asyncio only (the report names it). "
         "The quick set takes a minute or two; 'python benchmarks/run.py' from a "
         "checkout runs the full set and draws the chart."
     )

@@ -17,7 +17,7 @@ import platform
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 
-from .scenarios import ASYNCIO_ONLY
+from .scenarios import unavailable
 from .suite import DECODE_CODECS, KiB, MiB, Results
 from .workloads import WORKLOADS
 
@@ -141,16 +141,19 @@ def markdown(results: Results) -> str:
         "",
     ]
     if trio and any(key[0] == "small" for key in results.best):
+        missing = {
+            title: why
+            for mode, title in (*_AGAINST_LIMIT, *_AGAINST_NAIVE)
+            if (why := unavailable(mode, "trio")) is not None
+        }
         lines += [
             "Not on trio (shown as -): "
-            + "; ".join(
-                f"{title} ({ASYNCIO_ONLY[mode]})"
-                for mode, title in (*_AGAINST_LIMIT, *_AGAINST_NAIVE)
-                if mode in ASYNCIO_ONLY
-            )
+            + "; ".join(f"{title} ({why})" for title, why in missing.items())
             + ".",
             "",
         ]
+        if "Framed over TCP" not in missing:
+            lines += ["Framed over TCP on trio: Framed over anyio's TCP streams.", ""]
     if any(key[0] == "small" for key in results.best):
         lines += [
             f"### Small frames against the limit ({config.items:,} items client to "

@@ -30,7 +30,7 @@ The decoding scenario (``decode_pieces``) needs no network and the memory
 scenario (``slow_reader_memory``) reports traced bytes instead of a duration.
 
 Every scenario runs on either loop family (``wsframed bench --loop trio``: websockets.trio
-and trio's TCP streams) except those in ``ASYNCIO_ONLY``, which say why.
+and trio's TCP streams) except those ``unavailable()`` names, with the reason.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
+import importlib.util
 import sys
 import time
 import tracemalloc
@@ -47,14 +48,13 @@ from typing import Any
 from ..framed import Framed
 from ..loops import current_shell, gather, in_trio
 from ..stream import WsStream
-from .workloads import Workload, tcp_pair, ws_pair
+from .workloads import Workload, framed_tcp_pair, tcp_pair, ws_pair
 
 clock: Callable[[], float] = time.perf_counter
 """What every scenario times with: wall-clock by default; ``suite.run`` sets
 ``time.process_time`` for a run in CPU time (``Config.cpu_time``)."""
 
 __all__ = [
-    "ASYNCIO_ONLY",
     "CHUNK",
     "bulk_raw_tcp",
     "bulk_websockets",
@@ -64,6 +64,7 @@ __all__ = [
     "keep_freed_memory",
     "slow_reader_memory",
     "small_frames",
+    "unavailable",
 ]
 
 CHUNK = 64 * 1024
@@ -83,12 +84,20 @@ SMALL_MODES = (
 )
 """The small-frame scenarios; see ``small_frames``."""
 
-ASYNCIO_ONLY: dict[str, str] = {
-    "adhoc": "it is built on asyncio.StreamReader, which trio has no counterpart of",
-    "tcp_framed": "Framed.from_streams takes asyncio's streams; under trio, Framed "
-    "takes anyio's TCP streams, an optional dependency, not trio's own SocketStream",
-}
-"""The small-frame modes that exist on asyncio only, and why (``--loop trio`` skips them)."""
+
+
+def unavailable(mode: str, loop: str) -> str | None:
+    """Why small-frame ``mode`` cannot run on ``loop`` ("asyncio" or "trio"), or None.
+
+    Under trio, ``tcp_framed`` is Framed over anyio's TCP streams (Framed takes anyio's
+    streams, not trio's own ``SocketStream``), so it needs anyio installed."""
+    if loop != "trio":
+        return None
+    if mode == "adhoc":
+        return "it is built on asyncio.StreamReader, which trio has no counterpart of"
+    if mode == "tcp_framed" and importlib.util.find_spec("anyio") is None:
+        return "under trio, Framed runs over anyio's TCP streams: pip install anyio"
+    return None
 
 
 async def _timed(sender: Awaitable[Any], receiver: Awaitable[Any]) -> float:
@@ -110,7 +119,7 @@ async def small_frames(workload: Workload, mode: str, count: int, batch: int = 0
     - ``recv_many``: ``send_all``, and ``recv_many()`` on the other side;
     - ``batch``: ``feed()`` ``batch`` items then ``await flush()``, ``recv_many()``;
     - ``tcp_framed``: ``send_all`` and ``recv_many`` with ``Framed.from_streams`` over
-      asyncio TCP streams.
+      asyncio TCP streams (under trio: ``Framed`` over anyio's TCP streams).
     """
     items = [workload.item(i) for i in range(count)]
     # The items are the benchmark's scaffolding: frozen, the garbage collector does
@@ -127,8 +136,9 @@ async def small_frames(workload: Workload, mode: str, count: int, batch: int = 0
 
 async def _small_frames(workload: Workload, mode: str, items: list[Any], batch: int) -> float:
     count = len(items)
-    if mode in ASYNCIO_ONLY and in_trio():
-        raise ValueError(f"mode {mode!r} runs on asyncio only: {ASYNCIO_ONLY[mode]}")
+    why = unavailable(mode, "trio" if in_trio() else "asyncio")
+    if why is not None:
+        raise ValueError(f"mode {mode!r} cannot run here: {why}")
     if mode == "codec":
         return _codec_only(workload, items)
     if mode == "raw_tcp":
@@ -137,9 +147,7 @@ async def _small_frames(workload: Workload, mode: str, items: list[Any], batch: 
     if mode == "plain_tcp":
         return await _raw_tcp_frames(workload.plain_frame, workload.plain_receiver(), items)
     if mode == "tcp_framed":
-        async with tcp_pair() as (client, server):
-            sender = Framed.from_streams(*client, workload.codec())
-            receiver = Framed.from_streams(*server, workload.codec())
+        async with framed_tcp_pair(workload.codec) as (sender, receiver):
             return await _timed(sender.send_all(items), _recv_many(receiver, count))
     async with ws_pair() as (client, server):
         if mode == "naive":

@@ -61,7 +61,7 @@ class Config:
     # and other processes on a shared machine do not add to it.
     cpu_time: bool = False
     # The loop family every job runs on: "asyncio" or "trio" (websockets.trio, trio's
-    # TCP streams; the modes of scenarios.ASYNCIO_ONLY are not measured there).
+    # TCP streams; the modes scenarios.unavailable() names are not measured there).
     loop: str = "asyncio"
 
 
@@ -183,7 +183,7 @@ def plan(config: Config, sections: tuple[str, ...] = ("small", "bulk", "decode")
         for name in config.codecs:
             workload = WORKLOADS[name]
             for mode in scenarios.SMALL_MODES:
-                if mode == "batch" or (config.loop == "trio" and mode in scenarios.ASYNCIO_ONLY):
+                if mode == "batch" or scenarios.unavailable(mode, config.loop):
                     continue
                 count = config.message_items if mode in per_message else config.items
                 jobs.append(

@@ -29,7 +29,7 @@ import struct
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import cbor2
 import msgpack  # type: ignore[import-untyped]
@@ -44,9 +44,10 @@ from ..codecs import (
     MsgpackCodec,
 )
 from ..codecs.base import Codec
+from ..framed import Framed
 from ..loops import in_trio
 
-__all__ = ["WORKLOADS", "TrioTcpEnd", "Workload", "tcp_pair", "ws_pair"]
+__all__ = ["WORKLOADS", "TrioTcpEnd", "Workload", "framed_tcp_pair", "tcp_pair", "ws_pair"]
 
 # The options every benchmark connection uses: a byte stream wants no compression
 # (see wsframed.client.byte_stream_defaults); everything else is websockets' default.
@@ -367,3 +368,27 @@ async def _trio_tcp_pair() -> AsyncIterator[tuple[StreamPair, StreamPair]]:
     finally:
         await trio.aclose_forcefully(client)
         await trio.aclose_forcefully(server)
+
+
+@asynccontextmanager
+async def framed_tcp_pair(
+    codec: Callable[[], Codec[Any]],
+) -> AsyncIterator[tuple[Framed[Any], Framed[Any]]]:
+    """Yield connected (client, server) ``Framed`` over TCP on 127.0.0.1, each with a
+    new ``codec()``: ``Framed.from_streams`` over asyncio's streams, or under trio
+    ``Framed`` over anyio's TCP streams (what Framed takes there)."""
+    if not in_trio():
+        async with tcp_pair() as (client, server):
+            yield Framed.from_streams(*client, codec()), Framed.from_streams(*server, codec())
+        return
+    import anyio
+    from anyio.abc import SocketAttribute, SocketListener
+
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as multi:
+        listener = cast(SocketListener, multi.listeners[0])
+        port = listener.extra(SocketAttribute.local_port)
+        async with await anyio.connect_tcp("127.0.0.1", port) as near:
+            with anyio.fail_after(10):
+                far = await listener.accept()
+            async with far:
+                yield Framed(near, codec()), Framed(far, codec())
