@@ -12,7 +12,7 @@ from typing import Any, Generic, Literal, TypeVar
 from .checkpoint import checkpoint
 from .codecs.base import Codec
 from .framed import Framed, check_codec
-from .negotiation import client_error, offer
+from .negotiation import offer, raise_mismatch
 from .stream import TextPolicy, WsStream
 
 __all__ = ["BackendName", "byte_stream_defaults", "connect"]
@@ -181,10 +181,7 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
 
     def _raise_mismatch(self, exc: Exception) -> None:
         """Raise the CodecMismatch a failed handshake means, if it means one."""
-        if self._offered is not None:
-            mismatch = client_error(exc, self.uri, self._offered)
-            if mismatch is not None:
-                raise mismatch from exc
+        raise_mismatch(exc, self.uri, self._offered)
 
     async def _reconnecting(self) -> AsyncIterator[Framed[T]]:
         if self.backend != "websockets":

@@ -63,6 +63,7 @@ __all__ = [
     "Negotiator",
     "client_error",
     "offer",
+    "raise_mismatch",
     "server_negotiator",
     "subprotocol_of",
 ]
@@ -283,3 +284,13 @@ def client_error(exc: Exception, uri: str, offered: str) -> CodecMismatch | None
             [],
         )
     return None
+
+
+def raise_mismatch(exc: BaseException, uri: str, offered: str | None) -> None:
+    """Raise the [`CodecMismatch`][wsframed.negotiation.CodecMismatch] that ``exc``, a
+    failed handshake of a client that offered ``offered`` (None: nothing), means;
+    return if it means none (the caller then raises ``exc`` itself)."""
+    if offered is not None and isinstance(exc, Exception):
+        mismatch = client_error(exc, uri, offered)
+        if mismatch is not None:
+            raise mismatch from exc
