@@ -34,7 +34,7 @@ from .checkpoint import checkpoint
 from .client import byte_stream_defaults
 from .codecs.base import Codec
 from .framed import Framed, check_codec
-from .negotiation import client_error, offer
+from .negotiation import offer, raise_mismatch
 from .server import _configured, _handler_of, _run_handler
 from .stream import TextPolicy, WsStream
 
@@ -115,10 +115,7 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
             return await opening.__aenter__()
         except BaseException as exc:
             self._open = None
-            if self._offered is not None and isinstance(exc, Exception):
-                mismatch = client_error(exc, self.uri, self._offered)
-                if mismatch is not None:
-                    raise mismatch from exc
+            raise_mismatch(exc, self.uri, self._offered)
             raise
 
     async def __aexit__(
@@ -201,9 +198,7 @@ async def reconnecting(
                 except StopAsyncIteration:
                     return
                 except Exception as exc:
-                    mismatch = None if offered is None else client_error(exc, uri, offered)
-                    if mismatch is not None:
-                        raise mismatch from exc
+                    raise_mismatch(exc, uri, offered)
                     raise
                 stream = WsStream(connection, **stream_options)
                 try:
