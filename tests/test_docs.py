@@ -637,12 +637,20 @@ async def run_trio_programs(tmp_path: Path) -> None:
             "8769",
             "b'through the bridge\\n'\nconnections: 1\nconnections: 0 listening: ()\n",
         ),
+        (
+            "trio.md#5",
+            "8770",
+            "{'you speak': 'wsframed.jsonl'}\n{'you speak': 'wsframed.msgpack'}\n"
+            "refused: the server at ws://127.0.0.1:PORT speaks wsframed.msgpack, "
+            "wsframed.jsonl; this client offered wsframed.cbor\n",
+        ),
     )
     for key, port, expected in cases:
-        source = BLOCKS[key].rendered.replace(port, str(free_port()))
+        chosen = str(free_port())
+        source = BLOCKS[key].rendered.replace(port, chosen)
         async with program(source, tmp_path) as sample:
             code, out, err = await sample.output()
-        assert (code, out) == (0, expected), err
+        assert (code, out) == (0, expected.replace("PORT", chosen)), err
 
 
 RUNNERS: dict[str, Runner | str] = {
@@ -679,6 +687,7 @@ RUNNERS: dict[str, Runner | str] = {
     "trio.md#2": run_trio_programs,
     "trio.md#3": run_trio_programs,
     "trio.md#4": run_trio_programs,
+    "trio.md#5": run_trio_programs,
 }
 
 RUN = sorted({r.__name__: r for r in RUNNERS.values() if callable(r)}.items())

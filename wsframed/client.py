@@ -12,7 +12,7 @@ from typing import Any, Generic, Literal, TypeVar
 from .checkpoint import checkpoint
 from .codecs.base import Codec
 from .framed import Framed, check_codec
-from .negotiation import client_error, subprotocol_of
+from .negotiation import offer, raise_mismatch
 from .stream import TextPolicy, WsStream
 
 __all__ = ["BackendName", "byte_stream_defaults", "connect"]
@@ -128,13 +128,7 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         self.codec = codec
         self._offered: str | None = None
         if negotiate:
-            if "subprotocols" in options:
-                raise TypeError(
-                    "connect() negotiates the codec through the subprotocol: drop "
-                    "subprotocols=, or negotiate=False"
-                )
-            self._offered = subprotocol_of(codec)
-            options["subprotocols"] = [self._offered]
+            self._offered = offer(codec, options)
         self._stream_options: dict[str, Any] = {
             "text": text,
             "write_chunk_size": write_chunk_size,
@@ -187,10 +181,7 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
 
     def _raise_mismatch(self, exc: Exception) -> None:
         """Raise the CodecMismatch a failed handshake means, if it means one."""
-        if self._offered is not None:
-            mismatch = client_error(exc, self.uri, self._offered)
-            if mismatch is not None:
-                raise mismatch from exc
+        raise_mismatch(exc, self.uri, self._offered)
 
     async def _reconnecting(self) -> AsyncIterator[Framed[T]]:
         if self.backend != "websockets":

@@ -4,14 +4,20 @@ Each section starts a [`wsframed.serve`][wsframed.serve] server on 127.0.0.1 (a 
 connects with [`wsframed.connect`][wsframed.connect] and prints a short transcript: lines echoed,
 msgpack request/response, msgpack-RPC, CBOR, the split halves in two tasks, oversized
 frames refused on both sides, and the close handshake with its codes.
+
+The sections are written once for both loop families: under trio (``wsframed demo
+--loop trio``) the server is [`wsframed.trio.serve`][wsframed.trio.serve] in a nursery
+and the client [`wsframed.trio.connect`][wsframed.trio.connect]; tasks, events and the
+time bound are the loop shell's ([`wsframed.loops`][wsframed.loops]).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from .codecs.base import Codec
@@ -20,6 +26,7 @@ from .errors import (
     FrameTooLarge,
 )
 from .framed import Framed
+from .loops import current_shell, gather, in_trio
 
 __all__ = ["run_demo"]
 
@@ -51,10 +58,34 @@ class _Transcript:
 async def _demo_server(handler: Callable[[Framed[Any]], Awaitable[None]], codec: Codec[Any]
                        ) -> AsyncIterator[str]:
     """Serve ``handler`` on 127.0.0.1 (a free port) and yield its ``ws://`` URL."""
+    if in_trio():
+        import trio
+
+        from .trio import serve as trio_serve
+
+        async with trio.open_nursery() as nursery:
+            start = functools.partial(trio_serve, handler, "127.0.0.1", 0, codec)
+            server = await nursery.start(start)
+            try:
+                yield f"ws://127.0.0.1:{server.listeners[0].socket.getsockname()[1]}"
+            finally:
+                nursery.cancel_scope.cancel()  # stop serving
+        return
     from .server import serve
 
     async with serve(handler, "127.0.0.1", 0, codec=codec) as server:
         yield f"ws://127.0.0.1:{server.port}"
+
+
+def _connect(url: str, codec: Codec[Any]) -> AbstractAsyncContextManager[Framed[Any]]:
+    """The running loop's client: ``async with`` it for a ``Framed``."""
+    if in_trio():
+        from .trio import connect as trio_connect
+
+        return trio_connect(url, codec)
+    from .client import connect as asyncio_connect
+
+    return asyncio_connect(url, codec)
 
 
 async def _echo(framed: Framed[Any]) -> None:
@@ -63,11 +94,10 @@ async def _echo(framed: Framed[Any]) -> None:
 
 
 async def _demo_lines(say: _Transcript) -> None:
-    from .client import connect
     from .codecs import LinesCodec
 
     say.heading("Lines, echoed (LinesCodec)")
-    async with _demo_server(_echo, LinesCodec()) as url, connect(url, LinesCodec()) as framed:
+    async with _demo_server(_echo, LinesCodec()) as url, _connect(url, LinesCodec()) as framed:
         say(f"server on {url}; client connected")
         for line in ("hello", "wsframed", "übermäßig 🎉"):
             say(f"client -> server  {line!r}")
@@ -92,11 +122,10 @@ async def _request_response_server(framed: Framed[Any]) -> None:
 
 
 async def _demo_msgpack(say: _Transcript) -> None:
-    from .client import connect
     from .codecs import MsgpackCodec
 
     say.heading("msgpack request/response (MsgpackCodec)")
-    async with _demo_server(_request_response_server, MsgpackCodec()) as url, connect(
+    async with _demo_server(_request_response_server, MsgpackCodec()) as url, _connect(
         url, MsgpackCodec()
     ) as framed:
         requests = [
@@ -111,7 +140,6 @@ async def _demo_msgpack(say: _Transcript) -> None:
 
 
 async def _demo_rpc(say: _Transcript) -> None:
-    from .client import connect
     from .codecs import MsgpackCodec
     from .rpc import RemoteError, RpcPeer
 
@@ -129,14 +157,14 @@ async def _demo_rpc(say: _Transcript) -> None:
 
     async with (
         _demo_server(rpc_server, MsgpackCodec()) as url,
-        connect(url, MsgpackCodec()) as framed,
+        _connect(url, MsgpackCodec()) as framed,
         RpcPeer(framed, request_timeout=5) as peer,
     ):
         peer.register("name", lambda: "the demo client")
         say("client -> server  [0, 0, 'add', [1, 2]]   (request: type, msgid, method, params)")
         result = await peer.call("add", 1, 2)
         say(f"server -> client  [1, 0, None, {result!r}]   (response: type, msgid, error, result)")
-        results = await asyncio.gather(*(peer.call("add", i, i) for i in range(5)))
+        results = await gather(*(functools.partial(peer.call, "add", i, i) for i in range(5)))
         say(f"5 calls in flight at once, answered by msgid: {results}")
         say(f"greet(): the server calls the client back -> {await peer.call('greet')!r}")
         try:
@@ -148,11 +176,10 @@ async def _demo_rpc(say: _Transcript) -> None:
 async def _demo_cbor(say: _Transcript) -> None:
     import datetime
 
-    from .client import connect
     from .codecs import CborCodec
 
     say.heading("CBOR items, echoed (CborCodec)")
-    async with _demo_server(_echo, CborCodec()) as url, connect(url, CborCodec()) as framed:
+    async with _demo_server(_echo, CborCodec()) as url, _connect(url, CborCodec()) as framed:
         items: list[Any] = [
             {"sensor": "t1", "celsius": 21.5, "raw": b"\x00\x01\xff"},
             2**70,  # a bignum (tag 2): larger than any msgpack integer
@@ -170,16 +197,15 @@ async def _square_server(framed: Framed[Any]) -> None:
 
 
 async def _demo_split(say: _Transcript) -> None:
-    from .client import connect
     from .codecs import MsgpackCodec
 
     say.heading("Split halves: one task sends, another receives")
     numbers = range(1, 6)
-    async with _demo_server(_square_server, MsgpackCodec()) as url, connect(
+    async with _demo_server(_square_server, MsgpackCodec()) as url, _connect(
         url, MsgpackCodec()
     ) as framed:
         sink, stream = framed.split()
-        all_replies = asyncio.Event()
+        all_replies = current_shell("the demo").create_waiter()
 
         async def sender() -> None:
             for number in numbers:
@@ -187,7 +213,7 @@ async def _demo_split(say: _Transcript) -> None:
                 await sink.send(number)
             # A WebSocket close is not a half-close: replies still in flight would be
             # lost, so close once the last reply is in.
-            await all_replies.wait()
+            await all_replies
             say("sender task    sink.close(): close frame sent")
             await sink.close()
 
@@ -197,10 +223,10 @@ async def _demo_split(say: _Transcript) -> None:
                 say(f"receiver task  server -> client  {square}")
                 count += 1
                 if count == len(numbers):
-                    all_replies.set()
+                    all_replies.set_result(None)
             say(f"receiver task  end of stream after {count} replies")
 
-        await asyncio.gather(sender(), receiver())
+        await gather(sender, receiver)
 
 
 async def _limited_lines_server(framed: Framed[Any]) -> None:
@@ -222,12 +248,11 @@ async def _refusing_server(framed: Framed[Any]) -> None:
 
 
 async def _demo_oversized(say: _Transcript) -> None:
-    from .client import connect
     from .codecs import LinesCodec, MsgpackCodec
 
     say.heading("Oversized frames refused")
     small = LinesCodec(max_frame_size=64, on_overflow="discard")
-    async with _demo_server(_limited_lines_server, LinesCodec()) as url, connect(
+    async with _demo_server(_limited_lines_server, LinesCodec()) as url, _connect(
         url, small
     ) as framed:
         say("client codec: LinesCodec(max_frame_size=64, on_overflow='discard')")
@@ -247,7 +272,7 @@ async def _demo_oversized(say: _Transcript) -> None:
         reply = await framed.recv()
         say(f"server -> client  {reply!r}  (LinesCodec resynchronised at the next newline)")
 
-    async with _demo_server(_refusing_server, MsgpackCodec(max_frame_size=64)) as url, connect(
+    async with _demo_server(_refusing_server, MsgpackCodec(max_frame_size=64)) as url, _connect(
         url, MsgpackCodec()
     ) as framed:
         say("server codec: MsgpackCodec(max_frame_size=64); msgpack cannot resynchronise")
@@ -260,11 +285,11 @@ async def _demo_oversized(say: _Transcript) -> None:
 
 
 async def _demo_close(say: _Transcript) -> None:
-    from .client import connect
     from .codecs import LinesCodec
 
     say.heading("Close handshake")
-    server_saw: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+    shell = current_shell("the demo")
+    server_saw = shell.create_future()
 
     async def reporting_echo(framed: Framed[Any]) -> None:
         stream = framed.stream
@@ -273,8 +298,9 @@ async def _demo_close(say: _Transcript) -> None:
         await stream.wait_closed()
         server_saw.set_result([event async for event in events])
 
-    async with _demo_server(reporting_echo, LinesCodec()) as url:
-        framed = await connect(url, LinesCodec())
+    async with _demo_server(reporting_echo, LinesCodec()) as url, _connect(
+        url, LinesCodec()
+    ) as framed:
         stream = framed.stream
         events = stream.events()
         say("client -> server  'goodbye'")
@@ -284,7 +310,7 @@ async def _demo_close(say: _Transcript) -> None:
         await framed.aclose()
         async for event in events:
             say(f"client event     {event}")
-        for event in await asyncio.wait_for(server_saw, 5):
+        for event in await shell.wait_until(server_saw, shell.time() + 5):
             say(f"server event     {event}")
         say(f"client close_code={stream.close_code}, close_reason={stream.close_reason!r}")
 
@@ -305,14 +331,16 @@ async def run_demo(timeout: float = 30.0) -> int:
     """Run every section of the demo; return the exit status (1 on a time-out)."""
     say = _Transcript()
     _out("wsframed demo: a server and a client in this process, on 127.0.0.1")
+    shell = current_shell("the demo")
     try:
-        async with asyncio.timeout(timeout):
+        async with shell.timeout_at(shell.time() + timeout):
             for section in _DEMO_SECTIONS:
                 await section(say)
     except TimeoutError:
         _log(f"wsframed demo: error: did not finish within {timeout} s")
         return 1
+    loop = " --loop trio" if in_trio() else ""
     _out("\nDone. Try it by hand:")
-    _out("   wsframed serve --codec lines --echo --port 8765")
-    _out("   wsframed connect ws://127.0.0.1:8765 --codec lines")
+    _out(f"   wsframed serve --codec lines --echo --port 8765{loop}")
+    _out(f"   wsframed connect ws://127.0.0.1:8765 --codec lines{loop}")
     return 0

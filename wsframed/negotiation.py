@@ -62,6 +62,9 @@ __all__ = [
     "CodecMismatch",
     "Negotiator",
     "client_error",
+    "offer",
+    "raise_mismatch",
+    "server_negotiator",
     "subprotocol_of",
 ]
 
@@ -216,6 +219,45 @@ class Negotiator:
         return self.codecs[subprotocol]
 
 
+def offer(codec: object, options: dict[str, Any]) -> str:
+    """The client side of ``connect(negotiate=True)``: offer ``codec``'s name.
+
+    Sets ``options["subprotocols"]`` (websockets' option, on asyncio and trio alike)
+    and returns the name offered. ``TypeError`` (the caller's mistake) when the options
+    name subprotocols already, or the codec has no name (see
+    [`subprotocol_of`][wsframed.negotiation.subprotocol_of]).
+    """
+    if "subprotocols" in options:
+        raise TypeError(
+            "connect() negotiates the codec through the subprotocol: drop "
+            "subprotocols=, or negotiate=False"
+        )
+    name = subprotocol_of(codec)
+    options["subprotocols"] = [name]
+    return name
+
+
+def server_negotiator(codecs: Sequence[Codec[Any]], options: dict[str, Any]) -> Negotiator:
+    """The server side of ``serve(negotiate=True)`` or of a list of codecs.
+
+    Sets websockets' ``select_subprotocol`` in ``options`` (on asyncio and trio alike)
+    and returns the [`Negotiator`][wsframed.negotiation.Negotiator], whose ``refusal``
+    the server adds to its ``process_request`` checks and whose ``codec_for`` gives
+    each connection its codec. ``TypeError`` (the caller's mistake) when the options
+    set ``subprotocols`` or ``select_subprotocol`` themselves; ``ValueError`` for two
+    codecs of one name.
+    """
+    for option in ("subprotocols", "select_subprotocol"):
+        if option in options:
+            raise TypeError(
+                f"serve() negotiates the codec through the subprotocol: drop "
+                f"{option}=, or negotiate=False with a single codec"
+            )
+    negotiator = Negotiator(codecs)
+    options["select_subprotocol"] = negotiator.select_subprotocol
+    return negotiator
+
+
 def client_error(exc: Exception, uri: str, offered: str) -> CodecMismatch | None:
     """The [`CodecMismatch`][wsframed.negotiation.CodecMismatch] a failed handshake
     means for a client that offered ``offered``, or None if it is another failure."""
@@ -242,3 +284,13 @@ def client_error(exc: Exception, uri: str, offered: str) -> CodecMismatch | None
             [],
         )
     return None
+
+
+def raise_mismatch(exc: BaseException, uri: str, offered: str | None) -> None:
+    """Raise the [`CodecMismatch`][wsframed.negotiation.CodecMismatch] that ``exc``, a
+    failed handshake of a client that offered ``offered`` (None: nothing), means;
+    return if it means none (the caller then raises ``exc`` itself)."""
+    if offered is not None and isinstance(exc, Exception):
+        mismatch = client_error(exc, uri, offered)
+        if mismatch is not None:
+            raise mismatch from exc

@@ -47,7 +47,7 @@ from .errors import (
     ProtocolError,
 )
 from .framed import Framed, check_codec
-from .negotiation import Negotiator
+from .negotiation import Negotiator, server_negotiator
 from .stream import TextPolicy, WsStream
 
 if TYPE_CHECKING:
@@ -251,40 +251,10 @@ class serve(ServerStarter[FramedServer], Generic[T]):
         backend: BackendName = "websockets",
         **options: Any,
     ):
-        codecs = _checked_codecs(codec)
         check_backend(backend, "serve()")
-        self._negotiator: Negotiator | None = None
-        if negotiate or isinstance(codec, (list, tuple)):
-            if backend != "websockets":
-                raise TypeError(
-                    f"serve() negotiates the codec through websockets' subprotocol "
-                    f"selection: backend={backend!r} cannot (give one codec)"
-                )
-            for option in ("subprotocols", "select_subprotocol"):
-                if option in options:
-                    raise TypeError(
-                        f"serve() negotiates the codec through the subprotocol: drop "
-                        f"{option}=, or negotiate=False with a single codec"
-                    )
-            self._negotiator = Negotiator(codecs)
-            options["select_subprotocol"] = self._negotiator.select_subprotocol
-        checks: list[_Check] = []
-        self._routes: dict[str, Handler[T]] | None = None
-        if isinstance(handler, Mapping):
-            self._routes = _checked_routes(handler)
-            if backend == "picows":
-                options["paths"] = set(self._routes)  # others: HTTP 404
-            else:
-                checks.append(_refusing_unknown_paths(self._routes))
-        elif not callable(handler):
-            raise TypeError(
-                "serve() needs a handler first: an async function taking a Framed, "
-                f"or a mapping of paths to such functions, not a {type(handler).__qualname__}"
-            )
-        if self._negotiator is not None:
-            checks.append(self._negotiator.refusal)
-        if checks:
-            options["process_request"] = _chained(options.get("process_request"), checks)
+        self._routes, codecs, self._negotiator = _configured(
+            handler, codec, negotiate, options, backend
+        )
         self.handler = handler
         """The handler, or the mapping of paths to handlers, as given."""
         self.codecs: tuple[Codec[Any], ...] = codecs
@@ -317,17 +287,7 @@ class serve(ServerStarter[FramedServer], Generic[T]):
         negotiator = self._negotiator
         codec = self.codec if negotiator is None else negotiator.codec_for(connection.subprotocol)
         framed = Framed(stream, codec)
-        routes = self._routes
-        if routes is None:
-            handler = self.handler
-            assert callable(handler)
-        else:
-            # _refusing_unknown_paths() (picows: paths=) answered 404 to any other path.
-            target = getattr(connection, "request_path", None)  # picows
-            if target is None:  # websockets
-                assert connection.request is not None
-                target = connection.request.path
-            handler = routes[target.partition("?")[0]]
+        handler = _handler_of(self.handler, self._routes, connection)
         await _run_handler(handler, framed, stream, connection)
 
     async def _start(self) -> FramedServer:
@@ -335,6 +295,61 @@ class serve(ServerStarter[FramedServer], Generic[T]):
             # A failure to listen (a port in use) is raised after asyncio has yielded.
             self._server = FramedServer(await self._ws_serve)
         return self._server
+
+
+def _configured(
+    handler: object,
+    codec: object,
+    negotiate: bool,
+    options: dict[str, Any],
+    backend: str = "websockets",
+) -> tuple[dict[str, Handler[Any]] | None, tuple[Codec[Any], ...], Negotiator | None]:
+    """serve()'s arguments checked, on asyncio and trio alike: the routes (or None for
+    one handler), the codecs and the negotiator (or None). The handshake's checks
+    (404 for an unknown path, 400 for a codec mismatch) are chained into ``options``'
+    ``process_request`` after the caller's own; the caller's mistakes raise here."""
+    codecs = _checked_codecs(codec)
+    negotiator: Negotiator | None = None
+    if negotiate or isinstance(codec, (list, tuple)):
+        if backend != "websockets":
+            raise TypeError(
+                f"serve() negotiates the codec through websockets' subprotocol "
+                f"selection: backend={backend!r} cannot (give one codec)"
+            )
+        negotiator = server_negotiator(codecs, options)
+    checks: list[_Check] = []
+    routes: dict[str, Handler[Any]] | None = None
+    if isinstance(handler, Mapping):
+        routes = _checked_routes(handler)
+        if backend == "picows":
+            options["paths"] = set(routes)  # others: HTTP 404
+        else:
+            checks.append(_refusing_unknown_paths(routes))
+    elif not callable(handler):
+        raise TypeError(
+            "serve() needs a handler first: an async function taking a Framed, "
+            f"or a mapping of paths to such functions, not a {type(handler).__qualname__}"
+        )
+    if negotiator is not None:
+        checks.append(negotiator.refusal)
+    if checks:
+        options["process_request"] = _chained(options.get("process_request"), checks)
+    return routes, codecs, negotiator
+
+
+def _handler_of(
+    handler: object, routes: dict[str, Handler[Any]] | None, connection: Any
+) -> Handler[Any]:
+    """The handler of a new connection: the only one, or its path's route
+    (``_refusing_unknown_paths()``, picows' ``paths=``, answered 404 to any other)."""
+    if routes is None:
+        assert callable(handler)
+        return cast(Handler[Any], handler)
+    target = getattr(connection, "request_path", None)  # picows
+    if target is None:  # websockets, asyncio or trio
+        assert connection.request is not None
+        target = connection.request.path
+    return routes[target.partition("?")[0]]
 
 
 def _checked_routes(routes: Mapping[Any, Any]) -> dict[str, Handler[Any]]:

@@ -17,7 +17,7 @@ Needs ``pip install 'wsframed[trio]'``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from types import SimpleNamespace, TracebackType
 from typing import Any, Generic, NoReturn, TypeVar, cast
@@ -30,15 +30,12 @@ from websockets.trio.client import connect as ws_connect
 from websockets.trio.server import ServerConnection
 from websockets.trio.server import serve as ws_serve
 
+from .checkpoint import checkpoint
 from .client import byte_stream_defaults
 from .codecs.base import Codec
 from .framed import Framed, check_codec
-from .server import (
-    _chained,
-    _checked_routes,
-    _refusing_unknown_paths,
-    _run_handler,
-)
+from .negotiation import offer, raise_mismatch
+from .server import _configured, _handler_of, _run_handler
 from .stream import TextPolicy, WsStream
 
 __all__ = ["connect", "reconnecting", "serve", "serve_bridge"]
@@ -61,6 +58,11 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
     given. Leaving the block closes the connection with 1000, or 1011 when an
     exception (a cancellation included) leaves it.
 
+    ``negotiate=True`` offers the codec's subprotocol name, as on asyncio (see
+    [`wsframed.negotiation`][wsframed.negotiation]): a server that negotiates and has
+    no such codec refuses the handshake, and entering the block raises
+    [`CodecMismatch`][wsframed.negotiation.CodecMismatch] naming both sides' codecs.
+
     Only ``async with``: a bare ``await`` could not scope the connection's nursery. To
     reconnect, use [`reconnecting`][wsframed.trio.reconnecting] (``async for`` over
     this object raises a ``TypeError`` that says so).
@@ -71,6 +73,7 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         uri: str,
         codec: Codec[T],
         *,
+        negotiate: bool = False,
         text: TextPolicy = "reject",
         write_chunk_size: int = 64 * 1024,
         limit: int = 64 * 1024,
@@ -81,6 +84,7 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         check_codec(codec, "connect()")
         self.uri = uri
         self.codec = codec
+        self._offered = offer(codec, options) if negotiate else None
         self._stream_options: dict[str, Any] = {
             "text": text,
             "write_chunk_size": write_chunk_size,
@@ -109,8 +113,9 @@ class connect(Generic[T]):  # lower case: a function-like class, as websockets' 
         self._open = opening = self._connection()
         try:
             return await opening.__aenter__()
-        except BaseException:
+        except BaseException as exc:
             self._open = None
+            raise_mismatch(exc, self.uri, self._offered)
             raise
 
     async def __aexit__(
@@ -136,6 +141,7 @@ async def reconnecting(
     uri: str,
     codec: Codec[T],
     *,
+    negotiate: bool = False,
     text: TextPolicy = "reject",
     write_chunk_size: int = 64 * 1024,
     limit: int = 64 * 1024,
@@ -164,9 +170,12 @@ async def reconnecting(
     each connection's nursery is opened and closed in the task that iterates. A cancel
     scope around the block cancels the connection's own tasks as well, as around
     ``connect()``: the peer sees the connection dropped (1006).
-    The options are [`connect`][wsframed.trio.connect]'s.
+    The options are [`connect`][wsframed.trio.connect]'s; with ``negotiate=True`` a
+    codec mismatch is not retried: the loop raises
+    [`CodecMismatch`][wsframed.negotiation.CodecMismatch] at once.
     """
     check_codec(codec, "reconnecting()")
+    offered = offer(codec, options) if negotiate else None
     ws_options = byte_stream_defaults({**options, "close_timeout": close_timeout})
     stream_options: dict[str, Any] = {
         "text": text,
@@ -183,7 +192,14 @@ async def reconnecting(
         # connection's nursery would be finalized in another task, which trio refuses.
         opening = cast(AsyncGenerator[Any, None], aiter(ws_connect(uri, **ws_options)))
         async with aclosing(opening) as opened:
-            async for connection in opened:
+            while True:
+                try:
+                    connection = await anext(opened)
+                except StopAsyncIteration:
+                    return
+                except Exception as exc:
+                    raise_mismatch(exc, uri, offered)
+                    raise
                 stream = WsStream(connection, **stream_options)
                 try:
                     yield Framed(stream, codec)
@@ -203,8 +219,9 @@ async def serve(
     handler: Handler[T] | Mapping[str, Handler[T]],
     host: str | None,
     port: int,
-    codec: Codec[T],
+    codec: Codec[T] | Sequence[Codec[Any]],
     *,
+    negotiate: bool = False,
     text: TextPolicy = "reject",
     write_chunk_size: int = 64 * 1024,
     limit: int = 64 * 1024,
@@ -222,21 +239,17 @@ async def serve(
 
     The arguments and the handler's contract are [`wsframed.serve`][wsframed.serve]'s:
     ``handler`` or a mapping of paths to handlers, the close code for what escapes a
-    handler, and one log record per failed connection on ``wsframed.server``. Every
-    other keyword goes to ``websockets.trio.server.serve``.
+    handler, and one log record per failed connection on ``wsframed.server``. So is
+    negotiation: a list of codecs, or one codec with ``negotiate=True``, is chosen by
+    the client through the subprotocol (``framed.codec`` is the one chosen); a client
+    offering only codecs the server lacks gets HTTP 400 and one WARNING is logged.
+    Every other keyword goes to ``websockets.trio.server.serve``.
     """
-    check_codec(codec, "serve()")
-    routes: dict[str, Handler[T]] | None = None
-    if isinstance(handler, Mapping):
-        routes = _checked_routes(handler)
-        options["process_request"] = _chained(
-            options.get("process_request"), [_refusing_unknown_paths(routes)]
-        )
-    elif not callable(handler):
-        raise TypeError(
-            "serve() needs a handler first: an async function taking a Framed, "
-            f"or a mapping of paths to such functions, not a {type(handler).__qualname__}"
-        )
+    try:
+        routes, codecs, negotiator = _configured(handler, codec, negotiate, options)
+    except Exception:
+        await checkpoint()  # the caller's mistake, raised at once: yield all the same
+        raise
     stream_options: dict[str, Any] = {
         "text": text,
         "write_chunk_size": write_chunk_size,
@@ -251,14 +264,9 @@ async def serve(
             remote_address=connection.remote_address, protocol=connection.protocol
         )
         stream = WsStream(connection, **stream_options)
-        framed = Framed(stream, codec)
-        if routes is None:
-            assert callable(handler)
-            chosen = handler
-        else:  # _refusing_unknown_paths() answered 404 to any other path
-            assert connection.request is not None
-            chosen = routes[connection.request.path.partition("?")[0]]
-        await _run_handler(chosen, framed, stream, logged)
+        chosen = codecs[0] if negotiator is None else negotiator.codec_for(connection.subprotocol)
+        framed = Framed(stream, chosen)
+        await _run_handler(_handler_of(handler, routes, connection), framed, stream, logged)
 
     await ws_serve(
         handle,

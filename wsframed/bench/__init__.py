@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TextIO
 
-from ..cli_args import positive_int
+from ..cli_args import add_loop_argument, positive_int
 from .report import LIMITS, markdown
 from .suite import FULL, QUICK, Config, Results, run
 from .workloads import WORKLOADS
@@ -77,6 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "message per item; bulk bytes against raw websockets and TCP; decoding one "
         "large frame; memory under a slow reader. Prints markdown tables of rates and "
         "ratios on stdout; progress goes to stderr on a terminal or with --progress. "
+        "With --loop trio the same scenarios run on websockets.trio and trio's TCP "
+        "streams, except the one that exists on asyncio only (the report names it). "
         "The quick set takes a minute or two; 'python benchmarks/run.py' from a "
         "checkout runs the full set and draws the chart."
     )
@@ -121,6 +123,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="time in CPU seconds of this process instead of wall-clock (steadier on a "
         "busy machine: both ends run in this process)",
     )
+    add_loop_argument(parser)
     parser.add_argument(
         "--progress",
         action="store_true",
@@ -139,6 +142,8 @@ def config_from(args: argparse.Namespace) -> Config:
         config = replace(config, codecs=tuple(dict.fromkeys(args.codecs)))
     if getattr(args, "cpu_time", False):
         config = replace(config, cpu_time=True)
+    if getattr(args, "loop", "asyncio") != "asyncio":
+        config = replace(config, loop=args.loop)
     return config
 
 

@@ -17,6 +17,7 @@ import platform
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 
+from .scenarios import unavailable
 from .suite import DECODE_CODECS, KiB, MiB, Results
 from .workloads import WORKLOADS
 
@@ -60,10 +61,10 @@ _LIMITS_TABLE = (
 )
 
 
-def versions() -> str:
-    """Python, platform and library versions, one line."""
+def versions(loop: str = "asyncio") -> str:
+    """Python, platform and library versions, one line (trio's too on ``loop="trio"``)."""
     libraries = []
-    for name in ("websockets", "msgpack", "cbor2"):
+    for name in ("websockets", "msgpack", "cbor2", *(("trio",) if loop == "trio" else ())):
         try:
             libraries.append(f"{name} {version(name)}")
         except PackageNotFoundError:  # pragma: no cover - a dependency is missing
@@ -118,12 +119,19 @@ def _cell(rate: float, base: float) -> str:
 def markdown(results: Results) -> str:
     """The whole report as markdown."""
     config = results.config
+    trio = config.loop == "trio"
     lines = [
         f"## wsframed bench ({config.name}): best of {config.repeat} "
-        + ("round" if config.repeat == 1 else "rounds"),
+        + ("round" if config.repeat == 1 else "rounds")
+        + (" on trio" if trio else ""),
         "",
-        versions() + ".",
-        "Server and client tasks share one event loop; loopback; compression off. "
+        versions(config.loop) + ".",
+        (
+            "Server and client tasks share one trio run (websockets.trio, trio's TCP "
+            "streams); loopback; compression off. "
+            if trio
+            else "Server and client tasks share one event loop; loopback; compression off. "
+        )
         + (
             "Times are CPU seconds of this process (server and client both), which "
             "other work on the machine does not inflate."
@@ -132,6 +140,20 @@ def markdown(results: Results) -> str:
         ),
         "",
     ]
+    if trio and any(key[0] == "small" for key in results.best):
+        missing = {
+            title: why
+            for mode, title in (*_AGAINST_LIMIT, *_AGAINST_NAIVE)
+            if (why := unavailable(mode, "trio")) is not None
+        }
+        lines += [
+            "Not on trio (shown as -): "
+            + "; ".join(f"{title} ({why})" for title, why in missing.items())
+            + ".",
+            "",
+        ]
+        if "Framed over TCP" not in missing:
+            lines += ["Framed over TCP on trio: Framed over anyio's TCP streams.", ""]
     if any(key[0] == "small" for key in results.best):
         lines += [
             f"### Small frames against the limit ({config.items:,} items client to "
@@ -215,7 +237,7 @@ def markdown(results: Results) -> str:
             for key, title in (
                 ("websockets", "raw websockets send/recv"),
                 ("wsstream", "WsStream write+drain / read"),
-                ("raw_tcp", "raw TCP asyncio streams"),
+                ("raw_tcp", f"raw TCP {config.loop} streams"),
             )
         ]
         lines += _table(["path", "throughput", "vs raw websockets"], rows)

@@ -28,6 +28,9 @@ code a user would write without wsframed:
 
 The decoding scenario (``decode_pieces``) needs no network and the memory
 scenario (``slow_reader_memory``) reports traced bytes instead of a duration.
+
+Every scenario runs on either loop family (``wsframed bench --loop trio``: websockets.trio
+and trio's TCP streams) except those ``unavailable()`` names, with the reason.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
+import importlib.util
 import sys
 import time
 import tracemalloc
@@ -42,8 +46,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..framed import Framed
+from ..loops import current_shell, gather, in_trio
 from ..stream import WsStream
-from .workloads import Workload, tcp_pair, ws_pair
+from .workloads import Workload, framed_tcp_pair, tcp_pair, ws_pair
 
 clock: Callable[[], float] = time.perf_counter
 """What every scenario times with: wall-clock by default; ``suite.run`` sets
@@ -59,6 +64,7 @@ __all__ = [
     "keep_freed_memory",
     "slow_reader_memory",
     "small_frames",
+    "unavailable",
 ]
 
 CHUNK = 64 * 1024
@@ -79,10 +85,25 @@ SMALL_MODES = (
 """The small-frame scenarios; see ``small_frames``."""
 
 
+
+def unavailable(mode: str, loop: str) -> str | None:
+    """Why small-frame ``mode`` cannot run on ``loop`` ("asyncio" or "trio"), or None.
+
+    Under trio, ``tcp_framed`` is Framed over anyio's TCP streams (Framed takes anyio's
+    streams, not trio's own ``SocketStream``), so it needs anyio installed."""
+    if loop != "trio":
+        return None
+    if mode == "adhoc":
+        return "it is built on asyncio.StreamReader, which trio has no counterpart of"
+    if mode == "tcp_framed" and importlib.util.find_spec("anyio") is None:
+        return "under trio, Framed runs over anyio's TCP streams: pip install anyio"
+    return None
+
+
 async def _timed(sender: Awaitable[Any], receiver: Awaitable[Any]) -> float:
     """Run sender and receiver concurrently; return the seconds until both are done."""
     start = clock()
-    await asyncio.gather(sender, receiver)
+    await gather(lambda: sender, lambda: receiver)
     return clock() - start
 
 
@@ -98,7 +119,7 @@ async def small_frames(workload: Workload, mode: str, count: int, batch: int = 0
     - ``recv_many``: ``send_all``, and ``recv_many()`` on the other side;
     - ``batch``: ``feed()`` ``batch`` items then ``await flush()``, ``recv_many()``;
     - ``tcp_framed``: ``send_all`` and ``recv_many`` with ``Framed.from_streams`` over
-      asyncio TCP streams.
+      asyncio TCP streams (under trio: ``Framed`` over anyio's TCP streams).
     """
     items = [workload.item(i) for i in range(count)]
     # The items are the benchmark's scaffolding: frozen, the garbage collector does
@@ -115,6 +136,9 @@ async def small_frames(workload: Workload, mode: str, count: int, batch: int = 0
 
 async def _small_frames(workload: Workload, mode: str, items: list[Any], batch: int) -> float:
     count = len(items)
+    why = unavailable(mode, "trio" if in_trio() else "asyncio")
+    if why is not None:
+        raise ValueError(f"mode {mode!r} cannot run here: {why}")
     if mode == "codec":
         return _codec_only(workload, items)
     if mode == "raw_tcp":
@@ -123,9 +147,7 @@ async def _small_frames(workload: Workload, mode: str, items: list[Any], batch: 
     if mode == "plain_tcp":
         return await _raw_tcp_frames(workload.plain_frame, workload.plain_receiver(), items)
     if mode == "tcp_framed":
-        async with tcp_pair() as (client, server):
-            sender = Framed.from_streams(*client, workload.codec())
-            receiver = Framed.from_streams(*server, workload.codec())
+        async with framed_tcp_pair(workload.codec) as (sender, receiver):
             return await _timed(sender.send_all(items), _recv_many(receiver, count))
     async with ws_pair() as (client, server):
         if mode == "naive":
@@ -315,9 +337,7 @@ async def bulk_websockets(total: int) -> float:
         return await _timed(send(), receive())
 
 
-async def _write_chunks(
-    writer: WsStream | asyncio.StreamWriter, payload: bytes, total: int
-) -> None:
+async def _write_chunks(writer: Any, payload: bytes, total: int) -> None:
     """Write ``payload`` until ``total`` bytes are written, ``drain()`` after each."""
     for _ in range(total // len(payload)):
         writer.write(payload)
@@ -340,7 +360,8 @@ async def bulk_wsstream(total: int) -> float:
 
 
 async def bulk_raw_tcp(total: int) -> float:
-    """``total`` bytes through asyncio TCP streams: ``write`` 64 KiB + ``drain``, ``read``."""
+    """``total`` bytes through TCP streams (asyncio's, or trio's under trio): ``write``
+    64 KiB + ``drain``, ``read``."""
     payload = bytes(CHUNK)
     async with tcp_pair() as ((_, writer), (reader, _)):
 
@@ -433,6 +454,7 @@ async def slow_reader_memory(total: int, *, pause_every: int = 16) -> tuple[int,
     websockets connections included) and the duration.
     """
     payload = bytes(CHUNK)
+    sleep = current_shell("the benchmark").sleep
     async with ws_pair() as (client, server):
         sender = WsStream(client)
         receiver = WsStream(server)
@@ -444,7 +466,7 @@ async def slow_reader_memory(total: int, *, pause_every: int = 16) -> tuple[int,
                 received += len(await receiver.read(CHUNK))
                 reads += 1
                 if reads % pause_every == 0:
-                    await asyncio.sleep(0.001)
+                    await sleep(0.001)
 
         gc.collect()
         tracemalloc.start()

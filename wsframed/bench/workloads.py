@@ -12,25 +12,28 @@ WebSocket library dominates: an RPC-like map of about 30 bytes for msgpack and f
 the line-based and the length-prefixed codecs.
 
 Connections are real: websockets server and client on 127.0.0.1 (compression off,
-the library's other defaults), or asyncio streams on 127.0.0.1, both in the running
+the library's other defaults), or TCP streams on 127.0.0.1, both in the running
 event loop, so the numbers include everything a deployed pair of tasks would pay
-except the network.
+except the network. Under trio (``wsframed bench --loop trio``) they are
+websockets.trio's server and client and trio's ``SocketStream``, seen through the
+asyncio stream methods the scenarios call (``TrioTcpEnd``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import struct
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import cbor2
 import msgpack  # type: ignore[import-untyped]
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from ..codecs import (
@@ -41,8 +44,10 @@ from ..codecs import (
     MsgpackCodec,
 )
 from ..codecs.base import Codec
+from ..framed import Framed
+from ..loops import in_trio
 
-__all__ = ["WORKLOADS", "Workload", "tcp_pair", "ws_pair"]
+__all__ = ["WORKLOADS", "TrioTcpEnd", "Workload", "framed_tcp_pair", "tcp_pair", "ws_pair"]
 
 # The options every benchmark connection uses: a byte stream wants no compression
 # (see wsframed.client.byte_stream_defaults); everything else is websockets' default.
@@ -236,8 +241,13 @@ WORKLOADS: dict[str, Workload] = {
 
 
 @asynccontextmanager
-async def ws_pair(**options: Any) -> AsyncIterator[tuple[ClientConnection, ServerConnection]]:
-    """Yield a connected websockets (client, server) pair on 127.0.0.1."""
+async def ws_pair(**options: Any) -> AsyncIterator[tuple[Any, Any]]:
+    """Yield a connected websockets (client, server) pair on 127.0.0.1, of the running
+    loop's family (websockets.asyncio or websockets.trio: the same ``send``/``recv``)."""
+    if in_trio():
+        async with _trio_ws_pair(options) as pair:
+            yield pair
+        return
     loop = asyncio.get_running_loop()
     accepted: asyncio.Future[ServerConnection] = loop.create_future()
     release = asyncio.Event()
@@ -258,12 +268,69 @@ async def ws_pair(**options: Any) -> AsyncIterator[tuple[ClientConnection, Serve
             server.close()
 
 
-StreamPair = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+@asynccontextmanager
+async def _trio_ws_pair(options: dict[str, Any]) -> AsyncIterator[tuple[Any, Any]]:
+    import trio
+    from websockets.trio.client import connect as trio_connect
+    from websockets.trio.server import serve as trio_serve
+
+    accepted: list[Any] = []
+    arrived = trio.Event()
+
+    async def handler(connection: Any) -> None:
+        accepted.append(connection)
+        arrived.set()
+        await trio.sleep_forever()  # until the pair is dropped
+
+    options = {**WS_OPTIONS, **options}
+    async with trio.open_nursery() as nursery:
+        start = functools.partial(trio_serve, handler, 0, host="127.0.0.1", **options)
+        server = await nursery.start(start)
+        port = server.listeners[0].socket.getsockname()[1]
+        async with trio_connect(f"ws://127.0.0.1:{port}", **options) as client:
+            try:
+                with trio.fail_after(10):
+                    await arrived.wait()
+                yield client, accepted[0]
+            finally:
+                nursery.cancel_scope.cancel()  # drops both ends: no close handshake
+                await trio.aclose_forcefully(client.stream)
+
+
+class TrioTcpEnd:
+    """One end of a trio TCP connection with the asyncio stream methods the scenarios
+    call: ``write`` + ``drain`` (``send_all``) and ``read`` (``receive_some``)."""
+
+    __slots__ = ("_pending", "stream")
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self._pending.append(data)
+
+    async def drain(self) -> None:
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending.clear()
+        await self.stream.send_all(data)
+
+    async def read(self, n: int) -> bytes:
+        data: bytes = await self.stream.receive_some(n)
+        return data
+
+
+StreamPair = tuple[Any, Any]  # (reader, writer): asyncio's streams, or one TrioTcpEnd twice
 
 
 @asynccontextmanager
 async def tcp_pair() -> AsyncIterator[tuple[StreamPair, StreamPair]]:
-    """Yield connected asyncio stream pairs (client, server) on 127.0.0.1."""
+    """Yield connected stream pairs (client, server) on 127.0.0.1: asyncio's
+    ``(StreamReader, StreamWriter)``, under trio a ``TrioTcpEnd`` as both."""
+    if in_trio():
+        async with _trio_tcp_pair() as pair:
+            yield pair
+        return
     loop = asyncio.get_running_loop()
     accepted: asyncio.Future[StreamPair] = loop.create_future()
 
@@ -280,3 +347,48 @@ async def tcp_pair() -> AsyncIterator[tuple[StreamPair, StreamPair]]:
         if accepted.done():
             accepted.result()[1].transport.abort()
         server.close()
+
+
+@asynccontextmanager
+async def _trio_tcp_pair() -> AsyncIterator[tuple[StreamPair, StreamPair]]:
+    import trio
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    try:
+        port = listeners[0].socket.getsockname()[1]
+        client = await trio.open_tcp_stream("127.0.0.1", port)
+        with trio.fail_after(10):
+            server = await listeners[0].accept()
+    finally:
+        for listener in listeners:
+            await listener.aclose()
+    try:
+        ends = TrioTcpEnd(client), TrioTcpEnd(server)
+        yield (ends[0], ends[0]), (ends[1], ends[1])
+    finally:
+        await trio.aclose_forcefully(client)
+        await trio.aclose_forcefully(server)
+
+
+@asynccontextmanager
+async def framed_tcp_pair(
+    codec: Callable[[], Codec[Any]],
+) -> AsyncIterator[tuple[Framed[Any], Framed[Any]]]:
+    """Yield connected (client, server) ``Framed`` over TCP on 127.0.0.1, each with a
+    new ``codec()``: ``Framed.from_streams`` over asyncio's streams, or under trio
+    ``Framed`` over anyio's TCP streams (what Framed takes there)."""
+    if not in_trio():
+        async with tcp_pair() as (client, server):
+            yield Framed.from_streams(*client, codec()), Framed.from_streams(*server, codec())
+        return
+    import anyio
+    from anyio.abc import SocketAttribute, SocketListener
+
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as multi:
+        listener = cast(SocketListener, multi.listeners[0])
+        port = listener.extra(SocketAttribute.local_port)
+        async with await anyio.connect_tcp("127.0.0.1", port) as near:
+            with anyio.fail_after(10):
+                far = await listener.accept()
+            async with far:
+                yield Framed(near, codec()), Framed(far, codec())

@@ -30,7 +30,6 @@ One module per part: ``wsframed.cli.frames`` (codecs by name, frames as text),
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import importlib
 import io
@@ -62,10 +61,10 @@ __all__ = [
 _EXIT_USAGE = 2
 
 
-async def _run_demo(timeout: float) -> int:
+async def _run_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
-    return await run_demo(timeout)
+    return await run_demo(args.timeout)
 
 
 # bridge and bench: provided by their own modules --------------------------------
@@ -197,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--timeout", type=seconds, default=30.0, metavar="SECONDS",
                       help="give up after this long (default: 30)")
-    demo.set_defaults(run=lambda args: asyncio.run(_run_demo(args.timeout)))
+    add_loop_argument(demo)
+    demo.set_defaults(run=lambda args: run_on_loop(args.loop, _run_demo, args))
 
     serve = commands.add_parser(
         "serve", help="accept WebSocket connections and print the frames received",

@@ -203,7 +203,7 @@ async def _open(
 
     asyncio: [`wsframed.connect`][wsframed.connect]. trio: the ``async with`` block of
     [`wsframed.trio.connect`][wsframed.trio.connect], entered here and left by the
-    closer, with ``negotiate=True`` done as ``wsframed.connect`` does it.
+    closer.
     """
     if not in_trio():
         from ..client import connect
@@ -211,20 +211,9 @@ async def _open(
         framed: Framed[Any] = await connect(uri, codec, **options)
         return framed, lambda: _ws_stream_of(framed).aclose(timeout=0.5)
     from .. import trio as wsframed_trio
-    from ..negotiation import client_error, subprotocol_of
 
-    offered = None
-    if options.pop("negotiate", False):
-        offered = subprotocol_of(codec)
-        options["subprotocols"] = [offered]
     block = wsframed_trio.connect(uri, codec, **options)
-    try:
-        framed = await block.__aenter__()
-    except Exception as exc:
-        mismatch = None if offered is None else client_error(exc, uri, offered)
-        if mismatch is not None:
-            raise mismatch from None
-        raise
+    framed = await block.__aenter__()
 
     async def close() -> None:
         await _ws_stream_of(framed).aclose(timeout=0.5)

@@ -254,12 +254,7 @@ async def _serve_on_trio(
     import trio
 
     from .. import trio as wsframed_trio
-    from ..negotiation import Negotiator
 
-    if options.pop("negotiate", False):  # what wsframed.serve(negotiate=True) does
-        negotiator = Negotiator([codec])
-        options["select_subprotocol"] = negotiator.select_subprotocol
-        options["process_request"] = negotiator.refusal
     signals = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
     with trio.open_signal_receiver(*signals) as received:
         async with trio.open_nursery() as nursery:

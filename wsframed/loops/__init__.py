@@ -44,6 +44,7 @@ __all__ = [
     "Waiter",
     "asyncio_shell",
     "current_shell",
+    "gather",
     "in_trio",
     "run",
     "system_error",
@@ -269,5 +270,44 @@ def task_scope() -> AbstractAsyncContextManager[Shell]:
         return TrioScope()
     return AsyncioScope()
 
+
+async def gather(*calls: Callable[[], Awaitable[Any]]) -> list[Any]:
+    """Run ``calls`` as concurrent tasks of the running loop; their results, in order.
+
+    ``asyncio.gather`` for either family, in a [`task_scope`][wsframed.loops.task_scope]:
+    when one call fails, the others are cancelled, and its exception (the first one)
+    is raised as itself once every task has ended; none outlives the call, also when
+    the call itself is cancelled."""
+    results: list[Any] = [None] * len(calls)
+    errors: list[Exception] = []
+    tasks: list[Task] = []
+
+    async with task_scope() as shell:
+
+        async def run(index: int, call: Callable[[], Awaitable[Any]]) -> None:
+            try:
+                results[index] = await call()
+            except Exception as exc:
+                errors.append(exc)
+                running = shell.current_task()
+                for task in tasks:
+                    if task is not running:
+                        task.cancel()
+
+        tasks.extend(shell.spawn(run(i, call), _ignore) for i, call in enumerate(calls))
+        try:
+            await shell.wait(tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            with shell.shielded():
+                await shell.wait(tasks)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _ignore(task: Any) -> None:
+    """``spawn()``'s ``done``: ``gather`` holds its tasks and waits for them itself."""
 
 from .asyncio import AsyncioScope, AsyncioShell  # noqa: E402  (after the protocols)
