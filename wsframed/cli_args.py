@@ -10,7 +10,7 @@ LOOPS = ("asyncio", "trio")  # what wsframed.loops.run() starts
 
 
 def add_loop_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--loop {asyncio,trio}`` (``serve``, ``connect``, ``bridge``)."""
+    """Add ``--loop {asyncio,trio}`` (every subcommand that runs a loop)."""
     parser.add_argument("--loop", choices=LOOPS, default="asyncio",
                         help="the event loop to run on: asyncio (the default) or trio "
                         "(needs wsframed[trio])")
