@@ -7,9 +7,8 @@ clean end are shared with it. Its shell is trio's
 stream's background work ends with the connection.
 
 Differences from the asyncio backend, none visible through the stream's API: messages
-are taken one ``recv()`` at a time (no batching of queued messages), and there is no
-pong-backlog check (websockets.trio awaits each pong's write before it reads on, so a
-peer that does not read is not read either).
+are taken one ``recv()`` at a time (no batching of queued messages), and the connection's
+reader never waits to write (`_reader_never_writes()`), with the same pong-backlog limit.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from websockets.trio.connection import Connection
 
 from ..loops.trio import TrioShell
 from . import EventSink
-from .websockets import WebsocketsBackend, _closed_from, _observe_frames
+from .websockets import _PONG_BACKLOG_LIMIT, WebsocketsBackend, _closed_from, _observe_frames
 
 __all__ = ["WebsocketsTrioBackend", "is_websockets_trio_connection"]
 
@@ -46,6 +45,88 @@ def _queued_frames(connection: Connection) -> deque[Frame] | None:
     channel = getattr(connection.recv_messages, "recv_frames", None)
     data = getattr(getattr(channel, "_state", None), "data", None)
     return data if isinstance(data, deque) else None
+
+
+# What one queued write costs besides its bytes: a bytes object's header and its slot
+# in websockets' list of pending writes (an empty pong is 2 bytes, held in 43).
+_WRITE_OVERHEAD = 48
+
+
+def _reader_never_writes(connection: Any) -> None:
+    """Make the connection's reader hand its writes to a task instead of awaiting them.
+
+    websockets.trio's reader (``recv_events``) calls ``send_data()`` after each read of
+    the socket: it takes the send lock and writes everything queued, its own replies
+    (pongs, the close frame) and a ``send()``'s frame queued behind a held lock alike.
+    While a ``send()`` holds the lock, waiting for a peer that does not read, the reader
+    waits too; holding the lock, it writes another task's frame and waits for the peer.
+    Two such ends that both send and read more than the socket buffers hold then wait
+    on each other for ever, each reader stuck behind its own writes.
+
+    Here the reader's call returns at once: what it queued is written by a flusher
+    task in the connection's nursery, under the same lock and in queue order, so the
+    wire order is websockets' own. Every other ``send_data()`` caller (``send()``,
+    ``ping()``, ``aclose()``, the end of the connection) still writes and waits itself.
+    A peer that pings and does not read is no longer held back by an unread pong, so
+    the replies the reader queues are counted, as the asyncio backend counts its write
+    buffer: past ``_PONG_BACKLOG_LIMIT`` bytes the connection is dropped.
+    """
+    protocol = connection.protocol
+    receive_data = protocol.receive_data
+    send_data = connection.send_data  # websockets' own, bound
+    reading = False  # receive_data() ran: the next send_data() call is the reader's
+    flushing = False  # a flusher task is running
+    counted: list[bytes] | None = None  # protocol.writes when `backlog` was counted
+    backlog = 0  # bytes the reader queued in `counted`, with _WRITE_OVERHEAD each
+
+    def receive(data: bytes | bytearray) -> None:
+        nonlocal reading, counted, backlog
+        before = len(protocol.writes)
+        receive_data(data)
+        reading = True
+        writes = protocol.writes  # the same list: only data_to_send() replaces it
+        if len(writes) == before:  # nearly every read: data frames, no reply
+            return
+        if writes is not counted:  # written since: the count starts again
+            counted, backlog = writes, 0
+        for item in writes[before:]:
+            backlog += len(item) + _WRITE_OVERHEAD
+        if backlog > _PONG_BACKLOG_LIMIT:
+            # The peer sends pings (or closes) faster than it reads our replies.
+            connection.set_connection_exc(
+                ConnectionError(
+                    f"the peer does not read: {backlog} bytes of replies to its "
+                    f"control frames queued, limit {_PONG_BACKLOG_LIMIT}"
+                )
+            )
+            with contextlib.suppress(RuntimeError):  # the nursery is closed
+                connection.nursery.start_soon(trio.aclose_forcefully, connection.stream)
+
+    async def flush() -> None:
+        nonlocal flushing
+        try:
+            while protocol.writes:
+                await send_data()
+        except Exception as exc:  # what the reader does when its write fails
+            connection.set_connection_exc(exc)
+            await connection.close_stream()
+        finally:
+            flushing = False
+
+    async def send_data_unless_reading() -> None:
+        nonlocal reading, flushing
+        if not reading:
+            await send_data()
+            return
+        reading = False
+        if protocol.writes and not flushing:
+            flushing = True
+            connection.nursery.start_soon(flush)
+
+    # Instance attributes shadow the methods: recv_events() calls
+    # self.protocol.receive_data() then self.send_data() with no await between.
+    protocol.receive_data = receive
+    connection.send_data = send_data_unless_reading
 
 
 class WebsocketsTrioBackend(WebsocketsBackend):
@@ -67,6 +148,7 @@ class WebsocketsTrioBackend(WebsocketsBackend):
         self._peek_clean = 0
         self.texts_before_wrap = _observe_frames(connection, on_event, self._frames, Connection)
         """Sizes of the text messages queued before the stream existed, in order."""
+        _reader_never_writes(connection)
 
     async def close(self, code: int, reason: str) -> None:
         await self.connection.aclose(code, reason)
