@@ -132,8 +132,15 @@ class PicowsConnection(WSListener):
         self._on_event: EventSink | None = None
         self.texts_before_wrap: list[int] = []
         """Sizes of the text messages that arrived before a stream wrapped this."""
-        self._inbox: deque[bytes | bytearray | str] = deque()
+        # Messages not yet received: binary messages that arrived back to back as a
+        # list of their payloads (a batch, joined when received), a fragmented binary
+        # message as one bytearray, a text message as str.
+        self._inbox: deque[list[bytes] | bytearray | str] = deque()
         self._inbox_size = 0
+        # The batch last in the inbox while binary messages may still join it, and
+        # the bytes in it.
+        self._batch: list[bytes] | None = None
+        self._batch_size = 0
         self._reading_paused = False
         self._waiter: asyncio.Future[None] | None = None
         # Done while the transport takes writes; pending while it is paused.
@@ -166,13 +173,27 @@ class PicowsConnection(WSListener):
             return  # nothing the peer sends after its violation counts
         kind = frame.msg_type
         if kind is _BINARY and frame.fin and self._fragments is None:
-            inbox = self._inbox
-            size = frame.payload_size  # picows checked it against max_size (max_frame_size)
-            if inbox and type(last := inbox[-1]) is bytearray and len(last) < _BATCH_MAX:
-                last += frame.get_payload_as_memoryview()
+            # The usual frame, with the fewest calls: its payload (picows checked its
+            # size against max_size) joins the open batch, as _received() counts it.
+            payload = frame.get_payload_as_bytes()
+            size = len(payload)
+            batch = self._batch
+            if batch is not None and self._batch_size < _BATCH_MAX:
+                batch.append(payload)
+                self._batch_size += size
             else:
-                inbox.append(bytearray(frame.get_payload_as_memoryview()))
-            self._received(size)
+                self._batch = batch = [payload]
+                self._batch_size = size
+                self._inbox.append(batch)
+            unread = self._inbox_size = self._inbox_size + size
+            if unread >= READ_AHEAD and not self._reading_paused:
+                self._reading_paused = True
+                transport.underlying_transport.pause_reading()
+            waiter = self._waiter
+            if waiter is not None:
+                self._waiter = None  # woken: the next frames need not look
+                if not waiter.done():
+                    waiter.set_result(None)
         elif kind is _BINARY or kind is _TEXT or kind is _CONT:
             self._fragment(frame)
         elif kind is _PING:
@@ -220,6 +241,7 @@ class PicowsConnection(WSListener):
         if not frame.fin:
             return
         self._fragments = None
+        self._batch = None  # what arrives next goes after this message
         if not self._fragments_text:
             self._inbox.append(parts)
             self._received(size)
@@ -243,8 +265,10 @@ class PicowsConnection(WSListener):
             self._reading_paused = True
             transport.underlying_transport.pause_reading()
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _event(self, event: Any) -> None:
         if self._on_event is not None:
@@ -359,15 +383,24 @@ class PicowsConnection(WSListener):
             finally:
                 self._waiter = None
         message = inbox.popleft()
-        # Counted in bytes as it arrived: a text message's UTF-8 size, not its length.
-        self._inbox_size -= len(message) if type(message) is not str else len(message.encode())
+        data: bytes | str
+        if isinstance(message, list):
+            if message is self._batch:
+                self._batch = None
+            data = message[0] if len(message) == 1 else b"".join(message)
+            size = len(data)
+        elif isinstance(message, str):
+            data = message
+            size = len(message.encode())  # counted as it arrived: in UTF-8 bytes
+        else:
+            data = bytes(message)
+            size = len(data)
+        self._inbox_size -= size
         if self._reading_paused and self._inbox_size < READ_AHEAD // 4:
             self._reading_paused = False
             if self._final is None and self.transport is not None:
                 self.transport.underlying_transport.resume_reading()
-        if isinstance(message, bytearray):
-            return bytes(message)
-        return message
+        return data
 
     def raw_send(self, data: bytes | bytearray | memoryview) -> asyncio.Future[None]:
         """Send one binary message; return a future done once the transport takes more.
