@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
+import os
+import struct
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -57,6 +58,11 @@ except ImportError as exc:  # pragma: no cover - tested by hiding picows
 
 from websockets.datastructures import Headers
 
+try:  # websockets' C masking, as its own frames use; its pure-Python one otherwise
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
+
 from ..events import CloseFrame, Ping, Pong, TextMessage
 from ..request import Request
 from . import Backend, BackendClosed, EventSink
@@ -81,7 +87,13 @@ READ_BUFFER = 2048
 """picows' first read buffer per connection (it doubles as frames need; picows' own
 default, 16 KiB, is most of what an idle connection costs)."""
 
-_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
+# Messages held back in one turn of the loop (see _send_binary) are written once this
+# many bytes of them wait.
+_HOLD_MAX = 64 * 1024
+# RFC 6455 section 5.2: a final binary frame's first byte; the payload length in 7 bits,
+# or 126 and 16 bits, or 127 and 64 bits; the mask bit (client to server) and its key.
+_FIN_BINARY = 0x82
+_HEADERS = (struct.Struct(">BB"), struct.Struct(">BBH"), struct.Struct(">BBQ"))
 _BATCH_MAX = 16 * 1024  # binary messages arriving back to back are joined up to this
 _PONG_BACKLOG_LIMIT = 4 * 1024 * 1024  # as the websockets backend: see there
 _NORMAL_CODES = frozenset({1000, 1001, 1005})
@@ -163,8 +175,9 @@ class PicowsConnection(WSListener):
             # picows keeps the reason it failed a client connection for whoever awaits
             # wait_disconnected(); the stream reports it instead, so retrieve it here.
             self._reaper = self._loop.create_task(_retrieve(transport.wait_disconnected()))
-        self._sock = transport.underlying_transport.get_extra_info("socket") if _TCP_CORK else None
-        self._sends_this_turn = 0  # 0, 1, or 2: corked (see _cork)
+        self._sent_this_turn = False  # a message left at once in this turn of the loop
+        self._held: list[bytes] = []  # the later ones, held back until the turn ends
+        self._held_size = 0
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if self._failure is not None or (
@@ -283,6 +296,7 @@ class PicowsConnection(WSListener):
         self._event(CloseFrame(code, reason))
         if not transport.is_close_frame_sent:
             # RFC 6455 section 5.5.1: echo the status code.
+            self._write_held()
             transport.send_close(WSCloseCode(code if _sendable(code) else 1000), reason.encode())
         self._handshake_done(transport)
 
@@ -300,6 +314,8 @@ class PicowsConnection(WSListener):
         transport = self.transport
         if self._failure is None and transport is not None:
             self._failure = (code, reason)
+            self._held = []  # the connection fails: nothing more of this side's data
+            self._held_size = 0
             transport.send_close(WSCloseCode(code), reason.encode()[:123])
             transport.disconnect()
 
@@ -308,6 +324,8 @@ class PicowsConnection(WSListener):
             self._close_timer.cancel()
         self._final = self._end_from(transport, disconnected=True)
         assert self._final is not None
+        self._held = []  # nowhere to write them any more
+        self._held_size = 0
         if not self._write_ready.done():
             self._write_ready.set_exception(self._closed_error())
             self._write_ready.exception()  # nobody may be waiting any more
@@ -429,37 +447,71 @@ class PicowsConnection(WSListener):
         return True
 
     def _send_binary(self, data: bytes | bytearray | memoryview) -> None:
+        """Send one binary message: at once if it is the first of this turn of the
+        loop, else held back and written with the others when the turn ends.
+
+        picows writes each message to the socket as it is sent: a system call per
+        message. A lone message (a request, a reply) still leaves at once; the rest of a
+        burst is framed here and leaves in one write at the end of the turn (or once
+        ``_HOLD_MAX`` bytes wait), after the first and in the order sent. A close frame
+        goes after what is held (pings and pongs may pass it).
+        """
         transport = self.transport
         if self._final is not None or transport is None or transport.is_close_frame_sent:
             raise self._closed_error()
-        turn = self._sends_this_turn
-        if turn == 0:  # the first message of this turn of the loop leaves at once
-            self._sends_this_turn = 1
+        if not self._sent_this_turn:
+            self._sent_this_turn = True
             self._loop.call_soon(self._end_turn)
-        elif turn == 1 and self._sock is not None:
-            self._cork()
-        transport.send(_BINARY, data)
+            transport.send(_BINARY, data)
+            return
+        if type(data) is not bytes:
+            data = bytes(data)  # the caller may reuse its buffer once this returns
+        self._held.append(data)
+        self._held_size += len(data)
+        if self._held_size >= _HOLD_MAX:
+            self._write_held()
 
-    def _cork(self) -> None:
-        """Hold the next messages of this turn of the loop back until its end.
-
-        picows writes each message to the socket at once; over loopback a write that
-        leaves as its own segment costs the sender the receiver's side too. From the
-        second message of a turn on, the socket is corked (Linux ``TCP_CORK``), so the
-        rest of the burst leaves in full segments when the turn ends (the kernel sends
-        corked bytes after 200 ms whatever happens). A lone message (a request, a
-        reply) is never held back.
-        """
-        assert self._sock is not None
-        self._sends_this_turn = 2
-        with contextlib.suppress(OSError):  # the socket is gone: the send reports it
-            self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1)
+    def _write_held(self) -> None:
+        """Write the messages held back this turn, as picows would have framed them."""
+        held = self._held
+        if not held:
+            return
+        self._held = []
+        self._held_size = 0
+        transport = self.transport
+        if transport is None or transport.is_close_frame_sent or transport.is_disconnected:
+            return  # picows failed the connection meanwhile: it drops them too
+        parts: list[bytes] = []
+        append = parts.append
+        short, medium, long = _HEADERS
+        if transport.is_client_side:  # RFC 6455 section 5.3: masked, a fresh key each
+            keys = os.urandom(4 * len(held))
+            for index, payload in enumerate(held):
+                size = len(payload)
+                if size < 126:
+                    append(short.pack(_FIN_BINARY, 0x80 | size))
+                elif size < 0x10000:
+                    append(medium.pack(_FIN_BINARY, 0xFE, size))
+                else:
+                    append(long.pack(_FIN_BINARY, 0xFF, size))
+                key = keys[4 * index : 4 * index + 4]
+                append(key)
+                append(apply_mask(payload, key))
+        else:
+            for payload in held:
+                size = len(payload)
+                if size < 126:
+                    append(short.pack(_FIN_BINARY, size))
+                elif size < 0x10000:
+                    append(medium.pack(_FIN_BINARY, 126, size))
+                else:
+                    append(long.pack(_FIN_BINARY, 127, size))
+                append(payload)
+        transport.underlying_transport.write(b"".join(parts))
 
     def _end_turn(self) -> None:
-        if self._sends_this_turn == 2 and self._sock is not None:
-            with contextlib.suppress(OSError):  # closed meanwhile: nothing left to send
-                self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 0)
-        self._sends_this_turn = 0
+        self._write_held()
+        self._sent_this_turn = False
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send one binary message; wait while the transport is paused."""
@@ -481,6 +533,7 @@ class PicowsConnection(WSListener):
                     "(RFC 6455: codes 1000-1003, 1007-1014, 3000-4999; at most 123 bytes)"
                 )
             self._closing = True
+            self._write_held()  # every message sent before the close frame leaves first
             transport.send_close(WSCloseCode(code), payload)
             if self.ended() is not None:  # the peer's close frame came first
                 self._handshake_done(transport)
