@@ -34,6 +34,13 @@ out what other processes took.
 ``--against REV`` also imports the ``wsframed`` package of git revision ``REV``
 (under another name) and measures both, round by round in one process, and prints
 the ratio of this checkout's rate to REV's: the A/B of a change.
+
+``--floor`` also measures, in the same rounds, what ``async for`` cannot avoid per item
+whatever the receiving code: one ``__anext__`` coroutine (an ``async for`` over a bare
+object whose ``__anext__`` pops from a list, no I/O) and the checkpoint rule's loop turn
+every ``BUDGET`` items (``asyncio.sleep(0)`` with the connections' loop, divided by
+``BUDGET``). It then prints the most ``ws async for`` could reach: the raw baseline's
+time per item over (``ws recv_many``'s time per item + that floor), a ratio to raw.
 """
 
 from __future__ import annotations
@@ -345,12 +352,53 @@ def load_revision(rev: str, into: Path) -> ModuleType:
     return importlib.import_module("wsframed_ab")
 
 
+class _BareIterator:
+    """The least an async iterator can do per item: a coroutine that pops a list."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def __aiter__(self) -> _BareIterator:
+        return self
+
+    async def __anext__(self) -> Any:
+        items = self.items
+        if items:
+            return items.pop()
+        raise StopAsyncIteration
+
+
+async def floor_per_item(count: int, budget: int) -> float:
+    """Seconds per item ``async for`` costs at least: a coroutine, a turn per budget."""
+    iterator = _BareIterator([None] * count)
+    start = CLOCK()
+    async for _ in iterator:
+        pass
+    coroutine = (CLOCK() - start) / count
+    _, _, close = await tcp_pair()  # a loop with sockets registered
+    try:
+        turns = max(count // budget, 1)
+        start = CLOCK()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        turn = (CLOCK() - start) / turns
+    finally:
+        close()
+    return coroutine + turn / budget
+
+
 async def main_async(args: argparse.Namespace, packages: dict[str, ModuleType]) -> None:
     heaps = {"live": False, "frozen": True}
     if args.heap != "both":
         heaps = {args.heap: heaps[args.heap]}
     best: dict[tuple[str, str, str, str], float] = {}
+    floor = float("inf")
+    budget = importlib.import_module("wsframed.checkpoint").BUDGET
     for round_ in range(args.repeat):
+        if args.floor:
+            floor = min(floor, await floor_per_item(args.count, budget))
         for name in args.codecs:
             for heap, frozen in heaps.items():
                 for mode in MODES:
@@ -384,6 +432,23 @@ async def main_async(args: argparse.Namespace, packages: dict[str, ModuleType]) 
                 if len(labels) == 2:
                     row += f" | {rates[0] / rates[1]:.2f}"
                 print(row + " |")
+    if args.floor:
+        print(
+            f"\nFloor of `async for` per item: {floor * 1e9:.0f} ns (a coroutine, and a loop "
+            f"turn per {budget} items). The most `ws async for` can reach, as a ratio to "
+            "raw: raw time per item / (ws recv_many time per item + floor):\n"
+        )
+        print("| codec | heap | ws recv_many ns/item | raw ns/item | async for at most |")
+        print("|---|---|---|---|---|")
+        for name in args.codecs:
+            for heap in heaps:
+                raw_item = best[(name, heap, "raw", "-")] / args.count
+                many_item = best[(name, heap, "ws recv_many", "this")] / args.count
+                bound = raw_item / (many_item + floor)
+                print(
+                    f"| {name} | {heap} | {many_item * 1e9:.0f} | {raw_item * 1e9:.0f} "
+                    f"| {bound:.2f} |"
+                )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heap", choices=("live", "frozen", "both"), default="both")
     parser.add_argument("--against", metavar="REV", help="also measure git revision REV")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    parser.add_argument(
+        "--floor", action="store_true", help="also measure async for's floor per item"
+    )
     args = parser.parse_args(argv)
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter

@@ -7,10 +7,11 @@ KiB, often one whole WebSocket message), feeds them to the codec's decoder and q
 frames the decoder yields, 256 at a time as they are asked for (``DECODE_AHEAD``), so one
 read serves many frames, no coroutine is awaited per frame while frames are queued, and
 only a few hundred decoded frames wait at once (thousands queued per chunk would be walked
-again and again by the garbage collector). When the decoder fails part-way through a
-chunk, the frames before the failure are delivered first, then the error. Codecs that
-cannot resynchronise (length-prefixed, msgpack, CBOR) keep failing with the same error;
-``LinesCodec(on_overflow="discard")`` and JSON Lines resume at the next line.
+again and again by the garbage collector). When the decoder fails
+part-way through a chunk, the frames before the failure are delivered first, then the
+error. Codecs that cannot resynchronise (length-prefixed, msgpack, CBOR) keep failing with
+the same error; ``LinesCodec(on_overflow="discard")`` and JSON Lines resume at the next
+line.
 
 Sending: [`Framed.feed`][wsframed.Framed.feed] encodes synchronously and hands the whole frame to
 the stream in one ``write()``, so a frame that is too large raises there with nothing
@@ -33,7 +34,9 @@ a frame that does not encode) yields once first, so a retry loop around it canno
 freeze the program or outrun a timeout. The yield comes before any state changes: a
 cancellation delivered there leaves the stored error, the queued frames and the send
 buffer as they were. Every call spends one unit of its side's budget (receiving or
-sending; a call that read from a stream that never waits counts too), and one call in
+sending; a call that read from a stream that never waits counts too; a receiving call
+that takes a queued frame spent it when the frame was queued, so it costs no count), and
+one call in
 [`BUDGET`][wsframed.checkpoint.BUDGET] yields first, before it takes a frame or writes
 one, so again a cancellation there loses and half-sends nothing.
 """
@@ -169,7 +172,13 @@ class Framed(Generic[T]):
                 self._sends_nowait = True
         # A Budget per direction (the halves may belong to two tasks), inlined as the
         # reads are: Budget.spend() as a call would cost as much as serving the frame.
+        # Receiving: the frames in _items were charged when queued (see _take), so
+        # _recv_left + len(_items) is what the Budget would hold; taking one of them is
+        # a pop and nothing else.
         self._recv_left = BUDGET
+        # The frames decoded ahead and not charged yet, the next one last: _take moves
+        # them to _items as the budget allows.
+        self._ahead: list[T] = []
         self._send_left = BUDGET
 
     @classmethod
@@ -402,6 +411,9 @@ class Framed(Generic[T]):
         decoder = self._decoder
         yielded = False
         while not items:
+            if self._ahead or self._pass is not None:  # frames before a stored error first
+                self._take()
+                continue
             error = self._error
             if error is not None or (self._eof and not self._recheck):
                 if not yielded:
@@ -416,9 +428,6 @@ class Framed(Generic[T]):
                     self._recheck = True
                     raise error
                 raise self._eof_error or self._end_of_stream()
-            if self._pass is not None:
-                self._take()
-                continue
             if self._recheck:
                 # After an error, ask the decoder again before reading: a failed
                 # decoder re-raises at once, a resyncing one yields what it holds.
@@ -480,34 +489,45 @@ class Framed(Generic[T]):
         return batch
 
     def _take(self) -> None:
-        """Queue the next ``DECODE_AHEAD`` frames of the decoder's pass over a chunk.
+        """Queue the next frames decoded ahead, and charge them to the budget.
 
-        Called only when the queue is empty and a pass is under way; the pass ends when
-        it yields fewer. An error ends it too: the frames before it are queued first.
+        Called only when the queue is empty and frames are decoded ahead or a pass is
+        under way, by a receiving call that spent its unit of the budget and takes the
+        first frame. With none decoded ahead, the next ``DECODE_AHEAD`` frames of the
+        decoder's pass over a chunk are (the pass ends when it yields fewer; an error
+        ends it too, the frames before it first). Of those, as many are queued as that
+        call and the calls after it may return without yielding, and the budget is
+        charged for those calls now.
         """
-        items = self._items
-        try:
-            items.extend(islice(self._pass or (), DECODE_AHEAD))
-        except Exception as exc:
-            # The frames decoded before the failure are queued: they go first.
-            self._pass = None
-            self._error = exc
-        else:
-            if len(items) < DECODE_AHEAD:
+        ahead = self._ahead
+        if not ahead:
+            try:
+                ahead.extend(islice(self._pass or (), DECODE_AHEAD))
+            except Exception as exc:
+                # The frames decoded before the failure are kept: they go first.
                 self._pass = None
-        items.reverse()
+                self._error = exc
+            else:
+                if len(ahead) < DECODE_AHEAD:
+                    self._pass = None
+            ahead.reverse()
+        count = min(self._recv_left, len(ahead))
+        if count:
+            self._items += ahead[-count:]  # the next ones, still the next one last
+            del ahead[-count:]
+            self._recv_left -= count - 1  # the first is the calling one's
 
     def _decode_eof(self) -> None:
-        """Queue the last frames and check that none was cut short."""
+        """Decode the last frames ahead and check that none was cut short."""
         self._eof = True
-        items = self._items  # empty: the end of stream is read only then
+        ahead = self._ahead  # empty: the end of stream is read only then
         try:
-            items.extend(self._decoder)
+            ahead.extend(self._decoder)
             self._decoder.feed_eof()
         except Exception as exc:
             self._eof_error = exc  # an error at the end of stream stays for good
-            self._error = exc
-        items.reverse()
+            self._error = exc  # raised once the frames before it are taken
+        ahead.reverse()
 
     async def recv(self) -> T:
         """Return the next frame.
@@ -521,15 +541,15 @@ class Framed(Generic[T]):
         that raises yields before it raises. Cancelling it loses no frame.
         """
         items = self._items
+        if items:  # queued, and charged to the budget then: see _take
+            return items.pop()
         left = self._recv_left - 1  # the receiving Budget, inlined
         if left:
             self._recv_left = left
-            if items:
-                return items.pop()
         else:
             self._recv_left = BUDGET
             await checkpoint()  # before anything is taken: a cancellation loses nothing
-        if not items and self._pass is not None:
+        if self._ahead or self._pass is not None:
             self._take()
         if not items:
             if self._error is None and not self._recheck and not self._eof:
@@ -557,13 +577,18 @@ class Framed(Generic[T]):
         yields to the event loop.
         """
         items = self._items
-        left = self._recv_left - 1
+        # The queued frames were charged as calls of their own (see _take): this one
+        # call takes them, so they are given back.
+        left = self._recv_left + len(items) - 1
         if left:
             self._recv_left = left
         else:
-            self._recv_left = BUDGET
+            left = BUDGET
+            self._recv_left = BUDGET - len(items)  # as they were, if cancelled here
             await checkpoint()
-        if not items:
+            self._recv_left = left
+        ahead = self._ahead
+        if not items and not ahead:
             if self._pass is None and self._error is None and not self._recheck and not self._eof:
                 try:
                     data = await self._read_some()  # the usual case inline, as in recv()
@@ -584,12 +609,20 @@ class Framed(Generic[T]):
                     return batch
             if not items:
                 await self._fill()
-        if max_items is None or max_items >= len(items):
+        if max_items is None or max_items >= len(items) + len(ahead):
             batch = items[::-1]
             items.clear()
+            if ahead:
+                batch += ahead[::-1]
+                ahead.clear()
         else:
-            pop = items.pop
-            batch = [pop() for _ in range(max_items)]
+            batch = []
+            for queue in (items, ahead):
+                count = min(max_items - len(batch), len(queue))
+                if count:
+                    batch += queue[: -count - 1 : -1]
+                    del queue[-count:]
+        self._recv_left = left - len(items)  # those left queued stay charged
         return batch
 
     def __aiter__(self) -> Self:
@@ -597,15 +630,15 @@ class Framed(Generic[T]):
 
     async def __anext__(self) -> T:
         items = self._items
+        if items:  # as in recv()
+            return items.pop()
         left = self._recv_left - 1
         if left:
             self._recv_left = left
-            if items:
-                return items.pop()
         else:
             self._recv_left = BUDGET
             await checkpoint()
-        if not items and self._pass is not None:
+        if self._ahead or self._pass is not None:
             self._take()
         if not items:
             if self._error is None and not self._recheck and not self._eof:

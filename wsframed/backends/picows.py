@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
+import os
+import struct
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -57,6 +58,11 @@ except ImportError as exc:  # pragma: no cover - tested by hiding picows
 
 from websockets.datastructures import Headers
 
+try:  # websockets' C masking, as its own frames use; its pure-Python one otherwise
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
+
 from ..events import CloseFrame, Ping, Pong, TextMessage
 from ..request import Request
 from . import Backend, BackendClosed, EventSink
@@ -81,7 +87,13 @@ READ_BUFFER = 2048
 """picows' first read buffer per connection (it doubles as frames need; picows' own
 default, 16 KiB, is most of what an idle connection costs)."""
 
-_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
+# Messages held back in one turn of the loop (see _send_binary) are written once this
+# many bytes of them wait.
+_HOLD_MAX = 64 * 1024
+# RFC 6455 section 5.2: a final binary frame's first byte; the payload length in 7 bits,
+# or 126 and 16 bits, or 127 and 64 bits; the mask bit (client to server) and its key.
+_FIN_BINARY = 0x82
+_HEADERS = (struct.Struct(">BB"), struct.Struct(">BBH"), struct.Struct(">BBQ"))
 _BATCH_MAX = 16 * 1024  # binary messages arriving back to back are joined up to this
 _PONG_BACKLOG_LIMIT = 4 * 1024 * 1024  # as the websockets backend: see there
 _NORMAL_CODES = frozenset({1000, 1001, 1005})
@@ -132,8 +144,15 @@ class PicowsConnection(WSListener):
         self._on_event: EventSink | None = None
         self.texts_before_wrap: list[int] = []
         """Sizes of the text messages that arrived before a stream wrapped this."""
-        self._inbox: deque[bytes | bytearray | str] = deque()
+        # Messages not yet received: binary messages that arrived back to back as a
+        # list of their payloads (a batch, joined when received), a fragmented binary
+        # message as one bytearray, a text message as str.
+        self._inbox: deque[list[bytes] | bytearray | str] = deque()
         self._inbox_size = 0
+        # The batch last in the inbox while binary messages may still join it, and
+        # the bytes in it.
+        self._batch: list[bytes] | None = None
+        self._batch_size = 0
         self._reading_paused = False
         self._waiter: asyncio.Future[None] | None = None
         # Done while the transport takes writes; pending while it is paused.
@@ -156,8 +175,9 @@ class PicowsConnection(WSListener):
             # picows keeps the reason it failed a client connection for whoever awaits
             # wait_disconnected(); the stream reports it instead, so retrieve it here.
             self._reaper = self._loop.create_task(_retrieve(transport.wait_disconnected()))
-        self._sock = transport.underlying_transport.get_extra_info("socket") if _TCP_CORK else None
-        self._sends_this_turn = 0  # 0, 1, or 2: corked (see _cork)
+        self._sent_this_turn = False  # a message left at once in this turn of the loop
+        self._held: list[bytes] = []  # the later ones, held back until the turn ends
+        self._held_size = 0
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if self._failure is not None or (
@@ -166,13 +186,27 @@ class PicowsConnection(WSListener):
             return  # nothing the peer sends after its violation counts
         kind = frame.msg_type
         if kind is _BINARY and frame.fin and self._fragments is None:
-            inbox = self._inbox
-            size = frame.payload_size  # picows checked it against max_size (max_frame_size)
-            if inbox and type(last := inbox[-1]) is bytearray and len(last) < _BATCH_MAX:
-                last += frame.get_payload_as_memoryview()
+            # The usual frame, with the fewest calls: its payload (picows checked its
+            # size against max_size) joins the open batch, as _received() counts it.
+            payload = frame.get_payload_as_bytes()
+            size = len(payload)
+            batch = self._batch
+            if batch is not None and self._batch_size < _BATCH_MAX:
+                batch.append(payload)
+                self._batch_size += size
             else:
-                inbox.append(bytearray(frame.get_payload_as_memoryview()))
-            self._received(size)
+                self._batch = batch = [payload]
+                self._batch_size = size
+                self._inbox.append(batch)
+            unread = self._inbox_size = self._inbox_size + size
+            if unread >= READ_AHEAD and not self._reading_paused:
+                self._reading_paused = True
+                transport.underlying_transport.pause_reading()
+            waiter = self._waiter
+            if waiter is not None:
+                self._waiter = None  # woken: the next frames need not look
+                if not waiter.done():
+                    waiter.set_result(None)
         elif kind is _BINARY or kind is _TEXT or kind is _CONT:
             self._fragment(frame)
         elif kind is _PING:
@@ -220,6 +254,7 @@ class PicowsConnection(WSListener):
         if not frame.fin:
             return
         self._fragments = None
+        self._batch = None  # what arrives next goes after this message
         if not self._fragments_text:
             self._inbox.append(parts)
             self._received(size)
@@ -243,8 +278,10 @@ class PicowsConnection(WSListener):
             self._reading_paused = True
             transport.underlying_transport.pause_reading()
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _event(self, event: Any) -> None:
         if self._on_event is not None:
@@ -259,6 +296,7 @@ class PicowsConnection(WSListener):
         self._event(CloseFrame(code, reason))
         if not transport.is_close_frame_sent:
             # RFC 6455 section 5.5.1: echo the status code.
+            self._write_held()
             transport.send_close(WSCloseCode(code if _sendable(code) else 1000), reason.encode())
         self._handshake_done(transport)
 
@@ -276,6 +314,8 @@ class PicowsConnection(WSListener):
         transport = self.transport
         if self._failure is None and transport is not None:
             self._failure = (code, reason)
+            self._held = []  # the connection fails: nothing more of this side's data
+            self._held_size = 0
             transport.send_close(WSCloseCode(code), reason.encode()[:123])
             transport.disconnect()
 
@@ -284,6 +324,8 @@ class PicowsConnection(WSListener):
             self._close_timer.cancel()
         self._final = self._end_from(transport, disconnected=True)
         assert self._final is not None
+        self._held = []  # nowhere to write them any more
+        self._held_size = 0
         if not self._write_ready.done():
             self._write_ready.set_exception(self._closed_error())
             self._write_ready.exception()  # nobody may be waiting any more
@@ -359,15 +401,24 @@ class PicowsConnection(WSListener):
             finally:
                 self._waiter = None
         message = inbox.popleft()
-        # Counted in bytes as it arrived: a text message's UTF-8 size, not its length.
-        self._inbox_size -= len(message) if type(message) is not str else len(message.encode())
+        data: bytes | str
+        if isinstance(message, list):
+            if message is self._batch:
+                self._batch = None
+            data = message[0] if len(message) == 1 else b"".join(message)
+            size = len(data)
+        elif isinstance(message, str):
+            data = message
+            size = len(message.encode())  # counted as it arrived: in UTF-8 bytes
+        else:
+            data = bytes(message)
+            size = len(data)
+        self._inbox_size -= size
         if self._reading_paused and self._inbox_size < READ_AHEAD // 4:
             self._reading_paused = False
             if self._final is None and self.transport is not None:
                 self.transport.underlying_transport.resume_reading()
-        if isinstance(message, bytearray):
-            return bytes(message)
-        return message
+        return data
 
     def raw_send(self, data: bytes | bytearray | memoryview) -> asyncio.Future[None]:
         """Send one binary message; return a future done once the transport takes more.
@@ -396,37 +447,71 @@ class PicowsConnection(WSListener):
         return True
 
     def _send_binary(self, data: bytes | bytearray | memoryview) -> None:
+        """Send one binary message: at once if it is the first of this turn of the
+        loop, else held back and written with the others when the turn ends.
+
+        picows writes each message to the socket as it is sent: a system call per
+        message. A lone message (a request, a reply) still leaves at once; the rest of a
+        burst is framed here and leaves in one write at the end of the turn (or once
+        ``_HOLD_MAX`` bytes wait), after the first and in the order sent. A close frame
+        goes after what is held (pings and pongs may pass it).
+        """
         transport = self.transport
         if self._final is not None or transport is None or transport.is_close_frame_sent:
             raise self._closed_error()
-        turn = self._sends_this_turn
-        if turn == 0:  # the first message of this turn of the loop leaves at once
-            self._sends_this_turn = 1
+        if not self._sent_this_turn:
+            self._sent_this_turn = True
             self._loop.call_soon(self._end_turn)
-        elif turn == 1 and self._sock is not None:
-            self._cork()
-        transport.send(_BINARY, data)
+            transport.send(_BINARY, data)
+            return
+        if type(data) is not bytes:
+            data = bytes(data)  # the caller may reuse its buffer once this returns
+        self._held.append(data)
+        self._held_size += len(data)
+        if self._held_size >= _HOLD_MAX:
+            self._write_held()
 
-    def _cork(self) -> None:
-        """Hold the next messages of this turn of the loop back until its end.
-
-        picows writes each message to the socket at once; over loopback a write that
-        leaves as its own segment costs the sender the receiver's side too. From the
-        second message of a turn on, the socket is corked (Linux ``TCP_CORK``), so the
-        rest of the burst leaves in full segments when the turn ends (the kernel sends
-        corked bytes after 200 ms whatever happens). A lone message (a request, a
-        reply) is never held back.
-        """
-        assert self._sock is not None
-        self._sends_this_turn = 2
-        with contextlib.suppress(OSError):  # the socket is gone: the send reports it
-            self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1)
+    def _write_held(self) -> None:
+        """Write the messages held back this turn, as picows would have framed them."""
+        held = self._held
+        if not held:
+            return
+        self._held = []
+        self._held_size = 0
+        transport = self.transport
+        if transport is None or transport.is_close_frame_sent or transport.is_disconnected:
+            return  # picows failed the connection meanwhile: it drops them too
+        parts: list[bytes] = []
+        append = parts.append
+        short, medium, long = _HEADERS
+        if transport.is_client_side:  # RFC 6455 section 5.3: masked, a fresh key each
+            keys = os.urandom(4 * len(held))
+            for index, payload in enumerate(held):
+                size = len(payload)
+                if size < 126:
+                    append(short.pack(_FIN_BINARY, 0x80 | size))
+                elif size < 0x10000:
+                    append(medium.pack(_FIN_BINARY, 0xFE, size))
+                else:
+                    append(long.pack(_FIN_BINARY, 0xFF, size))
+                key = keys[4 * index : 4 * index + 4]
+                append(key)
+                append(apply_mask(payload, key))
+        else:
+            for payload in held:
+                size = len(payload)
+                if size < 126:
+                    append(short.pack(_FIN_BINARY, size))
+                elif size < 0x10000:
+                    append(medium.pack(_FIN_BINARY, 126, size))
+                else:
+                    append(long.pack(_FIN_BINARY, 127, size))
+                append(payload)
+        transport.underlying_transport.write(b"".join(parts))
 
     def _end_turn(self) -> None:
-        if self._sends_this_turn == 2 and self._sock is not None:
-            with contextlib.suppress(OSError):  # closed meanwhile: nothing left to send
-                self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 0)
-        self._sends_this_turn = 0
+        self._write_held()
+        self._sent_this_turn = False
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send one binary message; wait while the transport is paused."""
@@ -448,6 +533,7 @@ class PicowsConnection(WSListener):
                     "(RFC 6455: codes 1000-1003, 1007-1014, 3000-4999; at most 123 bytes)"
                 )
             self._closing = True
+            self._write_held()  # every message sent before the close frame leaves first
             transport.send_close(WSCloseCode(code), payload)
             if self.ended() is not None:  # the peer's close frame came first
                 self._handshake_done(transport)

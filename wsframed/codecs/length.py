@@ -195,13 +195,15 @@ class LengthPrefixedCodec:
         first item it refuses; nothing is returned then.
         """
         c = self._config
-        if (
-            not c.includes_header
-            and set(map(type, items)) == {bytes}  # so a length is a size in bytes
-            and max(map(len, items)) <= c.max_frame_size
-        ):
-            headers = map(c.header.pack, map(len, items))
-            return b"".join(chain.from_iterable(zip(headers, items, strict=True)))
+        if not c.includes_header and set(map(type, items)) == {bytes}:  # len() is a size
+            sizes = list(map(len, items))
+            if max(sizes) <= c.max_frame_size:
+                # Headers and bodies alternate: the list filled by two slice assignments
+                # (C loops, no tuple per item as zip() would make).
+                parts = [*items, *items]
+                parts[::2] = map(c.header.pack, sizes)
+                parts[1::2] = items
+                return b"".join(parts)
         encode = self.encode
         return b"".join([encode(item) for item in items])
 
