@@ -149,7 +149,8 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_bridge_failures.py", "tests/test_bridge.py", "tests/test_bridge_admission.py",
     ],
     "wsframed/bridge/admission.py": [
-        "tests/test_mutation_bridge.py", "tests/test_bridge_admission.py",
+        "tests/test_mutation_bridge.py", "tests/test_mutation_admission.py",
+        "tests/test_bridge_admission.py", "tests/test_bridge_error_paths.py",
         "tests/test_bridge_failures.py", "tests/test_bridge.py",
     ],
     "wsframed/bridge/command.py": [
