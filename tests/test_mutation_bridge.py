@@ -9,12 +9,15 @@ them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
 import signal
 import socket
 import struct
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
@@ -297,3 +300,108 @@ def test_peer_addresses_in_log_lines_bracket_ipv6_hosts() -> None:
     assert format_address("/run/bridge.sock") == "/run/bridge.sock"
     assert format_address(("lonely",)) == "('lonely',)"
     assert format_address(None) == "None"
+
+
+async def test_chunk_size_1_sends_each_byte_of_the_target_as_its_own_message() -> None:
+    """``chunk_size`` bounds each read: at 1 (the smallest allowed) every byte from
+    the target crosses as a message of its own."""
+    async with ws_pair() as (ws_client, ws_server), tcp_pair() as (tcp_peer, tcp_ours):
+        running = asyncio.create_task(pump(WsStream(ws_server), *tcp_ours, chunk_size=1))
+        await ws_client.send(b"abc")
+        assert await asyncio.wait_for(tcp_peer[0].readexactly(3), TIMEOUT) == b"abc"
+        tcp_peer[1].write(b"xy")
+        tcp_peer[1].write_eof()
+        assert [await asyncio.wait_for(ws_client.recv(), TIMEOUT) for _ in range(2)] == [
+            b"x", b"y"
+        ]
+        result = await asyncio.wait_for(running, TIMEOUT)
+        assert (result.ws_to_tcp, result.tcp_to_ws) == (3, 2)
+        assert (result.close_code, result.reason) == (1000, "target closed")
+
+
+# Why a target could not be reached, in the bridge's connection log line ------------
+
+
+async def unreachable_reason(
+    listen: str, to: str, caplog: pytest.LogCaptureFixture, **options: Any
+) -> str:
+    """Run one client through a bridge whose target fails; the reason it logs."""
+    from wsframed.bridge import serve_bridge
+
+    caplog.set_level(logging.INFO, logger="wsframed.bridge")
+    async with serve_bridge(listen, to, **options) as bridge:
+        if listen.startswith("ws://"):
+            async with connect(bridge.url, compression=None, open_timeout=TIMEOUT) as client:
+                with pytest.raises(WsConnectionClosed):
+                    await asyncio.wait_for(client.recv(), TIMEOUT)
+            assert (client.close_code, client.close_reason) == (1011, "target unreachable")
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", bridge.port)
+            with contextlib.suppress(ConnectionResetError):  # aborted
+                assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+            writer.close()
+        await wait_for(lambda: any(r.name == "wsframed.bridge" for r in caplog.records),
+                       TIMEOUT)
+    [record] = [r for r in caplog.records if r.name == "wsframed.bridge"]
+    assert isinstance(record.args, tuple)
+    reason = record.args[-1]
+    assert isinstance(reason, str)
+    return reason
+
+
+async def test_an_unresolvable_target_is_named_in_the_resolver_s_words(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A host name that does not resolve: the resolver's own message, first letter
+    lowered (the system's wording, whatever it is here)."""
+    with pytest.raises(socket.gaierror) as failed:
+        socket.getaddrinfo("nonexistent.invalid", 9)
+    words = failed.value.strerror
+    assert words
+    reason = await unreachable_reason("ws://127.0.0.1:0", "tcp://nonexistent.invalid:9", caplog)
+    assert reason == f"target unreachable: {words[0].lower()}{words[1:]}"
+
+
+@contextlib.asynccontextmanager
+async def silent_or_bad_ws_target(accept: str | None) -> AsyncIterator[str]:
+    """A ws:// target that reads the handshake request and then never answers
+    (``accept`` None) or answers 101 with ``accept`` as its Sec-WebSocket-Accept."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if accept is not None:
+            writer.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                + accept.encode() + b"\r\n\r\n"
+            )
+        await reader.read()  # until the bridge gives up
+        writer.close()
+
+    async with tcp_server(answer) as port:
+        yield f"ws://127.0.0.1:{port}"
+
+
+async def test_a_target_that_never_answers_its_handshake_timed_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with silent_or_bad_ws_target(None) as target:
+        reason = await unreachable_reason("tcp://127.0.0.1:0", target, caplog,
+                                          open_timeout=0.5)
+    assert reason == "target unreachable: timed out"
+
+
+@pytest.mark.parametrize("length", [200, 201, 400])
+async def test_a_failure_description_is_cut_to_200_characters(
+    length: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A target's bad handshake answer is described by the error's type and message,
+    in at most 200 characters: 200 kept whole, longer cut to 197 and "..."."""
+    prefix = "InvalidHeaderValue: invalid Sec-WebSocket-Accept header: "
+    accept = "A" * (length - len(prefix))
+    async with silent_or_bad_ws_target(accept) as target:
+        reason = await unreachable_reason("tcp://127.0.0.1:0", target, caplog)
+    described = prefix + accept
+    assert len(described) == length
+    expected = described if length <= 200 else described[:197] + "..."
+    assert reason == f"target unreachable: {expected}"

@@ -131,11 +131,13 @@ MODULE_TESTS: dict[str, list[str]] = {
     ],
     "wsframed/rpc/core.py": [
         "tests/test_rpc_logs.py", "tests/test_rpc_error_paths.py", "tests/test_rpc_bounds.py",
-        "tests/test_rpc_checkpoints.py", "tests/test_rpc.py",
+        "tests/test_rpc_checkpoints.py", "tests/test_rpc.py", "tests/test_rpc_lone_send.py",
+        "tests/test_mutation_rpc_lone.py",
     ],
     "wsframed/rpc/peer.py": [
         "tests/test_rpc_logs.py", "tests/test_rpc_error_paths.py", "tests/test_rpc_bounds.py",
-        "tests/test_rpc_checkpoints.py", "tests/test_rpc.py",
+        "tests/test_rpc_checkpoints.py", "tests/test_rpc.py", "tests/test_rpc_lone_send.py",
+        "tests/test_mutation_rpc_lone.py",
     ],
     # The bridge's tests run it in-process and as a program (both count, see tests_by_line).
     "wsframed/bridge/pumping.py": [
@@ -147,7 +149,8 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_bridge_failures.py", "tests/test_bridge.py", "tests/test_bridge_admission.py",
     ],
     "wsframed/bridge/admission.py": [
-        "tests/test_mutation_bridge.py", "tests/test_bridge_admission.py",
+        "tests/test_mutation_bridge.py", "tests/test_mutation_admission.py",
+        "tests/test_bridge_admission.py", "tests/test_bridge_error_paths.py",
         "tests/test_bridge_failures.py", "tests/test_bridge.py",
     ],
     "wsframed/bridge/command.py": [
