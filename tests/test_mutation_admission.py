@@ -267,12 +267,6 @@ async def test_a_failed_tls_handshake_gives_its_slot_back() -> None:
 
 
 @own_tls
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: asyncio's SSLProtocol calls connection_lost() of a connection whose "
-    "TLS handshake failed, and websockets' connection_lost() fails on a connection "
-    "it never made (AttributeError 'recv_messages', logged with its traceback)",
-)
 async def test_a_failed_tls_handshake_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
     """A client's failed handshake is the client's problem: nothing at ERROR."""
     with caplog.at_level(logging.ERROR):

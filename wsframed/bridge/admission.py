@@ -183,6 +183,7 @@ def counted_connection(
             self._refused_transport: asyncio.BaseTransport | None = None
             self._tls_handshake: asyncio.Task[None] | None = None
             self._expiry: asyncio.TimerHandle | None = None
+            self._made = False  # websockets' connection_made() ran
             if self._admitted and loop_tls_timeout is not None:
                 self._expiry = asyncio.get_running_loop().call_later(
                     loop_tls_timeout + 1.0, admission.release, self
@@ -208,6 +209,7 @@ def counted_connection(
                     self._start_tls(raw)
                 )
                 return
+            self._made = True
             super().connection_made(transport)
 
         async def _start_tls(self, transport: asyncio.Transport) -> None:
@@ -248,7 +250,10 @@ def counted_connection(
                 admission.lingered(self._refused_transport)
                 return
             try:
-                super().connection_lost(exc)
+                # asyncio's SSLProtocol reports the loss of a connection whose TLS
+                # handshake failed: websockets never saw it made, so nothing to end.
+                if self._made:
+                    super().connection_lost(exc)
             finally:
                 admission.release(self)
 
