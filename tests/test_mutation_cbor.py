@@ -11,8 +11,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import cbor2
 import pytest
 
+import wsframed.codecs.cbor as cbor_module
 from wsframed.codecs import CborCodec
 from wsframed.errors import DecodeError, FrameTooLarge
 
@@ -282,6 +284,15 @@ def test_bignums_of_every_head_form_in_a_decimal_are_decoded(
     """Tag 4 [bignum, 1]: the scanner measures each bignum's head to bound it, then
     cbor2 decodes the decimal fraction."""
     items, error = feed_cut(b"\xc4\x82\xc2" + bignum + b"\x01\x02", cut)
+    if bignum == b"\x40" and cbor_module._SEMANTIC_FALLBACK:
+        # cbor2 5 cannot convert an empty bignum (int(hexlify(b""), 16) raises): the
+        # item passed the scanner's bound, and cbor2's error is reported.
+        assert items == [1]
+        assert str(error) == (
+            "invalid CBOR item: CBORDecodeValueError: Incorrect tag 4 payload "
+            "(frame starting at stream offset 1)"
+        )
+        return
     assert error is None
     assert items == [1, Decimal(1).scaleb(exponent), 2]
 
@@ -294,3 +305,108 @@ def test_an_indefinite_length_string_resumed_two_arrays_deep_ends_both(cut: int)
     items, error = feed_cut(data, cut)
     assert error is None
     assert items == [1, [[b"ab"], 1], 2]
+
+
+# Mutants outside the scanner (tools/mutation.py --error-paths, cbor.py lines 1-447 and
+# 608-1351): the codec's bounds, the conversion policy's checks (_check_open), the
+# decoder's loop, feed_eof() and the failed state. Inputs built with cbor2; the values
+# expected are those the codec gives on cbor2 6 and on cbor2 5's pure decoder alike.
+
+
+def test_max_frame_size_reaches_2_to_the_48_and_no_further() -> None:
+    """2**48 is the largest limit (every count stays below the indefinite-length
+    markers); one more is the caller's error, with the value in the message."""
+    codec = CborCodec(max_frame_size=2**48)
+    assert codec.max_frame_size == 2**48
+    decoder = codec.decoder()
+    decoder.feed(cbor2.dumps([1, "a"]) + cbor2.dumps(2))
+    assert list(decoder) == [[1, "a"], 2]
+    for bad in (2**48 + 1, 0):
+        with pytest.raises(ValueError, match=r"^max_frame_size must be in") as error:
+            CborCodec(max_frame_size=bad)
+        assert str(error.value) == f"max_frame_size must be in 1..2**48, got {bad}"
+
+
+def decimal(mantissa: Any, exponent: int = 1) -> bytes:
+    """A decimal fraction (tag 4) of ``exponent`` and ``mantissa``, as cbor2 writes it."""
+    return cbor2.dumps(cbor2.CBORTag(4, [exponent, mantissa]))
+
+
+BIGNUM_MESSAGE = (
+    "a bignum of {} bytes inside a decimal fraction, bigfloat or rational (tags 4, 5, "
+    "30), over the 1024-byte bound: cbor2 converts them in time quadratic in their size "
+    "(pass trusted_peer=True to lift the bound); the head at stream offset 4 (frame "
+    "starting at stream offset 1)"
+)
+
+
+@pytest.mark.parametrize("cut", [0, 3, 4, 5])
+@pytest.mark.parametrize(
+    ("mantissa", "expected"),
+    [
+        (cbor2.CBORTag(3, b"\x05"), Decimal("-6E+1")),  # a negative bignum (tag 3)
+        (cbor2.CBORTag(2, b"\x00" * 22 + b"\x05"), Decimal("5E+1")),  # 23 bytes: in the head
+        (cbor2.CBORTag(2, b"\x00" * 1023 + b"\x05"), Decimal("5E+1")),  # 1,024: the bound
+    ],
+)
+def test_bignums_of_both_signs_and_head_lengths_in_a_decimal_are_decoded(
+    mantissa: Any, expected: Decimal, cut: int
+) -> None:
+    """Cut before the bignum's tag, after it (its head still to come) or in its head."""
+    items, error = feed_cut(decimal(mantissa) + b"\x02", cut)
+    assert error is None
+    assert items == [1, expected, 2]
+
+
+@pytest.mark.parametrize("cut", [0, 4, 5, 6])
+@pytest.mark.parametrize("size", [1025, 2000])
+def test_a_bignum_over_the_bound_is_refused_wherever_its_head_is_cut(
+    size: int, cut: int
+) -> None:
+    """Only the bignum's head is sent (its bytes never come): cut right after the
+    bignum's tag, the check waits for the head instead of passing it unchecked."""
+    data = decimal(cbor2.CBORTag(2, b"\x01" * size))[:7]
+    items, error = feed_cut(data, cut)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    assert str(error) == BIGNUM_MESSAGE.format(size)
+
+
+@pytest.mark.parametrize("cut", [0, 4, 5])
+@pytest.mark.parametrize(
+    ("bignum", "message"),
+    [
+        (b"\xc2\x5f\x41\x05\xff", "an indefinite-length bignum inside a decimal fraction, "
+         "bigfloat or rational (tags 4, 5, 30); the head at stream offset 4"),
+        (b"\xc2\x5c\x00", "reserved additional information 28 in initial byte 0x5c"),
+    ],
+)
+def test_a_bignum_in_a_decimal_with_an_indefinite_or_reserved_length_is_refused(
+    bignum: bytes, message: str, cut: int
+) -> None:
+    items, error = feed_cut(b"\xc4\x82\x01" + bignum + b"\x02", cut)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    assert str(error) == f"{message} (frame starting at stream offset 1)"
+
+
+@pytest.mark.parametrize("cut", [0, 3, 4])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        # the innermost mark (the set's), not the map's around it, applies to its content
+        ({1: cbor2.CBORTag(258, {})}, "tag 258 (a set) holds a map, not an array; the "
+         "head at stream offset 6"),
+        (cbor2.CBORTag(258, {}), "tag 258 (a set) holds a map, not an array; the head at "
+         "stream offset 4"),
+        (cbor2.CBORTag(258, 1), None),  # not a container: cbor2's own error
+    ],
+)
+def test_a_set_holding_anything_but_an_array_is_refused(
+    value: Any, message: str | None, cut: int
+) -> None:
+    items, error = feed_cut(cbor2.dumps(value) + b"\x02", cut)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    if message is not None:
+        assert str(error) == f"{message} (frame starting at stream offset 1)"

@@ -102,6 +102,7 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_mutation_codecs.py",
         "tests/test_mutation_cbor.py",
         "tests/test_codec_encode_many.py",
+        "tests/test_cbor_costs.py",  # the conversion policy: keys, sets, numeric/inert tags
     ],
     "wsframed/codecs/rope.py": ["tests/test_codec_length.py", "tests/test_codec_lines.py"],
     # Fastest files first: with -x a killed mutant stops at its first failing test.
