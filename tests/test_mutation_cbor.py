@@ -410,3 +410,29 @@ def test_a_set_holding_anything_but_an_array_is_refused(
     assert isinstance(error, DecodeError)
     if message is not None:
         assert str(error) == f"{message} (frame starting at stream offset 1)"
+
+
+@pytest.mark.skipif(
+    not cbor_module._FAST, reason="cbor2 5 (Pyodide's): no fast path, every item is scanned"
+)
+def test_the_fast_path_keeps_its_window_across_items_the_scanner_takes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """100 decimal fractions (each one goes from the fast path to the scanner and
+    back) in a bytearray buffer: the fast path copies one window for all of them,
+    not one per item (a copy of up to max_frame_size bytes per few-byte item)."""
+    windows: list[int] = []
+
+    class CountingBytesIO(cbor_module.BytesIO):
+        def __init__(self, data: Any = b"") -> None:
+            windows.append(len(data))
+            super().__init__(data)
+
+    monkeypatch.setattr(cbor_module, "BytesIO", CountingBytesIO)
+    items = [Decimal(k) / 4 for k in range(100)]
+    data = b"".join(map(cbor2.dumps, items))
+    decoder = CborCodec(4096).decoder()
+    decoder.feed(data[:-10])
+    decoder.feed(data[-10:])  # smaller than the buffer: it grows as a bytearray
+    assert list(decoder) == items
+    assert [size for size in windows if size] == [len(data)]
