@@ -436,3 +436,20 @@ def test_the_fast_path_keeps_its_window_across_items_the_scanner_takes(
     decoder.feed(data[-10:])  # smaller than the buffer: it grows as a bytearray
     assert list(decoder) == items
     assert [size for size in windows if size] == [len(data)]
+
+
+def test_bytes_fed_while_iterating_are_read_from_where_the_last_item_ended() -> None:
+    """The buffer grows (a bytearray) while the caller handles an item; the items fed
+    then include decimal fractions, which the scanner takes between fast-path items:
+    every item comes once, in order, none skipped."""
+    later = [Decimal(1) / 4, 5, Decimal(3) / 4, *range(6, 14)]
+    decoder = CborCodec(4096).decoder()
+    decoder.feed(b"\x01\x02\x03")
+    decoder.feed(b"\x04")
+    items: list[Any] = []
+    for item in decoder:
+        items.append(item)
+        if item == 4:
+            decoder.feed(b"".join(map(cbor2.dumps, later)))
+    assert items == [1, 2, 3, 4, *later]
+    decoder.feed_eof()
