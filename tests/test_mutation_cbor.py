@@ -453,3 +453,51 @@ def test_bytes_fed_while_iterating_are_read_from_where_the_last_item_ended() -> 
             decoder.feed(b"".join(map(cbor2.dumps, later)))
     assert items == [1, 2, 3, 4, *later]
     decoder.feed_eof()
+
+
+@pytest.mark.parametrize(("data", "scanner", "fast"), [
+    (b"\xff\x02", "unexpected break (0xff) outside an indefinite-length item",
+     "CBORDecodeError: break code encountered where a data item was expected"),
+    (b"\x1c\x02", "reserved additional information 28 in initial byte 0x1c",
+     "CBORDecodeError: error decoding unsigned integer: unknown unsigned integer "
+     "subtype 0x1c"),
+])
+def test_a_trusted_peer_s_malformed_item_fails_with_the_decoder_s_own_message(
+    data: bytes, scanner: str, fast: str
+) -> None:
+    """With trusted_peer=True cbor2's fast path reports what it found wrong (cbor2's
+    exception as the cause), without scanning the item again; on cbor2 5 every item
+    is the scanner's, with its message."""
+    items, error = feed_cut(data, 0, trusted_peer=True)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    if cbor_module._FAST:
+        assert str(error) == f"invalid CBOR item: {fast} (frame starting at stream offset 1)"
+        assert isinstance(error.__cause__, cbor2.CBORDecodeError)
+    else:
+        assert str(error) == f"{scanner} (frame starting at stream offset 1)"
+
+
+@pytest.mark.skipif(
+    not cbor_module._FAST, reason="cbor2 5 (Pyodide's): no fast path, every item is scanned"
+)
+def test_integer_keyed_items_are_decoded_in_one_run_not_each_by_cbor2_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fifty maps with integer keys: checked together by one pass and decoded by a
+    CBORDecoder; none goes through the scanner and cbor2.loads one by one."""
+    calls: list[int] = []
+    loads = cbor2.loads
+
+    def counting_loads(data: bytes, **options: Any) -> Any:
+        calls.append(len(data))
+        return loads(data, **options)
+
+    monkeypatch.setattr(cbor2, "loads", counting_loads)
+    codec = CborCodec()  # its own option check calls loads once
+    calls.clear()
+    items = [{k: "v", k + 1: [k]} for k in range(50)]
+    decoder = codec.decoder()
+    decoder.feed(b"".join(map(cbor2.dumps, items)))
+    assert list(decoder) == items
+    assert calls == []
