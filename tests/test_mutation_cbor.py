@@ -8,6 +8,7 @@ message, not cbor2's.
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -501,3 +502,27 @@ def test_integer_keyed_items_are_decoded_in_one_run_not_each_by_cbor2_loads(
     decoder.feed(b"".join(map(cbor2.dumps, items)))
     assert list(decoder) == items
     assert calls == []
+
+
+@pytest.mark.parametrize("cut", [0, 1, 6])
+def test_an_item_one_byte_over_the_limit_received_whole_has_its_exact_size(cut: int) -> None:
+    """An array of ten zeros is 11 bytes, limit 10: the scan looks at limit + 1 bytes,
+    so the item is known whole, exactly 11 bytes (not "at least"); ten zeros less one
+    is within the limit."""
+    items, error = feed_cut(cbor2.dumps([0] * 10), cut, max_frame_size=10)
+    assert items == [1]
+    assert isinstance(error, FrameTooLarge)
+    assert (error.size, error.limit, error.at_least, error.local) == (11, 10, False, False)
+    items, error = feed_cut(cbor2.dumps([0] * 9) + b"\x02", cut, max_frame_size=10)
+    assert (items, error) == ([1, [0] * 9, 2], None)
+
+
+def test_the_decoder_keeps_no_reference_to_a_chunk_it_decoded_whole() -> None:
+    """Between feeds, a decoder whose items were all taken holds nothing of the chunk
+    (neither its buffer nor the window cbor2 read it through)."""
+    data = bytes(b"\x01\x02" * 1000)
+    decoder = CborCodec().decoder()
+    before = sys.getrefcount(data)
+    decoder.feed(data)
+    assert list(decoder) == [1, 2] * 1000
+    assert sys.getrefcount(data) == before
