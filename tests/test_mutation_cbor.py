@@ -526,3 +526,20 @@ def test_the_decoder_keeps_no_reference_to_a_chunk_it_decoded_whole() -> None:
     decoder.feed(data)
     assert list(decoder) == [1, 2] * 1000
     assert sys.getrefcount(data) == before
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 3])
+@pytest.mark.parametrize("value", [[[[0]]], {1: {2: {3: 0}}}, [{1: [0]}]])
+def test_short_containers_one_level_over_max_depth_are_refused_by_the_scanner(
+    value: Any, cut: int
+) -> None:
+    """Arrays and maps of fewer than 24 entries, three deep, max_depth=2: the scanner's
+    own message (not cbor2's), whole and resumed; two deep is decoded."""
+    items, error = feed_cut(cbor2.dumps(value), cut, max_depth=2)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    assert str(error) == (
+        "CBOR item nested deeper than max_depth=2 (frame starting at stream offset 1)"
+    )
+    items, error = feed_cut(cbor2.dumps([{1: 0}]) + b"\x02", cut, max_depth=2)
+    assert (items, error) == ([1, [{1: 0}], 2], None)
