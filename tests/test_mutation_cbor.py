@@ -543,3 +543,30 @@ def test_short_containers_one_level_over_max_depth_are_refused_by_the_scanner(
     )
     items, error = feed_cut(cbor2.dumps([{1: 0}]) + b"\x02", cut, max_depth=2)
     assert (items, error) == ([1, [{1: 0}], 2], None)
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 4])
+@pytest.mark.parametrize(
+    ("value", "max_depth", "within"),
+    [
+        # tags the scanner passes inline: each one a level, as cbor2 counts them
+        ([[cbor2.CBORTag(1000, 0)]], 2, [cbor2.CBORTag(1000, 0)]),
+        (cbor2.CBORTag(1000, cbor2.CBORTag(1000, cbor2.CBORTag(1000, 0))), 2,
+         cbor2.CBORTag(1000, cbor2.CBORTag(1000, 0))),
+        # a decimal of two small integers, taken inline: the tag and its array, 2 levels
+        (Decimal("1.5"), 1, [0]),
+        ([Decimal("1.5")], 2, Decimal("1.5")),
+    ],
+)
+def test_tags_one_level_over_max_depth_are_refused_by_the_scanner(
+    value: Any, max_depth: int, within: Any, cut: int
+) -> None:
+    items, error = feed_cut(cbor2.dumps(value), cut, max_depth=max_depth)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    assert str(error) == (
+        f"CBOR item nested deeper than max_depth={max_depth} (frame starting at stream "
+        "offset 1)"
+    )
+    items, error = feed_cut(cbor2.dumps(within) + b"\x02", cut, max_depth=max_depth)
+    assert (items, error) == ([1, within, 2], None)
