@@ -17,7 +17,7 @@ import pytest
 
 import wsframed.codecs.cbor as cbor_module
 from wsframed.codecs import CborCodec
-from wsframed.errors import DecodeError, FrameTooLarge
+from wsframed.errors import DecodeError, FrameTooLarge, IncompleteFrame
 
 KEYS = (
     "; map keys and set elements may be integers, floats, simple values and strings, "
@@ -570,3 +570,54 @@ def test_tags_one_level_over_max_depth_are_refused_by_the_scanner(
     )
     items, error = feed_cut(cbor2.dumps(within) + b"\x02", cut, max_depth=max_depth)
     assert (items, error) == ([1, within, 2], None)
+
+
+def test_the_decoder_keeps_no_reference_to_a_chunk_that_ended_inside_an_item() -> None:
+    """A chunk of 2,000 items and the start of one more: once iterated, the decoder
+    keeps the two bytes of the item (its own copy), not the chunk or cbor2's window."""
+    data = bytes(b"\x01\x02" * 1000 + b"\x82\x01")
+    decoder = CborCodec().decoder()
+    before = sys.getrefcount(data)
+    decoder.feed(data)
+    assert list(decoder) == [1, 2] * 1000
+    assert sys.getrefcount(data) == before
+    decoder.feed(b"\x02")
+    assert list(decoder) == [[1, 2]]
+
+
+def test_feed_eof_after_an_abandoned_iteration_counts_from_the_first_item_not_taken() -> None:
+    """The stream's first 3 bytes are an item and a cut array; the caller then feeds
+    3 bytes, takes one item and stops iterating: feed_eof() counts the 2 bytes not
+    taken, at their stream offset (4)."""
+    decoder = CborCodec().decoder()
+    decoder.feed(b"\x01\x82\x01")
+    assert list(decoder) == [1]
+    decoder.feed(b"\x02\x03\x04")
+    assert next(iter(decoder)) == [1, 2]
+    with pytest.raises(IncompleteFrame) as error:
+        decoder.feed_eof()
+    assert (error.value.offset, str(error.value)) == (
+        4,
+        "stream ended inside a frame, with 2 bytes of it received (frame starting at "
+        "stream offset 4)",
+    )
+
+
+def test_feed_eof_inside_a_long_string_counts_the_collected_chunks() -> None:
+    """A 200,000-byte string after an item: its 5-byte head and 1,000 bytes, then two
+    chunks of 70,000 (collected aside, the string still short of its end): feed_eof()
+    counts all 141,005 bytes of it."""
+    head = cbor2.dumps(b"x" * 200_000)[:5]
+    decoder = CborCodec().decoder()
+    decoder.feed(b"\x01" + head + b"x" * 1000)
+    assert list(decoder) == [1]
+    for _ in range(2):
+        decoder.feed(b"x" * 70_000)
+        assert list(decoder) == []
+    with pytest.raises(IncompleteFrame) as error:
+        decoder.feed_eof()
+    assert (error.value.offset, str(error.value)) == (
+        1,
+        "stream ended inside a frame, with 141005 bytes of it received (frame starting at "
+        "stream offset 1)",
+    )
