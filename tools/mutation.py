@@ -117,6 +117,7 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_faults.py", "tests/test_stream.py", "tests/test_stream_events_order.py",
         "tests/test_stream_checkpoints.py", "tests/test_stream_reader_parity.py",
         "tests/test_mutation_stream.py",
+        "tests/test_mutation_bridge.py",  # the bridge's half-close marker (_text_ends_reads)
     ],
     "wsframed/framed.py": ["tests/test_framed.py"],
     "wsframed/server.py": [
