@@ -621,3 +621,14 @@ def test_feed_eof_inside_a_long_string_counts_the_collected_chunks() -> None:
         "stream ended inside a frame, with 141005 bytes of it received (frame starting at "
         "stream offset 1)",
     )
+
+
+@pytest.mark.parametrize("cut", [0, 4])
+def test_an_indefinite_length_array_after_an_integer_keyed_map_is_decoded(cut: int) -> None:
+    """The run of plain items that starts at the integer-keyed map stops at the
+    indefinite-length array (its 0x9f is no definite head, whatever bytes follow it):
+    128 zeros then the break decode as one array."""
+    data = cbor2.dumps({1: 0}) + b"\x9f" + b"\x00" * 128 + b"\xff" + b"\x02"
+    items, error = feed_cut(data, cut)
+    assert error is None
+    assert items == [1, {1: 0}, [0] * 128, 2]
