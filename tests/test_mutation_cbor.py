@@ -632,3 +632,21 @@ def test_an_indefinite_length_array_after_an_integer_keyed_map_is_decoded(cut: i
     items, error = feed_cut(data, cut)
     assert error is None
     assert items == [1, {1: 0}, [0] * 128, 2]
+
+
+@pytest.mark.parametrize("cut", [0, 4, 5])
+@pytest.mark.parametrize("head", [0x9C, 0x5C, 0x9D])
+def test_a_reserved_head_after_an_integer_keyed_map_has_the_scanner_s_message(
+    head: int, cut: int
+) -> None:
+    """A reserved length (28 to 30) after the integer-keyed map, followed by zeros
+    (which would read as a length of 0): not a plain item, so the scanner says what
+    is wrong with it."""
+    data = cbor2.dumps({1: 0}) + bytes([head]) + b"\x00" * 16 + b"\x02"
+    items, error = feed_cut(data, cut)
+    assert items == [1, {1: 0}]
+    assert isinstance(error, DecodeError)
+    assert str(error) == (
+        f"reserved additional information {head & 0x1F} in initial byte 0x{head:02x} "
+        "(frame starting at stream offset 4)"
+    )
