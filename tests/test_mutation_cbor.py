@@ -650,3 +650,15 @@ def test_a_reserved_head_after_an_integer_keyed_map_has_the_scanner_s_message(
         f"reserved additional information {head & 0x1F} in initial byte 0x{head:02x} "
         "(frame starting at stream offset 4)"
     )
+
+
+@pytest.mark.parametrize("cut", [0, 4, 9])
+def test_items_after_a_long_array_inside_an_array_count_in_the_outer_array(cut: int) -> None:
+    """After an integer-keyed map, an array holding a 24-entry array and three more
+    items, the last a decimal (which the run of plain items stops at): the outer
+    array ends after all four, then the next item follows."""
+    value = [[0] * 24, 1, 2, Decimal("1.5")]
+    data = cbor2.dumps({1: 0}) + cbor2.dumps(value) + cbor2.dumps({2: 1}) + b"\x02"
+    items, error = feed_cut(data, cut)
+    assert error is None
+    assert items == [1, {1: 0}, value, {2: 1}, 2]
