@@ -10,7 +10,8 @@ import asyncio
 import pytest
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
-from wsframed import ClosedStreamError, ConnectionClosed, EventSubscription, WsStream
+from wsframed import ClosedStreamError, ConnectionClosed, EventSubscription, Framed, WsStream
+from wsframed.codecs import LengthPrefixedCodec
 from wsframed.events import Closed, Error, Event, TextMessage
 
 from .conftest import ticks_while, ws_pair
@@ -199,3 +200,16 @@ async def test_a_text_queued_before_the_stream_is_reported_when_the_connection_d
 
 async def _collect(subscription: EventSubscription) -> list[Event]:
     return [event async for event in subscription]
+
+
+async def test_a_frame_sent_alone_after_send_eof_is_refused_not_lost() -> None:
+    """``Framed.send`` over a stream whose write side was closed by ``send_eof()``:
+    the frame alone would take the direct path (nothing buffered, no drain), but the
+    closed write side refuses it, as ``write()`` does; nothing is silently dropped."""
+    async with ws_pair() as (client, _server):
+        stream = WsStream(client)
+        framed = Framed(stream, LengthPrefixedCodec())
+        await asyncio.wait_for(stream.send_eof(), 10)
+        with pytest.raises(ClosedStreamError) as error:
+            await asyncio.wait_for(framed.send(b"late"), 10)
+        assert str(error.value).startswith("cannot write: this stream's write side is closed")
