@@ -662,3 +662,21 @@ def test_items_after_a_long_array_inside_an_array_count_in_the_outer_array(cut: 
     items, error = feed_cut(data, cut)
     assert error is None
     assert items == [1, {1: 0}, value, {2: 1}, 2]
+
+
+@pytest.mark.skipif(
+    not cbor_module._SEMANTIC_FALLBACK, reason="cbor2 5's pure-Python encoder only (Pyodide's)"
+)
+def test_encoding_past_cbor2_5_s_recursion_limit_is_a_value_error_naming_it() -> None:
+    """cbor2 5's encoder recurses once per level: 1,000 nested lists raise
+    RecursionError inside it, given to the caller as a ValueError that says why."""
+    item: list[Any] = []
+    for _ in range(1000):
+        item = [item]
+    with pytest.raises(ValueError, match=r"^cannot encode an item nested this deep") as error:
+        CborCodec().encode(item)
+    assert str(error.value) == (
+        "cannot encode an item nested this deep with cbor2 5.9.0: its pure-Python encoder "
+        "stops at Python's recursion limit (about 170 levels)"
+    )
+    assert isinstance(error.value.__cause__, RecursionError)
