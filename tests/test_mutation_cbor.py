@@ -8,13 +8,16 @@ message, not cbor2's.
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 from typing import Any
 
+import cbor2
 import pytest
 
+import wsframed.codecs.cbor as cbor_module
 from wsframed.codecs import CborCodec
-from wsframed.errors import DecodeError, FrameTooLarge
+from wsframed.errors import DecodeError, FrameTooLarge, IncompleteFrame
 
 KEYS = (
     "; map keys and set elements may be integers, floats, simple values and strings, "
@@ -282,6 +285,15 @@ def test_bignums_of_every_head_form_in_a_decimal_are_decoded(
     """Tag 4 [bignum, 1]: the scanner measures each bignum's head to bound it, then
     cbor2 decodes the decimal fraction."""
     items, error = feed_cut(b"\xc4\x82\xc2" + bignum + b"\x01\x02", cut)
+    if bignum == b"\x40" and cbor_module._SEMANTIC_FALLBACK:
+        # cbor2 5 cannot convert an empty bignum (int(hexlify(b""), 16) raises): the
+        # item passed the scanner's bound, and cbor2's error is reported.
+        assert items == [1]
+        assert str(error) == (
+            "invalid CBOR item: CBORDecodeValueError: Incorrect tag 4 payload "
+            "(frame starting at stream offset 1)"
+        )
+        return
     assert error is None
     assert items == [1, Decimal(1).scaleb(exponent), 2]
 
@@ -294,3 +306,377 @@ def test_an_indefinite_length_string_resumed_two_arrays_deep_ends_both(cut: int)
     items, error = feed_cut(data, cut)
     assert error is None
     assert items == [1, [[b"ab"], 1], 2]
+
+
+# Mutants outside the scanner (tools/mutation.py --error-paths, cbor.py lines 1-447 and
+# 608-1351): the codec's bounds, the conversion policy's checks (_check_open), the
+# decoder's loop, feed_eof() and the failed state. Inputs built with cbor2; the values
+# expected are those the codec gives on cbor2 6 and on cbor2 5's pure decoder alike.
+
+
+def test_max_frame_size_reaches_2_to_the_48_and_no_further() -> None:
+    """2**48 is the largest limit (every count stays below the indefinite-length
+    markers); one more is the caller's error, with the value in the message."""
+    codec = CborCodec(max_frame_size=2**48)
+    assert codec.max_frame_size == 2**48
+    decoder = codec.decoder()
+    decoder.feed(cbor2.dumps([1, "a"]) + cbor2.dumps(2))
+    assert list(decoder) == [[1, "a"], 2]
+    for bad in (2**48 + 1, 0):
+        with pytest.raises(ValueError, match=r"^max_frame_size must be in") as error:
+            CborCodec(max_frame_size=bad)
+        assert str(error.value) == f"max_frame_size must be in 1..2**48, got {bad}"
+
+
+def decimal(mantissa: Any, exponent: int = 1) -> bytes:
+    """A decimal fraction (tag 4) of ``exponent`` and ``mantissa``, as cbor2 writes it."""
+    return cbor2.dumps(cbor2.CBORTag(4, [exponent, mantissa]))
+
+
+BIGNUM_MESSAGE = (
+    "a bignum of {} bytes inside a decimal fraction, bigfloat or rational (tags 4, 5, "
+    "30), over the 1024-byte bound: cbor2 converts them in time quadratic in their size "
+    "(pass trusted_peer=True to lift the bound); the head at stream offset 4 (frame "
+    "starting at stream offset 1)"
+)
+
+
+@pytest.mark.parametrize("cut", [0, 3, 4, 5])
+@pytest.mark.parametrize(
+    ("mantissa", "expected"),
+    [
+        (cbor2.CBORTag(3, b"\x05"), Decimal("-6E+1")),  # a negative bignum (tag 3)
+        (cbor2.CBORTag(2, b"\x00" * 22 + b"\x05"), Decimal("5E+1")),  # 23 bytes: in the head
+        (cbor2.CBORTag(2, b"\x00" * 1023 + b"\x05"), Decimal("5E+1")),  # 1,024: the bound
+    ],
+)
+def test_bignums_of_both_signs_and_head_lengths_in_a_decimal_are_decoded(
+    mantissa: Any, expected: Decimal, cut: int
+) -> None:
+    """Cut before the bignum's tag, after it (its head still to come) or in its head."""
+    items, error = feed_cut(decimal(mantissa) + b"\x02", cut)
+    assert error is None
+    assert items == [1, expected, 2]
+
+
+@pytest.mark.parametrize("cut", [0, 4, 5, 6])
+@pytest.mark.parametrize("size", [1025, 2000])
+def test_a_bignum_over_the_bound_is_refused_wherever_its_head_is_cut(
+    size: int, cut: int
+) -> None:
+    """Only the bignum's head is sent (its bytes never come): cut right after the
+    bignum's tag, the check waits for the head instead of passing it unchecked."""
+    data = decimal(cbor2.CBORTag(2, b"\x01" * size))[:7]
+    items, error = feed_cut(data, cut)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    assert str(error) == BIGNUM_MESSAGE.format(size)
+
+
+@pytest.mark.parametrize("cut", [0, 4, 5])
+@pytest.mark.parametrize(
+    ("bignum", "message"),
+    [
+        (b"\xc2\x5f\x41\x05\xff", "an indefinite-length bignum inside a decimal fraction, "
+         "bigfloat or rational (tags 4, 5, 30); the head at stream offset 4"),
+        (b"\xc2\x5c\x00", "reserved additional information 28 in initial byte 0x5c"),
+    ],
+)
+def test_a_bignum_in_a_decimal_with_an_indefinite_or_reserved_length_is_refused(
+    bignum: bytes, message: str, cut: int
+) -> None:
+    items, error = feed_cut(b"\xc4\x82\x01" + bignum + b"\x02", cut)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    assert str(error) == f"{message} (frame starting at stream offset 1)"
+
+
+@pytest.mark.parametrize("cut", [0, 3, 4])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        # the innermost mark (the set's), not the map's around it, applies to its content
+        ({1: cbor2.CBORTag(258, {})}, "tag 258 (a set) holds a map, not an array; the "
+         "head at stream offset 6"),
+        (cbor2.CBORTag(258, {}), "tag 258 (a set) holds a map, not an array; the head at "
+         "stream offset 4"),
+        (cbor2.CBORTag(258, 1), None),  # not a container: cbor2's own error
+    ],
+)
+def test_a_set_holding_anything_but_an_array_is_refused(
+    value: Any, message: str | None, cut: int
+) -> None:
+    items, error = feed_cut(cbor2.dumps(value) + b"\x02", cut)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    if message is not None:
+        assert str(error) == f"{message} (frame starting at stream offset 1)"
+
+
+@pytest.mark.skipif(
+    not cbor_module._FAST, reason="cbor2 5 (Pyodide's): no fast path, every item is scanned"
+)
+def test_the_fast_path_keeps_its_window_across_items_the_scanner_takes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """100 decimal fractions (each one goes from the fast path to the scanner and
+    back) in a bytearray buffer: the fast path copies one window for all of them,
+    not one per item (a copy of up to max_frame_size bytes per few-byte item)."""
+    windows: list[int] = []
+
+    class CountingBytesIO(cbor_module.BytesIO):
+        def __init__(self, data: Any = b"") -> None:
+            windows.append(len(data))
+            super().__init__(data)
+
+    monkeypatch.setattr(cbor_module, "BytesIO", CountingBytesIO)
+    items = [Decimal(k) / 4 for k in range(100)]
+    data = b"".join(map(cbor2.dumps, items))
+    decoder = CborCodec(4096).decoder()
+    decoder.feed(data[:-10])
+    decoder.feed(data[-10:])  # smaller than the buffer: it grows as a bytearray
+    assert list(decoder) == items
+    assert [size for size in windows if size] == [len(data)]
+
+
+def test_bytes_fed_while_iterating_are_read_from_where_the_last_item_ended() -> None:
+    """The buffer grows (a bytearray) while the caller handles an item; the items fed
+    then include decimal fractions, which the scanner takes between fast-path items:
+    every item comes once, in order, none skipped."""
+    later = [Decimal(1) / 4, 5, Decimal(3) / 4, *range(6, 14)]
+    decoder = CborCodec(4096).decoder()
+    decoder.feed(b"\x01\x02\x03")
+    decoder.feed(b"\x04")
+    items: list[Any] = []
+    for item in decoder:
+        items.append(item)
+        if item == 4:
+            decoder.feed(b"".join(map(cbor2.dumps, later)))
+    assert items == [1, 2, 3, 4, *later]
+    decoder.feed_eof()
+
+
+@pytest.mark.parametrize(("data", "scanner", "fast"), [
+    (b"\xff\x02", "unexpected break (0xff) outside an indefinite-length item",
+     "CBORDecodeError: break code encountered where a data item was expected"),
+    (b"\x1c\x02", "reserved additional information 28 in initial byte 0x1c",
+     "CBORDecodeError: error decoding unsigned integer: unknown unsigned integer "
+     "subtype 0x1c"),
+])
+def test_a_trusted_peer_s_malformed_item_fails_with_the_decoder_s_own_message(
+    data: bytes, scanner: str, fast: str
+) -> None:
+    """With trusted_peer=True cbor2's fast path reports what it found wrong (cbor2's
+    exception as the cause), without scanning the item again; on cbor2 5 every item
+    is the scanner's, with its message."""
+    items, error = feed_cut(data, 0, trusted_peer=True)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    if cbor_module._FAST:
+        assert str(error) == f"invalid CBOR item: {fast} (frame starting at stream offset 1)"
+        assert isinstance(error.__cause__, cbor2.CBORDecodeError)
+    else:
+        assert str(error) == f"{scanner} (frame starting at stream offset 1)"
+
+
+@pytest.mark.skipif(
+    not cbor_module._FAST, reason="cbor2 5 (Pyodide's): no fast path, every item is scanned"
+)
+def test_integer_keyed_items_are_decoded_in_one_run_not_each_by_cbor2_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fifty maps with integer keys: checked together by one pass and decoded by a
+    CBORDecoder; none goes through the scanner and cbor2.loads one by one."""
+    calls: list[int] = []
+    loads = cbor2.loads
+
+    def counting_loads(data: bytes, **options: Any) -> Any:
+        calls.append(len(data))
+        return loads(data, **options)
+
+    monkeypatch.setattr(cbor2, "loads", counting_loads)
+    codec = CborCodec()  # its own option check calls loads once
+    calls.clear()
+    items = [{k: "v", k + 1: [k]} for k in range(50)]
+    decoder = codec.decoder()
+    decoder.feed(b"".join(map(cbor2.dumps, items)))
+    assert list(decoder) == items
+    assert calls == []
+
+
+@pytest.mark.parametrize("cut", [0, 1, 6])
+def test_an_item_one_byte_over_the_limit_received_whole_has_its_exact_size(cut: int) -> None:
+    """An array of ten zeros is 11 bytes, limit 10: the scan looks at limit + 1 bytes,
+    so the item is known whole, exactly 11 bytes (not "at least"); ten zeros less one
+    is within the limit."""
+    items, error = feed_cut(cbor2.dumps([0] * 10), cut, max_frame_size=10)
+    assert items == [1]
+    assert isinstance(error, FrameTooLarge)
+    assert (error.size, error.limit, error.at_least, error.local) == (11, 10, False, False)
+    items, error = feed_cut(cbor2.dumps([0] * 9) + b"\x02", cut, max_frame_size=10)
+    assert (items, error) == ([1, [0] * 9, 2], None)
+
+
+def test_the_decoder_keeps_no_reference_to_a_chunk_it_decoded_whole() -> None:
+    """Between feeds, a decoder whose items were all taken holds nothing of the chunk
+    (neither its buffer nor the window cbor2 read it through)."""
+    data = bytes(b"\x01\x02" * 1000)
+    decoder = CborCodec().decoder()
+    before = sys.getrefcount(data)
+    decoder.feed(data)
+    assert list(decoder) == [1, 2] * 1000
+    assert sys.getrefcount(data) == before
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 3])
+@pytest.mark.parametrize("value", [[[[0]]], {1: {2: {3: 0}}}, [{1: [0]}]])
+def test_short_containers_one_level_over_max_depth_are_refused_by_the_scanner(
+    value: Any, cut: int
+) -> None:
+    """Arrays and maps of fewer than 24 entries, three deep, max_depth=2: the scanner's
+    own message (not cbor2's), whole and resumed; two deep is decoded."""
+    items, error = feed_cut(cbor2.dumps(value), cut, max_depth=2)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    assert str(error) == (
+        "CBOR item nested deeper than max_depth=2 (frame starting at stream offset 1)"
+    )
+    items, error = feed_cut(cbor2.dumps([{1: 0}]) + b"\x02", cut, max_depth=2)
+    assert (items, error) == ([1, [{1: 0}], 2], None)
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 4])
+@pytest.mark.parametrize(
+    ("value", "max_depth", "within"),
+    [
+        # tags the scanner passes inline: each one a level, as cbor2 counts them
+        ([[cbor2.CBORTag(1000, 0)]], 2, [cbor2.CBORTag(1000, 0)]),
+        (cbor2.CBORTag(1000, cbor2.CBORTag(1000, cbor2.CBORTag(1000, 0))), 2,
+         cbor2.CBORTag(1000, cbor2.CBORTag(1000, 0))),
+        # a decimal of two small integers, taken inline: the tag and its array, 2 levels
+        (Decimal("1.5"), 1, [0]),
+        ([Decimal("1.5")], 2, Decimal("1.5")),
+    ],
+)
+def test_tags_one_level_over_max_depth_are_refused_by_the_scanner(
+    value: Any, max_depth: int, within: Any, cut: int
+) -> None:
+    items, error = feed_cut(cbor2.dumps(value), cut, max_depth=max_depth)
+    assert items == [1]
+    assert isinstance(error, DecodeError)
+    assert str(error) == (
+        f"CBOR item nested deeper than max_depth={max_depth} (frame starting at stream "
+        "offset 1)"
+    )
+    items, error = feed_cut(cbor2.dumps(within) + b"\x02", cut, max_depth=max_depth)
+    assert (items, error) == ([1, within, 2], None)
+
+
+def test_the_decoder_keeps_no_reference_to_a_chunk_that_ended_inside_an_item() -> None:
+    """A chunk of 2,000 items and the start of one more: once iterated, the decoder
+    keeps the two bytes of the item (its own copy), not the chunk or cbor2's window."""
+    data = bytes(b"\x01\x02" * 1000 + b"\x82\x01")
+    decoder = CborCodec().decoder()
+    before = sys.getrefcount(data)
+    decoder.feed(data)
+    assert list(decoder) == [1, 2] * 1000
+    assert sys.getrefcount(data) == before
+    decoder.feed(b"\x02")
+    assert list(decoder) == [[1, 2]]
+
+
+def test_feed_eof_after_an_abandoned_iteration_counts_from_the_first_item_not_taken() -> None:
+    """The stream's first 3 bytes are an item and a cut array; the caller then feeds
+    3 bytes, takes one item and stops iterating: feed_eof() counts the 2 bytes not
+    taken, at their stream offset (4)."""
+    decoder = CborCodec().decoder()
+    decoder.feed(b"\x01\x82\x01")
+    assert list(decoder) == [1]
+    decoder.feed(b"\x02\x03\x04")
+    assert next(iter(decoder)) == [1, 2]
+    with pytest.raises(IncompleteFrame) as error:
+        decoder.feed_eof()
+    assert (error.value.offset, str(error.value)) == (
+        4,
+        "stream ended inside a frame, with 2 bytes of it received (frame starting at "
+        "stream offset 4)",
+    )
+
+
+def test_feed_eof_inside_a_long_string_counts_the_collected_chunks() -> None:
+    """A 200,000-byte string after an item: its 5-byte head and 1,000 bytes, then two
+    chunks of 70,000 (collected aside, the string still short of its end): feed_eof()
+    counts all 141,005 bytes of it."""
+    head = cbor2.dumps(b"x" * 200_000)[:5]
+    decoder = CborCodec().decoder()
+    decoder.feed(b"\x01" + head + b"x" * 1000)
+    assert list(decoder) == [1]
+    for _ in range(2):
+        decoder.feed(b"x" * 70_000)
+        assert list(decoder) == []
+    with pytest.raises(IncompleteFrame) as error:
+        decoder.feed_eof()
+    assert (error.value.offset, str(error.value)) == (
+        1,
+        "stream ended inside a frame, with 141005 bytes of it received (frame starting at "
+        "stream offset 1)",
+    )
+
+
+@pytest.mark.parametrize("cut", [0, 4])
+def test_an_indefinite_length_array_after_an_integer_keyed_map_is_decoded(cut: int) -> None:
+    """The run of plain items that starts at the integer-keyed map stops at the
+    indefinite-length array (its 0x9f is no definite head, whatever bytes follow it):
+    128 zeros then the break decode as one array."""
+    data = cbor2.dumps({1: 0}) + b"\x9f" + b"\x00" * 128 + b"\xff" + b"\x02"
+    items, error = feed_cut(data, cut)
+    assert error is None
+    assert items == [1, {1: 0}, [0] * 128, 2]
+
+
+@pytest.mark.parametrize("cut", [0, 4, 5])
+@pytest.mark.parametrize("head", [0x9C, 0x5C, 0x9D])
+def test_a_reserved_head_after_an_integer_keyed_map_has_the_scanner_s_message(
+    head: int, cut: int
+) -> None:
+    """A reserved length (28 to 30) after the integer-keyed map, followed by zeros
+    (which would read as a length of 0): not a plain item, so the scanner says what
+    is wrong with it."""
+    data = cbor2.dumps({1: 0}) + bytes([head]) + b"\x00" * 16 + b"\x02"
+    items, error = feed_cut(data, cut)
+    assert items == [1, {1: 0}]
+    assert isinstance(error, DecodeError)
+    assert str(error) == (
+        f"reserved additional information {head & 0x1F} in initial byte 0x{head:02x} "
+        "(frame starting at stream offset 4)"
+    )
+
+
+@pytest.mark.parametrize("cut", [0, 4, 9])
+def test_items_after_a_long_array_inside_an_array_count_in_the_outer_array(cut: int) -> None:
+    """After an integer-keyed map, an array holding a 24-entry array and three more
+    items, the last a decimal (which the run of plain items stops at): the outer
+    array ends after all four, then the next item follows."""
+    value = [[0] * 24, 1, 2, Decimal("1.5")]
+    data = cbor2.dumps({1: 0}) + cbor2.dumps(value) + cbor2.dumps({2: 1}) + b"\x02"
+    items, error = feed_cut(data, cut)
+    assert error is None
+    assert items == [1, {1: 0}, value, {2: 1}, 2]
+
+
+@pytest.mark.skipif(
+    not cbor_module._SEMANTIC_FALLBACK, reason="cbor2 5's pure-Python encoder only (Pyodide's)"
+)
+def test_encoding_past_cbor2_5_s_recursion_limit_is_a_value_error_naming_it() -> None:
+    """cbor2 5's encoder recurses once per level: 1,000 nested lists raise
+    RecursionError inside it, given to the caller as a ValueError that says why."""
+    item: list[Any] = []
+    for _ in range(1000):
+        item = [item]
+    with pytest.raises(ValueError, match=r"^cannot encode an item nested this deep") as error:
+        CborCodec().encode(item)
+    assert str(error.value) == (
+        "cannot encode an item nested this deep with cbor2 5.9.0: its pure-Python encoder "
+        "stops at Python's recursion limit (about 170 levels)"
+    )
+    assert isinstance(error.value.__cause__, RecursionError)

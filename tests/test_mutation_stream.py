@@ -10,7 +10,9 @@ import asyncio
 import pytest
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
-from wsframed import ClosedStreamError, WsStream
+from wsframed import ClosedStreamError, ConnectionClosed, EventSubscription, Framed, WsStream
+from wsframed.codecs import LengthPrefixedCodec
+from wsframed.events import Closed, Error, Event, TextMessage
 
 from .conftest import ticks_while, ws_pair
 
@@ -174,3 +176,40 @@ async def test_anyio_receive_and_send_after_this_side_closed() -> None:
             assert isinstance(error, ClosedStreamError)
             assert str(error).startswith("cannot write: this stream's write side is closed")
             assert ticks > 0
+
+
+async def test_a_text_queued_before_the_stream_is_reported_when_the_connection_drops() -> None:
+    """A text message queued before the stream existed, then the TCP connection drops
+    (no close frame, so no frame event reports it): the subscriber still gets its
+    TextMessage, before the end's Error and Closed(1006)."""
+    async with ws_pair() as (client, server):
+        await server.send("xyz")
+        await server.send(b"b")
+        await asyncio.wait_for(await server.ping(), 5)  # both are queued
+        stream = WsStream(client, text="ignore")
+        events = stream.events()
+        server.transport.abort()
+        got = await asyncio.wait_for(_collect(events), 10)
+        assert got[0] == TextMessage(3)
+        assert isinstance(got[1], Error)
+        assert isinstance(got[1].exc, ConnectionClosed)
+        assert got[1].exc.code == 1006
+        assert got[2:] == [Closed(1006, "")]
+        assert await asyncio.wait_for(stream.read(1), 5) == b"b"
+
+
+async def _collect(subscription: EventSubscription) -> list[Event]:
+    return [event async for event in subscription]
+
+
+async def test_a_frame_sent_alone_after_send_eof_is_refused_not_lost() -> None:
+    """``Framed.send`` over a stream whose write side was closed by ``send_eof()``:
+    the frame alone would take the direct path (nothing buffered, no drain), but the
+    closed write side refuses it, as ``write()`` does; nothing is silently dropped."""
+    async with ws_pair() as (client, _server):
+        stream = WsStream(client)
+        framed = Framed(stream, LengthPrefixedCodec())
+        await asyncio.wait_for(stream.send_eof(), 10)
+        with pytest.raises(ClosedStreamError) as error:
+            await asyncio.wait_for(framed.send(b"late"), 10)
+        assert str(error.value).startswith("cannot write: this stream's write side is closed")

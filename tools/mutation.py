@@ -102,6 +102,7 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_mutation_codecs.py",
         "tests/test_mutation_cbor.py",
         "tests/test_codec_encode_many.py",
+        "tests/test_cbor_costs.py",  # the conversion policy: keys, sets, numeric/inert tags
     ],
     "wsframed/codecs/rope.py": ["tests/test_codec_length.py", "tests/test_codec_lines.py"],
     # Fastest files first: with -x a killed mutant stops at its first failing test.
@@ -110,12 +111,14 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_faults.py", "tests/test_stream.py", "tests/test_stream_events_order.py",
         "tests/test_stream_checkpoints.py", "tests/test_stream_reader_parity.py",
         "tests/test_mutation_stream.py",
+        "tests/test_stream_families.py",  # ping()'s error path, on both loops
     ],
     "wsframed/stream_core.py": [  # WsStream's sans-I/O state: the stream's own tests
         "tests/test_stream_behaviours.py", "tests/test_stream_error_paths.py",
         "tests/test_faults.py", "tests/test_stream.py", "tests/test_stream_events_order.py",
         "tests/test_stream_checkpoints.py", "tests/test_stream_reader_parity.py",
         "tests/test_mutation_stream.py",
+        "tests/test_mutation_bridge.py",  # the bridge's half-close marker (_text_ends_reads)
     ],
     "wsframed/framed.py": ["tests/test_framed.py"],
     "wsframed/server.py": [
