@@ -38,10 +38,15 @@ JOBS = {
 }
 
 CHILD = """
-import functools, time, sys
+import functools, os, time, sys
 from contextlib import asynccontextmanager
 FAMILY = {family!r}
+import wsframed
 from wsframed import Framed, WsStream
+
+# The tree under test, not another copy on the path (python -c puts the current
+# directory first: run from a checkout, both sides would measure that checkout).
+assert os.path.dirname(os.path.dirname(wsframed.__file__)) == {tree!r}, wsframed.__file__
 from wsframed.codecs import MsgpackCodec
 from wsframed.rpc import RpcPeer
 
@@ -158,15 +163,13 @@ run(main)
 
 def _child(tree: str, family: str, calls: list[str], repeat: int, persistent: bool) -> Any:
     """The arguments of ``subprocess.run``/``Popen`` for a child running ``calls``."""
+    tree = os.path.abspath(tree)
     source = CHILD.format(
-        calls=", ".join(calls), family=family, repeat=repeat, persistent=persistent
+        calls=", ".join(calls), family=family, repeat=repeat, persistent=persistent, tree=tree
     )
-    env = {
-        "MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),
-        **os.environ,
-        "PYTHONPATH": os.path.abspath(tree),
-    }
-    return {"args": [sys.executable, "-c", source], "env": env, "text": True}
+    env = {"MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024), **os.environ, "PYTHONPATH": tree}
+    # In the tree: python -c imports from the current directory first.
+    return {"args": [sys.executable, "-c", source], "env": env, "text": True, "cwd": tree}
 
 
 def _time(tree: str, call: str, family: str = "asyncio", repeat: int = 1) -> float:
