@@ -246,10 +246,11 @@ class Framed(Generic[T]):
             await checkpoint()
             raise
 
-    async def _write_and_drain(self, data: bytes) -> None:
-        """``_send_later`` over a stream that is not a WsStream."""
+    def _write_and_drain(self, data: bytes) -> Awaitable[None]:
+        """``_send_later`` over a stream that is not a WsStream: writes ``data`` now and
+        returns the stream's ``drain()`` to await (no coroutine of its own per send)."""
         self._write(data)
-        await self._drain()
+        return self._drain()
 
     def _feed_encoded(self, data: bytes) -> None:
         """[`feed`][wsframed.Framed.feed] of a frame ``_encode_checked`` gave."""

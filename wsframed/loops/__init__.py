@@ -163,6 +163,15 @@ class Shell(Protocol):
         """Await ``future``; ``TimeoutError`` at ``deadline`` (``None``: no bound)."""
         ...
 
+    def expire_at(self, future: Future, deadline: float) -> Timer:
+        """Make awaiting ``future`` raise ``TimeoutError`` once ``deadline`` has passed
+        (unless it was set first); ``cancel()`` the timer returned when done waiting.
+
+        ``wait_until`` without a coroutine of its own, for the wait of every RPC call:
+        asyncio sets the error on the future with a timer, trio keeps the deadline on
+        the future for its await."""
+        ...
+
     async def bounded(self, timeout: float, body: Callable[[], Awaitable[None]]) -> bool:
         """Run ``body()``; False if it was cancelled because ``timeout`` seconds passed."""
         ...

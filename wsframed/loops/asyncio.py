@@ -17,8 +17,8 @@ __all__ = ["AsyncioScope", "AsyncioShell"]
 _running: set[asyncio.Task[None]] = set()
 
 
-class _Expired(Exception):
-    """Set on a future whose deadline passed in ``wait_until`` (raised as ``TimeoutError``)."""
+class _Expired(TimeoutError):
+    """Set on a future whose deadline passed (``expire_at``, ``wait_until``)."""
 
 
 def _expire(future: asyncio.Future[Any]) -> None:
@@ -85,13 +85,16 @@ class AsyncioShell:
         # 6 us): this is the wait of every RPC call.
         if deadline is None:
             return await future
-        timer = self._loop.call_at(deadline, _expire, future)
+        timer = self.expire_at(future, deadline)
         try:
             return await future
         except _Expired:
             raise TimeoutError from None
         finally:
             timer.cancel()
+
+    def expire_at(self, future: Any, deadline: float) -> asyncio.TimerHandle:
+        return self._loop.call_at(deadline, _expire, future)
 
     async def bounded(self, timeout: float, body: Callable[[], Awaitable[None]]) -> bool:
         try:

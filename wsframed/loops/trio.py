@@ -31,17 +31,20 @@ _UNSET: Any = object()
 class TrioFuture:
     """A one-shot result slot over ``trio.Event``, shaped like an ``asyncio.Future``.
 
-    Awaiting it returns the result or raises the exception set on it. Unlike asyncio's,
-    a cancelled wait leaves it as it was: ``done()`` tells whether it was ever set.
+    Awaiting it returns the result or raises the exception set on it, or
+    ``TimeoutError`` once the deadline ``TrioShell.expire_at`` gave it has passed.
+    Unlike asyncio's, a cancelled wait leaves it as it was: ``done()`` tells whether it
+    was ever set.
     """
 
-    __slots__ = ("_cancelled", "_error", "_event", "_result")
+    __slots__ = ("_cancelled", "_deadline", "_error", "_event", "_result")
 
     def __init__(self) -> None:
         self._event = trio.Event()
         self._result: Any = _UNSET
         self._error: BaseException | None = None
         self._cancelled = False
+        self._deadline = math.inf
 
     def done(self) -> bool:
         return self._event.is_set()
@@ -81,7 +84,13 @@ class TrioFuture:
         return self._result
 
     async def _wait(self) -> Any:
-        await self._event.wait()
+        if self._deadline == math.inf:
+            await self._event.wait()
+        else:
+            with trio.move_on_at(self._deadline):
+                await self._event.wait()
+            if not self._event.is_set():
+                raise TimeoutError
         return self.result()
 
     def __await__(self) -> Generator[Any, None, Any]:
@@ -137,6 +146,18 @@ class TrioLimiter:
 
     def release(self) -> None:
         self._semaphore.release()
+
+
+class _NoTimer:
+    """What ``TrioShell.expire_at`` returns: the deadline is the future's, no timer."""
+
+    __slots__ = ()
+
+    def cancel(self) -> None:
+        return None
+
+
+_NO_TIMER = _NoTimer()
 
 
 class _Deadline:
@@ -257,6 +278,10 @@ class TrioShell:
         with trio.move_on_at(deadline):
             return await future
         raise TimeoutError
+
+    def expire_at(self, future: Any, deadline: float) -> _NoTimer:
+        future._deadline = deadline
+        return _NO_TIMER
 
     async def bounded(self, timeout: float, body: Callable[[], Awaitable[None]]) -> bool:
         with trio.move_on_after(timeout) as scope:

@@ -12,7 +12,7 @@ from typing import Any, Protocol, Self, TypeVar, overload
 from ..checkpoint import checkpoint
 from ..errors import ClosedStreamError
 from ..framed import Framed
-from ..loops import Future, Limiter, Shell, Waiter, current_shell, task_scope
+from ..loops import Future, Limiter, Shell, Timer, Waiter, current_shell, task_scope
 from .core import WRITE_BATCH, Handler, PeerCore
 from .errors import MAX_MSGID, NOTIFICATION, REQUEST, RemoteError
 from .logs import logger
@@ -193,6 +193,7 @@ class RpcPeer(PeerCore):
         else:
             await slots.acquire()  # returns at once
         future: Future | None = None
+        timer: Timer | None = None
         msgid = 0
         try:
             if self._closing or self._ended or self._write_error:
@@ -213,6 +214,8 @@ class RpcPeer(PeerCore):
                 self._feed(request)
             future = shell.create_future()
             pending[msgid] = future
+            if deadline is not None:  # (no coroutine of its own, as wait_until has)
+                timer = shell.expire_at(future, deadline)
             self._make_room()  # the reader must read on: the response may be queued
             # Calls made while others are in flight leave it to the writer, which sends
             # every request fed during this turn of the event loop in one message,
@@ -233,13 +236,15 @@ class RpcPeer(PeerCore):
                         await self._flush()
             else:
                 self._kick()
-            response = await shell.wait_until(future, deadline)
+            response = await future
         except TimeoutError:
             raise TimeoutError(
                 f"no response to {method!r} (msgid {msgid}) within {timeout} s"
             ) from None
         finally:
             slots.release()
+            if timer is not None:
+                timer.cancel()
             if future is not None:
                 if pending.get(msgid) is future:
                     del pending[msgid]
