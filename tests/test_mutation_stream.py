@@ -9,6 +9,7 @@ import asyncio
 
 import pytest
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
+from websockets.exceptions import ProtocolError
 
 from wsframed import ClosedStreamError, ConnectionClosed, EventSubscription, Framed, WsStream
 from wsframed.codecs import LengthPrefixedCodec
@@ -213,3 +214,18 @@ async def test_a_frame_sent_alone_after_send_eof_is_refused_not_lost() -> None:
         with pytest.raises(ClosedStreamError) as error:
             await asyncio.wait_for(framed.send(b"late"), 10)
         assert str(error.value).startswith("cannot write: this stream's write side is closed")
+
+
+async def test_a_ping_the_backend_refuses_raises_its_error_after_a_turn() -> None:
+    """A ping the library refuses on an open stream (websockets: a payload over 125
+    bytes, a control frame too long) raises the library's own error, not None, and a
+    retry loop around it still lets other tasks run; the stream stays usable."""
+    async with ws_pair() as (client, server):
+        stream = WsStream(client)
+        ticks, error = await ticks_while(lambda: stream.ping(b"x" * 126))
+        assert (ticks > 0, type(error), str(error)) == (
+            True, ProtocolError, "control frame too long"
+        )
+        stream.write(b"still open")
+        await asyncio.wait_for(stream.drain(), 5)
+        assert await asyncio.wait_for(server.recv(), 5) == b"still open"
