@@ -93,10 +93,18 @@ trio.run(main)
 
 
 def run_child(tree: str, family: str, size: int) -> float:
+    tree = os.path.abspath(tree)
     source = (TRIO_CHILD if family == "trio" else ASYNCIO_CHILD).format(size=size)
-    env = {**os.environ, "PYTHONPATH": os.path.abspath(tree), "MALLOC_MMAP_THRESHOLD_": "131072"}
+    # The tree under test, not another copy on the path (python -c puts the current
+    # directory first: run from a checkout, both sides would measure that checkout).
+    source = (
+        "import os, wsframed\n"
+        f"assert os.path.dirname(os.path.dirname(wsframed.__file__)) == {tree!r}\n"
+        + source
+    )
+    env = {**os.environ, "PYTHONPATH": tree, "MALLOC_MMAP_THRESHOLD_": "131072"}
     out = subprocess.run(
-        [sys.executable, "-c", source], env=env, capture_output=True, text=True,
+        [sys.executable, "-c", source], env=env, capture_output=True, text=True, cwd=tree,
         timeout=120, check=True,
     ).stdout
     return float(out.strip().splitlines()[-1])

@@ -34,7 +34,11 @@ JOBS = {
 # The child reports the CPU time of the transfer (both ends run in it), not the wall
 # time the scenario returns: on a shared machine the wall time measures the load.
 CHILD = """
-import asyncio, time
+import asyncio, os, time
+import wsframed
+# The tree under test, not another copy on the path (python -c puts the current
+# directory first: run from a checkout, both sides would measure that checkout).
+assert os.path.dirname(os.path.dirname(wsframed.__file__)) == {tree!r}, wsframed.__file__
 from wsframed.bench.scenarios import small_frames, bulk_wsstream
 from wsframed.bench.workloads import WORKLOADS
 started = time.process_time()
@@ -44,14 +48,16 @@ print(time.process_time() - started)
 
 
 def _time(tree: str, call: str) -> float:
+    tree = os.path.abspath(tree)
     env = {
         "MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),
         **os.environ,
-        "PYTHONPATH": os.path.abspath(tree),
+        "PYTHONPATH": tree,
     }
     out = subprocess.run(
-        [sys.executable, "-c", CHILD.format(call=call)],
+        [sys.executable, "-c", CHILD.format(call=call, tree=tree)],
         env=env,
+        cwd=tree,  # python -c imports from the current directory first
         capture_output=True,
         text=True,
         check=True,
