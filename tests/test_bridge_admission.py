@@ -2,8 +2,9 @@
 
 Real bridge processes: the descriptors they hold are read from /proc. Clients open raw
 TCP connections that never finish their handshake (a WebSocket request never sent, or
-a target that never answers its own): exactly N are held, the others are refused at
-once, and once the stalled ones are gone a new client is served.
+a target that never answers its own): exactly N are held, the others are refused
+(answered 503 as soon as their request ends), and once the stalled ones are gone a
+new client is served.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ async def test_websocket_listener_counts_stalled_handshakes_from_the_accept(loop
         stalled = await open_stalled(process.port, HELD)
         await wait_for(lambda: descriptors(process) == base + HELD, TIMEOUT)
         extra = await open_stalled(process.port, EXTRA)
-        for reader, _ in extra:  # answered and ended at once, not at the handshake timeout
+        for reader, writer in extra:  # answered once the request ended, not at a timeout
+            writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert await asyncio.wait_for(reader.read(), TIMEOUT) == REFUSAL
         await close_all(extra)
         # The refused sockets are closed once their linger is over; the stalled stay.

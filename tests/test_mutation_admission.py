@@ -1,12 +1,13 @@
 """A bridge's admission in-process: what refused and held clients see, with exact values.
 
-Refused ``ws://`` clients get the 503 and the end of stream, then what they send is
-read and dropped while they linger (at most ``MAX_LINGERING`` at once; the others are
-closed at once); closing the bridge ends the lingering ones and the TLS handshakes in
-progress; a TLS handshake that fails, is cancelled or passes its timeout (uvloop's
-too) gives its slot back. Clients are raw sockets on 127.0.0.1: a socket the bridge
-has closed answers the next byte sent to it with a reset, which the client's TCP state
-shows (``TCP_INFO``: CLOSE after a reset, CLOSE_WAIT while the bridge still reads).
+Refused ``ws://`` clients get the 503 and the end of stream once their request has
+ended, then what they send is read and dropped while they linger (at most
+``MAX_LINGERING`` at once; the others are closed at once); closing the bridge ends the
+lingering ones and the TLS handshakes in progress; a TLS handshake that fails, is
+cancelled or passes its timeout (uvloop's too) gives its slot back. Clients are raw
+sockets on 127.0.0.1: a socket the bridge has closed answers the next byte sent to it
+with a reset, which the client's TCP state shows (``TCP_INFO``: CLOSE after a reset,
+CLOSE_WAIT while the bridge still reads).
 Written for mutants of wsframed/bridge/admission.py no test killed (tools/mutation.py;
 docs/contributing.md, Testing).
 """
@@ -52,9 +53,14 @@ def tcp_state(sock: socket.socket) -> int:
     return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
 
 
-def client(port: int) -> socket.socket:
-    """A raw TCP client (non-blocking once connected: the bridge runs in this loop)."""
+REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\r\n"
+
+
+def client(port: int, request: bytes = b"") -> socket.socket:
+    """A raw TCP client (non-blocking once connected: the bridge runs in this loop)
+    that sends ``request``."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+    sock.sendall(request)
     sock.setblocking(False)
     return sock
 
@@ -135,9 +141,10 @@ def linger_for(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
 def test_max_lingering_refused_connections_linger_until_the_bridge_closes(
     family: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One client holds the only slot; 66 more are refused in turn. Each reads the
-    whole 503 and the end of stream, then sends a byte: the first 64 linger (the bridge
-    reads and drops it), the last two were closed at once (a reset answers it).
+    """One client holds the only slot; 66 more are refused in turn, each sending its
+    request. The first 64 read the whole 503 and the end of stream, then send a byte:
+    they linger (the bridge reads and drops it); the last two were closed at once,
+    unanswered (a reset answers them).
     Closing the bridge ends the 64 at once (not after their 60 s linger)."""
     linger_for(monkeypatch, 60)
 
@@ -146,10 +153,12 @@ def test_max_lingering_refused_connections_linger_until_the_bridge_closes(
             held = client(bridge.port)
             await until(lambda: bridge.active_connections == 1)
             refused = []
-            for _ in range(MAX_LINGERING + 2):
-                sock = client(bridge.port)
+            for _ in range(MAX_LINGERING):
+                sock = client(bridge.port, REQUEST)
                 refused.append(sock)
                 assert await read_to_eof(sock) == REFUSAL
+            for _ in range(2):  # closed at the accept: their request meets a reset
+                refused.append(client(bridge.port, REQUEST))
             for sock in refused:
                 sock.send(b"x")
             await until(lambda: reset(refused[-1]) and reset(refused[-2]))
@@ -183,13 +192,13 @@ def test_a_refused_connection_lingers_then_is_closed_and_frees_its_place(
             await until(lambda: bridge.active_connections == 1)
             lingered = []
             for _ in range(MAX_LINGERING):
-                sock = client(bridge.port)
+                sock = client(bridge.port, REQUEST)
                 lingered.append(sock)
                 assert await read_to_eof(sock) == REFUSAL
             for sock in lingered:  # each is closed once its linger is over
                 await sent_until_reset(sock)
             linger_for(monkeypatch, 60)
-            late = client(bridge.port)
+            late = client(bridge.port, REQUEST)
             assert await read_to_eof(late) == REFUSAL
             late.send(b"x")
             await anyio.sleep(0.5)  # a reset would have arrived by now

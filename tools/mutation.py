@@ -154,7 +154,7 @@ MODULE_TESTS: dict[str, list[str]] = {
     "wsframed/bridge/admission.py": [
         "tests/test_mutation_bridge.py", "tests/test_mutation_admission.py",
         "tests/test_bridge_admission.py", "tests/test_bridge_error_paths.py",
-        "tests/test_bridge_failures.py", "tests/test_bridge.py",
+        "tests/test_bridge_failures.py", "tests/test_bridge.py", "tests/test_bridge_refusal.py",
     ],
     "wsframed/bridge/command.py": [
         "tests/test_mutation_bridge.py", "tests/test_bridge_error_paths.py",

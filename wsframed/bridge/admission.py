@@ -8,11 +8,16 @@ websockets' ``open_timeout``. So ``Admission`` counts a connection from the acce
 - a ``ws://`` listener counts it when websockets creates its connection object, which
   asyncio does at the accept (``counted_connection``), and releases it when the
   socket is closed. A connection over the limit never starts the WebSocket handshake:
-  it is sent a complete ``HTTP/1.1 503`` response and the end of stream at once, what
-  it sends meanwhile is read and dropped for at most ``LINGER`` seconds (closing a
-  socket with unread bytes sends a TCP reset, which can destroy the response before
-  the client reads it), then it is closed; at most ``MAX_LINGERING`` refused
-  connections linger at a time, the others are closed at once.
+  its request is read and dropped until its header block ends (``RequestEnd``), then
+  it is sent a complete ``HTTP/1.1 503`` response and the end of stream; what it sends
+  after is read and dropped for ``LINGER`` more seconds (closing a socket with unread
+  bytes sends a TCP reset, which can destroy the response before the client reads
+  it), then it is closed. A client whose request has not ended ``LINGER`` seconds
+  after the accept, or that ends its stream first, is closed without an answer.
+  Answering before the request arrived would break clients that read the response
+  only after sending (websockets' asyncio client fails on its own assertion). At most
+  ``MAX_LINGERING`` refused connections wait so at a time, the others are closed at
+  once.
 - a ``tcp://`` listener counts it in the accept callback, before the target is dialled;
   over the limit it is closed at once.
 - a ``wss://`` listener counts it at the accept too: the bridge runs the TLS handshake
@@ -40,7 +45,8 @@ from ..loops import Timer
 __all__: list[str] = []  # internal to wsframed.bridge
 
 LINGER = 1.0
-"""Seconds a refused connection is read (and its bytes dropped) before it is closed."""
+"""Seconds a refused connection may take to send its request, then seconds it is read
+(and its bytes dropped) after the 503 before it is closed."""
 
 MAX_LINGERING = 64
 """Refused connections that may linger at once; more are closed at once."""
@@ -57,6 +63,28 @@ REFUSAL = (
     b"\r\n" + _BODY
 )
 """What a WebSocket client over the limit receives, before the end of stream."""
+
+_HEADERS_END = b"\r\n\r\n"
+
+
+class RequestEnd:
+    """Tells when an HTTP request's header block has ended, from its bytes fed in pieces.
+
+    Only the last three bytes are kept, so memory is constant and the time linear in
+    the bytes fed, whatever a client sends (a request of any length, or none).
+    """
+
+    __slots__ = ("_tail",)
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, data: bytes) -> bool:
+        """True once the bytes fed so far contain the blank line ending the headers."""
+        if _HEADERS_END in data or _HEADERS_END in self._tail + data[:3]:
+            return True
+        self._tail = (self._tail + data[-3:])[-3:]
+        return False
 
 
 class Admission:
@@ -114,17 +142,15 @@ class Admission:
                 "refused %d more connections: max-connections (%d) reached", count, self.limit
             )
 
-    def refuse_http(self, transport: asyncio.BaseTransport) -> None:
-        """Answer 503 and end the stream on ``transport``; close it after the linger."""
-        transport = cast(asyncio.WriteTransport, transport)  # uvloop's: not a subclass
-        transport.write(REFUSAL)
-        if transport.can_write_eof():
-            transport.write_eof()
+    def refuse_http(self, transport: asyncio.BaseTransport) -> HttpRefusal | None:
+        """Refuse a ``ws://`` connection (asyncio): answer 503 once its request has
+        ended (``HttpRefusal``); None, and closed at once, when ``MAX_LINGERING``
+        already wait."""
         if len(self._lingering) >= MAX_LINGERING:
             transport.close()
-            return
+            return None
         self._lingering.add(transport)
-        self._call_later(LINGER, transport.close)
+        return HttpRefusal(transport, self._call_later)
 
     def may_linger(self) -> bool:
         """True while fewer than ``MAX_LINGERING`` refused connections linger."""
@@ -154,6 +180,40 @@ class Admission:
             self._log_count()
 
 
+class HttpRefusal:
+    """One refused connection of a ``ws://`` listener on asyncio: what it sends is
+    dropped; the 503 and the end of stream go once its request has ended, then it is
+    closed ``LINGER`` seconds later; without a request ``LINGER`` seconds after the
+    accept, it is closed unanswered."""
+
+    __slots__ = ("_call_later", "_request", "_timer", "transport")
+
+    def __init__(
+        self,
+        transport: asyncio.BaseTransport,
+        call_later: Callable[[float, Callable[[], None]], Timer],
+    ) -> None:
+        self.transport = transport
+        self._call_later = call_later
+        self._request: RequestEnd | None = RequestEnd()  # None once answered
+        self._timer = call_later(LINGER, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        """Drop ``data``; answer when it ends the request."""
+        if self._request is not None and self._request.feed(data):
+            self._request = None
+            transport = cast(asyncio.WriteTransport, self.transport)  # uvloop's too
+            transport.write(REFUSAL)
+            if transport.can_write_eof():
+                transport.write_eof()
+            self._timer.cancel()
+            self._timer = self._call_later(LINGER, transport.close)
+
+    def lost(self) -> None:
+        """The connection is closed: its timer is no longer needed."""
+        self._timer.cancel()
+
+
 def counted_connection(
     admission: Admission,
     tls: ssl.SSLContext | None = None,
@@ -181,6 +241,7 @@ def counted_connection(
             super().__init__(*args, **kwargs)
             self._admitted = admission.admit(self)
             self._refused_transport: asyncio.BaseTransport | None = None
+            self._refusal: HttpRefusal | None = None
             self._tls_handshake: asyncio.Task[None] | None = None
             self._expiry: asyncio.TimerHandle | None = None
             self._made = False  # websockets' connection_made() ran
@@ -200,7 +261,7 @@ def counted_connection(
                     return
                 # Never start the WebSocket handshake: answer 503 and close.
                 self._refused_transport = transport
-                admission.refuse_http(transport)
+                self._refusal = admission.refuse_http(transport)
                 return
             if tls is not None and self._tls_handshake is None:
                 raw = cast(asyncio.Transport, transport)  # uvloop's: not a subclass
@@ -239,6 +300,8 @@ def counted_connection(
         def data_received(self, data: bytes) -> None:
             if self._admitted:
                 super().data_received(data)
+            elif self._refusal is not None:
+                self._refusal.data_received(data)
 
         def eof_received(self) -> None:
             if self._admitted:
@@ -247,6 +310,8 @@ def counted_connection(
 
         def connection_lost(self, exc: Exception | None) -> None:
             if not self._admitted:
+                if self._refusal is not None:
+                    self._refusal.lost()
                 admission.lingered(self._refused_transport)
                 return
             try:

@@ -16,8 +16,8 @@ returns it, before any handshake (TLS included), and released when its stream is
 closed, whoever closes it (websockets.trio after a failed handshake, the handler
 after the pump). One over the limit is refused in the accept: a ``tcp://`` or
 ``wss://`` listener closes it at once, a ``ws://`` one sends the HTTP 503 and the end
-of stream and reads for at most ``LINGER`` seconds (``MAX_LINGERING`` at a time, the
-others closed right after the 503).
+of stream once the client's request has ended, and reads for ``LINGER`` more seconds
+(``MAX_LINGERING`` at a time, the others closed at once; see ``wsframed.bridge.admission``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from websockets.trio.server import serve as ws_serve
 
 from ..client import byte_stream_defaults
 from ..loops.trio import TrioShell
-from .admission import LINGER, REFUSAL
+from .admission import LINGER, REFUSAL, RequestEnd
 from .admission import format_address as _format_address
 from .server import BridgeServer, serve_bridge
 from .tcp import TcpSide, TrioTcp
@@ -89,6 +89,17 @@ class _CountingListener(trio.abc.Listener[_CountedStream]):
         await self.listener.aclose()
 
 
+async def _request_ended(stream: trio.SocketStream) -> bool:
+    """Read and drop until the request's headers end (True), or until the end of
+    stream or ``LINGER`` seconds (False)."""
+    request = RequestEnd()
+    with trio.move_on_after(LINGER):
+        while data := await stream.receive_some(4096):
+            if request.feed(data):
+                return True
+    return False
+
+
 class TrioBridgeServer(BridgeServer):
     """A [`BridgeServer`][wsframed.bridge.BridgeServer] listening and dialling on trio.
 
@@ -138,25 +149,28 @@ class TrioBridgeServer(BridgeServer):
             stream.socket.close()  # TCP: nothing to say; TLS: no TLS work for it
             return
 
+        if not admission.may_linger():
+            stream.socket.close()  # MAX_LINGERING wait already
+            return
+
         async def refuse_http() -> None:
-            # The 503, the end of stream, then what the client sends is read and
-            # dropped for at most LINGER seconds (closing with unread bytes would
-            # send a reset that can destroy the response before it is read).
-            with trio.move_on_after(LINGER):
-                try:
-                    await stream.send_all(REFUSAL)
-                    await stream.send_eof()
-                    if lingers:
+            # What the client sends is read and dropped; the 503 and the end of stream
+            # go once its request has ended (within LINGER seconds of the accept), then
+            # it is read for LINGER more seconds before the close (closing with unread
+            # bytes would send a reset that can destroy the response before it is read).
+            try:
+                if await _request_ended(stream):
+                    with trio.move_on_after(LINGER):
+                        await stream.send_all(REFUSAL)
+                        await stream.send_eof()
                         while await stream.receive_some(4096):
                             pass
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass
-            stream.socket.close()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            finally:
+                stream.socket.close()
 
-        lingers = admission.may_linger()
-        task = self._trio_shell.spawn(refuse_http(), admission.lingered)
-        if lingers:
-            admission.lingering(task)
+        admission.lingering(self._trio_shell.spawn(refuse_http(), admission.lingered))
 
     def _stop_listening(self) -> None:
         return None  # _run() stops the listeners once closing
