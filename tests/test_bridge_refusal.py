@@ -147,6 +147,33 @@ def test_a_websockets_client_over_the_limit_gets_invalid_status_503() -> None:
     run("asyncio", body)
 
 
+@families
+def test_the_linger_after_the_503_counts_from_the_answer(
+    family: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that ends late in its wait (1.2 s of 2) is still read for 2 s after the
+    503: a byte sent 1.4 s after the answer (past the first wait's end) is read and
+    dropped, not answered with a reset."""
+    linger_for(monkeypatch, 2.0)
+
+    async def body() -> None:
+        async with ws_bridge(family, max_connections=1) as bridge:
+            held = client(bridge.port)
+            await until(lambda: bridge.active_connections == 1)
+            refused = client(bridge.port)
+            await anyio.sleep(1.2)
+            refused.send(REQUEST)
+            assert await read_to_eof(refused) == REFUSAL
+            await anyio.sleep(1.4)
+            refused.send(b"x")
+            await anyio.sleep(QUIET)  # a reset would have arrived by now
+            assert tcp_state(refused) == TCP_CLOSE_WAIT  # still read: it lingers
+            held.close()
+        refused.close()
+
+    run(family, body)
+
+
 @given(
     st.lists(st.sampled_from([b"\r", b"\n", b"a", b"\r\n", b"\r\n\r\n"]), max_size=12),
     st.lists(st.integers(min_value=0, max_value=40), max_size=6),
@@ -164,6 +191,26 @@ def test_request_end_agrees_with_find_on_every_cut(
     for start, stop in itertools.pairwise(bounds):
         ended = request.feed(data[start:stop]) or ended
         assert ended == (end != -1 and end + 4 <= stop)
+
+
+@pytest.mark.parametrize(
+    ("pieces", "ends"),
+    [
+        ([b"\r\n\r", b"\n"], [False, True]),  # the blank line's last byte alone
+        ([b"ab\r", b"\n\r\nc"], [False, True]),  # its last three bytes first in a piece
+        ([b"\r", b"\n", b"\r", b"\n"], [False, False, False, True]),
+        ([b"\r\n\r", b"x\n", b"\r\n"], [False, False, False]),
+        ([b"GET / HTTP/1.1\r\n\r\n"], [True]),
+    ],
+)
+def test_request_end_on_cuts_inside_the_blank_line(
+    pieces: list[bytes], ends: list[bool]
+) -> None:
+    """Each ``feed`` says, exactly, whether the headers have ended."""
+    request = RequestEnd()
+    fed = [request.feed(piece) for piece in pieces]
+    assert fed == ends
+    assert [type(end) for end in fed] == [bool] * len(ends)
 
 
 def test_request_end_keeps_three_bytes_whatever_it_is_fed() -> None:
