@@ -174,6 +174,38 @@ def test_the_linger_after_the_503_counts_from_the_answer(
     run(family, body)
 
 
+@families
+def test_a_tcp_listener_over_its_limit_closes_at_once_without_a_503(
+    family: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``tcp://`` listener never speaks HTTP: a client over its limit that sends an
+    HTTP request reads the end of stream (or a reset), at once (refused connections of
+    a ``ws://`` listener would wait up to 60 s here), never the 503."""
+    linger_for(monkeypatch, 60)
+
+    async def body() -> None:
+        # The held client's slot stays held while the bridge waits for the target's
+        # WebSocket handshake, which this listener never answers.
+        target = socket.create_server(("127.0.0.1", 0))
+        to = f"ws://127.0.0.1:{target.getsockname()[1]}"
+        async with ws_bridge(
+            family, listen="tcp://127.0.0.1:0", to=to, max_connections=1
+        ) as bridge:
+            held = client(bridge.port, b"held")
+            await until(lambda: bridge.active_connections == 1)
+            refused = client(bridge.port, REQUEST)
+            try:
+                answer = await read_to_eof(refused)
+            except ConnectionResetError:
+                answer = b""
+            assert answer == b""
+            held.close()
+            target.close()  # resets the held connection's dial: the bridge ends at once
+        refused.close()
+
+    run(family, body)
+
+
 @given(
     st.lists(st.sampled_from([b"\r", b"\n", b"a", b"\r\n", b"\r\n\r\n"]), max_size=12),
     st.lists(st.integers(min_value=0, max_value=40), max_size=6),

@@ -102,11 +102,13 @@ async def sent_until_reset(sock: socket.socket) -> None:
 
 
 @asynccontextmanager
-async def ws_bridge(family: str, **options: Any) -> AsyncIterator[BridgeServer]:
-    """A ``ws://`` bridge in this process on ``family``'s loop; closed on exit (the
-    exit waits until every connection it held has ended)."""
+async def ws_bridge(
+    family: str, listen: str = "ws://127.0.0.1:0", to: str = NOBODY, **options: Any
+) -> AsyncIterator[BridgeServer]:
+    """A bridge (``ws://`` unless ``listen`` says) in this process on ``family``'s
+    loop; closed on exit (the exit waits until every connection it held has ended)."""
     if family == "asyncio":
-        bridge = await serve_bridge("ws://127.0.0.1:0", NOBODY, **options)
+        bridge = await serve_bridge(listen, to, **options)
         try:
             yield bridge
         finally:
@@ -121,7 +123,7 @@ async def ws_bridge(family: str, **options: Any) -> AsyncIterator[BridgeServer]:
     with anyio.fail_after(WAIT + 5):
         async with trio.open_nursery() as nursery:
             bridge = await nursery.start(functools.partial(
-                wsframed.trio.serve_bridge, "ws://127.0.0.1:0", NOBODY, **options))
+                wsframed.trio.serve_bridge, listen, to, **options))
             try:
                 yield bridge
             finally:
