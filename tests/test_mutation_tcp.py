@@ -1,0 +1,136 @@
+"""The bridge's TCP shells (``wsframed/bridge/tcp.py``): the behaviours its mutants showed
+untested, through ``pump()`` over real loopback TCP.
+
+Each test names the shell and the line it pins: the OSError the system reported is
+the one in ``PumpResult.reason`` (not a generic reset), a write failure on a trio or
+anyio stream ends the pump, a stream the caller closed under the pump is reported
+as a broken target, and anything else than the three stream kinds is refused.
+Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+import trio  # imported: tcp_side() must still refuse what is not a trio stream
+
+from wsframed import WsStream
+from wsframed.bridge import PumpResult, pump
+from wsframed.bridge.pumping import TARGET_FAILED
+
+from .loop_families import run, ws_pair
+from .test_bridge_families import (
+    TCP_SIDES,
+    closed_with,
+    pumping,
+    read_exactly,
+    read_to_eof,
+    tcp_pair,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+tcp_sides = pytest.mark.parametrize(("family", "tcp"), TCP_SIDES)
+
+
+def shut_writes_under(ours: tuple[Any, ...]) -> None:
+    """Shut the write direction of the pump's TCP connection behind its library's back
+    (on a duplicate of the descriptor): the next write fails with EPIPE."""
+    stream = ours[0]
+    if isinstance(stream, asyncio.StreamReader):
+        fileno = ours[1].get_extra_info("socket").fileno()
+    elif isinstance(stream, trio.SocketStream):
+        fileno = stream.socket.fileno()
+    else:
+        fileno = stream.extra(anyio.abc.SocketAttribute.raw_socket).fileno()
+    with socket.socket(fileno=socket.dup(fileno)) as duplicate:
+        duplicate.shutdown(socket.SHUT_WR)
+
+
+# 58 (the cause, not the context), 126 and 187 (a failed send raises) -----------------
+
+
+@tcp_sides
+def test_a_write_failure_ends_the_pump_with_the_system_s_error(family: str, tcp: str) -> None:
+    """The pump's own write direction broken (EPIPE): the WebSocket peer gets 1011 and
+    the reason names a broken pipe, the error the system gave, not a reset.
+
+    anyio on asyncio raises its ``BrokenResourceError`` with the pipe error as cause
+    and an ``IndexError`` as context; trio and anyio-on-trio let a failed send raise.
+    """
+
+    async def body() -> None:
+        async with ws_pair(family) as (client, peer), tcp_pair(tcp) as (far, ours):
+            results: list[PumpResult] = []
+            async with anyio.create_task_group() as group:
+                group.start_soon(pumping, results, WsStream(client), ours, {})
+                await peer.send(b"first")
+                assert await read_exactly(far, 5) == b"first"
+                shut_writes_under(ours)
+                assert await read_to_eof(far) == b""
+                await peer.send(b"second")
+                assert await closed_with(peer) == (1011, TARGET_FAILED)
+            [result] = results
+            assert result.reason == "target failed: broken pipe"
+            assert (result.close_code, result.tcp_to_ws) == (1011, 0)
+            # anyio's asyncio stream reports the failure at the next receive, after
+            # the write was handed to the transport (counted); the others at the write.
+            assert result.ws_to_tcp == (11 if (family, tcp) == ("asyncio", "anyio") else 5)
+
+    run(family, body)
+
+
+# 61 (a stream closed under the pump: an OSError saying so) ---------------------------
+
+
+@pytest.mark.parametrize(("family", "tcp"), [("trio", "trio"), ("asyncio", "anyio"),
+                                             ("trio", "anyio")])
+def test_a_stream_the_caller_closes_under_the_pump_is_a_failed_target(
+    family: str, tcp: str
+) -> None:
+    """trio and anyio raise ``ClosedResourceError`` (no OSError behind it) in the
+    pump's read when the caller closes the stream: it becomes a reset, so the pump
+    ends as for any failed target, 1011 to the WebSocket peer."""
+
+    async def body() -> None:
+        async with ws_pair(family) as (client, peer), tcp_pair(tcp) as (far, ours):
+            results: list[PumpResult] = []
+            async with anyio.create_task_group() as group:
+                group.start_soon(pumping, results, WsStream(client), ours, {})
+                await peer.send(b"before")
+                assert await read_exactly(far, 6) == b"before"
+                await ours[0].aclose()
+                assert await closed_with(peer) == (1011, TARGET_FAILED)
+            [result] = results
+            assert result.reason == "target failed: connection reset by peer"
+            assert (result.close_code, result.ws_to_tcp, result.tcp_to_ws) == (1011, 6, 0)
+
+    run(family, body)
+
+
+# 226, 228 (anything else than the three stream kinds is refused) --------------------
+
+
+async def test_pump_refuses_what_is_not_a_stream_with_its_type() -> None:
+    async with ws_pair("asyncio") as (client, _peer):
+        with pytest.raises(TypeError) as info:
+            await pump(WsStream(client), b"not a stream")
+        assert str(info.value) == (
+            "pump() takes an asyncio (StreamReader, StreamWriter) pair, a trio stream or "
+            "an anyio byte stream, not a bytes"
+        )
+
+
+def test_pump_refuses_what_is_not_a_stream_under_trio() -> None:
+    async def body() -> None:
+        async with ws_pair("trio") as (client, _peer):
+            with pytest.raises(TypeError, match=r"not a socket$"):
+                await pump(WsStream(client), socket.socket())
+
+    run("trio", body)
+
