@@ -1,11 +1,12 @@
 """The bridge's TCP shells (``wsframed/bridge/tcp.py``): the behaviours its mutants showed
 untested, through ``pump()`` over real loopback TCP.
 
-Each test names the shell and the line it pins: the OSError the system reported is
-the one in ``PumpResult.reason`` (not a generic reset), a write failure on a trio or
-anyio stream ends the pump, a stream the caller closed under the pump is reported
-as a broken target, and anything else than the three stream kinds is refused.
-Every wait is bounded.
+Each section names the lines it pins (numbered as in the first run): the OSError the
+system reported is the one in ``PumpResult.reason`` (not a generic reset), a write
+failure on a trio or anyio stream ends the pump, ``aclose()`` is bounded and then
+aborts (and leaves the writer's own ``wait_closed()`` usable), a stream the caller
+closed under the pump is reported as a broken target, and anything else than the
+three stream kinds is refused. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from wsframed import WsStream
 from wsframed.bridge import PumpResult, pump
 from wsframed.bridge.pumping import TARGET_FAILED
 
-from .loop_families import run, ws_pair
+from .loop_families import Peer, run, ws_pair
 from .test_bridge_families import (
     TCP_SIDES,
+    WAIT,
     closed_with,
     pumping,
     read_exactly,
@@ -111,6 +113,39 @@ def test_a_stream_the_caller_closes_under_the_pump_is_a_failed_target(
             assert (result.close_code, result.ws_to_tcp, result.tcp_to_ws) == (1011, 6, 0)
 
     run(family, body)
+
+
+# 94, 96 (aclose waits for the bytes to go out, bounded, then aborts) ----------------
+
+
+async def test_closing_a_target_that_reads_nothing_is_bounded_then_aborts() -> None:
+    """A target that never reads: at the idle timeout the pump's close waits for the
+    bytes still buffered at most ``close_timeout``, then aborts: the buffer is dropped
+    and the connection closed, the pump returns (the far end never read)."""
+    message = 1_000_000  # under websockets' 1 MiB limit
+    sent = 2 * message
+    async with ws_pair("asyncio") as (client, peer), tcp_pair("asyncio") as (far, ours):
+        reader, writer = ours
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        far.extra(anyio.abc.SocketAttribute.raw_socket).setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, 4096
+        )
+        task = asyncio.create_task(
+            pump(WsStream(client), reader, writer, idle_timeout=0.5, close_timeout=0.5)
+        )
+        async with asyncio.timeout(WAIT):
+            for _ in range(2):
+                await peer.connection.send(b"x" * message)
+            assert await closed_with(Peer(peer.connection, "asyncio")) == (1001, "idle timeout")
+            result = await task
+            # aborted: nothing left buffered, the transport closed (not left flushing
+            # to a target that never reads); and the caller's own wait_closed() returns
+            # (it raised CancelledError when the bound cancelled the writer's waiter).
+            assert writer.transport.get_write_buffer_size() == 0
+            assert await writer.wait_closed() is None
+            received = len(await read_to_eof(far))
+        assert (result.close_code, result.reason) == (1001, "idle timeout")
+        assert received < sent  # the bytes still buffered at the abort were dropped
 
 
 # 226, 228 (anything else than the three stream kinds is refused) --------------------

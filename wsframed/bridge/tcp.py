@@ -91,7 +91,9 @@ class AsyncioTcp:
         writer.close()
         try:
             async with asyncio.timeout(timeout):
-                await writer.wait_closed()
+                # Shielded: the timeout must not cancel the writer's own close waiter,
+                # or the caller's later ``writer.wait_closed()`` raises CancelledError.
+                await asyncio.shield(writer.wait_closed())
         except TimeoutError:
             writer.transport.abort()
         except OSError:
