@@ -148,6 +148,29 @@ async def test_closing_a_target_that_reads_nothing_is_bounded_then_aborts() -> N
         assert received < sent  # the bytes still buffered at the abort were dropped
 
 
+# 137, 138, 201 (abort() ends the connection at once, on every shell) -----------------
+
+
+@tcp_sides
+def test_abort_ends_the_connection_at_once(family: str, tcp: str) -> None:
+    """``TcpSide.abort()`` (the pump's first step on a failed target, before the
+    WebSocket's close handshake, which may take ``close_timeout``): the far end sees
+    the end at once, before any ``aclose()``. Tested on the shell itself: on every
+    path of ``pump()`` that reaches it the connection has already broken."""
+    from wsframed.bridge.tcp import tcp_side
+
+    async def body() -> None:
+        async with tcp_pair(tcp) as (far, ours):
+            side = tcp_side(*ours)
+            await side.send(b"sent before")
+            assert await read_exactly(far, 11) == b"sent before"
+            side.abort()
+            assert await read_to_eof(far) == b""
+            await side.aclose(WAIT)
+
+    run(family, body)
+
+
 # 226, 228 (anything else than the three stream kinds is refused) --------------------
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import socket
 import sys
 from typing import Any, Protocol
 
@@ -200,7 +201,10 @@ class AnyioTcp:
 
         with contextlib.suppress(Exception):
             sock = self.stream.extra(anyio.abc.SocketAttribute.raw_socket)
-            sock.close()
+            # Not close(): on asyncio the raw socket is the transport's, which has none
+            # (and closing a descriptor under anyio's socket on trio is its to do).
+            # The end goes out at once; aclose() later releases the descriptor.
+            sock.shutdown(socket.SHUT_RDWR)
 
     async def aclose(self, timeout: float) -> None:
         import anyio
