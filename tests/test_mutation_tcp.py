@@ -124,28 +124,34 @@ async def test_closing_a_target_that_reads_nothing_is_bounded_then_aborts() -> N
     and the connection closed, the pump returns (the far end never read)."""
     message = 1_000_000  # under websockets' 1 MiB limit
     sent = 2 * message
-    async with ws_pair("asyncio") as (client, peer), tcp_pair("asyncio") as (far, ours):
-        reader, writer = ours
-        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        far.extra(anyio.abc.SocketAttribute.raw_socket).setsockopt(
-            socket.SOL_SOCKET, socket.SO_RCVBUF, 4096
-        )
-        task = asyncio.create_task(
-            pump(WsStream(client), reader, writer, idle_timeout=0.5, close_timeout=0.5)
-        )
-        async with asyncio.timeout(WAIT):
-            for _ in range(2):
-                await peer.connection.send(b"x" * message)
-            assert await closed_with(Peer(peer.connection, "asyncio")) == (1001, "idle timeout")
-            result = await task
-            # aborted: nothing left buffered, the transport closed (not left flushing
-            # to a target that never reads); and the caller's own wait_closed() returns
-            # (it raised CancelledError when the bound cancelled the writer's waiter).
-            assert writer.transport.get_write_buffer_size() == 0
-            assert await writer.wait_closed() is None
-            received = len(await read_to_eof(far))
-        assert (result.close_code, result.reason) == (1001, "idle timeout")
-        assert received < sent  # the bytes still buffered at the abort were dropped
+    loop = asyncio.get_running_loop()
+    with socket.create_server(("127.0.0.1", 0)) as listener:  # a plain socket: no reads
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before accept
+        async with ws_pair("asyncio") as (client, peer), asyncio.timeout(WAIT):
+            reader, writer = await asyncio.open_connection(*listener.getsockname())
+            far, _ = listener.accept()  # already connected: does not block
+            with far:
+                far.setblocking(False)
+                writer.get_extra_info("socket").setsockopt(
+                    socket.SOL_SOCKET, socket.SO_SNDBUF, 4096
+                )
+                task = asyncio.create_task(
+                    pump(WsStream(client), reader, writer, idle_timeout=0.5, close_timeout=0.5)
+                )
+                for _ in range(2):
+                    await peer.connection.send(b"x" * message)
+                closed = await closed_with(Peer(peer.connection, "asyncio"))
+                assert closed == (1001, "idle timeout")
+                result = await task
+                # aborted: the transport closed, not left flushing to a target that
+                # never reads; and the caller's own wait_closed() returns (it raised
+                # CancelledError when the bound cancelled the writer's close waiter).
+                assert await writer.wait_closed() is None
+                received = 0
+                while chunk := await loop.sock_recv(far, 65536):
+                    received += len(chunk)
+    assert (result.close_code, result.reason) == (1001, "idle timeout")
+    assert received < sent  # the bytes still buffered at the abort were dropped
 
 
 # 137, 138, 201 (abort() ends the connection at once, on every shell) -----------------

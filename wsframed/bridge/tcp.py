@@ -201,10 +201,12 @@ class AnyioTcp:
 
         with contextlib.suppress(Exception):
             sock = self.stream.extra(anyio.abc.SocketAttribute.raw_socket)
-            # Not close(): on asyncio the raw socket is the transport's, which has none
-            # (and closing a descriptor under anyio's socket on trio is its to do).
-            # The end goes out at once; aclose() later releases the descriptor.
-            sock.shutdown(socket.SHUT_RDWR)
+            # Through a duplicate of its descriptor: on asyncio the raw socket is the
+            # transport's, which refuses close() (and uvloop's shutdown() too), and
+            # closing the descriptor under anyio's socket on trio is anyio's to do. The
+            # end goes out at once; aclose() later releases the descriptor.
+            with socket.socket(fileno=socket.dup(sock.fileno())) as duplicate:
+                duplicate.shutdown(socket.SHUT_RDWR)
 
     async def aclose(self, timeout: float) -> None:
         import anyio
