@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import anyio.abc
 import pytest
 import trio  # imported: tcp_side() must still refuse what is not a trio stream
+import trustme
 
 from wsframed import WsStream
 from wsframed.bridge import PumpResult, pump
@@ -173,6 +178,69 @@ def test_abort_ends_the_connection_at_once(family: str, tcp: str) -> None:
             side.abort()
             assert await read_to_eof(far) == b""
             await side.aclose(WAIT)
+
+    run(family, body)
+
+
+# aclose() never raises: a TLS stream whose target reset --------------------------------
+
+
+@asynccontextmanager
+async def tls_tcp_pair(tcp: str) -> AsyncIterator[tuple[Any, tuple[Any, ...]]]:
+    """(the far end: an anyio TLS stream, the pump's side: a trio ``SSLStream`` or an
+    anyio TLS stream over loopback TCP)."""
+    from anyio.streams.tls import TLSStream
+
+    ca = trustme.CA()
+    server_ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ssl)
+    client_ssl = ssl.create_default_context()
+    ca.configure_trust(client_ssl)
+    async with tcp_pair("trio" if tcp == "trio-ssl" else "anyio") as (far_tcp, ours):
+        far: list[Any] = []
+
+        async def serve_tls() -> None:
+            far.append(await TLSStream.wrap(far_tcp, server_side=True, ssl_context=server_ssl))
+
+        with anyio.fail_after(WAIT):
+            async with anyio.create_task_group() as group:
+                group.start_soon(serve_tls)
+                if tcp == "trio-ssl":
+                    mine: Any = trio.SSLStream(ours[0], client_ssl, server_hostname="127.0.0.1")
+                    await mine.do_handshake()
+                else:
+                    mine = await TLSStream.wrap(
+                        ours[0], hostname="127.0.0.1", ssl_context=client_ssl
+                    )
+        yield far[0], (mine,)
+
+
+@pytest.mark.parametrize(("family", "tcp"), [("trio", "trio-ssl"), ("asyncio", "anyio-tls"),
+                                             ("trio", "anyio-tls")])
+def test_a_tls_target_s_reset_ends_the_pump_with_1011_not_an_exception(
+    family: str, tcp: str
+) -> None:
+    """The pump aborts a failed target, then closes it: a TLS stream's ``aclose()``
+    then tries to send its close_notify on the aborted socket and raises
+    (``ClosedResourceError`` / ``BrokenResourceError``). The shell's ``aclose()``
+    never raises: the pump returns its result, 1011 to the WebSocket peer."""
+
+    async def body() -> None:
+        async with ws_pair(family) as (client, peer), tls_tcp_pair(tcp) as (far, ours):
+            results: list[PumpResult] = []
+            async with anyio.create_task_group() as group:
+                group.start_soon(pumping, results, WsStream(client), ours, {})
+                await peer.send(b"hello")
+                assert await read_exactly(far, 5) == b"hello"
+                raw = far.extra(anyio.abc.SocketAttribute.raw_socket)
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                await anyio.aclose_forcefully(far)  # SO_LINGER 0: a reset
+                assert await closed_with(peer) == (1011, TARGET_FAILED)
+            [result] = results
+            assert (result.ws_to_tcp, result.tcp_to_ws) == (5, 0)
+            assert (result.close_code, result.reason) == (
+                1011, "target failed: connection reset by peer"
+            )
 
     run(family, body)
 

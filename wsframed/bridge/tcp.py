@@ -143,7 +143,11 @@ class TrioTcp:
     async def aclose(self, timeout: float) -> None:
         import trio
 
-        with trio.move_on_after(timeout) as scope:
+        # A TLS stream's aclose() sends close_notify, which raises on a connection that
+        # broke or was aborted (closing its transport first): closed all the same.
+        with trio.move_on_after(timeout) as scope, contextlib.suppress(
+            trio.BrokenResourceError, trio.ClosedResourceError, OSError
+        ):
             await self.stream.aclose()
         if scope.cancelled_caught:
             self.abort()
@@ -211,8 +215,10 @@ class AnyioTcp:
     async def aclose(self, timeout: float) -> None:
         import anyio
 
-        with anyio.move_on_after(timeout) as scope:
-            await self.stream.aclose()
+        with anyio.move_on_after(timeout) as scope, contextlib.suppress(
+            anyio.BrokenResourceError, anyio.ClosedResourceError, OSError
+        ):
+            await self.stream.aclose()  # as TrioTcp's: a TLS stream's close_notify
         if scope.cancelled_caught:
             self.abort()
 
