@@ -1,7 +1,7 @@
 """The bridge's TCP shells (``wsframed/bridge/tcp.py``): the behaviours its mutants showed
 untested, through ``pump()`` over real loopback TCP.
 
-Each section names the lines it pins (numbered as in the first run): the OSError the
+Each section names the lines it pins (as numbered in tcp.py today): the OSError the
 system reported is the one in ``PumpResult.reason`` (not a generic reset), a write
 failure on a trio or anyio stream ends the pump, ``aclose()`` is bounded and then
 aborts (and leaves the writer's own ``wait_closed()`` usable), a stream the caller
@@ -59,7 +59,7 @@ def shut_writes_under(ours: tuple[Any, ...]) -> None:
         duplicate.shutdown(socket.SHUT_WR)
 
 
-# 58 (the cause, not the context), 126 and 187 (a failed send raises) -----------------
+# 59 (the cause, not the context), 129 and 194 (a failed send raises) -----------------
 
 
 @tcp_sides
@@ -92,7 +92,7 @@ def test_a_write_failure_ends_the_pump_with_the_system_s_error(family: str, tcp:
     run(family, body)
 
 
-# 61 (a stream closed under the pump: an OSError saying so) ---------------------------
+# 62 (a stream closed under the pump: an OSError saying so) ---------------------------
 
 
 @pytest.mark.parametrize(("family", "tcp"), [("trio", "trio"), ("asyncio", "anyio"),
@@ -120,7 +120,7 @@ def test_a_stream_the_caller_closes_under_the_pump_is_a_failed_target(
     run(family, body)
 
 
-# 94, 96 (aclose waits for the bytes to go out, bounded, then aborts) ----------------
+# 97, 99 (aclose waits for the bytes to go out, bounded, then aborts) ----------------
 
 
 async def test_closing_a_target_that_reads_nothing_is_bounded_then_aborts() -> None:
@@ -159,7 +159,7 @@ async def test_closing_a_target_that_reads_nothing_is_bounded_then_aborts() -> N
     assert received < sent  # the bytes still buffered at the abort were dropped
 
 
-# 137, 138, 201 (abort() ends the connection at once, on every shell) -----------------
+# 140, 141, 213 (abort() ends the connection at once, on every shell) -----------------
 
 
 @tcp_sides
@@ -245,7 +245,7 @@ def test_a_tls_target_s_reset_ends_the_pump_with_1011_not_an_exception(
     run(family, body)
 
 
-# 226, 228 (anything else than the three stream kinds is refused) --------------------
+# 240, 242 (anything else than the three stream kinds is refused) --------------------
 
 
 async def test_pump_refuses_what_is_not_a_stream_with_its_type() -> None:
