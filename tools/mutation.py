@@ -156,6 +156,12 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_bridge_admission.py", "tests/test_bridge_error_paths.py",
         "tests/test_bridge_failures.py", "tests/test_bridge.py", "tests/test_bridge_refusal.py",
     ],
+    # The three TCP shells: the families file drives each one in-process (fastest first).
+    "wsframed/bridge/tcp.py": [
+        "tests/test_mutation_tcp.py", "tests/test_bridge_families.py",
+        "tests/test_mutation_bridge.py", "tests/test_bridge_error_paths.py",
+        "tests/test_bridge_failures.py", "tests/test_bridge.py", "tests/test_bridge_admission.py",
+    ],
     "wsframed/bridge/command.py": [
         "tests/test_mutation_bridge.py", "tests/test_bridge_error_paths.py",
         "tests/test_bridge.py", "tests/test_cli_errors.py", "tests/test_cli.py",

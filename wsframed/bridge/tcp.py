@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import socket
 import sys
 from typing import Any, Protocol
 
@@ -91,7 +92,9 @@ class AsyncioTcp:
         writer.close()
         try:
             async with asyncio.timeout(timeout):
-                await writer.wait_closed()
+                # Shielded: the timeout must not cancel the writer's own close waiter,
+                # or the caller's later ``writer.wait_closed()`` raises CancelledError.
+                await asyncio.shield(writer.wait_closed())
         except TimeoutError:
             writer.transport.abort()
         except OSError:
@@ -140,7 +143,11 @@ class TrioTcp:
     async def aclose(self, timeout: float) -> None:
         import trio
 
-        with trio.move_on_after(timeout) as scope:
+        # A TLS stream's aclose() sends close_notify, which raises on a connection that
+        # broke or was aborted (closing its transport first): closed all the same.
+        with trio.move_on_after(timeout) as scope, contextlib.suppress(
+            trio.BrokenResourceError, trio.ClosedResourceError, OSError
+        ):
             await self.stream.aclose()
         if scope.cancelled_caught:
             self.abort()
@@ -198,13 +205,20 @@ class AnyioTcp:
 
         with contextlib.suppress(Exception):
             sock = self.stream.extra(anyio.abc.SocketAttribute.raw_socket)
-            sock.close()
+            # Through a duplicate of its descriptor: on asyncio the raw socket is the
+            # transport's, which refuses close() (and uvloop's shutdown() too), and
+            # closing the descriptor under anyio's socket on trio is anyio's to do. The
+            # end goes out at once; aclose() later releases the descriptor.
+            with socket.socket(fileno=socket.dup(sock.fileno())) as duplicate:
+                duplicate.shutdown(socket.SHUT_RDWR)
 
     async def aclose(self, timeout: float) -> None:
         import anyio
 
-        with anyio.move_on_after(timeout) as scope:
-            await self.stream.aclose()
+        with anyio.move_on_after(timeout) as scope, contextlib.suppress(
+            anyio.BrokenResourceError, anyio.ClosedResourceError, OSError
+        ):
+            await self.stream.aclose()  # as TrioTcp's: a TLS stream's close_notify
         if scope.cancelled_caught:
             self.abort()
 
