@@ -46,8 +46,9 @@ _TCP_CLOSE = 7  # tcpi_state once a reset arrived (linux/tcp_states.h)
 class Gated(anyio.abc.ByteStream):
     """A real anyio TCP stream whose ``send`` and ``receive`` wait at gates.
 
-    A gate is open until ``hold_sends()``/``hold_receives()`` closes it; a call that
-    meets a closed gate sets ``sending``/``receiving`` and waits for the test's
+    A gate is open until ``hold_sends()``/``hold_receives()``/``hold_eof()`` closes
+    it; a call that meets a closed gate sets ``sending``/``receiving``/``sending_eof``
+    and waits for the test's
     ``release_*()``, then goes to the real stream; a held receive sets ``received``
     once the real stream answered (bytes, its end or an error).
     """
@@ -59,6 +60,8 @@ class Gated(anyio.abc.ByteStream):
         self.receive_gate.set()
         self.sending, self.receiving = anyio.Event(), anyio.Event()
         self.received = anyio.Event()
+        self.eof_gate, self.sending_eof = anyio.Event(), anyio.Event()
+        self.eof_gate.set()
 
     def hold_sends(self) -> None:
         self.send_gate, self.sending = anyio.Event(), anyio.Event()
@@ -66,6 +69,12 @@ class Gated(anyio.abc.ByteStream):
     def hold_receives(self) -> None:
         self.receive_gate, self.receiving = anyio.Event(), anyio.Event()
         self.received = anyio.Event()
+
+    def hold_eof(self) -> None:
+        self.eof_gate, self.sending_eof = anyio.Event(), anyio.Event()
+
+    def release_eof(self) -> None:
+        self.eof_gate.set()
 
     def release_sends(self) -> None:
         self.send_gate.set()
@@ -90,6 +99,9 @@ class Gated(anyio.abc.ByteStream):
             self.received.set()
 
     async def send_eof(self) -> None:
+        if not self.eof_gate.is_set():
+            self.sending_eof.set()
+            await self.eof_gate.wait()
         await self.inner.send_eof()
 
     async def aclose(self) -> None:
@@ -139,8 +151,9 @@ async def blocked() -> None:
 
 
 async def pumping(results: list[PumpResult], ws: WsStream, ours: Gated, **options: Any) -> None:
+    options = {"close_timeout": WAIT, "chunk_size": 3, **options}
     with anyio.fail_after(WAIT):
-        results.append(await pump(ws, ours, close_timeout=WAIT, chunk_size=3, **options))
+        results.append(await pump(ws, ours, **options))
 
 
 def failed_write_counted(family: str) -> int:
@@ -321,5 +334,71 @@ def test_a_close_this_side_starts_on_a_broken_websocket_reports_1006(family: str
             [result] = results
             assert (result.ws_to_tcp, result.tcp_to_ws) == (6, 0)
             assert (result.close_code, result.reason) == (1006, "text message rejected")
+
+    run(family, body)
+
+
+@families
+def test_the_other_loop_held_past_close_timeout_after_a_broken_websocket(family: str) -> None:
+    """The TCP->WebSocket loop meets a broken WebSocket while the other loop is held
+    writing to the target (as a target that stopped reading would hold it): after
+    ``close_timeout`` the pump stops waiting, "close timed out", and closes the
+    target's connection after the bytes it had delivered."""
+
+    async def body() -> None:
+        async with ws_pair(family) as (client, peer), tcp_pair("anyio") as (far, (raw,)):
+            ours = Gated(raw)
+            ours.hold_receives()
+            results: list[PumpResult] = []
+            async with anyio.create_task_group() as group:
+                group.start_soon(lambda: pumping(results, WsStream(client), ours,
+                                                 close_timeout=0.5))
+                await waiting(ours.receiving)
+                await peer.send(b"abc")
+                assert await read_exactly(far, 3) == b"abc"
+                ours.hold_sends()
+                await peer.send(b"def")
+                await waiting(ours.sending)  # held, never released
+                await broken(peer, client)
+                await far.send(b"xyz")
+                ours.release_receives()
+                assert await read_to_eof(far) == b""
+            [result] = results
+            assert (result.ws_to_tcp, result.tcp_to_ws) == (3, 0)
+            assert (result.close_code, result.reason) == (1006, "close timed out")
+
+    run(family, body)
+
+
+@families
+def test_both_half_closes_crossing_while_the_pump_half_closes_tcp(family: str) -> None:
+    """With half-close, the peer's marker ends the WebSocket->TCP loop and the pump
+    half-closes TCP; while it does (held), the target's bytes and end cross to the
+    peer and the other loop ends too: both directions finished, the WebSocket closes
+    with 1000, not a timeout."""
+
+    async def body() -> None:
+        async with ws_pair(family) as (client, peer), tcp_pair("anyio") as (far, (raw,)):
+            ours = Gated(raw)
+            ours.hold_eof()
+            stream = WsStream(client, text="ignore")
+            results: list[PumpResult] = []
+            async with anyio.create_task_group() as group:
+                group.start_soon(lambda: pumping(results, stream, ours, half_close=True))
+                await peer.send(b"abc")
+                await peer.send("EOF")
+                assert await read_exactly(far, 3) == b"abc"
+                await waiting(ours.sending_eof)
+                await far.send(b"xyz")
+                await far.send_eof()
+                assert await peer.recv() == b"xyz"
+                assert await peer.recv() == "EOF"
+                await blocked()  # the TCP->WebSocket loop ended after its marker
+                ours.release_eof()
+                assert await read_to_eof(far) == b""
+                assert await closed_with(peer) == (1000, "")
+            [result] = results
+            assert (result.ws_to_tcp, result.tcp_to_ws) == (3, 3)
+            assert (result.close_code, result.reason) == (1000, "both sides finished")
 
     run(family, body)
