@@ -339,20 +339,25 @@ def test_a_close_this_side_starts_on_a_broken_websocket_reports_1006(family: str
 
 
 @families
-def test_the_other_loop_held_past_close_timeout_after_a_broken_websocket(family: str) -> None:
-    """The TCP->WebSocket loop meets a broken WebSocket while the other loop is held
-    writing to the target (as a target that stopped reading would hold it): after
-    ``close_timeout`` the pump stops waiting, "close timed out", and closes the
-    target's connection after the bytes it had delivered."""
+@pytest.mark.parametrize("half_close", [False, True])
+def test_the_other_loop_held_past_close_timeout_after_a_broken_websocket(
+    family: str, half_close: bool
+) -> None:
+    """The TCP->WebSocket loop meets a broken WebSocket (sending the target's bytes,
+    or with half-close its marker) while the other loop is held writing to the
+    target (as a target that stopped reading would hold it): after ``close_timeout``
+    the pump stops waiting, "close timed out", and closes the target's connection
+    after the bytes it had delivered."""
 
     async def body() -> None:
         async with ws_pair(family) as (client, peer), tcp_pair("anyio") as (far, (raw,)):
             ours = Gated(raw)
             ours.hold_receives()
+            stream = WsStream(client, text="ignore") if half_close else WsStream(client)
             results: list[PumpResult] = []
             async with anyio.create_task_group() as group:
-                group.start_soon(lambda: pumping(results, WsStream(client), ours,
-                                                 close_timeout=0.5))
+                group.start_soon(lambda: pumping(results, stream, ours, close_timeout=0.5,
+                                                 half_close=half_close))
                 await waiting(ours.receiving)
                 await peer.send(b"abc")
                 assert await read_exactly(far, 3) == b"abc"
@@ -360,7 +365,10 @@ def test_the_other_loop_held_past_close_timeout_after_a_broken_websocket(family:
                 await peer.send(b"def")
                 await waiting(ours.sending)  # held, never released
                 await broken(peer, client)
-                await far.send(b"xyz")
+                if half_close:
+                    await far.send_eof()
+                else:
+                    await far.send(b"xyz")
                 ours.release_receives()
                 assert await read_to_eof(far) == b""
             [result] = results
