@@ -30,15 +30,13 @@ from wsframed import WsStream
 from wsframed.bridge import PumpResult, pump
 from wsframed.bridge.pumping import TARGET_FAILED
 
-from .loop_families import FAMILIES, Peer, run, ws_pair
+from .loop_families import Peer, families, run, ws_pair
 from .test_bridge_families import WAIT, closed_with, read_exactly, read_to_eof, tcp_pair
 
 pytestmark = [
     pytest.mark.timeout(90),
     pytest.mark.skipif(not hasattr(socket, "TCP_INFO"), reason="TCP_INFO: Linux only"),
 ]
-
-families = pytest.mark.parametrize("family", FAMILIES)
 
 _TCP_CLOSE = 7  # tcpi_state once a reset arrived (linux/tcp_states.h)
 
