@@ -144,7 +144,9 @@ MODULE_TESTS: dict[str, list[str]] = {
     ],
     # The bridge's tests run it in-process and as a program (both count, see tests_by_line).
     "wsframed/bridge/pumping.py": [
-        "tests/test_mutation_bridge.py", "tests/test_bridge_error_paths.py",
+        "tests/test_mutation_bridge.py",
+        "tests/test_mutation_pump_races.py",  # the supervisor's races, ordered by gates
+        "tests/test_bridge_error_paths.py",
         "tests/test_bridge_failures.py", "tests/test_bridge.py", "tests/test_bridge_admission.py",
     ],
     "wsframed/bridge/server.py": [
