@@ -245,6 +245,33 @@ def test_a_tls_target_s_reset_ends_the_pump_with_1011_not_an_exception(
     run(family, body)
 
 
+@pytest.mark.parametrize(("family", "tcp"), [("trio", "trio-ssl"), ("asyncio", "anyio-tls"),
+                                             ("trio", "anyio-tls")])
+def test_a_clean_websocket_close_over_a_tls_target_is_websocket_closed(
+    family: str, tcp: str
+) -> None:
+    """TLS has no half-close: the pump's ``send_eof()`` on a TLS stream (anyio's
+    raises ``NotImplementedError``) does nothing, and the pump reads on until the
+    target ends, then returns "websocket closed" with the peer's 1000."""
+
+    async def body() -> None:
+        async with ws_pair(family) as (client, peer), tls_tcp_pair(tcp) as (far, ours):
+            results: list[PumpResult] = []
+            async with anyio.create_task_group() as group:
+                group.start_soon(pumping, results, WsStream(client), ours, {})
+                await peer.send(b"hello")
+                assert await read_exactly(far, 5) == b"hello"
+                await peer.close(1000)
+                await far.send(b"late")  # read and dropped: the WebSocket is closed
+                await far.aclose()
+            [result] = results
+            assert (result.ws_to_tcp, result.close_code, result.reason) == (
+                5, 1000, "websocket closed"
+            )
+
+    run(family, body)
+
+
 # 240, 242 (anything else than the three stream kinds is refused) --------------------
 
 

@@ -196,8 +196,9 @@ class AnyioTcp:
     async def send_eof(self) -> None:
         import anyio
 
+        # A TLS stream has no half-close (anyio's raises NotImplementedError).
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError,
-                                 OSError, AttributeError):
+                                 OSError, AttributeError, NotImplementedError):
             await self.stream.send_eof()
 
     def abort(self) -> None:
