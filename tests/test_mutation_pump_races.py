@@ -18,6 +18,8 @@ sleep orders anything. Every wait is bounded.
 
 from __future__ import annotations
 
+import gc
+import logging
 import socket
 import struct
 from typing import Any
@@ -408,3 +410,41 @@ def test_both_half_closes_crossing_while_the_pump_half_closes_tcp(family: str) -
             assert (result.close_code, result.reason) == (1000, "both sides finished")
 
     run(family, body)
+
+
+@families
+def test_a_loop_that_failed_while_the_pump_half_closed_tcp_is_not_logged(
+    family: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The peer closes cleanly; while the pump half-closes TCP (held), the target
+    resets and the TCP->WebSocket loop ends with that error. The pump cancels a loop
+    that has already ended, so it reads its outcome: the ending is "websocket
+    closed", 1000, and on asyncio no "Task exception was never retrieved" is logged
+    when the loop's task is collected."""
+
+    async def body() -> None:
+        async with ws_pair(family) as (client, peer), tcp_pair("anyio") as (far, (raw,)):
+            ours = Gated(raw)
+            ours.hold_eof()
+            ours.hold_receives()
+            results: list[PumpResult] = []
+            async with anyio.create_task_group() as group:
+                group.start_soon(lambda: pumping(results, WsStream(client), ours))
+                await peer.send(b"abc")
+                assert await read_exactly(far, 3) == b"abc"
+                await peer.close(1000)
+                await waiting(ours.sending_eof)
+                await reset(far, ours)
+                ours.release_receives()
+                await waiting(ours.received)
+                await blocked()  # the TCP->WebSocket loop ended on the reset
+                ours.release_eof()
+            [result] = results
+            assert (result.ws_to_tcp, result.tcp_to_ws) == (3, 0)
+            assert (result.close_code, result.reason) == (1000, "websocket closed")
+        results.clear()
+        gc.collect()  # the pump's tasks: asyncio logs an exception nobody retrieved
+
+    with caplog.at_level(logging.ERROR):
+        run(family, body)
+    assert [record.getMessage() for record in caplog.records] == []

@@ -196,9 +196,10 @@ class AnyioTcp:
     async def send_eof(self) -> None:
         import anyio
 
-        # A TLS stream has no half-close (anyio's raises NotImplementedError).
+        # RuntimeError: a TLS stream has no half-close (anyio's raises
+        # NotImplementedError), and uvloop refuses write_eof() on a closed transport.
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError,
-                                 OSError, AttributeError, NotImplementedError):
+                                 OSError, AttributeError, RuntimeError):
             await self.stream.send_eof()
 
     def abort(self) -> None:
