@@ -159,6 +159,28 @@ async def test_the_command_in_process_serves_until_sigterm_then_returns_0(
         assert loop.remove_signal_handler(signal.SIGINT) is False
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "trio"])
+def test_a_ctrl_c_before_the_signal_handlers_exits_130(
+    loop: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real SIGINT that arrives while the command starts (here: as it makes its
+    bridge, before its own handlers exist) ends ``python -m wsframed.bridge`` with the
+    shell's status for Ctrl-C, 130, and no traceback."""
+    import wsframed.bridge.command as command
+
+    made = command.serve_bridge
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        signal.raise_signal(signal.SIGINT)
+        return made(*args, **kwargs)
+
+    monkeypatch.setattr(command, "serve_bridge", interrupted)
+    status = command._main(
+        ["--loop", loop, "--listen", "ws://127.0.0.1:0", "--to", "tcp://127.0.0.1:9"]
+    )
+    assert (status, capsys.readouterr().err) == (130, "")
+
+
 async def test_pump_leaves_no_task_running_when_it_returns() -> None:
     """With an idle timeout, after both directions ended: the pump's return leaves
     nothing of it running (its idle watcher included)."""
