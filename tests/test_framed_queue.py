@@ -174,6 +174,18 @@ async def test_a_resyncing_decoder_gives_what_it_holds_after_an_error_without_a_
     assert stream.reads == 1
 
 
+@pytest.mark.parametrize("how", ["recv", "async for", "recv_many"])
+async def test_a_resyncing_decoder_that_holds_nothing_after_an_error_reads_on(how: str) -> None:
+    codec = LinesCodec(max_frame_size=4, on_overflow="discard")
+    stream = ChunkStream(b"ab\ntoolong\n", b"cd\n")
+    framed = Framed(stream, codec)
+    before = await take(framed, how)
+    with pytest.raises(FrameTooLarge):
+        await take(framed, how)
+    after = await take(framed, how)
+    assert (before, after, stream.reads) == (["ab"], ["cd"], 2)
+
+
 @pytest.mark.parametrize("how", ["recv", "recv_many"])
 async def test_a_read_that_fails_after_a_partial_frame_raises_its_error(how: str) -> None:
     lost = ConnectionResetError("the peer reset the connection")

@@ -440,11 +440,9 @@ class Framed(Generic[T]):
                 # decoder re-raises at once, a resyncing one yields what it holds.
                 self._recheck = False
                 try:
-                    self._pass = iter(decoder)
+                    self._pass = iter(decoder)  # queued at the top of the loop
                 except Exception as exc:  # a decoder whose __iter__ raises at once
                     self._error = exc
-                    continue
-                self._take()
                 continue
             try:
                 data = await self._read_some()
@@ -596,10 +594,10 @@ class Framed(Generic[T]):
         if left:
             self._recv_left = left
         else:
-            left = BUDGET
-            self._recv_left = BUDGET - len(items)  # as they were, if cancelled here
+            # Only with nothing queued: _recv_left is 1 or more (see _take). If cancelled
+            # here, the budget stays as it is after a turn.
+            left = self._recv_left = BUDGET
             await checkpoint()
-            self._recv_left = left
         if not items:
             if self._pass is None and self._error is None and not self._recheck and not self._eof:
                 try:
@@ -618,7 +616,7 @@ class Framed(Generic[T]):
                 if batch:
                     return batch
             await self._fill()
-        keep = 0 if max_items is None else max(len(items) - max_items, 0)
+        keep = 0 if max_items is None else max(len(items) - max_items, 0)  # left queued
         batch = items[keep:]  # the next ones, the next one last
         batch.reverse()
         del items[keep:]
