@@ -286,3 +286,23 @@ async def test_recv_many_yields_on_every_budgetth_call() -> None:
         got += await framed.recv_many()
         assert turns.count == 1
     assert got == frames(0, BUDGET)
+
+
+@pytest.mark.parametrize("max_items", [0, -1])
+async def test_recv_many_of_less_than_one_frame_is_the_callers_mistake(max_items: int) -> None:
+    framed = Framed(ChunkStream(encoded(frames(0, 600))), LENGTH)
+    first = await framed.recv()  # 1-62 queued, charged
+    async with counting_turns() as turns:
+        with pytest.raises(ValueError, match="max_items must be 1 or more") as caught:
+            await framed.recv_many(max_items)
+        assert turns.count == 1  # a turn before it raises
+    assert str(caught.value) == (
+        f"recv_many(max_items={max_items}): max_items must be 1 or more, or None for every "
+        "frame decoded ahead (a caller's mistake)"
+    )
+    rest = [first]
+    async with counting_turns() as turns:
+        while len(rest) < 600:
+            rest += await take(framed, "recv")
+        assert turns.count == 9  # the budget as it was: a turn every BUDGET calls
+    assert rest == frames(0, 600)

@@ -585,8 +585,15 @@ class Framed(Generic[T]):
         frames, or every frame decoded ahead and not yet taken.
 
         Waits only when none is queued. Same errors as [`recv`][wsframed.Framed.recv], and the same
-        yields to the event loop.
+        yields to the event loop. ``max_items`` below 1 raises ``ValueError`` (after a
+        yield), a caller's mistake.
         """
+        if max_items is not None and max_items < 1:
+            await checkpoint()
+            raise ValueError(
+                f"recv_many(max_items={max_items}): max_items must be 1 or more, or None "
+                "for every frame decoded ahead (a caller's mistake)"
+            )
         items = self._items
         # The queued frames were charged as calls of their own (see _take): this one
         # call takes them, so they are given back.
