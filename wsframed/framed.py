@@ -579,10 +579,12 @@ class Framed(Generic[T]):
         return items.pop()
 
     async def recv_many(self, max_items: int | None = None) -> list[T]:
-        """Return the frames already decoded (at least one, at most ``max_items``).
+        """Return the next frames, without waiting while any is buffered (at least one, at most
+        ``max_items``).
 
-        A chunk is decoded 256 frames at a time, so one call returns at most 256 of its
-        frames, or every frame decoded ahead and not yet taken.
+        A chunk is decoded in windows of 256 frames as they are asked for: one call
+        returns the frames queued and the rest of the window under way (at most 256),
+        or every frame the decoder gave at the end of stream.
 
         Waits only when none is queued. Same errors as [`recv`][wsframed.Framed.recv], and the same
         yields to the event loop. ``max_items`` below 1 raises ``ValueError`` (after a
