@@ -306,3 +306,9 @@ async def test_recv_many_of_less_than_one_frame_is_the_callers_mistake(max_items
             rest += await take(framed, "recv")
         assert turns.count == 9  # the budget as it was: a turn every BUDGET calls
     assert rest == frames(0, 600)
+
+
+async def test_recv_many_of_one_frame_returns_one() -> None:
+    framed = Framed(ChunkStream(encoded(frames(0, 600))), LENGTH)
+    got = [await framed.recv_many(1) for _ in range(3)]  # one at a time from the pass
+    assert got == [[b"0"], [b"1"], [b"2"]]
