@@ -3,10 +3,12 @@
 How it works
 ------------
 Receiving: [`Framed.recv`][wsframed.Framed.recv] reads whatever bytes are available (at most 64
-KiB, often one whole WebSocket message), feeds them to the codec's decoder and queues the
-frames the decoder yields, 256 at a time as they are asked for (``DECODE_AHEAD``), so one
+KiB, often one whole WebSocket message), feeds them to the codec's decoder and decodes
+the frames only as they are asked for, in windows of 256 (``DECODE_AHEAD``): ``recv()``
+and ``async for`` queue as many of a window as the calls to come may take without
+yielding (``BUDGET``), one ``recv_many()`` returns at most the rest of a window. So one
 read serves many frames, no coroutine is awaited per frame while frames are queued, and
-only a few hundred decoded frames wait at once (thousands queued per chunk would be walked
+only a few dozen decoded frames wait at once (thousands queued per chunk would be walked
 again and again by the garbage collector). When the decoder fails
 part-way through a chunk, the frames before the failure are delivered first, then the
 error. Codecs that cannot resynchronise (length-prefixed, msgpack, CBOR) keep failing with
@@ -72,10 +74,11 @@ T_co = TypeVar("T_co", covariant=True)
 T_contra = TypeVar("T_contra", contravariant=True)
 
 DEFAULT_HIGH_WATER = 64 * 1024
-# Frames decoded ahead of the caller: a chunk is decoded this many frames at a time,
-# as they are asked for. Decoding a whole 64 KiB chunk at once would keep thousands
-# of frames alive in the queue, which the garbage collector then walks again and
-# again (promoting them to older generations) while the caller takes them.
+# The window frames are decoded in: a chunk is decoded at most this many frames at a
+# time, as they are asked for (recv_many() returns at most one window). Decoding a
+# whole 64 KiB chunk at once would keep thousands of frames alive in the queue, which
+# the garbage collector then walks again and again (promoting them to older
+# generations) while the caller takes them.
 DECODE_AHEAD = 256
 # send_all() of a list or tuple hands a codec with encode_many() up to this many items
 # at a time: one call, and one buffer, per slice instead of per item. Slices are sized
@@ -135,12 +138,18 @@ class Framed(Generic[T]):
         """The codec (shared, immutable configuration)."""
         self._io: ByteStream = byte_stream(stream)
         self._decoder: Decoder[T] = codec.decoder()
-        # The frames decoded and not yet taken, the next one last (a list costs less
-        # memory per idle connection than a deque). Frames are added only when it is
-        # empty: a new batch is reversed once, then each frame taken with pop().
+        # The frames queued: decoded, charged to the receiving budget (see _take), not
+        # yet taken; the next one last (a list costs less memory per idle connection
+        # than a deque). Frames are added only when it is empty: a batch is reversed
+        # once, then each frame taken with pop().
         self._items: list[T] = []
-        # The decoder's pass over the last chunk fed, while it may still yield frames.
+        # The decoder's pass over the last chunk fed, while it may still yield frames:
+        # the frames after the queued ones, not decoded yet.
         self._pass: Iterator[T] | None = None
+        # How many more frames the pass may yield in the window it is being decoded in
+        # (DECODE_AHEAD frames, or all at the end of stream); 0 between windows, and
+        # whenever _pass is None.
+        self._window = 0
         self._error: BaseException | None = None  # raised once _items is empty
         self._eof = False
         self._eof_error: BaseException | None = None
@@ -176,9 +185,6 @@ class Framed(Generic[T]):
         # _recv_left + len(_items) is what the Budget would hold; taking one of them is
         # a pop and nothing else.
         self._recv_left = BUDGET
-        # The frames decoded ahead and not charged yet, the next one last: _take moves
-        # them to _items as the budget allows.
-        self._ahead: list[T] = []
         self._send_left = BUDGET
 
     @classmethod
@@ -412,7 +418,7 @@ class Framed(Generic[T]):
         decoder = self._decoder
         yielded = False
         while not items:
-            if self._ahead or self._pass is not None:  # frames before a stored error first
+            if self._pass is not None:  # frames before a stored error first
                 self._take()
                 continue
             error = self._error
@@ -434,11 +440,9 @@ class Framed(Generic[T]):
                 # decoder re-raises at once, a resyncing one yields what it holds.
                 self._recheck = False
                 try:
-                    self._pass = iter(decoder)
+                    self._pass = iter(decoder)  # queued at the top of the loop
                 except Exception as exc:  # a decoder whose __iter__ raises at once
                     self._error = exc
-                    continue
-                self._take()
                 continue
             try:
                 data = await self._read_some()
@@ -472,63 +476,69 @@ class Framed(Generic[T]):
         if queue:
             self._take()
 
-    def _next_frames(self, limit: int) -> list[T]:
-        """Up to ``limit`` frames of the decoder's pass, in order, while none is queued.
+    def _next_frames(self, max_items: int | None) -> list[T]:
+        """The pass's next frames, in order, while none is queued: the rest of the
+        window under way, or a new window's; at most ``max_items``.
 
-        The pass ends when it yields fewer. An error ends it too, stored for the next
-        call: the frames before it are returned first.
+        The pass ends when it yields fewer than asked. An error ends it too, stored for
+        the next call: the frames before it are returned first.
         """
+        window = self._window
+        limit = window or DECODE_AHEAD
+        if max_items is not None:
+            limit = min(max_items, limit)
         batch: list[T] = []
         try:
             batch.extend(islice(self._pass or (), limit))
         except Exception as exc:
             self._pass = None
             self._error = exc
-        else:
-            if len(batch) < limit:
-                self._pass = None
+        if len(batch) < limit:
+            self._pass = None
+        self._window = window - len(batch) if window and self._pass is not None else 0
         return batch
 
     def _take(self) -> None:
-        """Queue the next frames decoded ahead, and charge them to the budget.
+        """Queue the pass's next frames, and charge them to the budget.
 
-        Called only when the queue is empty and frames are decoded ahead or a pass is
-        under way, by a receiving call that spent its unit of the budget and takes the
-        first frame. With none decoded ahead, the next ``DECODE_AHEAD`` frames of the
-        decoder's pass over a chunk are (the pass ends when it yields fewer; an error
-        ends it too, the frames before it first). Of those, as many are queued as that
-        call and the calls after it may return without yielding, and the budget is
-        charged for those calls now.
+        Called only when the queue is empty and a pass is under way, by a receiving call
+        that spent its unit of the budget and takes the first frame. As many frames are
+        decoded and queued as that call and the calls after it may return without
+        yielding, at most the rest of the window under way (or of a new one); the
+        budget is charged for those calls now. The pass ends when it yields fewer; an
+        error ends it too, the frames before it first.
         """
-        ahead = self._ahead
-        if not ahead:
-            try:
-                ahead.extend(islice(self._pass or (), DECODE_AHEAD))
-            except Exception as exc:
-                # The frames decoded before the failure are kept: they go first.
-                self._pass = None
-                self._error = exc
-            else:
-                if len(ahead) < DECODE_AHEAD:
-                    self._pass = None
-            ahead.reverse()
-        count = min(self._recv_left, len(ahead))
-        if count:
-            self._items += ahead[-count:]  # the next ones, still the next one last
-            del ahead[-count:]
-            self._recv_left -= count - 1  # the first is the calling one's
+        items = self._items
+        window = self._window or DECODE_AHEAD
+        count = min(self._recv_left, window)
+        try:
+            items.extend(islice(self._pass or (), count))
+        except Exception as exc:
+            # The frames decoded before the failure are kept: they go first.
+            self._pass = None
+            self._error = exc
+        taken = len(items)
+        if taken < count:
+            self._pass = None
+        self._window = window - taken if self._pass is not None else 0
+        if taken:
+            items.reverse()
+            self._recv_left -= taken - 1  # the first is the calling one's
 
     def _decode_eof(self) -> None:
-        """Decode the last frames ahead and check that none was cut short."""
+        """Decode the last frames and check that none was cut short; they become a
+        window of their own."""
         self._eof = True
-        ahead = self._ahead  # empty: the end of stream is read only then
+        frames: list[T] = []  # the pass is over: the end of stream is read only then
         try:
-            ahead.extend(self._decoder)
+            frames.extend(self._decoder)
             self._decoder.feed_eof()
         except Exception as exc:
             self._eof_error = exc  # an error at the end of stream stays for good
             self._error = exc  # raised once the frames before it are taken
-        ahead.reverse()
+        if frames:
+            self._pass = iter(frames)
+            self._window = len(frames)
 
     async def recv(self) -> T:
         """Return the next frame.
@@ -550,7 +560,7 @@ class Framed(Generic[T]):
         else:
             self._recv_left = BUDGET
             await checkpoint()  # before anything is taken: a cancellation loses nothing
-        if self._ahead or self._pass is not None:
+        if self._pass is not None:
             self._take()
         if not items:
             if self._error is None and not self._recheck and not self._eof:
@@ -569,14 +579,23 @@ class Framed(Generic[T]):
         return items.pop()
 
     async def recv_many(self, max_items: int | None = None) -> list[T]:
-        """Return the frames already decoded (at least one, at most ``max_items``).
+        """Return the next frames, without waiting while any is buffered (at least one, at most
+        ``max_items``).
 
-        A chunk is decoded 256 frames at a time, so one call returns at most 256 of its
-        frames, or every frame decoded ahead and not yet taken.
+        A chunk is decoded in windows of 256 frames as they are asked for: one call
+        returns the frames queued and the rest of the window under way (at most 256),
+        or every frame the decoder gave at the end of stream.
 
         Waits only when none is queued. Same errors as [`recv`][wsframed.Framed.recv], and the same
-        yields to the event loop.
+        yields to the event loop. ``max_items`` below 1 raises ``ValueError`` (after a
+        yield), a caller's mistake.
         """
+        if max_items is not None and max_items < 1:
+            await checkpoint()
+            raise ValueError(
+                f"recv_many(max_items={max_items}): max_items must be 1 or more, or None "
+                "for every frame decoded ahead (a caller's mistake)"
+            )
         items = self._items
         # The queued frames were charged as calls of their own (see _take): this one
         # call takes them, so they are given back.
@@ -584,12 +603,11 @@ class Framed(Generic[T]):
         if left:
             self._recv_left = left
         else:
-            left = BUDGET
-            self._recv_left = BUDGET - len(items)  # as they were, if cancelled here
+            # Only with nothing queued: _recv_left is 1 or more (see _take). If cancelled
+            # here, the budget stays as it is after a turn.
+            left = self._recv_left = BUDGET
             await checkpoint()
-            self._recv_left = left
-        ahead = self._ahead
-        if not items and not ahead:
+        if not items:
             if self._pass is None and self._error is None and not self._recheck and not self._eof:
                 try:
                     data = await self._read_some()  # the usual case inline, as in recv()
@@ -600,29 +618,20 @@ class Framed(Generic[T]):
                         self._decode(data, queue=False)
                     else:
                         self._decode_eof()
-            if self._pass is not None and not items:
+            if self._pass is not None:
                 # Nothing queued: the decoder's next frames go to the caller as they
                 # come, in a list of their own (no queue, no reversing).
-                batch = self._next_frames(
-                    DECODE_AHEAD if max_items is None else min(max_items, DECODE_AHEAD)
-                )
+                batch = self._next_frames(max_items)
                 if batch:
                     return batch
-            if not items:
-                await self._fill()
-        if max_items is None or max_items >= len(items) + len(ahead):
-            batch = items[::-1]
-            items.clear()
-            if ahead:
-                batch += ahead[::-1]
-                ahead.clear()
-        else:
-            batch = []
-            for queue in (items, ahead):
-                count = min(max_items - len(batch), len(queue))
-                if count:
-                    batch += queue[: -count - 1 : -1]
-                    del queue[-count:]
+            await self._fill()
+        keep = 0 if max_items is None else max(len(items) - max_items, 0)  # left queued
+        batch = items[keep:]  # the next ones, the next one last
+        batch.reverse()
+        del items[keep:]
+        if self._window and (max_items is None or max_items > len(batch)):
+            # The rest of the window under way comes too, as if decoded with the queue.
+            batch += self._next_frames(None if max_items is None else max_items - len(batch))
         self._recv_left = left - len(items)  # those left queued stay charged
         return batch
 
@@ -639,7 +648,7 @@ class Framed(Generic[T]):
         else:
             self._recv_left = BUDGET
             await checkpoint()
-        if self._ahead or self._pass is not None:
+        if self._pass is not None:
             self._take()
         if not items:
             if self._error is None and not self._recheck and not self._eof:
