@@ -28,11 +28,11 @@ import anyio.abc
 import msgpack  # type: ignore[import-untyped]
 import pytest
 
-from wsframed import ConnectionClosed, Framed
+from wsframed import ConnectionClosed, Framed, WsStream
 from wsframed.codecs import MsgpackCodec
 from wsframed.rpc import RpcPeer
 
-from .loop_families import families, run
+from .loop_families import families, run, ws_pair
 from .test_bridge_families import tcp_pair
 from .test_mutation_pump_races import Gated, blocked, reset, waiting
 
@@ -42,6 +42,7 @@ pytestmark = [
 ]
 
 WAIT = 20  # seconds: the bound on every wait (the machine is shared)
+BIG = 32 * 1024 * 1024  # far more than loopback's socket buffers hold
 
 # A call that flushes itself, after a notification fed in the same turn: on trio the
 # call's slot (trio.Semaphore.acquire) is a schedule point and trio picks the next
@@ -85,9 +86,16 @@ class Calls:
         if scope.cancelled_caught:
             self.outcomes[name] = "cancelled"
 
-    def task(self, name: str, *params: Any) -> asyncio.Task[Any]:
-        """A call as its own asyncio task (``Task.cancel()`` cancels it once)."""
-        return asyncio.ensure_future(self.rpc.call(name, *params))
+    def task(self, name: str, *params: Any, notification: str = "") -> asyncio.Task[Any]:
+        """A call as its own asyncio task (``Task.cancel()`` cancels it once), after a
+        notification in the same turn if one is named."""
+
+        async def calling() -> Any:
+            if notification:
+                await self.rpc.notify(notification)
+            return await self.rpc.call(name, *params)
+
+        return asyncio.ensure_future(calling())
 
     def notify_then_call(self, notification: str, name: str, *params: Any) -> None:
         """A notification, then a call in the same turn of the loop (one task)."""
@@ -303,8 +311,7 @@ def test_a_call_s_own_flush_ends_at_its_task_s_cancel(
     async def body() -> None:
         async with gated_peer(caplog) as (rpc, ours, far, calls, handled):
             ours.hold_sends()
-            await rpc.notify("n1")
-            task = calls.task("b", 2)
+            task = calls.task("b", 2, notification="n1")
             await waiting(ours.sending)
             task.cancel()
             await blocked()
@@ -356,3 +363,77 @@ async def next_call_answered(
     await far.send(msgpack.packb([1, msgid, None, "C"]))
     await blocked()
     assert calls.outcomes == {"c": "C"}
+
+
+@own_flush
+@pytest.mark.parametrize("lone", [False, True])
+def test_the_rest_of_a_cancelled_send_over_a_full_websocket_is_sent_by_the_writer(
+    family: str, lone: bool
+) -> None:
+    """Over a WsStream whose peer stops reading: a call (its own task) with 32 MiB of
+    params sends its request itself (``lone``: no call in flight), or flushes it
+    itself after a notification fed in the same turn, and waits for the full
+    transport; it is cancelled. What the stream had not sent stays buffered and the
+    writer task sends it, with no later call: the peer, reading again, gets every
+    message whole and in order."""
+
+    async def body() -> None:
+        async with ws_pair(family) as (client, peer):
+            codec = MsgpackCodec(max_frame_size=2 * BIG)
+            async with RpcPeer(Framed(WsStream(client), codec)) as rpc:
+                peer.pause_reading()
+
+                async def calling() -> Any:
+                    if not lone:
+                        await rpc.notify("n1")
+                    return await rpc.call("b", b"x" * BIG)
+
+                task = asyncio.ensure_future(calling())
+                await blocked()  # the transport is full: the call's send waits
+                task.cancel()
+                await blocked()
+                assert task.cancelled()
+                peer.resume_reading()
+                unpacker = msgpack.Unpacker(max_buffer_size=4 * BIG)
+                expected = [[0, 0, "b", [b"x" * BIG]]]
+                if not lone:
+                    expected.insert(0, [2, "n1", []])
+                messages: list[Any] = []
+                while len(messages) < len(expected):
+                    unpacker.feed(await peer.recv())
+                    messages.extend(unpacker)
+                assert messages == expected
+
+    run(family, body)
+
+
+@families
+def test_a_call_waiting_for_a_lone_send_is_sent_when_it_ends(
+    family: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No call in flight: a call sends its request itself and is held; a second call
+    waits for that send. Released, the first request leaves, then the second (the end
+    of the lone send wakes the call waiting for it); both are answered."""
+
+    async def body() -> None:
+        async with gated_peer(caplog) as (_rpc, ours, far, calls, handled):
+            ours.hold_sends()
+            calls.call("a", 1)
+            await waiting(ours.sending)
+            calls.call("b", 2)
+            await blocked()
+            ours.release_sends()
+            unpacker = msgpack.Unpacker()
+            messages: list[Any] = []
+            while len(messages) < 2:
+                unpacker.feed(await far.receive())
+                messages.extend(unpacker)
+            assert messages == [[0, 0, "a", [1]], [0, 1, "b", [2]]]
+            ours.release_receives()
+            await far.send(msgpack.packb([1, 1, None, "B"]) + msgpack.packb([1, 0, None, "A"]))
+            await blocked()
+            assert calls.outcomes == {"a": "A", "b": "B"}
+            assert handled == {"started": True}
+        no_warnings(caplog)
+
+    run(family, body)
