@@ -437,3 +437,81 @@ def test_a_call_waiting_for_a_lone_send_is_sent_when_it_ends(
         no_warnings(caplog)
 
     run(family, body)
+
+
+@families
+def test_a_notify_s_own_flush_after_a_lone_send_failing_raises_the_kept_error(
+    family: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No call in flight: a call sends its request itself and is held; a notification
+    waits for that send, then flushes itself (a lone send leaves the next flush to its
+    waiters) and is held; the far end resets; the send is released and fails: the
+    notification raises the kept error (not ``None``), the call fails with the same
+    object, the handler is cancelled before the reader notices."""
+
+    async def body() -> None:
+        async with gated_peer(caplog) as (rpc, ours, far, calls, handled):
+            ours.hold_sends()
+            calls.call("a", 1)
+            await waiting(ours.sending)
+            notified: list[Any] = []
+
+            async def notifying() -> None:
+                try:
+                    notified.append(await rpc.notify("n"))
+                except Exception as exc:
+                    notified.append(exc)
+
+            calls.group.start_soon(notifying)
+            await blocked()
+            ours.release_sends()
+            ours.hold_sends()  # a's request leaves; the notification's flush is held
+            await waiting(ours.sending)
+            assert msgpack.unpackb(await far.receive()) == [0, 0, "a", [1]]
+            await broken(far, ours)
+            ours.release_sends()
+            await blocked()
+            error = calls.outcomes["a"]
+            assert_kept(error, rpc)
+            assert notified == [error]
+            assert set(handled) == {"started", "ended"}
+            await later_calls_raise(rpc, error, ours)
+        no_warnings(caplog)
+
+    run(family, body)
+
+
+@families
+def test_a_call_waiting_for_the_writer_s_flush_is_answered(
+    family: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A call in flight; the writer's flush of a second call's request is held; a
+    third call waits for that flush (its request fed). Released, the writer sends the
+    second request, then the third; the end of the flush wakes the third call, and
+    every call gets its answer."""
+
+    async def body() -> None:
+        async with gated_peer(caplog) as (_rpc, ours, far, calls, handled):
+            calls.call("a", 1)
+            assert msgpack.unpackb(await far.receive()) == [0, 0, "a", [1]]
+            ours.hold_sends()
+            calls.call("b", 2)  # the writer task sends it
+            await waiting(ours.sending)
+            calls.call("c", 3)  # a flush is under way: it waits for it
+            await blocked()
+            ours.release_sends()
+            unpacker = msgpack.Unpacker()
+            messages: list[Any] = []
+            while len(messages) < 2:
+                unpacker.feed(await far.receive())
+                messages.extend(unpacker)
+            assert messages == [[0, 1, "b", [2]], [0, 2, "c", [3]]]
+            ours.release_receives()
+            answers = [msgpack.packb([1, msgid, None, name]) for msgid, name in enumerate("ABC")]
+            await far.send(b"".join(answers))
+            await blocked()
+            assert calls.outcomes == {"a": "A", "b": "B", "c": "C"}
+            assert handled == {"started": True}
+        no_warnings(caplog)
+
+    run(family, body)
