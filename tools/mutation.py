@@ -135,12 +135,12 @@ MODULE_TESTS: dict[str, list[str]] = {
     "wsframed/rpc/core.py": [
         "tests/test_rpc_logs.py", "tests/test_rpc_error_paths.py", "tests/test_rpc_bounds.py",
         "tests/test_rpc_checkpoints.py", "tests/test_rpc.py", "tests/test_rpc_lone_send.py",
-        "tests/test_mutation_rpc_lone.py",
+        "tests/test_mutation_rpc_lone.py", "tests/test_mutation_rpc_races.py",
     ],
     "wsframed/rpc/peer.py": [
         "tests/test_rpc_logs.py", "tests/test_rpc_error_paths.py", "tests/test_rpc_bounds.py",
         "tests/test_rpc_checkpoints.py", "tests/test_rpc.py", "tests/test_rpc_lone_send.py",
-        "tests/test_mutation_rpc_lone.py",
+        "tests/test_mutation_rpc_lone.py", "tests/test_mutation_rpc_races.py",
     ],
     # The bridge's tests run it in-process and as a program (both count, see tests_by_line).
     "wsframed/bridge/pumping.py": [

@@ -36,6 +36,17 @@ QUEUE_FACTOR = 16  # requests queued at most, per max_concurrency, while calls a
 WRITE_BATCH = 256  # frames waiting for a flush before senders wait for one
 _READ_TURN = 1024  # messages the reader handles before it gives the loop a turn
 
+# What a broken connection raises: the library's errors, the system's, and those of
+# an anyio byte stream (BrokenResourceError, ClosedResourceError: not OSError), which
+# would otherwise end the writer task silently and leave every call waiting.
+_FAILED: tuple[type[Exception], ...] = (OSError, WsFramedError)
+try:
+    from anyio import BrokenResourceError, ClosedResourceError
+except ImportError:  # pragma: no cover - anyio is optional
+    pass
+else:
+    _FAILED += (BrokenResourceError, ClosedResourceError)
+
 # Results that are certainly not awaitable, checked before inspect.isawaitable().
 _PLAIN = frozenset({type(None), bool, int, float, str, bytes, list, tuple, dict})
 
@@ -176,7 +187,7 @@ class PeerCore:
                     else:
                         self._kick()
         except Exception as exc:  # (a cancellation is not an Exception: it passes)
-            if not isinstance(exc, (OSError, WsFramedError)):
+            if not isinstance(exc, _FAILED):
                 logger.exception("msgpack-RPC reader failed")
             elif not isinstance(exc, ConnectionClosed):
                 logger.warning("msgpack-RPC connection failed: %.500s", exc)
@@ -447,7 +458,7 @@ class PeerCore:
                     self._wakeup = wakeup = create_waiter()
                     await wakeup
                     self._wakeup = None
-        except (OSError, WsFramedError) as exc:
+        except _FAILED as exc:
             self._end(self._write_error or closed_error(exc))
 
     async def _flush(self) -> None:
@@ -467,7 +478,7 @@ class PeerCore:
             self._flushing = True
             try:
                 await self.framed.flush()
-            except (OSError, WsFramedError) as exc:
+            except _FAILED as exc:
                 self._write_error = error = closed_error(exc)
                 self._end(error)  # nothing more can reach the peer: fail every call
                 raise error from exc
@@ -487,7 +498,7 @@ class PeerCore:
         """
         try:
             return self.framed._send_nowait(data)
-        except (OSError, WsFramedError) as exc:
+        except _FAILED as exc:
             self._write_error = error = closed_error(exc)
             self._end(error)
             raise error from exc
@@ -504,7 +515,7 @@ class PeerCore:
         self._flushing = True
         try:
             await self.framed._send_later(data)
-        except (OSError, WsFramedError) as exc:
+        except _FAILED as exc:
             self._write_error = error = closed_error(exc)
             self._end(error)
             raise error from exc
