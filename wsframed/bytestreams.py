@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from .checkpoint import Budget, checkpoint
-from .errors import EndOfStream
+from .errors import ClosedStreamError, EndOfStream
 
 __all__ = ["AnyioByteStream", "ByteStream", "ReaderWriterByteStream", "byte_stream"]
 
@@ -142,12 +142,21 @@ class ReaderWriterByteStream:
 
 
 class AnyioByteStream:
-    """An anyio ``ByteStream`` (``receive``/``send``/``send_eof``/``aclose``)."""
+    """An anyio ``ByteStream`` (``receive``/``send``/``send_eof``/``aclose``).
+
+    anyio's ``send()`` cancelled while it waits may have written none, some or all of
+    its bytes, and does not say which: sending them again could repeat or split a
+    frame, dropping them would lose frames silently. So after a cancelled ``send()``
+    nothing more is written: ``write()``, ``drain()`` and ``send_eof()`` raise
+    [`ClosedStreamError`][wsframed.errors.ClosedStreamError] saying so (``aclose()``
+    still closes).
+    """
 
     def __init__(self, stream: Any):
         self.stream = stream
         self._pending: list[bytes] = []
         self._spend = Budget().spend
+        self._cut: str | None = None  # why nothing more is written, after a cancelled send
 
     async def read_some(self) -> bytes:
         if self._spend():
@@ -163,11 +172,16 @@ class AnyioByteStream:
         return data
 
     def write(self, data: bytes) -> None:
+        if self._cut is not None:
+            raise ClosedStreamError(self._cut)
         self._pending.append(data)
 
     async def drain(self) -> None:
         if self._spend():
             await checkpoint()  # before taking the buffer: a cancellation sends nothing
+        if self._cut is not None:
+            await checkpoint()
+            raise ClosedStreamError(self._cut)
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
@@ -175,6 +189,12 @@ class AnyioByteStream:
                 await self.stream.send(data)
             except Exception:
                 await checkpoint()
+                raise
+            except BaseException:  # cancelled: what reached the peer is unknown
+                self._cut = (
+                    f"a send of {len(data)} bytes over this anyio stream was cancelled and "
+                    "may have been cut short: nothing more is sent on it"
+                )
                 raise
 
     async def send_eof(self) -> None:
