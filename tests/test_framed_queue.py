@@ -11,8 +11,7 @@ in the receiving budget like any other.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Iterator
 from typing import TypeVar
 
 import pytest
@@ -20,6 +19,8 @@ import pytest
 from wsframed import EndOfStream, Framed, FrameTooLarge, IncompleteFrame
 from wsframed.checkpoint import BUDGET
 from wsframed.codecs import LengthPrefixedCodec, LinesCodec
+
+from .test_perf15_framed import counting_turns
 
 LENGTH = LengthPrefixedCodec(max_frame_size=10)
 T = TypeVar("T")
@@ -72,30 +73,6 @@ async def take(framed: Framed[T], how: str) -> list[T]:
     if how == "async for":
         return [await framed.__anext__()]
     return await framed.recv_many()
-
-
-class Turns:
-    count = 0
-
-
-@asynccontextmanager
-async def counting_turns() -> AsyncIterator[Turns]:
-    """Count the turns the loop gives another task (its first one excluded)."""
-    turns = Turns()
-
-    async def tick() -> None:
-        while True:
-            await asyncio.sleep(0)
-            turns.count += 1
-
-    task = asyncio.create_task(tick())
-    await asyncio.sleep(0)
-    try:
-        yield turns
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
 
 
 # The window: recv_many() returns the queue and the rest of the window under way.
